@@ -1,0 +1,347 @@
+"""SP-Lock: CB-Spider's per-resource "sponge" lock, on asyncio (contract section 12).
+
+One reader/writer lock per key ``(family, connection, NameId)``. Entries are reference-counted: the
+count covers holders **and** waiters, an entry is created on first use and deleted when its count
+drops to 0, so memory is bounded by the number of names in use right now.
+
+Semantics:
+
+* FIFO-fair: a request that cannot be granted at once queues; a queued writer blocks later readers
+  (no writer starvation) and consecutive queued readers are released together.
+* Keys never wait for each other (different names, different connections, different families).
+* Cancellation-safe: a task cancelled while waiting leaves the queue, drops its count (deleting the
+  entry when it was the last user) and wakes whoever can now run; a task cancelled right after it
+  was granted gives the grant back.
+* Not re-entrant (like Go's ``sync.RWMutex``): a task must not take the same key twice.
+
+``mode="global"`` swaps the sponge lock for the old CB-Spider lock: one exclusive lock per family,
+so every read or write of any name in a family is serialised. Entries are still kept per name (for
+``info()``/``snapshot()``), but they all queue on the family lock. Beware: in global mode one task
+must never hold two locks of the same family at once (it would deadlock on itself).
+
+There are no awaits between the lookup of an entry and the change of its count, so the event loop's
+single thread plays the role of CB-Spider's guard mutex.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import deque
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["LockManager", "INFO_FAMILIES", "SAMPLE_LIMIT"]
+
+# The four families /splockinfo shows, in this order, with CB-Spider's lock names.
+INFO_FAMILIES: tuple[tuple[str, str], ...] = (
+    ("vpc", "VPC SPLock"),
+    ("sg", "SG SPLock"),
+    ("key", "Key SPLock"),
+    ("vm", "VM SPLock"),
+)
+
+# Reservoir size per family and per measure (wait, hold): the most recent samples.
+SAMPLE_LIMIT = 10_000
+
+_MODES = ("sponge", "global")
+_now = time.perf_counter
+
+
+class _Waiter:
+    __slots__ = ("future", "write", "granted")
+
+    def __init__(self, future: Any, write: bool) -> None:
+        self.future = future
+        self.write = write
+        self.granted = False
+
+
+class _RWLock:
+    """A FIFO-fair reader/writer lock without its own bookkeeping of users."""
+
+    __slots__ = ("readers", "writer", "queue", "users")
+
+    def __init__(self) -> None:
+        self.readers = 0
+        self.writer = False
+        self.queue: deque[_Waiter] = deque()
+        self.users = 0  # only used for global-mode family locks
+
+    def try_take(self, write: bool) -> bool:
+        if self.queue or self.writer:
+            return False
+        if write:
+            if self.readers:
+                return False
+            self.writer = True
+        else:
+            self.readers += 1
+        return True
+
+    def give_back(self, write: bool) -> None:
+        if write:
+            self.writer = False
+        else:
+            self.readers -= 1
+
+    def wake(self) -> None:
+        """Grant queued requests in FIFO order while they are compatible."""
+        queue = self.queue
+        while queue:
+            waiter = queue[0]
+            if waiter.future.done():  # cancelled while queued; its task cleans up the rest
+                queue.popleft()
+                continue
+            if self.writer:
+                return
+            if waiter.write:
+                if self.readers:
+                    return
+                self.writer = True
+            else:
+                self.readers += 1
+            queue.popleft()
+            waiter.granted = True
+            waiter.future.set_result(None)
+            if waiter.write:
+                return
+
+
+class _Entry:
+    __slots__ = ("family", "connection", "name", "refcount", "lock", "holders", "waiters", "mode")
+
+    def __init__(self, family: str, connection: str, name: str, lock: _RWLock) -> None:
+        self.family = family
+        self.connection = connection
+        self.name = name
+        self.refcount = 0
+        self.lock = lock
+        self.holders: dict[int, float] = {}  # holder token -> perf_counter at grant (insertion ordered)
+        self.waiters = 0
+        self.mode = ""
+
+
+class _Stats:
+    __slots__ = ("acquired", "wait", "hold", "wait_max", "hold_max", "max_waiters")
+
+    def __init__(self) -> None:
+        self.acquired = 0
+        self.wait: deque[float] = deque(maxlen=SAMPLE_LIMIT)
+        self.hold: deque[float] = deque(maxlen=SAMPLE_LIMIT)
+        self.wait_max = 0.0
+        self.hold_max = 0.0
+        self.max_waiters = 0
+
+
+def _percentiles(samples: deque[float], all_time_max: float) -> dict[str, float]:
+    if not samples:
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": round(all_time_max, 3)}
+    ordered = sorted(samples)
+    last = len(ordered) - 1
+
+    def pick(q: float) -> float:
+        return round(ordered[min(last, int(q * len(ordered)))], 3)
+
+    return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "max": round(all_time_max, 3)}
+
+
+class _Guard:
+    """The async context manager ``LockManager.read/write`` return (cheaper than a generator)."""
+
+    __slots__ = ("_manager", "_family", "_connection", "_name", "_write", "_entry", "_token")
+
+    def __init__(self, manager: LockManager, family: str, connection: str, name: str, write: bool) -> None:
+        self._manager = manager
+        self._family = family
+        self._connection = connection
+        self._name = name
+        self._write = write
+        self._entry: _Entry | None = None
+        self._token = 0
+
+    async def __aenter__(self) -> None:
+        if self._entry is not None:
+            raise RuntimeError("SP-Lock guard is already held; create a new one per use")
+        self._entry, self._token = await self._manager._acquire(
+            self._family, self._connection, self._name, self._write)
+
+    async def __aexit__(self, *exc: object) -> None:
+        entry, self._entry = self._entry, None
+        if entry is not None:
+            self._manager._release(entry, self._token)
+
+
+class LockManager:
+    """All SP-Locks of one server."""
+
+    def __init__(self, mode: str = "sponge", *, namespace: str = "") -> None:
+        mode = (mode or "sponge").strip().lower()
+        if mode not in _MODES:
+            raise ValueError(f"SP-Lock mode must be 'sponge' or 'global', not {mode!r}")
+        self.mode = mode
+        self.namespace = namespace or ""
+        self._global = mode == "global"
+        self._families: dict[str, dict[tuple[str, str], _Entry]] = {}
+        self._family_locks: dict[str, _RWLock] = {}  # global mode only
+        self._stats: dict[str, _Stats] = {}
+        self._tokens = 0
+        self._since = datetime.now(timezone.utc)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> LockManager:
+        """``SPIDER_LOCK_MODE`` (sponge|global, default sponge) and ``PERMISSION_BASED_CONTROL_MODE``."""
+        env = os.environ if environ is None else environ
+        mode = env.get("SPIDER_LOCK_MODE", "").strip().lower() or "sponge"
+        if mode not in _MODES:
+            raise ValueError(f"SPIDER_LOCK_MODE must be 'sponge' or 'global', not {mode!r}")
+        return cls(mode, namespace=env.get("PERMISSION_BASED_CONTROL_MODE", "").strip())
+
+    # ---- public API ------------------------------------------------------------------------------
+
+    def write(self, family: str, connection: str, name: str) -> _Guard:
+        """Exclusive lock: ``async with locks.write("vpc", conn, "vpc-01"): ...``"""
+        return _Guard(self, family, connection, name, True)
+
+    def read(self, family: str, connection: str, name: str) -> _Guard:
+        """Shared lock: ``async with locks.read("vpc", conn, "vpc-01"): ...``"""
+        return _Guard(self, family, connection, name, False)
+
+    def entry_count(self) -> int:
+        return sum(len(entries) for entries in self._families.values())
+
+    def info(self) -> list[str]:
+        """CB-Spider's ``/splockinfo`` strings: VPC, SG, Key, VM."""
+        out = []
+        for family, lock_name in INFO_FAMILIES:
+            parts = [f"<{lock_name}> "]
+            for entry in self._families.get(family, {}).values():
+                parts.append(f"({entry.connection}:{entry.name}, {hex(id(entry))}:{entry.refcount}) ")
+            out.append("".join(parts))
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        now = _now()
+        entries = []
+        for entries_of_family in self._families.values():
+            for entry in entries_of_family.values():
+                oldest = next(iter(entry.holders.values()), None)
+                entries.append({
+                    "family": entry.family,
+                    "connection": entry.connection,
+                    "name": entry.name,
+                    "holders": len(entry.holders),
+                    "mode": entry.mode,
+                    "waiters": entry.waiters,
+                    "held_for_ms": round((now - oldest) * 1000.0, 3) if oldest is not None else 0.0,
+                    "refcount": entry.refcount,
+                })
+        stats = {
+            family: {
+                "acquired": s.acquired,
+                "wait_ms": _percentiles(s.wait, s.wait_max),
+                "hold_ms": _percentiles(s.hold, s.hold_max),
+                "max_waiters": s.max_waiters,
+            }
+            for family, s in self._stats.items()
+        }
+        return {"mode": self.mode, "entries": entries, "stats": stats,
+                "since": self._since.isoformat(timespec="seconds")}
+
+    def reset_stats(self) -> None:
+        """Forget the statistics (live entries are untouched); ``since`` restarts now."""
+        self._stats = {}
+        self._since = datetime.now(timezone.utc)
+
+    # ---- internals -----------------------------------------------------------------------------------
+
+    async def _acquire(self, family: str, connection: str, name: str, write: bool) -> tuple[_Entry, int]:
+        if self.namespace:
+            connection = self.namespace
+        entries = self._families.get(family)
+        if entries is None:
+            entries = self._families[family] = {}
+        key = (connection, name)
+        entry = entries.get(key)
+        if entry is None:
+            if self._global:
+                lock = self._family_locks.get(family)
+                if lock is None:
+                    lock = self._family_locks[family] = _RWLock()
+            else:
+                lock = _RWLock()
+            entry = entries[key] = _Entry(family, connection, name, lock)
+        entry.refcount += 1
+        lock = entry.lock
+        if self._global:
+            lock.users += 1
+            write = True  # the old lock: everything in the family is exclusive
+        stats = self._stats.get(family)
+        if stats is None:
+            stats = self._stats[family] = _Stats()
+
+        start = _now()
+        if not lock.try_take(write):
+            waiter = _Waiter(self._loop_future(), write)
+            lock.queue.append(waiter)
+            entry.waiters += 1
+            if len(lock.queue) > stats.max_waiters:
+                stats.max_waiters = len(lock.queue)
+            try:
+                await waiter.future
+            except BaseException:
+                entry.waiters -= 1
+                if waiter.granted:
+                    lock.give_back(write)
+                else:
+                    try:
+                        lock.queue.remove(waiter)
+                    except ValueError:
+                        pass
+                self._drop(entry)
+                lock.wake()
+                raise
+            entry.waiters -= 1
+        granted = _now()
+        self._tokens += 1
+        token = self._tokens
+        entry.holders[token] = granted
+        entry.mode = "write" if write else "read"
+        waited = (granted - start) * 1000.0
+        stats.acquired += 1
+        stats.wait.append(waited)
+        if waited > stats.wait_max:
+            stats.wait_max = waited
+        return entry, token
+
+    def _release(self, entry: _Entry, token: int) -> None:
+        started = entry.holders.pop(token)
+        held = (_now() - started) * 1000.0
+        stats = self._stats.get(entry.family)
+        if stats is not None:  # None only after reset_stats() during the hold
+            stats.hold.append(held)
+            if held > stats.hold_max:
+                stats.hold_max = held
+        lock = entry.lock
+        lock.give_back(entry.mode == "write")
+        if not entry.holders:
+            entry.mode = ""
+        self._drop(entry)
+        lock.wake()
+
+    def _drop(self, entry: _Entry) -> None:
+        entry.refcount -= 1
+        if entry.refcount == 0:
+            entries = self._families.get(entry.family)
+            if entries is not None and entries.get((entry.connection, entry.name)) is entry:
+                del entries[(entry.connection, entry.name)]
+        if self._global:
+            lock = entry.lock
+            lock.users -= 1
+            if lock.users == 0 and self._family_locks.get(entry.family) is lock:
+                del self._family_locks[entry.family]
+
+    @staticmethod
+    def _loop_future() -> asyncio.Future[None]:
+        return asyncio.get_running_loop().create_future()
