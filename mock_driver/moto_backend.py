@@ -1,0 +1,184 @@
+"""The in-process moto backend behind the MOCK provider.
+
+* moto runs inside this process, started once (``MotoBackend.get()``). Instead of ``mock_aws()`` -
+  which would patch *every* botocore client of the process, real AWS ones included - only the clients
+  made here are routed to moto, by a per-client ``before-send`` hook that hands the request to moto's
+  own stubber. State lives in moto's process-wide backends and is lost on restart.
+* Strict validation is on (AMI, key pair and instance type must exist) and moto's default AMIs are not
+  loaded; the MOCK images are registered per account and region on first use.
+* moto is not thread-safe: every call runs in ONE single-worker executor.
+* Each credential ``MockName`` gets its own moto account (12 digits derived from a hash of the name),
+  passed with the ``x-moto-account-id`` header. Clients are reused per (account, region, service).
+* Speed: requests are not signed (``botocore.UNSIGNED``; moto takes the account from the header), and
+  ``moto.core.utils.method_names_from_class`` (``inspect.getmembers`` on every request) is memoised per
+  class - a guarded monkeypatch that leaves moto untouched if its internals change.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DUMMY_KEY = "testing"
+_STRICT = ("MOTO_ENABLE_AMI_VALIDATION", "MOTO_ENABLE_KEYPAIR_VALIDATION",
+           "MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION")
+
+
+def account_id(mock_name: str) -> str:
+    """A deterministic 12-digit moto account id for a MockName (never the moto default)."""
+    n = int.from_bytes(hashlib.sha256(mock_name.encode()).digest()[:8], "big") % 10**11
+    return f"9{n:011d}"
+
+
+def _configure_moto_settings() -> None:
+    os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"  # read when a backend is created
+    for name in _STRICT:
+        os.environ.setdefault(name, "true")  # for a moto imported after us
+    import moto.settings as settings
+    # read at moto import time: patch the module attributes too
+    settings.ENABLE_AMI_VALIDATION = True
+    settings.ENABLE_KEYPAIR_VALIDATION = True
+    settings.EC2_ENABLE_INSTANCE_TYPE_VALIDATION = True
+
+
+_patched = False
+
+
+def patch_moto_speed() -> bool:
+    """Memoise ``method_names_from_class`` per class. Returns True if the patch is active."""
+    global _patched
+    if _patched:
+        return True
+    try:
+        import moto.core.responses as responses
+        import moto.core.utils as utils
+        original = getattr(responses, "method_names_from_class", None)
+        if original is None or not callable(original):
+            log.info("moto internals changed: method_names_from_class not found, not patched")
+            return False
+
+        @functools.lru_cache(maxsize=None)
+        def _cached(clazz: Any) -> tuple[str, ...]:
+            return tuple(original(clazz))
+
+        def method_names_from_class(clazz: Any) -> list[str]:
+            try:
+                return _cached(clazz)  # type: ignore[return-value]  # a tuple supports `in`
+            except TypeError:  # unhashable: fall back
+                return original(clazz)
+
+        method_names_from_class.__wrapped__ = original  # type: ignore[attr-defined]
+        responses.method_names_from_class = method_names_from_class
+        utils.method_names_from_class = method_names_from_class
+        _patched = True
+        return True
+    except Exception as exc:  # noqa: BLE001 - never break the backend for a speed-up
+        log.info("moto speed patch not applied: %s", exc)
+        return False
+
+
+class MotoBackend:
+    _instance: "MotoBackend | None" = None
+    _instance_lock = threading.Lock()
+
+    def __init__(self, *, speedups: bool = True) -> None:
+        _configure_moto_settings()
+        from botocore.awsrequest import AWSResponse
+        from moto.core.botocore_stubber import MockRawResponse
+        from moto.core.models import botocore_stubber
+
+        self._stubber = botocore_stubber
+        self._aws_response = AWSResponse
+        self._raw = MockRawResponse
+        self.speedups = speedups
+        self.patched = patch_moto_speed() if speedups else False
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moto")
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._lock = threading.Lock()
+        import boto3
+        self._session = boto3.session.Session(aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY)
+        self.images: dict[tuple[str, str], dict[str, str]] = {}  # (account, region) -> name -> ami id
+        self._images_lock = threading.Lock()
+
+    @classmethod
+    def get(cls) -> "MotoBackend":
+        with cls._instance_lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def _send_hook(self, account: str):
+        stubber, aws_response, raw = self._stubber, self._aws_response, self._raw
+
+        def send(request: Any, **_: Any) -> Any:
+            request.headers["x-moto-account-id"] = account
+            result = stubber.process_request(request)
+            if result is None:
+                raise RuntimeError(f"moto does not handle {request.url}")
+            status, headers, body = result
+            return aws_response(request.url, status, headers, raw(body))
+
+        return send
+
+    def client(self, account: str, region: str, service: str) -> Any:
+        key = (account, region, service)
+        c = self._clients.get(key)
+        if c is not None:
+            return c
+        with self._lock:
+            c = self._clients.get(key)
+            if c is None:
+                import botocore
+                from botocore.config import Config
+                cfg = Config(retries={"max_attempts": 1, "mode": "standard"},
+                             signature_version=botocore.UNSIGNED if self.speedups else None)
+                c = self._session.client(service, region_name=region, config=cfg)
+                # first in the chain: nothing of ours ever reaches the network
+                c.meta.events.register_first("before-send", self._send_hook(account))
+                self._clients[key] = c
+        return c
+
+    def reset(self) -> None:
+        """Drop every moto account's state (what a process restart does)."""
+        from moto.core.models import base_decorator  # noqa: F401 - import check only
+        from moto.backends import get_backend
+        for name in ("ec2", "elbv2"):
+            backend = get_backend(name)
+            for acct in list(backend.keys()):
+                for region in list(backend[acct].keys()):
+                    backend[acct][region].reset()
+        with self._images_lock:
+            self.images.clear()
+
+    def ensure_images(self, account: str, region: str, names: list[str]) -> dict[str, str]:
+        """Register the MOCK images as AMIs in (account, region) once; returns name -> AMI id.
+
+        Runs in the moto executor (serialised), so concurrent connects never register twice.
+        """
+        from spider_core.calllog import call_log
+        key = (account, region)
+        with self._images_lock:
+            known = self.images.get(key)
+            if known is not None and all(n in known for n in names):
+                return known
+        ec2 = self.client(account, region, "ec2")
+        with call_log.timed(cloud_os="MOCK", region_zone=f"{region}/", resource_type="VMIMAGE",
+                            resource_name="", api="describe_images"):
+            found = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": names}])["Images"]
+        mapping = {i["Name"]: i["ImageId"] for i in found}
+        for name in names:
+            if name not in mapping:
+                with call_log.timed(cloud_os="MOCK", region_zone=f"{region}/", resource_type="VMIMAGE",
+                                    resource_name=name, api="register_image"):
+                    mapping[name] = ec2.register_image(Name=name, Description=name,
+                                                       RootDeviceName="/dev/sda1")["ImageId"]
+        with self._images_lock:
+            self.images[key] = mapping
+        return mapping

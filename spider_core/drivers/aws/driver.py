@@ -1,0 +1,93 @@
+"""``AwsDriver``: the boto3 driver for real AWS."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from spider_core.drivers.aws.connection import build_connection
+from spider_core.drivers.aws.session import AwsSession
+from spider_core.drivers.aws.view import AwsView
+from spider_core.drivers.base import CloudConnection, CloudDriver, ConnectionInfo, DriverCapability
+from spider_core.errors import DriverError
+
+MAX_WORKERS = 32
+# AWS name limits where they are shorter than 255 (contract 3.2 sizes spUUIDs to fit).
+ID_MAX_LENGTH = {"nlb": 32}
+
+
+def credential_value(credential: dict[str, str], key: str) -> str:
+    for k, v in credential.items():
+        if k.lower() == key.lower():
+            return v
+    return ""
+
+
+class AwsDriver(CloudDriver):
+    provider_name = "AWS"
+
+    def __init__(self, max_workers: int = MAX_WORKERS) -> None:
+        self._max_workers = max_workers
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="aws")
+            return self._executor
+
+    def capability(self) -> DriverCapability:
+        return DriverCapability(zone_based_control=True, region_zone_handler=True, image_handler=True,
+                                vmspec_handler=True, vpc_handler=True, security_handler=True,
+                                keypair_handler=True, vm_handler=True, nlb_handler=True, vpc_cidr=True,
+                                probe_ssh_after_start=True)
+
+    def credential_keys(self) -> list[str]:
+        return ["ClientId", "ClientSecret"]
+
+    def region_keys(self) -> list[str]:
+        return ["Region", "Zone"]
+
+    def id_max_length(self, resource_type: str) -> int:
+        return ID_MAX_LENGTH.get(resource_type.lower(), 255)
+
+    async def connect(self, info: ConnectionInfo) -> CloudConnection:
+        import boto3
+        from botocore.config import Config
+
+        key_id = credential_value(info.credential, "ClientId")
+        secret = credential_value(info.credential, "ClientSecret")
+        if not key_id or not secret:
+            raise DriverError("AWS credential needs ClientId and ClientSecret")
+        if not info.region:
+            raise DriverError("AWS connection needs a Region")
+        boto_session = boto3.session.Session(aws_access_key_id=key_id, aws_secret_access_key=secret)
+        config = Config(max_pool_connections=self._max_workers,
+                        retries={"mode": "adaptive", "max_attempts": 8})
+        factory_lock = threading.Lock()
+
+        def factory_for(region: str) -> Any:
+            def make(service: str) -> Any:
+                with factory_lock:  # boto3 sessions are not thread-safe while creating clients
+                    return boto_session.client(service, region_name=region, config=config)
+            return make
+
+        executor = self.executor()
+
+        def session_for(region: str) -> AwsSession:
+            return AwsSession(client_factory=factory_for(region), executor=executor, cloud_os="AWS",
+                              region_zone=f"{region}/", connection=info.connection_name)
+
+        session = AwsSession(client_factory=factory_for(info.region), executor=executor, cloud_os="AWS",
+                             region_zone=f"{info.region}/{info.zone}", connection=info.connection_name)
+        view = AwsView(info.region, info.zone)
+        return build_connection(session, view, include_default=True, max_inflight=4,
+                                session_for_region=session_for)
+
+    async def close(self) -> None:
+        with self._lock:
+            ex, self._executor = self._executor, None
+        if ex is not None:
+            ex.shutdown(wait=False, cancel_futures=True)
