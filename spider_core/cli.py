@@ -1,0 +1,171 @@
+"""The ``spider`` command: ``spider serve`` runs the Spider server; ``spider demo`` also registers MOCK.
+
+Security by default: the server binds loopback unless told otherwise, and refuses a non-loopback
+address unless Basic auth is configured (``SPIDER_USERNAME`` / ``SPIDER_PASSWORD``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from spider_core import __version__
+from spider_core.calllog import call_log
+from spider_core.model import ConnectionConfigInfo, KeyValue
+from spider_core.rest.app import create_app
+from spider_core.services import connection as conn_svc
+from spider_core.services.context import Settings, Spider
+
+log = logging.getLogger("spider")
+
+DEFAULT_PORT = 1024
+MOCK_CONNECTION = "mock-config01"
+
+
+@dataclass(frozen=True)
+class BindAddress:
+    host: str
+    port: int
+
+    @property
+    def loopback(self) -> bool:
+        if self.host in ("localhost", ""):
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+def parse_address(text: str | None) -> BindAddress:
+    """``SERVER_ADDRESS`` forms: ``1.2.3.4:3000``, ``:3000``, ``localhost``, ``[::1]:1024``."""
+    text = (text or "").strip()
+    if not text:
+        return BindAddress("127.0.0.1", DEFAULT_PORT)
+    host, sep, port = text.rpartition(":")
+    if not sep or "]" in port:
+        host, port = text, ""
+    host = host.strip("[]")
+    if host in ("", "localhost"):
+        host = "127.0.0.1"
+    try:
+        number = int(port) if port else DEFAULT_PORT
+    except ValueError:
+        raise SystemExit(f"spider: bad address {text!r}: the port must be a number") from None
+    if not 0 <= number <= 65535:
+        raise SystemExit(f"spider: bad address {text!r}: port out of range")
+    return BindAddress(host, number)
+
+
+def raise_open_file_limit() -> int:
+    """Lift the soft RLIMIT_NOFILE to the hard limit so thousands of clients don't hit EMFILE."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+async def register_mock_connection(sp: Spider, name: str = MOCK_CONNECTION) -> None:
+    """CB-Spider's ``9.mock-conn-config.sh``: driver, credential, region and config for MOCK."""
+    await conn_svc.register_driver(sp, "mock-driver01", "MOCK", "mock-driver-v1.0.so")
+    await conn_svc.register_credential(sp, "mock-credential01", "MOCK", [KeyValue("MockName", "mock_name00")])
+    await conn_svc.register_region(sp, "mock-region01", "MOCK", [KeyValue("Region", "default")], None)
+    await conn_svc.register_connection(sp, ConnectionConfigInfo(name, "MOCK", "mock-driver01", "mock-credential01",
+                                                                "mock-region01"))
+
+
+async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Event | None = None) -> None:
+    username = os.environ.get("SPIDER_USERNAME") or None
+    password = os.environ.get("SPIDER_PASSWORD") or None
+    if bool(username) != bool(password):
+        raise SystemExit("spider: set both SPIDER_USERNAME and SPIDER_PASSWORD, or neither")
+    if not address.loopback and not username:
+        raise SystemExit(f"spider: refusing to listen on {address.host} without authentication; set "
+                         "SPIDER_USERNAME and SPIDER_PASSWORD, or bind a loopback address")
+    settings = Settings.from_env()
+    call_log.configure(settings.root / "log" / "calllog")
+    files = raise_open_file_limit()
+    sp = await Spider.start(settings)
+    runner: web.AppRunner | None = None
+    try:
+        if demo:
+            await register_mock_connection(sp)
+        app = create_app(sp, username=username, password=password)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, address.host, address.port, backlog=4096, reuse_address=True)
+        await site.start()
+        url = f"http://{'localhost' if address.loopback else address.host}:{address.port}/spider"
+        print(f"spidertwin Spider {__version__} listening on {url}  (MetaDB: {sp.db.path}, lock mode: "
+              f"{settings.lock_mode}, auth: {'on' if username else 'off'}, open files: {files})", flush=True)
+        if demo:
+            print(f"MOCK connection '{MOCK_CONNECTION}' is ready. Try:\n"
+                  f"  curl -s -X POST {url}/vpc -H 'Content-Type: application/json' -d "
+                  "'{\"ConnectionName\":\"mock-config01\",\"ReqInfo\":{\"Name\":\"vpc-01\",\"IPv4_CIDR\":"
+                  "\"192.168.0.0/16\",\"SubnetInfoList\":[{\"Name\":\"subnet-01\",\"IPv4_CIDR\":\"192.168.1.0/24\"}]}}'\n"
+                  f"  curl -s '{url}/vpc?ConnectionName={MOCK_CONNECTION}&pretty'", flush=True)
+        if ready is not None:
+            ready.set()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):
+                pass
+        await stop.wait()
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await sp.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="spider", description="spidertwin: a CB-Spider-compatible Spider server")
+    parser.add_argument("--version", action="version", version=f"spidertwin {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("serve", "run the Spider REST server"),
+                       ("demo", "run the Spider server with a ready MOCK connection (mock-config01)")):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--address", default=None,
+                       help="host:port to listen on (default: $SERVER_ADDRESS or 127.0.0.1:1024)")
+        p.add_argument("--root", default=None, help="state directory (default: $SPIDER_ROOT or ~/.spidertwin)")
+        p.add_argument("--lock-mode", choices=("sponge", "global"), default=None,
+                       help="sponge (default) or global: one lock per resource type, for benchmarks only")
+        p.add_argument("--log-level", default=os.environ.get("SPIDER_LOG_LEVEL", "warning"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.root:
+        os.environ["SPIDER_ROOT"] = args.root
+    if args.lock_mode:
+        os.environ["SPIDER_LOCK_MODE"] = args.lock_mode
+    address = parse_address(args.address or os.environ.get("SERVER_ADDRESS"))
+    try:
+        asyncio.run(serve(address, demo=args.command == "demo"))
+    except OSError as exc:
+        print(f"spider: cannot listen on {address.host}:{address.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

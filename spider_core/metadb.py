@@ -1,0 +1,351 @@
+"""The MetaDB: connection information and the IID tables, in SQLite (WAL).
+
+One dedicated thread owns the SQLite connection; every public method is a coroutine that runs its
+SQL there, so the event loop never waits on disk. Each write is one transaction: it lands whole or
+not at all (a failed insert of a VPC and its subnets leaves neither).
+
+Layout under ``$SPIDER_ROOT`` (default ``~/.spidertwin``)::
+
+    meta_db/spider.db   the database
+    secret.key          the per-installation credential key (0600)
+
+IIDs of every resource type live in one table keyed by (connection, type, owner VPC, name);
+``system_id`` holds Spider's view ``spUUID:cspId``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from spider_core.errors import SpiderError
+from spider_core.model import (
+    ConnectionConfigInfo,
+    CredentialInfo,
+    DriverInfo,
+    KeyValue,
+    RegionInfo,
+)
+from spider_core.secrets import CredentialCipher
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cloud_driver_infos (
+    driver_name TEXT PRIMARY KEY, provider_name TEXT NOT NULL, driver_lib_file_name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS credential_infos (
+    credential_name TEXT PRIMARY KEY, provider_name TEXT NOT NULL,
+    key_values TEXT NOT NULL);               -- JSON [[key, encrypted value], ...]
+CREATE TABLE IF NOT EXISTS region_infos (
+    region_name TEXT PRIMARY KEY, provider_name TEXT NOT NULL,
+    key_values TEXT NOT NULL, available_zones TEXT);
+CREATE TABLE IF NOT EXISTS connection_config_infos (
+    config_name TEXT PRIMARY KEY, provider_name TEXT NOT NULL, driver_name TEXT NOT NULL,
+    credential_name TEXT NOT NULL, region_name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS iid_infos (
+    connection_name TEXT NOT NULL, resource_type TEXT NOT NULL, owner_vpc TEXT NOT NULL DEFAULT '',
+    name_id TEXT NOT NULL, system_id TEXT NOT NULL, zone_id TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (connection_name, resource_type, owner_vpc, name_id));
+CREATE INDEX IF NOT EXISTS iid_by_name ON iid_infos (connection_name, resource_type, name_id);
+"""
+
+
+@dataclass(frozen=True)
+class IIDRow:
+    """One stored IID. ``system_id`` is Spider's ``spUUID:cspId``; ``owner_vpc`` is '' when n/a."""
+
+    connection: str
+    resource_type: str
+    name: str
+    system_id: str
+    owner_vpc: str = ""
+    zone: str = ""
+    created_at: str = ""
+
+
+class DuplicateRow(SpiderError):
+    """An IID with that key is already stored (a concurrent create got there first)."""
+
+
+class MetaDB:
+    def __init__(self, root: Path, *, file_name: str = "spider.db") -> None:
+        self.root = root
+        self.path = root / "meta_db" / file_name
+        self.cipher = CredentialCipher.for_root(root)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metadb")
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self._run(self._open)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.executescript(SCHEMA)
+        self._conn = conn
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._conn is not None:
+            await self._run(self._conn.close)
+        self._executor.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        await self._run(lambda: self._db.execute("SELECT 1").fetchone())
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed and fn is not getattr(self._conn, "close", None):
+            raise SpiderError("MetaDB is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(fn, *args))
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise SpiderError("MetaDB is not open")
+        return self._conn
+
+    def _tx(self, statements: list[tuple[str, tuple]]) -> list[int]:
+        """Run statements in one transaction; return each one's rowcount."""
+        db = self._db
+        counts = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, params in statements:
+                counts.append(db.execute(sql, params).rowcount)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return counts
+
+    # ---- drivers -----------------------------------------------------------------------------
+
+    async def put_driver(self, info: DriverInfo) -> None:
+        await self._run(self._tx, [(
+            "INSERT INTO cloud_driver_infos VALUES (?,?,?) ON CONFLICT(driver_name) DO UPDATE SET "
+            "provider_name=excluded.provider_name, driver_lib_file_name=excluded.driver_lib_file_name",
+            (info.driver_name, info.provider_name, info.driver_lib_file_name))])
+
+    async def get_driver(self, name: str) -> DriverInfo | None:
+        row = await self._run(self._one, "SELECT * FROM cloud_driver_infos WHERE driver_name=?", (name,))
+        return DriverInfo(*row) if row else None
+
+    async def list_drivers(self, provider: str = "") -> list[DriverInfo]:
+        rows = await self._run(self._all, "SELECT * FROM cloud_driver_infos" + _provider_filter(provider),
+                               _provider_args(provider))
+        return [DriverInfo(*r) for r in rows]
+
+    async def delete_driver(self, name: str) -> bool:
+        return await self._delete("cloud_driver_infos", "driver_name", name)
+
+    # ---- credentials (values encrypted at rest) ---------------------------------------------
+
+    async def put_credential(self, info: CredentialInfo) -> CredentialInfo:
+        """Store with every value encrypted; return the stored (encrypted) form."""
+        sealed = [KeyValue(kv.key, self.cipher.encrypt(kv.value)) for kv in info.key_values]
+        blob = json.dumps([[kv.key, kv.value] for kv in sealed])
+        await self._run(self._tx, [(
+            "INSERT INTO credential_infos VALUES (?,?,?) ON CONFLICT(credential_name) DO UPDATE SET "
+            "provider_name=excluded.provider_name, key_values=excluded.key_values",
+            (info.credential_name, info.provider_name, blob))])
+        return CredentialInfo(info.credential_name, info.provider_name, sealed)
+
+    async def get_credential(self, name: str, *, decrypt: bool = False) -> CredentialInfo | None:
+        row = await self._run(self._one, "SELECT * FROM credential_infos WHERE credential_name=?", (name,))
+        return self._credential(row, decrypt) if row else None
+
+    async def list_credentials(self, provider: str = "") -> list[CredentialInfo]:
+        rows = await self._run(self._all, "SELECT * FROM credential_infos" + _provider_filter(provider),
+                               _provider_args(provider))
+        return [self._credential(r, False) for r in rows]
+
+    def _credential(self, row: tuple, decrypt: bool) -> CredentialInfo:
+        kvs = [KeyValue(k, self.cipher.decrypt(v) if decrypt else v) for k, v in json.loads(row[2])]
+        return CredentialInfo(row[0], row[1], kvs)
+
+    async def delete_credential(self, name: str) -> bool:
+        return await self._delete("credential_infos", "credential_name", name)
+
+    # ---- regions ------------------------------------------------------------------------------
+
+    async def put_region(self, info: RegionInfo) -> None:
+        kvs = json.dumps([[kv.key, kv.value] for kv in info.key_values])
+        zones = None if info.available_zones is None else json.dumps(info.available_zones)
+        await self._run(self._tx, [(
+            "INSERT INTO region_infos VALUES (?,?,?,?) ON CONFLICT(region_name) DO UPDATE SET "
+            "provider_name=excluded.provider_name, key_values=excluded.key_values, "
+            "available_zones=excluded.available_zones",
+            (info.region_name, info.provider_name, kvs, zones))])
+
+    async def get_region(self, name: str) -> RegionInfo | None:
+        row = await self._run(self._one, "SELECT * FROM region_infos WHERE region_name=?", (name,))
+        return _region(row) if row else None
+
+    async def list_regions(self, provider: str = "") -> list[RegionInfo]:
+        rows = await self._run(self._all, "SELECT * FROM region_infos" + _provider_filter(provider),
+                               _provider_args(provider))
+        return [_region(r) for r in rows]
+
+    async def delete_region(self, name: str) -> bool:
+        return await self._delete("region_infos", "region_name", name)
+
+    # ---- connection configs -------------------------------------------------------------------
+
+    async def put_connection(self, info: ConnectionConfigInfo) -> None:
+        await self._run(self._tx, [(
+            "INSERT INTO connection_config_infos VALUES (?,?,?,?,?) ON CONFLICT(config_name) DO UPDATE SET "
+            "provider_name=excluded.provider_name, driver_name=excluded.driver_name, "
+            "credential_name=excluded.credential_name, region_name=excluded.region_name",
+            (info.config_name, info.provider_name, info.driver_name, info.credential_name,
+             info.region_name))])
+
+    async def get_connection(self, name: str) -> ConnectionConfigInfo | None:
+        row = await self._run(self._one, "SELECT * FROM connection_config_infos WHERE config_name=?", (name,))
+        return ConnectionConfigInfo(*row) if row else None
+
+    async def list_connections(self, provider: str = "") -> list[ConnectionConfigInfo]:
+        rows = await self._run(self._all, "SELECT * FROM connection_config_infos" + _provider_filter(provider),
+                               _provider_args(provider))
+        return [ConnectionConfigInfo(*r) for r in rows]
+
+    async def delete_connection(self, name: str) -> bool:
+        return await self._delete("connection_config_infos", "config_name", name)
+
+    # ---- IIDs ---------------------------------------------------------------------------------
+
+    async def insert_iids(self, rows: list[IIDRow]) -> None:
+        """Insert every row or none; an existing key raises DuplicateRow."""
+        now = datetime.now(timezone.utc).isoformat()
+        stmts = [("INSERT INTO iid_infos VALUES (?,?,?,?,?,?,?)",
+                  (r.connection, r.resource_type, r.owner_vpc, r.name, r.system_id, r.zone,
+                   r.created_at or now)) for r in rows]
+        try:
+            await self._run(self._tx, stmts)
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateRow(str(exc)) from exc
+
+    async def get_iid(self, connection: str, rtype: str, name: str, owner_vpc: str | None = None) -> IIDRow | None:
+        """The row for ``name``; with ``owner_vpc`` None, in any VPC (first by owner)."""
+        if owner_vpc is None:
+            row = await self._run(self._one, _SELECT_IID + " WHERE connection_name=? AND resource_type=? "
+                                  "AND name_id=? ORDER BY owner_vpc LIMIT 1", (connection, rtype, name))
+        else:
+            row = await self._run(self._one, _SELECT_IID + " WHERE connection_name=? AND resource_type=? "
+                                  "AND name_id=? AND owner_vpc=?", (connection, rtype, name, owner_vpc))
+        return IIDRow(*row) if row else None
+
+    async def get_iids(self, connection: str, lookups: list[tuple[str, str, str | None]]) -> list[IIDRow | None]:
+        """Several ``(type, name, owner_vpc|None)`` lookups in one trip to the DB thread."""
+        def work() -> list[IIDRow | None]:
+            out: list[IIDRow | None] = []
+            for rtype, name, owner in lookups:
+                if owner is None:
+                    row = self._one(_SELECT_IID + " WHERE connection_name=? AND resource_type=? AND name_id=? "
+                                    "ORDER BY owner_vpc LIMIT 1", (connection, rtype, name))
+                else:
+                    row = self._one(_SELECT_IID + " WHERE connection_name=? AND resource_type=? AND name_id=? "
+                                    "AND owner_vpc=?", (connection, rtype, name, owner))
+                out.append(IIDRow(*row) if row else None)
+            return out
+        return await self._run(work)
+
+    async def list_iids(self, connection: str, rtype: str, owner_vpc: str | None = None) -> list[IIDRow]:
+        if owner_vpc is None:
+            rows = await self._run(self._all, _SELECT_IID + " WHERE connection_name=? AND resource_type=? "
+                                   "ORDER BY name_id, owner_vpc", (connection, rtype))
+        else:
+            rows = await self._run(self._all, _SELECT_IID + " WHERE connection_name=? AND resource_type=? "
+                                   "AND owner_vpc=? ORDER BY name_id", (connection, rtype, owner_vpc))
+        return [IIDRow(*r) for r in rows]
+
+    async def find_iid_by_csp_id(self, connection: str, rtype: str, csp_id: str) -> IIDRow | None:
+        row = await self._run(self._one, _SELECT_IID + " WHERE connection_name=? AND resource_type=? "
+                              "AND (system_id = ? OR system_id LIKE ? ESCAPE '\\') LIMIT 1",
+                              (connection, rtype, csp_id, "%:" + _like_escape(csp_id)))
+        return IIDRow(*row) if row else None
+
+    async def delete_iids(self, keys: list[tuple[str, str, str, str]]) -> int:
+        """Delete ``(connection, type, owner_vpc, name)`` rows in one transaction."""
+        counts = await self._run(self._tx, [(
+            "DELETE FROM iid_infos WHERE connection_name=? AND resource_type=? AND owner_vpc=? AND name_id=?",
+            k) for k in keys])
+        return sum(counts)
+
+    async def delete_iid_with_children(self, connection: str, rtype: str, name: str, owner_vpc: str,
+                                       child_type: str) -> None:
+        """Delete a row and every ``child_type`` row it owns (a VPC and its subnets), atomically."""
+        await self._run(self._tx, [
+            ("DELETE FROM iid_infos WHERE connection_name=? AND resource_type=? AND owner_vpc=? AND name_id=?",
+             (connection, rtype, owner_vpc, name)),
+            ("DELETE FROM iid_infos WHERE connection_name=? AND resource_type=? AND owner_vpc=?",
+             (connection, child_type, name)),
+        ])
+
+    async def count_iids(self, rtype: str, connection: str = "") -> int:
+        if connection:
+            row = await self._run(self._one, "SELECT COUNT(*) FROM iid_infos WHERE resource_type=? AND "
+                                  "connection_name=?", (rtype, connection))
+        else:
+            row = await self._run(self._one, "SELECT COUNT(*) FROM iid_infos WHERE resource_type=?", (rtype,))
+        return int(row[0]) if row else 0
+
+    async def dump(self) -> dict[str, list[tuple]]:
+        """Every row of every table (tests compare before/after a failed call)."""
+        def work() -> dict[str, list[tuple]]:
+            tables = ["cloud_driver_infos", "credential_infos", "region_infos", "connection_config_infos",
+                      "iid_infos"]
+            return {t: sorted(self._db.execute(f"SELECT * FROM {t}").fetchall()) for t in tables}
+        return await self._run(work)
+
+    # ---- small helpers ------------------------------------------------------------------------
+
+    def _one(self, sql: str, params: tuple = ()) -> tuple | None:
+        return self._db.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return self._db.execute(sql, params).fetchall()
+
+    async def _delete(self, table: str, key: str, value: str) -> bool:
+        counts = await self._run(self._tx, [(f"DELETE FROM {table} WHERE {key}=?", (value,))])
+        return counts[0] > 0
+
+
+_SELECT_IID = ("SELECT connection_name, resource_type, name_id, system_id, owner_vpc, zone_id, created_at "
+               "FROM iid_infos")
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _provider_filter(provider: str) -> str:
+    return " WHERE upper(provider_name)=upper(?) ORDER BY 1" if provider else " ORDER BY 1"
+
+
+def _provider_args(provider: str) -> tuple:
+    return (provider,) if provider else ()
+
+
+def _region(row: tuple) -> RegionInfo:
+    kvs = [KeyValue(k, v) for k, v in json.loads(row[2])]
+    zones = None if row[3] is None else json.loads(row[3])
+    return RegionInfo(row[0], row[1], kvs, zones)
+

@@ -1,0 +1,142 @@
+"""Connection information routes: cloudos, driver, credential, region, connectionconfig."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from spider_core import wire
+from spider_core.model import ConnectionConfigInfo
+from spider_core.rest.transport import bind, path, query, reply, spider
+from spider_core.services import connection as svc
+
+routes = web.RouteTableDef()
+
+
+def _provider(request: web.Request) -> str:
+    return query(request, "provider") or query(request, "ProviderName")
+
+
+async def _flat_bind(request: web.Request, schema: dict) -> dict:
+    """Connection-info bodies are flat (no ReqInfo): decode them against their own schema."""
+    return await bind(request, schema, flat=True)
+
+
+@routes.get("/spider/cloudos")
+async def cloudos(request: web.Request) -> web.Response:
+    return reply(request, {"cloudos": svc.cloud_os_list()})
+
+
+@routes.get("/spider/cloudos/metainfo/{CloudOSName}")
+async def cloudos_meta(request: web.Request) -> web.Response:
+    return reply(request, svc.cloud_os_meta(path(request, "CloudOSName")))
+
+
+# ---- driver -------------------------------------------------------------------------------------
+
+@routes.post("/spider/driver")
+async def register_driver(request: web.Request) -> web.Response:
+    b = await _flat_bind(request, wire.DRIVER_REQ)
+    info = await svc.register_driver(spider(request), b.get("DriverName", ""), b.get("ProviderName", ""),
+                                     b.get("DriverLibFileName", ""))
+    return reply(request, wire.driver(info))
+
+
+@routes.get("/spider/driver")
+async def list_drivers(request: web.Request) -> web.Response:
+    items = await spider(request).db.list_drivers(_provider(request))
+    return reply(request, {"driver": [wire.driver(d) for d in items]})
+
+
+@routes.get("/spider/driver/{DriverName}")
+async def get_driver(request: web.Request) -> web.Response:
+    return reply(request, wire.driver(await svc.get_driver(spider(request), path(request, "DriverName"))))
+
+
+@routes.delete("/spider/driver/{DriverName}")
+async def delete_driver(request: web.Request) -> web.Response:
+    return reply(request, wire.result(await svc.delete_driver(spider(request), path(request, "DriverName"))))
+
+
+# ---- credential ---------------------------------------------------------------------------------
+
+@routes.post("/spider/credential")
+async def register_credential(request: web.Request) -> web.Response:
+    b = await _flat_bind(request, wire.CREDENTIAL_REQ)
+    kvs = None if b.get("KeyValueInfoList") is None else wire.kvs_in(b.get("KeyValueInfoList"))
+    info = await svc.register_credential(spider(request), b.get("CredentialName", ""), b.get("ProviderName", ""), kvs)
+    return reply(request, wire.credential(info))
+
+
+@routes.get("/spider/credential")
+async def list_credentials(request: web.Request) -> web.Response:
+    items = await svc.list_credentials(spider(request), _provider(request))
+    return reply(request, {"credential": [wire.credential(c) for c in items]})
+
+
+@routes.get("/spider/credential/{CredentialName}")
+async def get_credential(request: web.Request) -> web.Response:
+    return reply(request, wire.credential(await svc.get_credential(spider(request), path(request, "CredentialName"))))
+
+
+@routes.delete("/spider/credential/{CredentialName}")
+async def delete_credential(request: web.Request) -> web.Response:
+    return reply(request, wire.result(await svc.delete_credential(spider(request), path(request, "CredentialName"))))
+
+
+# ---- region -------------------------------------------------------------------------------------
+
+@routes.post("/spider/region")
+async def register_region(request: web.Request) -> web.Response:
+    b = await _flat_bind(request, wire.REGION_REQ)
+    kvs = None if b.get("KeyValueInfoList") is None else wire.kvs_in(b.get("KeyValueInfoList"))
+    info = await svc.register_region(spider(request), b.get("RegionName", ""), b.get("ProviderName", ""), kvs,
+                                     b.get("AvailableZoneList"))
+    return reply(request, wire.region(info))
+
+
+@routes.get("/spider/region")
+async def list_regions(request: web.Request) -> web.Response:
+    items = await spider(request).db.list_regions(_provider(request))
+    return reply(request, {"region": [wire.region(r) for r in items]})
+
+
+@routes.get("/spider/region/{RegionName}")
+async def get_region(request: web.Request) -> web.Response:
+    return reply(request, wire.region(await svc.get_region(spider(request), path(request, "RegionName"))))
+
+
+@routes.delete("/spider/region/{RegionName}")
+async def delete_region(request: web.Request) -> web.Response:
+    return reply(request, wire.result(await svc.delete_region(spider(request), path(request, "RegionName"))))
+
+
+# ---- connection config --------------------------------------------------------------------------
+
+@routes.post("/spider/connectionconfig")
+async def register_connection(request: web.Request) -> web.Response:
+    b = await _flat_bind(request, wire.CONNECTION_REQ)
+    info = ConnectionConfigInfo(b.get("ConfigName", ""), b.get("ProviderName", ""), b.get("DriverName", ""),
+                                b.get("CredentialName", ""), b.get("RegionName", ""))
+    return reply(request, wire.connection_config(await svc.register_connection(spider(request), info)))
+
+
+@routes.get("/spider/connectionconfig")
+async def list_connections(request: web.Request) -> web.Response:
+    items = await spider(request).db.list_connections(_provider(request))
+    return reply(request, {"connectionconfig": [wire.connection_config(c) for c in items]})
+
+
+@routes.get("/spider/connectionconfig/{ConfigName}")
+async def get_connection(request: web.Request) -> web.Response:
+    return reply(request, wire.connection_config(await svc.get_connection(spider(request), path(request, "ConfigName"))))
+
+
+@routes.delete("/spider/connectionconfig/{ConfigName}")
+async def delete_connection(request: web.Request) -> web.Response:
+    return reply(request, wire.result(await svc.delete_connection(spider(request), path(request, "ConfigName"))))
+
+
+@routes.get("/spider/countconnectionconfig")
+@routes.get("/spider/countconnectionconfig/{ProviderName}")
+async def count_connections(request: web.Request) -> web.Response:
+    return reply(request, {"count": await svc.count_connections(spider(request), path(request, "ProviderName"))})

@@ -1,0 +1,76 @@
+"""Security group and rule routes."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from spider_core import wire
+from spider_core.rest import management
+from spider_core.rest.transport import bind, conn_name, force, path, reply, req_info, spider
+from spider_core.services import security
+from spider_core.services.common import SG
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/spider/securitygroup")
+async def create(request: web.Request) -> web.Response:
+    body = await bind(request, wire.SG_REQ)
+    info = await security.create(spider(request), conn_name(request, body), req_info(body),
+                                 body.get("IDTransformMode"))
+    return reply(request, wire.security(info))
+
+
+@routes.get("/spider/securitygroup")
+async def list_all(request: web.Request) -> web.Response:
+    body = await bind(request)
+    items = await security.list_all(spider(request), conn_name(request, body))
+    return reply(request, {"securitygroup": [wire.security(s) for s in items]})
+
+
+@routes.get("/spider/securitygroup/vpc/{VPCName}")
+async def list_of_vpc(request: web.Request) -> web.Response:
+    body = await bind(request)
+    items = await security.list_all(spider(request), conn_name(request, body), path(request, "VPCName"))
+    return reply(request, {"securitygroup": [wire.security(s) for s in items]})
+
+
+@routes.get("/spider/securitygroup/{Name}")
+async def get(request: web.Request) -> web.Response:
+    body = await bind(request)
+    info = await security.get(spider(request), conn_name(request, body), path(request, "Name"))
+    return reply(request, wire.security(info))
+
+
+@routes.delete("/spider/securitygroup/{Name}")
+async def delete(request: web.Request) -> web.Response:
+    body = await bind(request)
+    ok = await security.delete(spider(request), conn_name(request, body), path(request, "Name"), force(request))
+    return reply(request, wire.result(ok))
+
+
+@routes.post("/spider/securitygroup/{SGName}/rules")
+async def add_rules(request: web.Request) -> web.Response:
+    body = await bind(request, wire.RULES_REQ)
+    info = await security.add_rules(spider(request), conn_name(request, body), path(request, "SGName"),
+                                    req_info(body))
+    return reply(request, wire.security(info))
+
+
+@routes.delete("/spider/securitygroup/{SGName}/rules")
+async def remove_rules(request: web.Request) -> web.Response:
+    body = await bind(request, wire.RULES_REQ)
+    ok = await security.remove_rules(spider(request), conn_name(request, body), path(request, "SGName"),
+                                     req_info(body))
+    return reply(request, wire.result(ok))
+
+
+@routes.get("/spider/getsecuritygroupowner")
+@routes.post("/spider/getsecuritygroupowner")
+async def owner(request: web.Request) -> web.Response:
+    body = await bind(request, wire.OWNER_REQ)
+    csp_id = req_info(body).get("CSPId") or body.get("CSPId", "")
+    return reply(request, wire.iid(await security.owner_vpc(spider(request), conn_name(request, body), csp_id)))
+
+
+management.add(routes, "securitygroup", SG, security, wire.security)

@@ -1,0 +1,111 @@
+"""System routes: banner, version, health, lock views, call log, destroy, AnyCall, capability."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from spider_core import __version__, wire
+from spider_core.calllog import call_log
+from spider_core.rest.transport import bind, conn_name, message, path, query, reply, req_info, spider
+from spider_core.services import system
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/spider/endpointinfo")
+async def endpoint_info(request: web.Request) -> web.Response:
+    base = f"http://{request.host}/spider"
+    text = ("\n  <CB-Spider> Multi-Cloud Unified Interface Framework >> One-Code, Multi-Cloud\n"
+            f"     - REST API: {base}\n     - Health: {base}/readyz\n     - Version: {base}/ver\n")
+    return web.Response(text=text, content_type="text/plain")
+
+
+@routes.get("/spider/version")
+@routes.get("/spider/ver")
+async def version(request: web.Request) -> web.Response:
+    return reply(request, {"Version": f"CB-Spider spidertwin-v{__version__}"})
+
+
+@routes.get("/spider/healthcheck")
+@routes.get("/spider/health")
+@routes.get("/spider/ping")
+@routes.get("/spider/readyz")
+async def health(request: web.Request) -> web.Response:
+    try:
+        await spider(request).db.ping()
+    except Exception as exc:  # noqa: BLE001 - reported, as CB-Spider does, with 503
+        return message(request, f"MetaDB is not available: {exc}", 503)
+    return reply(request, {"message": "CB-Spider is ready"})
+
+
+@routes.get("/spider/splockinfo")
+async def splock_info(request: web.Request) -> web.Response:
+    locks = spider(request).locks
+    if query(request, "detail").lower() in ("true", "1", "yes"):
+        return reply(request, locks.snapshot())
+    return reply(request, {"splockinfo": locks.info()})
+
+
+@routes.get("/spider/splockstats")
+async def splock_stats(request: web.Request) -> web.Response:
+    return reply(request, spider(request).locks.snapshot())
+
+
+@routes.get("/spider/calllog")
+async def calllog(request: web.Request) -> web.Response:
+    """CSP call history as JSON; filters: cloudos, resourcetype, resourcename, connection, errors, since, limit."""
+    def number(key: str, default: int) -> int:
+        text = query(request, key)
+        try:
+            return int(text) if text else default
+        except ValueError:
+            raise web.HTTPBadRequest(reason=f"{key} must be an integer") from None
+
+    records = call_log.query(cloud_os=query(request, "cloudos"), resource_type=query(request, "resourcetype"),
+                             resource_name=query(request, "resourcename"), connection=query(request, "connection"),
+                             errors_only=query(request, "errors").lower() in ("true", "1"),
+                             since_seq=number("since", 0), limit=number("limit", 1000))
+    return reply(request, {"calllog": records})
+
+
+@routes.delete("/spider/destroy")
+async def destroy(request: web.Request) -> web.Response:
+    body = await bind(request)
+    return reply(request, await system.destroy(spider(request), conn_name(request, body)))
+
+
+@routes.post("/spider/anycall")
+async def any_call(request: web.Request) -> web.Response:
+    body = await bind(request, wire.ANYCALL_REQ)
+    out = await system.any_call(spider(request), conn_name(request, body), req_info(body))
+    return reply(request, {"FID": out.fid, "IKeyValueList": wire.kvs(out.inputs),
+                           "OKeyValueList": wire.kvs(out.outputs)})
+
+
+@routes.get("/spider/driver/capability")
+async def capability(request: web.Request) -> web.Response:
+    body = await bind(request)
+    return reply(request, wire.capability(await system.capability(spider(request), conn_name(request, body))))
+
+
+def _resource_type(request: web.Request, body: dict) -> str:
+    return body.get("ResourceType") or query(request, "ResourceType")
+
+
+@routes.get("/spider/cspresourcename/{Name}")
+async def csp_resource_name(request: web.Request) -> web.Response:
+    body = await bind(request)
+    name = await system.csp_resource_name(spider(request), conn_name(request, body), _resource_type(request, body),
+                                          path(request, "Name"))
+    return reply(request, {"Name": name})
+
+
+_ENCODERS = {"vpc": wire.vpc, "sg": wire.security, "keypair": wire.keypair, "vm": wire.vm, "nlb": wire.nlb}
+
+
+@routes.get("/spider/cspresourceinfo/{Name}")
+async def csp_resource_info(request: web.Request) -> web.Response:
+    body = await bind(request)
+    rtype, info = await system.csp_resource_info(spider(request), conn_name(request, body),
+                                                 _resource_type(request, body), path(request, "Name"))
+    return reply(request, _ENCODERS[rtype](info))

@@ -1,0 +1,182 @@
+"""What every resource family shares: kinds, driver calls, MetaDB lookups, all-lists, register/unregister.
+
+A ``Kind`` describes one resource type once (MetaDB word, message word, lock family, driver handler),
+so the generic operations below work for VPCs, SGs, keys, VMs and NLBs alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, TypeVar
+
+from spider_core import errors, ids
+from spider_core.errors import SpiderError
+from spider_core.metadb import IIDRow
+from spider_core.model import IID
+from spider_core.services.context import Conn, Spider
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Kind:
+    rtype: str         # MetaDB / ResourceType word
+    type_word: str     # word in messages ("Security Group")
+    lock_family: str   # sponge-lock family
+    handler: str       # CloudConnection attribute
+    id_type: str       # key for CloudDriver.id_max_length
+
+
+VPC = Kind("vpc", "VPC", "vpc", "vpc", "vpc")
+SUBNET = Kind("subnet", "Subnet", "vpc", "vpc", "subnet")
+SG = Kind("sg", "Security Group", "sg", "security", "sg")
+KEY = Kind("keypair", "VM KeyPair", "key", "keypair", "keypair")
+VM = Kind("vm", "VM", "vm", "vm", "vm")
+NLB = Kind("nlb", "Network Load Balancer", "nlb", "nlb", "nlb")
+KINDS = {k.rtype: k for k in (VPC, SUBNET, SG, KEY, VM, NLB)}
+
+
+def handler(conn: Conn, kind: Kind) -> Any:
+    h = getattr(conn.cloud, kind.handler, None)
+    if h is None:
+        raise errors.NotSupported(f"{conn.provider} driver does not support {kind.type_word} handling!")
+    return h
+
+
+async def drive(call: Awaitable[T]) -> T:
+    """Await a driver call; anything but a SpiderError becomes a DriverError with its text only."""
+    try:
+        return await call
+    except SpiderError:
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a driver bug must never reach the client as a traceback
+        log.exception("driver call failed")
+        raise errors.DriverError(str(exc) or type(exc).__name__) from None
+
+
+def required(value: Any, type_name: str, field_name: str) -> str:
+    """CB-Spider's struct validator: empty -> ``resources.<Type>:<Field>'s input value is empty!``."""
+    if not isinstance(value, str) or not value.strip():
+        raise errors.validation(type_name, field_name)
+    return value.strip()
+
+
+def require_conn(name: str | None) -> str:
+    if not name:
+        raise errors.connection_name_empty()
+    return name
+
+
+def new_uuid(conn: Conn, kind: Kind, name: str, id_mode: str | None) -> str:
+    return ids.new_sp_uuid(name, provider=conn.provider, id_max_length=conn.driver.id_max_length(kind.id_type),
+                           transform=ids.transform_enabled(id_mode))
+
+
+def stored_iid(row: IIDRow) -> IID:
+    return IID(row.name, row.system_id)
+
+
+def user_iid(row: IIDRow) -> IID:
+    return IID(row.name, ids.csp_id_of(row.system_id))
+
+
+def driver_iid(row: IIDRow) -> IID:
+    return IID(ids.sp_uuid_of(row.system_id), ids.csp_id_of(row.system_id))
+
+
+async def lookup(sp: Spider, conn_name: str, kind: Kind, name: str, owner_vpc: str | None = None) -> IIDRow:
+    row = await sp.db.get_iid(conn_name, kind.rtype, name, owner_vpc)
+    if row is None:
+        raise errors.resource_not_found(kind.type_word, name, conn_name)
+    return row
+
+
+class NameMap:
+    """CSP id -> user IID for the resources of one connection (maps driver answers back to names)."""
+
+    def __init__(self, rows: list[IIDRow]) -> None:
+        self._by_csp: dict[tuple[str, str], IIDRow] = {}
+        for r in rows:
+            self._by_csp[(r.resource_type, ids.csp_id_of(r.system_id))] = r
+
+    @classmethod
+    async def load(cls, sp: Spider, conn_name: str, rtypes: list[str]) -> "NameMap":
+        rows: list[IIDRow] = []
+        for rtype in rtypes:
+            rows.extend(await sp.db.list_iids(conn_name, rtype))
+        return cls(rows)
+
+    def user(self, rtype: str, driver: IID) -> IID:
+        """The user IID for a driver IID; unknown ids keep an empty NameId."""
+        row = self._by_csp.get((rtype, driver.system_id))
+        return IID(row.name, driver.system_id) if row else IID("", driver.system_id)
+
+
+# ---- generic operations on any kind ----------------------------------------------------------------
+
+async def delete_with_driver(sp: Spider, conn: Conn, kind: Kind, row: IIDRow, force: bool,
+                             call: Callable[[IID], Awaitable[Any]]) -> Any:
+    """CB-Spider's delete rule: a not-found driver error counts as success; any other error fails
+    unless ``force``; a ``False`` answer keeps the MetaDB row."""
+    try:
+        outcome = await drive(call(driver_iid(row)))
+    except SpiderError as exc:
+        if not (errors.is_not_found(exc) or force):
+            raise
+        log.info("%s %s: driver said %r; deleting the MetaDB row (%s)", kind.type_word, row.name,
+                 exc.message, "not found" if errors.is_not_found(exc) else "forced")
+        return True
+    return outcome
+
+
+async def all_list(sp: Spider, conn_name: str, kind: Kind) -> dict:
+    conn = await sp.connection(require_conn(conn_name))
+    rows = await sp.db.list_iids(conn_name, kind.rtype)
+    csp_iids: list[IID] = await drive(handler(conn, kind).list_iid())
+    return mapped_lists(rows, csp_iids)
+
+
+def mapped_lists(rows: list[IIDRow], csp_iids: list[IID]) -> dict:
+    csp_ids = {i.system_id for i in csp_iids}
+    mine = {ids.csp_id_of(r.system_id) for r in rows}
+    return {
+        "MappedList": [user_iid(r) for r in rows if ids.csp_id_of(r.system_id) in csp_ids],
+        "OnlySpiderList": [user_iid(r) for r in rows if ids.csp_id_of(r.system_id) not in csp_ids],
+        "OnlyCSPList": [i for i in csp_iids if i.system_id not in mine],
+    }
+
+
+async def unregister(sp: Spider, conn_name: str, kind: Kind, name: str, owner_vpc: str | None = None) -> bool:
+    require_conn(conn_name)
+    async with sp.locks.write(kind.lock_family, conn_name, name):
+        row = await sp.db.get_iid(conn_name, kind.rtype, name, owner_vpc)
+        if row is None:
+            raise errors.the_type_does_not_exist(kind.type_word, name)
+        await sp.db.delete_iids([(conn_name, kind.rtype, row.owner_vpc, row.name)])
+    return True
+
+
+async def count(sp: Spider, kind: Kind, conn_name: str = "") -> int:
+    return await sp.db.count_iids(kind.rtype, conn_name)
+
+
+async def store_or_rollback(sp: Spider, rows: list[IIDRow], rollback: Callable[[], Awaitable[Any]],
+                            what: str) -> None:
+    """Store IIDs after a CSP create; if that fails, delete the CSP resource again (CB-Spider's rule)."""
+    try:
+        await sp.db.insert_iids(rows)
+    except BaseException as exc:
+        try:
+            await drive(rollback())
+        except Exception as rb_exc:  # noqa: BLE001
+            log.error("rollback of %s after a MetaDB failure failed: %s", what, rb_exc)
+            raise SpiderError(f"{what}: MetaDB write failed ({exc}) and rolling back the CSP resource "
+                              f"failed ({rb_exc})") from None
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        raise SpiderError(f"{what}: MetaDB write failed, CSP resource rolled back: {exc}") from None

@@ -1,0 +1,212 @@
+"""Security groups and their rules (contract 7.4 and 8)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from spider_core import errors, ids
+from spider_core.errors import SpiderError
+from spider_core.metadb import IIDRow
+from spider_core.model import IID, SecurityInfo, SecurityReqInfo, SecurityRule, normalise_rule
+from spider_core.services.common import (
+    SG,
+    VPC,
+    NameMap,
+    delete_with_driver,
+    drive,
+    driver_iid,
+    handler,
+    lookup,
+    new_uuid,
+    require_conn,
+    required,
+    store_or_rollback,
+    user_iid,
+)
+from spider_core.services import common
+from spider_core.services.context import Spider
+from spider_core.wire import kvs_in, rule_in
+
+
+def rules_in(items: list[dict] | None) -> list[SecurityRule]:
+    return [normalise_rule(rule_in(i)) for i in items or []]
+
+
+def user_sg(row: IIDRow, info: SecurityInfo, vpc_iid: IID) -> SecurityInfo:
+    rules = None if info.rules is None else [normalise_rule(r) for r in info.rules]
+    return SecurityInfo(user_iid(row), vpc_iid, rules, info.tags, info.key_values)
+
+
+async def _vpc_iid(sp: Spider, conn_name: str, row: IIDRow) -> IID:
+    vpc_row = await sp.db.get_iid(conn_name, VPC.rtype, row.owner_vpc) if row.owner_vpc else None
+    return user_iid(vpc_row) if vpc_row else IID(row.owner_vpc, "")
+
+
+def stub(row: IIDRow, vpc_iid: IID) -> SecurityInfo:
+    return SecurityInfo(IID(row.name, row.system_id), vpc_iid, None)
+
+
+async def create(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> SecurityInfo:
+    require_conn(conn_name)
+    name = required(req.get("Name"), "IID", "NameId")
+    vpc_name = required(req.get("VPCName"), "IID", "VPCName")
+    if "SecurityRules" not in req:
+        raise SpiderError("resources.SecurityReqInfo:SecurityRules's input value is empty!")
+    rules = rules_in(req.get("SecurityRules"))
+    conn = await sp.connection(conn_name)
+    sgs = handler(conn, SG)
+    async with sp.locks.write(VPC.lock_family, conn_name, vpc_name):
+        vpc_row = await lookup(sp, conn_name, VPC, vpc_name)
+        async with sp.locks.write(SG.lock_family, conn_name, name):
+            if await sp.db.get_iid(conn_name, SG.rtype, name) is not None:
+                raise errors.already_exists(SG.type_word, name, conn_name)
+            uuid = new_uuid(conn, SG, name, id_mode)
+            created = await drive(sgs.create_security(SecurityReqInfo(IID(uuid, ""), driver_iid(vpc_row), rules,
+                                                                      kvs_in(req.get("TagList")))))
+            row = IIDRow(conn_name, SG.rtype, name, ids.spider_system_id(uuid, created.iid.system_id),
+                         owner_vpc=vpc_name)
+            await store_or_rollback(sp, [row], lambda: sgs.delete_security(created.iid), f"Security Group '{name}'")
+            return user_sg(row, created, user_iid(vpc_row))
+
+
+async def get(sp: Spider, conn_name: str, name: str) -> SecurityInfo:
+    require_conn(conn_name)
+    if not name:
+        raise errors.empty_input("sgName")
+    async with sp.locks.read(SG.lock_family, conn_name, name):
+        row = await lookup(sp, conn_name, SG, name)
+        conn = await sp.connection(conn_name)
+        info = await drive(handler(conn, SG).get_security(driver_iid(row)))
+        return user_sg(row, info, await _vpc_iid(sp, conn_name, row))
+
+
+async def list_all(sp: Spider, conn_name: str, vpc_name: str | None = None) -> list[SecurityInfo]:
+    conn = await sp.connection(require_conn(conn_name))
+    rows = await sp.db.list_iids(conn_name, SG.rtype, owner_vpc=vpc_name)
+    vpc_rows = {r.name: r for r in await sp.db.list_iids(conn_name, VPC.rtype)}
+    sgs = handler(conn, SG)
+
+    async def one(row: IIDRow) -> SecurityInfo:
+        vpc_row = vpc_rows.get(row.owner_vpc)
+        vpc_iid = user_iid(vpc_row) if vpc_row else IID(row.owner_vpc, "")
+        async with sp.locks.read(SG.lock_family, conn_name, row.name):
+            try:
+                info = await drive(sgs.get_security(driver_iid(row)))
+            except SpiderError as exc:
+                if errors.is_not_found(exc):
+                    return stub(row, vpc_iid)
+                raise
+        return user_sg(row, info, vpc_iid)
+
+    return list(await asyncio.gather(*(one(r) for r in rows)))
+
+
+async def delete(sp: Spider, conn_name: str, name: str, force: bool) -> bool:
+    require_conn(conn_name)
+    async with sp.locks.write(SG.lock_family, conn_name, name):
+        row = await lookup(sp, conn_name, SG, name)
+        conn = await sp.connection(conn_name)
+        if not await delete_with_driver(sp, conn, SG, row, force, handler(conn, SG).delete_security):
+            return False
+        await sp.db.delete_iids([(conn_name, SG.rtype, row.owner_vpc, name)])
+        return True
+
+
+async def _rule_target(sp: Spider, conn_name: str, name: str) -> IIDRow:
+    row = await sp.db.get_iid(conn_name, SG.rtype, name)
+    if row is None:
+        raise errors.the_type_does_not_exist(SG.type_word, name)
+    return row
+
+
+async def add_rules(sp: Spider, conn_name: str, name: str, req: dict) -> SecurityInfo:
+    require_conn(conn_name)
+    if not name:
+        raise errors.empty_input("sgName")
+    rules = rules_in(req.get("RuleInfoList"))
+    conn = await sp.connection(conn_name)
+    async with sp.locks.write(SG.lock_family, conn_name, name):
+        row = await _rule_target(sp, conn_name, name)
+        info = await drive(handler(conn, SG).add_rules(driver_iid(row), rules))
+        return user_sg(row, info, await _vpc_iid(sp, conn_name, row))
+
+
+async def remove_rules(sp: Spider, conn_name: str, name: str, req: dict) -> bool:
+    require_conn(conn_name)
+    if not name:
+        raise errors.empty_input("sgName")
+    rules = rules_in(req.get("RuleInfoList"))
+    conn = await sp.connection(conn_name)
+    async with sp.locks.write(SG.lock_family, conn_name, name):
+        row = await _rule_target(sp, conn_name, name)
+        return await drive(handler(conn, SG).remove_rules(driver_iid(row), rules))
+
+
+async def register(sp: Spider, conn_name: str, req: dict) -> SecurityInfo:
+    require_conn(conn_name)
+    name = required(req.get("Name"), "IID", "NameId")
+    csp_id = required(req.get("CSPId"), "IID", "SystemId")
+    vpc_name = (req.get("VPCName") or "").strip()
+    conn = await sp.connection(conn_name)
+    sgs = handler(conn, SG)
+
+    async def adopt() -> SecurityInfo:
+        async with sp.locks.write(SG.lock_family, conn_name, name):
+            if await sp.db.get_iid(conn_name, SG.rtype, name) is not None:
+                raise errors.already_exists(SG.type_word, name, conn_name)
+            info = await drive(sgs.get_security(IID(csp_id, csp_id)))
+            owner = vpc_name
+            if not owner:
+                vpc_row = await sp.db.find_iid_by_csp_id(conn_name, VPC.rtype, info.vpc_iid.system_id)
+                owner = vpc_row.name if vpc_row else ""
+            row = IIDRow(conn_name, SG.rtype, name, ids.spider_system_id(csp_id, info.iid.system_id or csp_id),
+                         owner_vpc=owner)
+            await sp.db.insert_iids([row])
+            return user_sg(row, info, await _vpc_iid(sp, conn_name, row))
+
+    if vpc_name:
+        async with sp.locks.write(VPC.lock_family, conn_name, vpc_name):
+            await lookup(sp, conn_name, VPC, vpc_name)
+            return await adopt()
+    return await adopt()
+
+
+async def owner_vpc(sp: Spider, conn_name: str, csp_id: str) -> IID:
+    """The VPC a CSP security group belongs to; NameId is '' when that VPC is not registered."""
+    require_conn(conn_name)
+    if not csp_id:
+        raise errors.empty_input("cspID")
+    conn = await sp.connection(conn_name)
+    info = await drive(handler(conn, SG).get_security(IID(csp_id, csp_id)))
+    vpc_row = await sp.db.find_iid_by_csp_id(conn_name, VPC.rtype, info.vpc_iid.system_id)
+    return IID(vpc_row.name if vpc_row else "", info.vpc_iid.system_id)
+
+
+async def delete_csp(sp: Spider, conn_name: str, csp_id: str) -> bool:
+    require_conn(conn_name)
+    if not csp_id:
+        raise errors.empty_input("cspID")
+    conn = await sp.connection(conn_name)
+    return await drive(handler(conn, SG).delete_security(IID(csp_id, csp_id)))
+
+
+async def all_info(sp: Spider, conn_name: str) -> dict:
+    conn = await sp.connection(require_conn(conn_name))
+    rows = await sp.db.list_iids(conn_name, SG.rtype)
+    csp_infos = await drive(handler(conn, SG).list_security())
+    vpcs = NameMap(await sp.db.list_iids(conn_name, VPC.rtype))
+    by_csp = {i.iid.system_id: i for i in csp_infos}
+    mine = {ids.csp_id_of(r.system_id) for r in rows}
+    mapped = []
+    for r in rows:
+        info = by_csp.get(ids.csp_id_of(r.system_id))
+        if info is not None:
+            mapped.append(user_sg(r, info, vpcs.user(VPC.rtype, info.vpc_iid)))
+    return {"MappedInfoList": mapped,
+            "OnlySpiderList": [IID(r.name, r.system_id) for r in rows if ids.csp_id_of(r.system_id) not in by_csp],
+            "OnlyCSPInfoList": [i for i in csp_infos if i.iid.system_id not in mine]}
+
+
+async def unregister(sp: Spider, conn_name: str, name: str) -> bool:
+    """Remove only the MetaDB row; the CSP resource stays."""
+    return await common.unregister(sp, conn_name, SG, name)

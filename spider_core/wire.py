@@ -1,0 +1,408 @@
+"""CB-Spider's JSON wire format: request decoding and response encoding, at the REST edge only.
+
+Decoding follows Go's ``encoding/json`` into CB-Spider's request structs as echo binds them: keys
+match case-insensitively, unknown keys are ignored, ``null`` leaves a field empty, and a value of the
+wrong JSON type is an error naming the field (echo's "Unmarshal type error" text).
+
+Encoding writes each type's keys in CB-Spider's order, omits ``omitempty`` fields when empty, and
+escapes ``<``, ``>``, ``&`` like Go does.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Union
+
+from spider_core.drivers.base import DriverCapability
+from spider_core.errors import SpiderError
+from spider_core.model import (
+    IID,
+    ConnectionConfigInfo,
+    CredentialInfo,
+    DriverInfo,
+    GpuInfo,
+    HealthCheckerInfo,
+    HealthInfo,
+    ImageInfo,
+    KeyPairInfo,
+    KeyValue,
+    ListenerInfo,
+    NICInfo,
+    NLBInfo,
+    RegionInfo,
+    RegionZoneInfo,
+    SecurityInfo,
+    SecurityRule,
+    SubnetInfo,
+    VMGroupInfo,
+    VMInfo,
+    VMSpecInfo,
+    VMStatusInfo,
+    VPCInfo,
+    ZoneInfo,
+)
+
+# ================================================================================================
+# Request schemas: a schema is ``str`` / ``bool`` / ``int`` / ``Any`` / ``[schema]`` / ``{Key: schema}``
+
+Schema = Union[type, list, dict]
+
+KV = {"Key": str, "Value": str}
+IID_S = {"NameId": str, "SystemId": str}
+SUBNET_REQ = {"Name": str, "Zone": str, "IPv4_CIDR": str, "TagList": [KV]}
+VPC_REQ = {"Name": str, "IPv4_CIDR": str, "SubnetInfoList": [SUBNET_REQ], "TagList": [KV]}
+RULE = {"Direction": str, "IPProtocol": str, "FromPort": str, "ToPort": str, "CIDR": str}
+SG_REQ = {"Name": str, "VPCName": str, "SecurityRules": [RULE], "TagList": [KV]}
+RULES_REQ = {"RuleInfoList": [RULE]}
+KEY_REQ = {"Name": str, "TagList": [KV]}
+VM_REQ = {"Name": str, "ImageType": str, "ImageName": str, "VMSpecName": str, "VPCName": str,
+          "SubnetName": str, "SecurityGroupNames": [str], "KeyPairName": str, "RootDiskType": str,
+          "RootDiskSize": str, "DataDiskNames": [str], "VMUserId": str, "VMUserPasswd": str,
+          "TagList": [KV]}
+LISTENER_REQ = {"Protocol": str, "Port": str}
+VMGROUP_REQ = {"Protocol": str, "Port": str, "VMs": [str]}
+HC_REQ = {"Protocol": str, "Port": str, "Interval": str, "Timeout": str, "Threshold": str}
+NLB_REQ = {"Name": str, "VPCName": str, "Type": str, "Scope": str, "Listener": LISTENER_REQ,
+           "VMGroup": VMGROUP_REQ, "HealthChecker": HC_REQ, "TagList": [KV]}
+NLB_VMS_REQ = {"VMs": [str]}
+REG_REQ = {"Name": str, "CSPId": str, "VPCName": str, "Zone": str}
+OWNER_REQ = {"CSPId": str}
+ANYCALL_REQ = {"FID": str, "IKeyValueList": [KV]}
+DRIVER_REQ = {"DriverName": str, "ProviderName": str, "DriverLibFileName": str}
+CREDENTIAL_REQ = {"CredentialName": str, "ProviderName": str, "KeyValueInfoList": [KV]}
+REGION_REQ = {"RegionName": str, "ProviderName": str, "KeyValueInfoList": [KV], "AvailableZoneList": [str]}
+CONNECTION_REQ = {"ConfigName": str, "ProviderName": str, "DriverName": str, "CredentialName": str,
+                  "RegionName": str}
+PRECONFIG_REQ = {"DriverName": str, "CredentialName": str}
+
+
+def envelope(req_schema: Schema | None) -> dict:
+    """``{"ConnectionName", "IDTransformMode", "ReqInfo": req_schema}`` as CB-Spider's handlers bind."""
+    schema: dict[str, Any] = {"ConnectionName": str, "IDTransformMode": str, "ResourceType": str,
+                              "CSPId": str}
+    if req_schema is not None:
+        schema["ReqInfo"] = req_schema
+    return schema
+
+
+_GO_TYPE = {str: "string", bool: "bool", int: "int", list: "array", dict: "object"}
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _type_error(expected: str, got: Any, path: str) -> SpiderError:
+    kind = _json_kind(got)
+    return SpiderError(f"code=400, message=Unmarshal type error: expected={expected}, got={kind}, "
+                       f"field={path}, offset=0, internal=json: cannot unmarshal {kind} into Go struct "
+                       f"field .{path} of type {expected}")
+
+
+def decode(value: Any, schema: Schema, path: str = "") -> Any:
+    """Check ``value`` against ``schema``; return it with canonical key names (unknown keys dropped)."""
+    if value is None:
+        return None
+    if schema is Any:
+        return value
+    if isinstance(schema, dict):
+        if not isinstance(value, dict):
+            raise _type_error("struct", value, path or "body")
+        lower = {k.lower(): k for k in schema}
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            canonical = lower.get(key.lower()) if isinstance(key, str) else None
+            if canonical is None:
+                continue
+            sub = f"{path}.{canonical}" if path else canonical
+            decoded = decode(item, schema[canonical], sub)
+            if decoded is not None:
+                out[canonical] = decoded
+        return out
+    if isinstance(schema, list):
+        if not isinstance(value, list):
+            raise _type_error("[]" + _GO_TYPE.get(schema[0] if isinstance(schema[0], type) else dict, "struct"),
+                              value, path)
+        return [decode(item, schema[0], path) for item in value]
+    if schema is str:
+        if not isinstance(value, str):
+            raise _type_error("string", value, path)
+        return value
+    if schema is bool:
+        if not isinstance(value, bool):
+            raise _type_error("bool", value, path)
+        return value
+    if schema is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _type_error("int", value, path)
+        return value
+    raise TypeError(f"bad schema {schema!r}")
+
+
+def parse_json(raw: bytes) -> Any:
+    """Decode a request body, raising echo's Syntax error text on malformed JSON."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SpiderError(f"code=400, message=Syntax error: offset={exc.pos}, error={exc.msg}, "
+                          f"internal={exc.msg}") from None
+    except UnicodeDecodeError:
+        raise SpiderError("code=400, message=Syntax error: offset=0, error=invalid UTF-8 in request body, "
+                          "internal=invalid UTF-8 in request body") from None
+
+
+def kvs_in(items: list[dict] | None) -> list[KeyValue]:
+    return [KeyValue(i.get("Key", ""), i.get("Value", "")) for i in items or []]
+
+
+def rule_in(item: dict) -> SecurityRule:
+    return SecurityRule(direction=item.get("Direction", ""), ip_protocol=item.get("IPProtocol", ""),
+                        from_port=item.get("FromPort", ""), to_port=item.get("ToPort", ""),
+                        cidr=item.get("CIDR", ""))
+
+
+# ================================================================================================
+# Encoding
+
+
+def dumps(obj: Any, pretty: bool = False) -> str:
+    """Go-style JSON: compact (or 2-space indented), UTF-8, ``<>&`` escaped, trailing newline."""
+    if pretty:
+        text = json.dumps(obj, ensure_ascii=False, indent=2)
+    else:
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    if "<" in text or ">" in text or "&" in text or "\u2028" in text or "\u2029" in text:
+        text = (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+                .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return text + "\n"
+
+
+def iid(i: IID) -> dict:
+    return {"NameId": i.name_id, "SystemId": i.system_id}
+
+
+def kvs(items: list[KeyValue] | None) -> list[dict] | None:
+    return None if items is None else [{"Key": kv.key, "Value": kv.value} for kv in items]
+
+
+def _put_oe(out: dict, key: str, value: Any) -> None:
+    """Set an ``omitempty`` field only when it is non-empty (Go's rule)."""
+    if value not in (None, "", [], {}, 0, False):
+        out[key] = value
+
+
+def _tail(out: dict, tags: list[KeyValue] | None, key_values: list[KeyValue] | None) -> dict:
+    _put_oe(out, "TagList", kvs(tags))
+    _put_oe(out, "KeyValueList", kvs(key_values))
+    return out
+
+
+# ---- connection info ------------------------------------------------------------------------------
+
+def driver(d: DriverInfo) -> dict:
+    return {"DriverName": d.driver_name, "ProviderName": d.provider_name,
+            "DriverLibFileName": d.driver_lib_file_name}
+
+
+def credential(c: CredentialInfo) -> dict:
+    return {"CredentialName": c.credential_name, "ProviderName": c.provider_name,
+            "KeyValueInfoList": kvs(c.key_values)}
+
+
+def region(r: RegionInfo) -> dict:
+    return {"RegionName": r.region_name, "ProviderName": r.provider_name,
+            "KeyValueInfoList": kvs(r.key_values), "AvailableZoneList": r.available_zones}
+
+
+def connection_config(c: ConnectionConfigInfo) -> dict:
+    return {"ConfigName": c.config_name, "ProviderName": c.provider_name, "DriverName": c.driver_name,
+            "CredentialName": c.credential_name, "RegionName": c.region_name}
+
+
+# ---- region/zone, image, spec ---------------------------------------------------------------------
+
+def zone(z: ZoneInfo) -> dict:
+    out = {"Name": z.name, "DisplayName": z.display_name, "CSPDisplayName": z.csp_display_name,
+           "Status": z.status}
+    _put_oe(out, "KeyValueList", kvs(z.key_values))
+    return out
+
+
+def region_zone(r: RegionZoneInfo) -> dict:
+    out: dict[str, Any] = {"Name": r.name, "DisplayName": r.display_name, "CSPDisplayName": r.csp_display_name}
+    _put_oe(out, "ZoneList", [zone(z) for z in r.zones])
+    _put_oe(out, "KeyValueList", kvs(r.key_values))
+    return out
+
+
+def image(i: ImageInfo) -> dict:
+    out = {"IId": iid(i.iid), "Name": i.name, "OSArchitecture": i.os_architecture,
+           "OSPlatform": i.os_platform, "OSDistribution": i.os_distribution, "OSDiskType": i.os_disk_type,
+           "OSDiskSizeGB": i.os_disk_size_gb, "ImageStatus": i.image_status}
+    _put_oe(out, "KeyValueList", kvs(i.key_values))
+    return out
+
+
+def gpu(g: GpuInfo) -> dict:
+    out = {"Count": g.count}
+    _put_oe(out, "Mfr", g.mfr)
+    _put_oe(out, "Model", g.model)
+    _put_oe(out, "MemSizeGB", g.mem_size_gb)
+    _put_oe(out, "TotalMemSizeGB", g.total_mem_size_gb)
+    return out
+
+
+def vmspec(s: VMSpecInfo) -> dict:
+    vcpu = {"Count": s.vcpu_count}
+    _put_oe(vcpu, "ClockGHz", s.vcpu_clock_ghz)
+    out: dict[str, Any] = {"Region": s.region, "Name": s.name, "VCpu": vcpu, "MemSizeMiB": s.mem_size_mib,
+                           "DiskSizeGB": s.disk_size_gb}
+    _put_oe(out, "Gpu", [gpu(g) for g in s.gpus])
+    _put_oe(out, "KeyValueList", kvs(s.key_values))
+    return out
+
+
+# ---- VPC / SG / key -------------------------------------------------------------------------------
+
+def subnet(s: SubnetInfo) -> dict:
+    return _tail({"IId": iid(s.iid), "Zone": s.zone, "IPv4_CIDR": s.ipv4_cidr}, s.tags, s.key_values)
+
+
+def vpc(v: VPCInfo) -> dict:
+    subnets = None if v.subnets is None else [subnet(s) for s in v.subnets]
+    return _tail({"IId": iid(v.iid), "IPv4_CIDR": v.ipv4_cidr, "SubnetInfoList": subnets}, v.tags, v.key_values)
+
+
+def rule(r: SecurityRule) -> dict:
+    out = {"Direction": r.direction, "IPProtocol": r.ip_protocol, "FromPort": r.from_port, "ToPort": r.to_port}
+    _put_oe(out, "CIDR", r.cidr)
+    return out
+
+
+def security(s: SecurityInfo) -> dict:
+    rules = None if s.rules is None else [rule(r) for r in s.rules]
+    return _tail({"IId": iid(s.iid), "VpcIID": iid(s.vpc_iid), "SecurityRules": rules}, s.tags, s.key_values)
+
+
+def keypair(k: KeyPairInfo) -> dict:
+    out: dict[str, Any] = {"IId": iid(k.iid)}
+    _put_oe(out, "Fingerprint", k.fingerprint)
+    _put_oe(out, "PublicKey", k.public_key)
+    _put_oe(out, "PrivateKey", k.private_key)
+    _put_oe(out, "VMUserID", k.vm_user_id)
+    return _tail(out, k.tags, k.key_values)
+
+
+# ---- VM ---------------------------------------------------------------------------------------------
+
+def nic(n: NICInfo) -> dict:
+    out: dict[str, Any] = {"IId": iid(n.iid), "DeviceIndex": n.device_index}
+    _put_oe(out, "PrivateIPs", n.private_ips)
+    _put_oe(out, "PublicIPs", n.public_ips)
+    _put_oe(out, "MACAddress", n.mac_address)
+    out["SubnetIID"] = iid(n.subnet_iid)
+    return out
+
+
+def vm(v: VMInfo) -> dict:
+    reg: dict[str, Any] = {"Region": v.region}
+    _put_oe(reg, "Zone", v.zone)
+    out: dict[str, Any] = {
+        "IId": iid(v.iid), "StartTime": v.start_time, "Region": reg, "ImageType": v.image_type,
+        "ImageIId": iid(v.image_iid), "VMSpecName": v.vmspec_name, "VpcIID": iid(v.vpc_iid),
+        "SubnetIID": iid(v.subnet_iid), "SecurityGroupIIds": [iid(i) for i in v.security_group_iids],
+        "KeyPairIId": iid(v.keypair_iid), "RootDiskType": v.root_disk_type, "RootDiskSize": v.root_disk_size,
+        "RootDeviceName": v.root_device_name,
+    }
+    _put_oe(out, "DataDiskIIDs", [iid(i) for i in v.data_disk_iids])
+    _put_oe(out, "VMBootDisk", v.vm_boot_disk)
+    _put_oe(out, "VMBlockDisk", v.vm_block_disk)
+    out["VMUserId"] = v.vm_user_id
+    _put_oe(out, "VMUserPasswd", v.vm_user_passwd)
+    _put_oe(out, "NICs", [nic(n) for n in v.nics])
+    out["NetworkInterface"] = v.network_interface
+    out["PublicIP"] = v.public_ip
+    _put_oe(out, "PublicIPs", v.public_ips)
+    _put_oe(out, "PublicDNS", v.public_dns)
+    out["PrivateIP"] = v.private_ip
+    _put_oe(out, "PrivateIPs", v.private_ips)
+    _put_oe(out, "PrivateDNS", v.private_dns)
+    out["Platform"] = v.platform
+    _put_oe(out, "SSHAccessPoint", v.ssh_access_point)
+    out["AccessPoint"] = v.access_point
+    return _tail(out, v.tags, v.key_values)
+
+
+def vm_status(s: VMStatusInfo) -> dict:
+    return {"IId": iid(s.iid), "VmStatus": s.status}
+
+
+# ---- NLB ----------------------------------------------------------------------------------------------
+
+def listener(listener_info: ListenerInfo) -> dict:
+    out = {"Protocol": listener_info.protocol, "IP": listener_info.ip, "Port": listener_info.port,
+           "DNSName": listener_info.dns_name}
+    _put_oe(out, "CspID", listener_info.csp_id)
+    _put_oe(out, "KeyValueList", kvs(listener_info.key_values))
+    return out
+
+
+def vm_group(g: VMGroupInfo) -> dict:
+    out: dict[str, Any] = {"Protocol": g.protocol, "Port": g.port, "VMs": [iid(i) for i in g.vms]}
+    _put_oe(out, "CspID", g.csp_id)
+    _put_oe(out, "KeyValueList", kvs(g.key_values))
+    return out
+
+
+def health_checker(h: HealthCheckerInfo) -> dict:
+    out: dict[str, Any] = {"Protocol": h.protocol, "Port": h.port, "Interval": h.interval,
+                           "Timeout": h.timeout, "Threshold": h.threshold}
+    _put_oe(out, "CspID", h.csp_id)
+    _put_oe(out, "KeyValueList", kvs(h.key_values))
+    return out
+
+
+def nlb(n: NLBInfo) -> dict:
+    out = {"IId": iid(n.iid), "VpcIID": iid(n.vpc_iid), "Type": n.type, "Scope": n.scope,
+           "Listener": listener(n.listener), "VMGroup": vm_group(n.vm_group),
+           "HealthChecker": health_checker(n.health_checker), "CreatedTime": n.created_time}
+    return _tail(out, n.tags, n.key_values)
+
+
+def health(h: HealthInfo) -> dict:
+    return {"AllVMs": [iid(i) for i in h.all_vms], "HealthyVMs": [iid(i) for i in h.healthy_vms],
+            "UnHealthyVMs": [iid(i) for i in h.unhealthy_vms]}
+
+
+# ---- misc ---------------------------------------------------------------------------------------------
+
+_CAPABILITY_GO_NAMES = {
+    "zone_based_control": "ZoneBasedControl", "region_zone_handler": "RegionZoneHandler",
+    "price_info_handler": "PriceInfoHandler", "image_handler": "ImageHandler",
+    "vmspec_handler": "VMSpecHandler", "vpc_handler": "VPCHandler", "security_handler": "SecurityHandler",
+    "keypair_handler": "KeyPairHandler", "vm_handler": "VMHandler", "disk_handler": "DiskHandler",
+    "myimage_handler": "MyImageHandler", "nlb_handler": "NLBHandler", "cluster_handler": "ClusterHandler",
+    "tag_handler": "TagHandler", "vpc_cidr": "VPC_CIDR", "single_vpc": "SINGLE_VPC",
+}
+_CAPABILITY_EXTRA_FALSE = ("FileSystemHandler", "RDBMSHandler", "PublicIPHandler", "NICHandler",
+                           "MonitoringHandler", "QuotaHandler", "S3Handler")
+
+
+def capability(c: DriverCapability) -> dict:
+    out: dict[str, Any] = {go: bool(getattr(c, py)) for py, go in _CAPABILITY_GO_NAMES.items()}
+    for name in _CAPABILITY_EXTRA_FALSE:
+        out[name] = False
+    out["TagSupportResourceType"] = list(c.tag_support_resource_types)
+    return out
+
+
+def result(ok: bool) -> dict:
+    return {"Result": "true" if ok else "false"}
