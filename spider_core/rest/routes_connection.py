@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from spider_core import wire
+from spider_core.errors import SpiderError
 from spider_core.model import ConnectionConfigInfo
 from spider_core.rest.transport import bind, path, query, reply, spider
 from spider_core.services import connection as svc
@@ -45,6 +46,12 @@ async def register_driver(request: web.Request) -> web.Response:
 async def list_drivers(request: web.Request) -> web.Response:
     items = await spider(request).db.list_drivers(_provider(request))
     return reply(request, {"driver": [wire.driver(d) for d in items]})
+
+
+@routes.post("/spider/driver/upload")
+async def upload_driver(request: web.Request) -> web.Response:
+    raise SpiderError("Uploading a driver library is not supported by spidertwin: install a Python package that "
+                      "declares a 'spidertwin.drivers' entry point, then restart the server")
 
 
 @routes.get("/spider/driver/{DriverName}")

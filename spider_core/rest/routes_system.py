@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from spider_core import __version__, wire
 from spider_core.calllog import call_log
+from spider_core.errors import SpiderError
 from spider_core.rest.transport import bind, conn_name, message, path, query, reply, req_info, spider
 from spider_core.services import system
 
@@ -109,3 +112,61 @@ async def csp_resource_info(request: web.Request) -> web.Response:
     rtype, info = await system.csp_resource_info(spider(request), conn_name(request, body),
                                                  _resource_type(request, body), path(request, "Name"))
     return reply(request, _ENCODERS[rtype](info))
+
+
+async def _port_of(request: web.Request) -> tuple[str, int]:
+    host = query(request, "HostName") or query(request, "Hostname")
+    if not host:
+        raise SpiderError("Missing required query parameter: Hostname", status=400)
+    text = query(request, "Port")
+    if not text:
+        raise SpiderError("Missing required query parameter: Port", status=400)
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise SpiderError("Invalid port value", status=400)
+    return host, int(text)
+
+
+@routes.get("/spider/check/tcp")
+async def check_tcp(request: web.Request) -> web.Response:
+    """Is a TCP port open? (a connect within 3 s)."""
+    host, port = await _port_of(request)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 3)
+        writer.close()
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise SpiderError(f"Failed: TCP port {port} is not open on {host}: {exc or 'timeout'}") from None
+    return reply(request, {"message": f"Success: TCP port {port} is open on {host}"})
+
+
+class _UDPProbe(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        if not self.done.done():
+            self.done.set_result("reply")
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+
+
+@routes.get("/spider/check/udp")
+async def check_udp(request: web.Request) -> web.Response:
+    """Is a UDP port open? A reply, or silence for 2 s (no ICMP port-unreachable), counts as open."""
+    host, port = await _port_of(request)
+    loop = asyncio.get_running_loop()
+    try:
+        transport, probe = await loop.create_datagram_endpoint(_UDPProbe, remote_addr=(host, port))
+    except OSError as exc:
+        raise SpiderError(f"Failed: UDP port {port} is not reachable on {host}: {exc}") from None
+    try:
+        transport.sendto(b"spidertwin-probe")
+        await asyncio.wait_for(asyncio.shield(probe.done), 2)
+    except asyncio.TimeoutError:
+        pass
+    except OSError as exc:
+        raise SpiderError(f"Failed: UDP port {port} is not open on {host}: {exc}") from None
+    finally:
+        transport.close()
+    return reply(request, {"message": f"Success: UDP port {port} is open on {host}"})
