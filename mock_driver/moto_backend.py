@@ -147,15 +147,14 @@ class MotoBackend:
 
     def reset(self) -> None:
         """Drop every moto account's state (what a process restart does)."""
-        from moto.core.models import base_decorator  # noqa: F401 - import check only
-        from moto.backends import get_backend
-        for name in ("ec2", "elbv2"):
-            backend = get_backend(name)
-            for acct in list(backend.keys()):
-                for region in list(backend[acct].keys()):
-                    backend[acct][region].reset()
-        with self._images_lock:
-            self.images.clear()
+        def _reset() -> None:
+            from moto.backends import get_backend
+            for name in ("ec2", "elbv2"):
+                get_backend(name).reset()  # type: ignore[no-untyped-call]
+            with self._images_lock:
+                self.images.clear()
+
+        self.executor.submit(_reset).result()
 
     def ensure_images(self, account: str, region: str, names: list[str]) -> dict[str, str]:
         """Register the MOCK images as AMIs in (account, region) once; returns name -> AMI id.

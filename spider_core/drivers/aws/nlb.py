@@ -52,7 +52,21 @@ class AwsNlbHandler(NLBHandler):
         return found[0]
 
     async def _tg(self, lb_arn: str, name: str) -> dict[str, Any] | None:
-        tgs = (await self.s.elbv2(name, "describe_target_groups", LoadBalancerArn=lb_arn))["TargetGroups"]
+        """The VM group: the target group the listener forwards to (falls back to the LB's groups)."""
+        ls = await self._listener(lb_arn, name)
+        for action in (ls or {}).get("DefaultActions", []):
+            if action.get("TargetGroupArn"):
+                try:
+                    tgs = (await self.s.elbv2(name, "describe_target_groups",
+                                              TargetGroupArns=[action["TargetGroupArn"]]))["TargetGroups"]
+                    if tgs:
+                        return tgs[0]
+                except DriverNotFound:
+                    pass
+        try:
+            tgs = (await self.s.elbv2(name, "describe_target_groups", LoadBalancerArn=lb_arn))["TargetGroups"]
+        except DriverNotFound:
+            return None
         return tgs[0] if tgs else None
 
     async def _listener(self, lb_arn: str, name: str) -> dict[str, Any] | None:
@@ -194,7 +208,8 @@ class AwsNlbHandler(NLBHandler):
 
     async def _delete(self, lb: dict[str, Any]) -> None:
         name, arn = lb["LoadBalancerName"], lb["LoadBalancerArn"]
-        tgs = (await self.s.elbv2(name, "describe_target_groups", LoadBalancerArn=arn))["TargetGroups"]
+        tg = await self._tg(arn, name)
+        tgs = [tg] if tg else []
         for ls in (await self.s.elbv2(name, "describe_listeners", LoadBalancerArn=arn))["Listeners"]:
             await self.s.elbv2(name, "delete_listener", ListenerArn=ls["ListenerArn"])
         await self.s.elbv2(name, "delete_load_balancer", LoadBalancerArn=arn)
