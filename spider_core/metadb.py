@@ -102,16 +102,17 @@ class MetaDB:
     async def close(self) -> None:
         if self._closed:
             return
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._run(conn.close)
         self._closed = True
-        if self._conn is not None:
-            await self._run(self._conn.close)
         self._executor.shutdown(wait=True)
 
     async def ping(self) -> None:
         await self._run(lambda: self._db.execute("SELECT 1").fetchone())
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._closed and fn is not getattr(self._conn, "close", None):
+        if self._closed:
             raise SpiderError("MetaDB is closed")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, partial(fn, *args))
