@@ -77,11 +77,43 @@ def patch_moto_speed() -> bool:
         method_names_from_class.__wrapped__ = original  # type: ignore[attr-defined]
         responses.method_names_from_class = method_names_from_class
         utils.method_names_from_class = method_names_from_class
+        _patch_ec2_get_tags()
         _patched = True
         return True
     except Exception as exc:  # noqa: BLE001 - never break the backend for a speed-up
         log.info("moto speed patch not applied: %s", exc)
         return False
+
+
+def _patch_ec2_get_tags() -> None:
+    """``TaggedEC2Resource.get_tags`` scans every tag of the region (``describe_tags`` with a
+    resource-id filter) for each resource it serialises: O(all tags) per resource. Replace it with a
+    direct lookup in the backend's ``tags[resource_id]`` dict, same result shape. Guarded."""
+    try:
+        from moto.ec2.models.core import TaggedEC2Resource
+        from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
+        original = TaggedEC2Resource.get_tags
+        if getattr(original, "_spidertwin", False):
+            return
+
+        def get_tags(self: Any) -> list[dict[str, str]]:
+            rid = getattr(self, "id", None)
+            if not rid:
+                return []
+            store = getattr(self.ec2_backend, "tags", None)
+            if not isinstance(store, dict):
+                return original(self)
+            tags = store.get(rid)
+            if not tags:
+                return []
+            rtype = EC2_PREFIX_TO_RESOURCE.get(get_prefix(rid), "")
+            return [{"resource_id": rid, "key": k, "value": v, "resource_type": rtype}
+                    for k, v in tags.items()]
+
+        get_tags._spidertwin = True  # type: ignore[attr-defined]
+        TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign]
+    except Exception as exc:  # noqa: BLE001
+        log.info("moto get_tags patch not applied: %s", exc)
 
 
 class MotoBackend:
