@@ -134,21 +134,45 @@ async def delete_with_driver(sp: Spider, conn: Conn, kind: Kind, row: IIDRow, fo
     return outcome
 
 
+def match_rows(rows: list[IIDRow], csp_items: list[T], csp_id: Callable[[T], str]
+               ) -> tuple[list[tuple[IIDRow, T]], list[IIDRow], list[T]]:
+    """Compare MetaDB rows with a CSP list by CSP id: (mapped pairs, Spider-only rows, CSP-only items)."""
+    by_csp = {csp_id(i): i for i in csp_items}
+    mine = {ids.csp_id_of(r.system_id) for r in rows}
+    mapped = [(r, by_csp[ids.csp_id_of(r.system_id)]) for r in rows if ids.csp_id_of(r.system_id) in by_csp]
+    only_spider = [r for r in rows if ids.csp_id_of(r.system_id) not in by_csp]
+    return mapped, only_spider, [i for i in csp_items if csp_id(i) not in mine]
+
+
 async def all_list(sp: Spider, conn_name: str, kind: Kind) -> dict:
+    """``/allXXX``: user IIDs mapped or Spider-only, and the driver's IIDs that only the CSP has."""
     conn = await sp.connection(require_conn(conn_name))
     rows = await sp.db.list_iids(conn_name, kind.rtype)
     csp_iids: list[IID] = await drive(handler(conn, kind).list_iid())
-    return mapped_lists(rows, csp_iids)
+    mapped, only_spider, only_csp = match_rows(rows, csp_iids, lambda i: i.system_id)
+    return {"MappedList": [user_iid(r) for r, _ in mapped], "OnlySpiderList": [user_iid(r) for r in only_spider],
+            "OnlyCSPList": only_csp}
 
 
-def mapped_lists(rows: list[IIDRow], csp_iids: list[IID]) -> dict:
-    csp_ids = {i.system_id for i in csp_iids}
-    mine = {ids.csp_id_of(r.system_id) for r in rows}
-    return {
-        "MappedList": [user_iid(r) for r in rows if ids.csp_id_of(r.system_id) in csp_ids],
-        "OnlySpiderList": [user_iid(r) for r in rows if ids.csp_id_of(r.system_id) not in csp_ids],
-        "OnlyCSPList": [i for i in csp_iids if i.system_id not in mine],
-    }
+async def all_info(sp: Spider, conn_name: str, kind: Kind, list_method: str,
+                   to_user: Callable[[IIDRow, Any], Awaitable[Any]]) -> dict:
+    """``/allXXXinfo``: full info for mapped and CSP-only resources; stored IIDs for Spider-only ones."""
+    conn = await sp.connection(require_conn(conn_name))
+    rows = await sp.db.list_iids(conn_name, kind.rtype)
+    infos = await drive(getattr(handler(conn, kind), list_method)())
+    mapped, only_spider, only_csp = match_rows(rows, infos, lambda i: i.iid.system_id)
+    return {"MappedInfoList": [await to_user(r, i) for r, i in mapped],
+            "OnlySpiderList": [IID(r.name, r.system_id) for r in only_spider],
+            "OnlyCSPInfoList": only_csp}
+
+
+async def csp_target(sp: Spider, conn_name: str, kind: Kind, csp_id: str) -> tuple[Any, IID]:
+    """The handler and driver IID for an operation addressed by CSP id (``/cspXXX/{Id}``, owner lookups)."""
+    require_conn(conn_name)
+    if not csp_id:
+        raise errors.empty_input("cspID")
+    conn = await sp.connection(conn_name)
+    return handler(conn, kind), IID(csp_id, csp_id)
 
 
 async def unregister(sp: Spider, conn_name: str, kind: Kind, name: str, owner_vpc: str | None = None) -> bool:

@@ -19,6 +19,7 @@ from spider_core.services.common import (
     require_conn,
     required,
     store_or_rollback,
+    csp_target,
     user_iid,
 )
 from spider_core.services import common
@@ -104,24 +105,18 @@ async def register(sp: Spider, conn_name: str, req: dict) -> KeyPairInfo:
 
 
 async def delete_csp(sp: Spider, conn_name: str, csp_id: str) -> bool:
-    require_conn(conn_name)
-    if not csp_id:
-        raise errors.empty_input("cspID")
-    conn = await sp.connection(conn_name)
-    return await drive(handler(conn, KEY).delete_key(IID(csp_id, csp_id)))
+    keys, iid = await csp_target(sp, conn_name, KEY, csp_id)
+    return await drive(keys.delete_key(iid))
 
 
 async def all_info(sp: Spider, conn_name: str) -> dict:
-    conn = await sp.connection(require_conn(conn_name))
-    rows = await sp.db.list_iids(conn_name, KEY.rtype)
-    csp_infos = await drive(handler(conn, KEY).list_key())
-    by_csp = {i.iid.system_id: i for i in csp_infos}
-    mine = {ids.csp_id_of(r.system_id) for r in rows}
-    return {"MappedInfoList": [user_key(r, by_csp[ids.csp_id_of(r.system_id)], hide=True)
-                               for r in rows if ids.csp_id_of(r.system_id) in by_csp],
-            "OnlySpiderList": [IID(r.name, r.system_id) for r in rows if ids.csp_id_of(r.system_id) not in by_csp],
-            "OnlyCSPInfoList": [KeyPairInfo(i.iid, i.fingerprint, HIDDEN, HIDDEN, i.vm_user_id)
-                                for i in csp_infos if i.iid.system_id not in mine]}
+    async def to_user(row: IIDRow, info: KeyPairInfo) -> KeyPairInfo:
+        return user_key(row, info, hide=True)
+
+    lists = await common.all_info(sp, conn_name, KEY, "list_key", to_user)
+    lists["OnlyCSPInfoList"] = [KeyPairInfo(i.iid, i.fingerprint, HIDDEN, HIDDEN, i.vm_user_id)
+                                for i in lists["OnlyCSPInfoList"]]
+    return lists
 
 
 async def unregister(sp: Spider, conn_name: str, name: str) -> bool:

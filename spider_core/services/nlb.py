@@ -30,6 +30,7 @@ from spider_core.services.common import (
     require_conn,
     required,
     store_or_rollback,
+    csp_target,
     user_iid,
 )
 from spider_core.services import common
@@ -225,35 +226,24 @@ async def register(sp: Spider, conn_name: str, req: dict) -> NLBInfo:
 
 
 async def owner_vpc(sp: Spider, conn_name: str, csp_id: str) -> IID:
-    require_conn(conn_name)
-    if not csp_id:
-        raise errors.empty_input("cspID")
-    conn = await sp.connection(conn_name)
-    info = await drive(handler(conn, NLB).get_nlb(IID(csp_id, csp_id)))
+    nlbs, iid = await csp_target(sp, conn_name, NLB, csp_id)
+    info = await drive(nlbs.get_nlb(iid))
     vpc_row = await sp.db.find_iid_by_csp_id(conn_name, VPC.rtype, info.vpc_iid.system_id)
     return IID(vpc_row.name if vpc_row else "", info.vpc_iid.system_id)
 
 
 async def delete_csp(sp: Spider, conn_name: str, csp_id: str) -> bool:
-    require_conn(conn_name)
-    if not csp_id:
-        raise errors.empty_input("cspID")
-    conn = await sp.connection(conn_name)
-    return await drive(handler(conn, NLB).delete_nlb(IID(csp_id, csp_id)))
+    nlbs, iid = await csp_target(sp, conn_name, NLB, csp_id)
+    return await drive(nlbs.delete_nlb(iid))
 
 
 async def all_info(sp: Spider, conn_name: str) -> dict:
-    conn = await sp.connection(require_conn(conn_name))
-    rows = await sp.db.list_iids(conn_name, NLB.rtype)
-    csp_infos = await drive(handler(conn, NLB).list_nlb())
-    vms = NameMap(await sp.db.list_iids(conn_name, VM.rtype))
-    by_csp = {i.iid.system_id: i for i in csp_infos}
-    mine = {ids.csp_id_of(r.system_id) for r in rows}
-    mapped = [await user_nlb(sp, conn_name, r, by_csp[ids.csp_id_of(r.system_id)], vms)
-              for r in rows if ids.csp_id_of(r.system_id) in by_csp]
-    return {"MappedInfoList": mapped,
-            "OnlySpiderList": [IID(r.name, r.system_id) for r in rows if ids.csp_id_of(r.system_id) not in by_csp],
-            "OnlyCSPInfoList": [i for i in csp_infos if i.iid.system_id not in mine]}
+    vms = NameMap(await sp.db.list_iids(require_conn(conn_name), VM.rtype))
+
+    async def to_user(row: IIDRow, info: NLBInfo) -> NLBInfo:
+        return await user_nlb(sp, conn_name, row, info, vms)
+
+    return await common.all_info(sp, conn_name, NLB, "list_nlb", to_user)
 
 
 async def unregister(sp: Spider, conn_name: str, name: str) -> bool:

@@ -21,6 +21,7 @@ from spider_core.services.common import (
     require_conn,
     required,
     store_or_rollback,
+    csp_target,
     user_iid,
 )
 from spider_core.services import common
@@ -173,38 +174,24 @@ async def register(sp: Spider, conn_name: str, req: dict) -> SecurityInfo:
 
 async def owner_vpc(sp: Spider, conn_name: str, csp_id: str) -> IID:
     """The VPC a CSP security group belongs to; NameId is '' when that VPC is not registered."""
-    require_conn(conn_name)
-    if not csp_id:
-        raise errors.empty_input("cspID")
-    conn = await sp.connection(conn_name)
-    info = await drive(handler(conn, SG).get_security(IID(csp_id, csp_id)))
+    sgs, iid = await csp_target(sp, conn_name, SG, csp_id)
+    info = await drive(sgs.get_security(iid))
     vpc_row = await sp.db.find_iid_by_csp_id(conn_name, VPC.rtype, info.vpc_iid.system_id)
     return IID(vpc_row.name if vpc_row else "", info.vpc_iid.system_id)
 
 
 async def delete_csp(sp: Spider, conn_name: str, csp_id: str) -> bool:
-    require_conn(conn_name)
-    if not csp_id:
-        raise errors.empty_input("cspID")
-    conn = await sp.connection(conn_name)
-    return await drive(handler(conn, SG).delete_security(IID(csp_id, csp_id)))
+    sgs, iid = await csp_target(sp, conn_name, SG, csp_id)
+    return await drive(sgs.delete_security(iid))
 
 
 async def all_info(sp: Spider, conn_name: str) -> dict:
-    conn = await sp.connection(require_conn(conn_name))
-    rows = await sp.db.list_iids(conn_name, SG.rtype)
-    csp_infos = await drive(handler(conn, SG).list_security())
-    vpcs = NameMap(await sp.db.list_iids(conn_name, VPC.rtype))
-    by_csp = {i.iid.system_id: i for i in csp_infos}
-    mine = {ids.csp_id_of(r.system_id) for r in rows}
-    mapped = []
-    for r in rows:
-        info = by_csp.get(ids.csp_id_of(r.system_id))
-        if info is not None:
-            mapped.append(user_sg(r, info, vpcs.user(VPC.rtype, info.vpc_iid)))
-    return {"MappedInfoList": mapped,
-            "OnlySpiderList": [IID(r.name, r.system_id) for r in rows if ids.csp_id_of(r.system_id) not in by_csp],
-            "OnlyCSPInfoList": [i for i in csp_infos if i.iid.system_id not in mine]}
+    vpcs = NameMap(await sp.db.list_iids(require_conn(conn_name), VPC.rtype))
+
+    async def to_user(row: IIDRow, info: SecurityInfo) -> SecurityInfo:
+        return user_sg(row, info, vpcs.user(VPC.rtype, info.vpc_iid))
+
+    return await common.all_info(sp, conn_name, SG, "list_security", to_user)
 
 
 async def unregister(sp: Spider, conn_name: str, name: str) -> bool:

@@ -28,6 +28,7 @@ from spider_core.services.common import (
     require_conn,
     required,
     store_or_rollback,
+    csp_target,
     user_iid,
 )
 from spider_core.services import common
@@ -317,22 +318,15 @@ async def register(sp: Spider, conn_name: str, req: dict) -> VMInfo:
 
 
 async def get_csp(sp: Spider, conn_name: str, csp_id: str) -> VMInfo:
-    require_conn(conn_name)
-    if not csp_id:
-        raise errors.empty_input("cspID")
-    conn = await sp.connection(conn_name)
-    info = await drive(handler(conn, VM).get_vm(IID(csp_id, csp_id)))
+    vms, iid = await csp_target(sp, conn_name, VM, csp_id)
+    info = await drive(vms.get_vm(iid))
     row = await sp.db.find_iid_by_csp_id(conn_name, VM.rtype, csp_id)
-    row = row or IIDRow(conn_name, VM.rtype, "", csp_id)
-    return user_vm(row, info, await _names(sp, conn_name))
+    return user_vm(row or IIDRow(conn_name, VM.rtype, "", csp_id), info, await _names(sp, conn_name))
 
 
 async def delete_csp(sp: Spider, conn_name: str, csp_id: str) -> str:
-    require_conn(conn_name)
-    if not csp_id:
-        raise errors.empty_input("cspID")
-    conn = await sp.connection(conn_name)
-    value = await drive(handler(conn, VM).terminate_vm(IID(csp_id, csp_id)))
+    vms, iid = await csp_target(sp, conn_name, VM, csp_id)
+    value = await drive(vms.terminate_vm(iid))
     return value.value if isinstance(value, VMStatus) else str(value)
 
 
@@ -344,17 +338,15 @@ async def using_resources(sp: Spider, conn_name: str, csp_id: str) -> dict:
 
 
 async def all_info(sp: Spider, conn_name: str) -> dict:
-    conn = await sp.connection(require_conn(conn_name))
-    rows = await sp.db.list_iids(conn_name, VM.rtype)
-    csp_infos = await drive(handler(conn, VM).list_vm())
-    names = await _names(sp, conn_name)
-    by_csp = {i.iid.system_id: i for i in csp_infos}
-    mine = {ids.csp_id_of(r.system_id) for r in rows}
-    return {"MappedInfoList": [user_vm(r, by_csp[ids.csp_id_of(r.system_id)], names)
-                               for r in rows if ids.csp_id_of(r.system_id) in by_csp],
-            "OnlySpiderList": [IID(r.name, r.system_id) for r in rows if ids.csp_id_of(r.system_id) not in by_csp],
-            "OnlyCSPInfoList": [user_vm(IIDRow(conn_name, VM.rtype, "", i.iid.system_id), i, names)
-                                for i in csp_infos if i.iid.system_id not in mine]}
+    names = await _names(sp, require_conn(conn_name))
+
+    async def to_user(row: IIDRow, info: VMInfo) -> VMInfo:
+        return user_vm(row, info, names)
+
+    lists = await common.all_info(sp, conn_name, VM, "list_vm", to_user)
+    lists["OnlyCSPInfoList"] = [user_vm(IIDRow(conn_name, VM.rtype, "", i.iid.system_id), i, names)
+                                for i in lists["OnlyCSPInfoList"]]
+    return lists
 
 
 __all__ = ["start", "get", "list_all", "status", "list_status", "control", "terminate", "register",

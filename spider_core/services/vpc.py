@@ -20,8 +20,10 @@ from spider_core.services.common import (
     require_conn,
     required,
     store_or_rollback,
+    csp_target,
     user_iid,
 )
+from spider_core.services import common
 from spider_core.services.context import Conn, Spider
 from spider_core.wire import kvs_in
 
@@ -246,23 +248,14 @@ async def unregister_subnet(sp: Spider, conn_name: str, vpc_name: str, name: str
 
 
 async def delete_csp(sp: Spider, conn_name: str, csp_id: str) -> bool:
-    require_conn(conn_name)
-    if not csp_id:
-        raise errors.empty_input("cspID")
-    conn = await sp.connection(conn_name)
-    return await drive(handler(conn, VPC).delete_vpc(IID(csp_id, csp_id)))
+    vpcs, iid = await csp_target(sp, conn_name, VPC, csp_id)
+    return await drive(vpcs.delete_vpc(iid))
 
 
 async def all_info(sp: Spider, conn_name: str) -> dict:
-    """``/allvpcinfo``: full info for mapped and CSP-only VPCs; stored ids for Spider-only ones."""
-    conn = await sp.connection(require_conn(conn_name))
-    rows = await sp.db.list_iids(conn_name, VPC.rtype)
-    csp_infos = await drive(handler(conn, VPC).list_vpc())
-    subnet_rows = await sp.db.list_iids(conn_name, SUBNET.rtype)
-    by_csp = {i.iid.system_id: i for i in csp_infos}
-    mine = {ids.csp_id_of(r.system_id) for r in rows}
-    mapped = [user_vpc(r, by_csp[ids.csp_id_of(r.system_id)], [s for s in subnet_rows if s.owner_vpc == r.name])
-              for r in rows if ids.csp_id_of(r.system_id) in by_csp]
-    only_spider = [IID(r.name, r.system_id) for r in rows if ids.csp_id_of(r.system_id) not in by_csp]
-    only_csp = [i for i in csp_infos if i.iid.system_id not in mine]
-    return {"MappedInfoList": mapped, "OnlySpiderList": only_spider, "OnlyCSPInfoList": only_csp}
+    subnet_rows = await sp.db.list_iids(require_conn(conn_name), SUBNET.rtype)
+
+    async def to_user(row: IIDRow, info: VPCInfo) -> VPCInfo:
+        return user_vpc(row, info, [s for s in subnet_rows if s.owner_vpc == row.name])
+
+    return await common.all_info(sp, conn_name, VPC, "list_vpc", to_user)
