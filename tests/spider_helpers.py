@@ -1,0 +1,112 @@
+"""Helpers shared by the server tests: a real ``spider serve`` subprocess and port utilities."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------------------------------------------
+# subprocess server
+# ---------------------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    with socket.socket() as s:  # nobody listening on localhost either (e.g. ::1 / 0.0.0.0 binds)
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+class SpiderProcess:
+    """``python -m spider_core.cli serve|demo`` on 127.0.0.1:<port> with SPIDER_ROOT=root."""
+
+    def __init__(self, root: Path, port: int | None = None, *, command: str = "serve",
+                 env: dict[str, str] | None = None) -> None:
+        self.root = Path(root)
+        self.port = port or free_port()
+        self.command = command
+        self.extra_env = env or {}
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.root / f"server-{self.port}.log"
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return self.base + "/spider"
+
+    def start(self, timeout: float = 30.0) -> "SpiderProcess":
+        env = {k: v for k, v in os.environ.items() if k not in ("SPIDER_USERNAME", "SPIDER_PASSWORD")}
+        env.update({"SPIDER_ROOT": str(self.root), "PYTHONUNBUFFERED": "1"})
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+        env.update(self.extra_env)
+        self.root.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "spider_core.cli", self.command, "--address", f"127.0.0.1:{self.port}"],
+                env=env, cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"spider exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                r = requests.get(self.url + "/readyz", timeout=1)
+                if r.status_code == 200 and r.json() == {"message": "CB-Spider is ready"}:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"spider did not become ready in {timeout}s:\n{self.log()}")
+
+    def stop(self) -> int | None:
+        """SIGTERM (graceful), then SIGKILL; always reaps the process."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        return proc.returncode
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def __enter__(self) -> "SpiderProcess":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
