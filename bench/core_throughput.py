@@ -597,6 +597,7 @@ def main() -> int:
     def on_term(signum, frame):  # SIGTERM -> unwind through the finally blocks that kill the server
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
 
     try:
         if args.profile_server:
