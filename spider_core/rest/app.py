@@ -49,52 +49,48 @@ def _authorized(request: web.Request, expected: bytes) -> bool:
     return hmac.compare_digest(given, expected)
 
 
-def _middlewares(username: str | None, password: str | None) -> list:
+def _middleware(username: str | None, password: str | None):
+    """One middleware for CORS preflight, trailing-slash redirects, auth and error bodies (one layer
+    instead of three: this runs on every request)."""
     expected = f"{username}:{password}".encode() if username and password else None
 
     @web.middleware
-    async def cors_and_slash(request: web.Request, handler):
+    async def transport(request: web.Request, handler):
         if request.method == "OPTIONS":
             return web.Response(status=204, headers=_CORS)
         path = request.path
-        if len(path) > len("/spider/") and path.startswith("/spider/") and path.endswith("/") \
+        if len(path) > len("/spider/") and path.endswith("/") and path.startswith("/spider/") \
                 and not path.startswith(("/spider/api", "/spider/s3")):
             target = path.rstrip("/")
             if request.query_string:
                 target += "?" + request.query_string
-            raise web.HTTPMovedPermanently(target)
-        response = await handler(request)
-        response.headers.setdefault("Access-Control-Allow-Origin", "*")
+            return web.Response(status=301, headers={"Location": target, **_CORS})
+        # Auth runs after routing (an unknown path without credentials is 401, as in CB-Spider).
+        if expected is not None and path not in OPEN_PATHS and not _authorized(request, expected):
+            response = message(request, "Unauthorized", 401)
+        else:
+            try:
+                response = await handler(request)
+            except SpiderError as exc:
+                response = message(request, exc.message, exc.status)
+            except web.HTTPRequestEntityTooLarge:
+                response = message(request, f"code=413, message=Request Entity Too Large: the body limit is "
+                                            f"{MAX_BODY // (1024 * 1024)} MiB", 413)
+            except web.HTTPException as exc:
+                if exc.status < 400:
+                    raise
+                response = message(request, exc.reason, exc.status)
+            except Exception:  # noqa: BLE001 - never send a traceback to a client
+                log.exception("unhandled error in %s %s", request.method, request.path)
+                response = message(request, "Internal Server Error", 500)
+        response.headers["Access-Control-Allow-Origin"] = "*"
         return response
 
-    @web.middleware
-    async def auth(request: web.Request, handler):
-        if expected is not None and request.path not in OPEN_PATHS and not _authorized(request, expected):
-            return message(request, "Unauthorized", 401)
-        return await handler(request)
-
-    @web.middleware
-    async def errors(request: web.Request, handler):
-        try:
-            return await handler(request)
-        except SpiderError as exc:
-            return message(request, exc.message, exc.status)
-        except web.HTTPRequestEntityTooLarge:
-            return message(request, f"code=413, message=Request Entity Too Large: the body limit is "
-                                    f"{MAX_BODY // (1024 * 1024)} MiB", 413)
-        except web.HTTPException as exc:
-            if exc.status in (301, 302, 307, 308) or exc.status < 400:
-                raise
-            return message(request, exc.reason, exc.status)
-        except Exception:  # noqa: BLE001 - never send a traceback to a client
-            log.exception("unhandled error in %s %s", request.method, request.path)
-            return message(request, "Internal Server Error", 500)
-
-    return [cors_and_slash, auth, errors]
+    return transport
 
 
 def create_app(spider: Spider, *, username: str | None = None, password: str | None = None) -> web.Application:
-    app = web.Application(middlewares=_middlewares(username, password), client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[_middleware(username, password)], client_max_size=MAX_BODY)
     app[SPIDER_KEY] = spider
     for module in (routes_system, routes_connection, routes_catalog, routes_vpc, routes_security, routes_keypair,
                    routes_vm, routes_nlb):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 from spider_core import errors, ids
 from spider_core.errors import SpiderError
@@ -31,6 +30,7 @@ from spider_core.services.common import (
     required,
     store_or_rollback,
     csp_target,
+    gather_bounded,
     user_iid,
 )
 from spider_core.services import common
@@ -137,7 +137,7 @@ async def list_all(sp: Spider, conn_name: str) -> list[NLBInfo]:
                 raise
         return await user_nlb(sp, conn_name, row, info, vms)
 
-    return list(await asyncio.gather(*(one(r) for r in rows)))
+    return await gather_bounded(rows, one)
 
 
 async def delete(sp: Spider, conn_name: str, name: str, force: bool) -> bool:

@@ -29,6 +29,7 @@ from spider_core.services.common import (
     required,
     store_or_rollback,
     csp_target,
+    gather_bounded,
     user_iid,
 )
 from spider_core.services import common
@@ -210,7 +211,7 @@ async def list_all(sp: Spider, conn_name: str) -> list[VMInfo]:
             except SpiderError:
                 return stub(row)
 
-    return list(await asyncio.gather(*(one(r) for r in rows)))
+    return await gather_bounded(rows, one)
 
 
 async def status(sp: Spider, conn_name: str, name: str) -> str:
@@ -249,7 +250,7 @@ async def list_status(sp: Spider, conn_name: str) -> list[VMStatusInfo]:
             word = VMStatus.NOT_EXIST.value if errors.is_not_found(exc) else VMStatus.FAILED.value
         return VMStatusInfo(user_iid(row), word)
 
-    return list(await asyncio.gather(*(one(r) for r in rows)))
+    return await gather_bounded(rows, one)
 
 
 async def control(sp: Spider, conn_name: str, name: str, action: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 from spider_core import errors, ids
 from spider_core.errors import SpiderError
@@ -21,6 +20,7 @@ from spider_core.services.common import (
     required,
     store_or_rollback,
     csp_target,
+    gather_bounded,
     user_iid,
 )
 from spider_core.services import common
@@ -115,7 +115,7 @@ async def list_all(sp: Spider, conn_name: str) -> list[VPCInfo]:
                 raise
             return user_vpc(row, info, by_owner.get(row.name, []))
 
-    return list(await asyncio.gather(*(one(r) for r in rows)))
+    return await gather_bounded(rows, one)
 
 
 async def delete(sp: Spider, conn_name: str, name: str, force: bool) -> bool:
