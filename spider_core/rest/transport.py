@@ -15,7 +15,7 @@ from spider_core.errors import SpiderError
 from spider_core.services.context import Spider
 
 SPIDER_KEY: web.AppKey[Spider] = web.AppKey("spider", Spider)
-_BODY_KEY = "spidertwin.body"
+_BODY_KEY: web.RequestKey[Any] = web.RequestKey("spidertwin_body", object)
 
 UNSUPPORTED_MEDIA = "code=415, message=Unsupported Media Type"
 
