@@ -11,7 +11,9 @@
   passed with the ``x-moto-account-id`` header. Clients are reused per (account, region, service).
 * Speed: requests are not signed (``botocore.UNSIGNED``; moto takes the account from the header), and
   ``moto.core.utils.method_names_from_class`` (``inspect.getmembers`` on every request) is memoised per
-  class - a guarded monkeypatch that leaves moto untouched if its internals change.
+  class - a guarded monkeypatch that leaves moto untouched if its internals change. Further guarded
+  patches (fast exact-match EC2 filters, security group lookup by id, one User-Agent string per
+  client) live in ``mock_driver/moto_speedups.py``.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ def patch_moto_speed() -> bool:
         responses.method_names_from_class = method_names_from_class
         utils.method_names_from_class = method_names_from_class
         _patch_ec2_get_tags()
+        from mock_driver.moto_speedups import apply_all
+        apply_all()
         _patched = True
         return True
     except Exception as exc:  # noqa: BLE001 - never break the backend for a speed-up
@@ -174,6 +178,9 @@ class MotoBackend:
                 c = self._session.client(service, region_name=region, config=cfg)
                 # first in the chain: nothing of ours ever reaches the network
                 c.meta.events.register_first("before-send", self._send_hook(account))
+                if self.speedups:
+                    from mock_driver.moto_speedups import cache_user_agent
+                    cache_user_agent(c)
                 self._clients[key] = c
         return c
 
