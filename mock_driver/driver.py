@@ -41,7 +41,15 @@ class MockView(AwsView):
         self._by_ami = {v: k for k, v in images.items()}
 
     def zone_in(self, zone: str) -> str:
-        return self.mock_region.aws_zone(zone) if zone else ""
+        """A MOCK zone -> its AWS zone. No zone: the region's first zone, so placement is deterministic
+        (moto would pick any of six zones, which have no MOCK name). An unknown zone is an error, as on EC2."""
+        if not zone:
+            return self.mock_region.aws_zone(self.mock_region.zones[0]) if self.mock_region.zones else ""
+        aws = self.mock_region.aws_zone(zone)
+        if not aws:
+            raise DriverError(f"InvalidParameterValue: '{zone}' is not a zone of region "
+                              f"'{self.mock_region.name}' (its zones: {', '.join(self.mock_region.zones)})")
+        return aws
 
     def zone_out(self, az: str) -> str:
         return self.mock_region.mock_zone(az)

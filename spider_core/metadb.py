@@ -120,14 +120,23 @@ class MetaDB:
             return
         while self._pending or self._flushing:  # let queued writes land first
             await asyncio.sleep(0.01)
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await self._run(conn.close)
+        # Close the reader first: the last connection to close merges the WAL into the database file,
+        # so a stopped server leaves one self-contained spider.db (safe to copy as a backup).
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._run(self._checkpoint_and_close, conn)
         self._closed = True
         self._executor.shutdown(wait=True)
+
+    @staticmethod
+    def _checkpoint_and_close(conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
 
     async def ping(self) -> None:
         """A real round trip through the writer thread (health checks)."""
@@ -306,8 +315,9 @@ class MetaDB:
                    r.created_at or now)) for r in rows]
         try:
             await self._write(stmts)
-        except sqlite3.IntegrityError as exc:
-            raise DuplicateRow(str(exc)) from exc
+        except sqlite3.IntegrityError:
+            names = ", ".join(f"{r.resource_type} '{r.name}'" for r in rows)
+            raise DuplicateRow(f"already registered in the MetaDB: {names}") from None
 
     async def get_iid(self, connection: str, rtype: str, name: str, owner_vpc: str | None = None) -> IIDRow | None:
         """The row for ``name``; with ``owner_vpc`` None, in any VPC (first by owner)."""

@@ -155,3 +155,16 @@ async def test_metadb_credentials_encrypted_on_disk(tmp_path):
         await db.close()
     raw = b"".join(p.read_bytes() for p in (tmp_path / "meta_db").iterdir())
     assert b"plain-value-123" not in raw
+
+
+async def test_metadb_close_leaves_a_self_contained_file(tmp_path):
+    db = MetaDB(tmp_path)
+    await db.open()
+    await db.insert_iids([IIDRow("c", "vpc", f"v{i}", f"u{i}:x{i}") for i in range(50)])
+    await db.close()
+    wal = tmp_path / "meta_db" / "spider.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    import sqlite3
+    copy = tmp_path / "copy.db"
+    copy.write_bytes((tmp_path / "meta_db" / "spider.db").read_bytes())
+    assert sqlite3.connect(copy).execute("SELECT COUNT(*) FROM iid_infos").fetchone()[0] == 50
