@@ -189,6 +189,14 @@ async def all_info(sp: Spider, conn_name: str, kind: Kind, list_method: str,
             "OnlyCSPInfoList": only_csp}
 
 
+async def owner_vpc_of(sp: Spider, conn_name: str, kind: Kind, csp_id: str, get_method: str) -> IID:
+    """The VPC a CSP resource (SG, NLB) belongs to; NameId is '' when that VPC is not registered."""
+    target, iid = await csp_target(sp, conn_name, kind, csp_id)
+    info = await drive(getattr(target, get_method)(iid))
+    vpc_row = await sp.db.find_iid_by_csp_id(conn_name, VPC.rtype, info.vpc_iid.system_id)
+    return IID(vpc_row.name if vpc_row else "", info.vpc_iid.system_id)
+
+
 async def csp_target(sp: Spider, conn_name: str, kind: Kind, csp_id: str) -> tuple[Any, IID]:
     """The handler and driver IID for an operation addressed by CSP id (``/cspXXX/{Id}``, owner lookups)."""
     require_conn(conn_name)

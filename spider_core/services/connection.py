@@ -85,16 +85,21 @@ async def delete_driver(sp: Spider, name: str) -> bool:
 
 # ---- credentials --------------------------------------------------------------------------------
 
+def _require_keys(given: list[KeyValue], checked: list[KeyValue], want: list[str]) -> None:
+    """Every wanted key present (case-insensitively), or CB-Spider's "Invalid Key" text."""
+    have = {kv.key.lower() for kv in checked}
+    if any(w.lower() not in have for w in want):
+        raise SpiderError("Invalid Key in input arguments.\n\t...... have "
+                          f"[{' '.join(kv.key for kv in given)}]\n\t...... want [{' '.join(want)}]")
+
+
 def _check_credential_keys(provider: str, kvs: list[KeyValue]) -> list[KeyValue]:
-    """Translate CSP-native key names, then require every meta key (case-insensitively)."""
+    """Translate CSP-native key names, then require every meta key."""
     want = _meta_keys(provider, "Credential")
     csp = _meta_keys(provider, "CredentialCSP")
     rename = {c.lower(): w for c, w in zip(csp, want) if c.lower() != w.lower()}
     out = [KeyValue(rename.get(kv.key.lower(), kv.key), kv.value) for kv in kvs]
-    have = {kv.key.lower() for kv in out}
-    if any(w.lower() not in have for w in want):
-        raise SpiderError("Invalid Key in input arguments.\n\t...... have "
-                          f"[{' '.join(kv.key for kv in kvs)}]\n\t...... want [{' '.join(want)}]")
+    _require_keys(kvs, out, want)
     return out
 
 
@@ -139,11 +144,7 @@ async def register_region(sp: Spider, name: str, provider: str, kvs: list[KeyVal
     provider = _required(provider, "ProviderName").upper()
     if kvs is None:
         raise SpiderError("KeyValue List is nil!")
-    want = _meta_keys(provider, "Region")
-    have = {kv.key.lower() for kv in kvs}
-    if any(w.lower() not in have for w in want):
-        raise SpiderError("Invalid Key in input arguments.\n\t...... have "
-                          f"[{' '.join(kv.key for kv in kvs)}]\n\t...... want [{' '.join(want)}]")
+    _require_keys(kvs, kvs, _meta_keys(provider, "Region"))
     info = RegionInfo(name, provider, kvs, zones)
     await sp.db.put_region(info)
     sp.connection_info_changed()

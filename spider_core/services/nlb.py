@@ -226,10 +226,8 @@ async def register(sp: Spider, conn_name: str, req: dict) -> NLBInfo:
 
 
 async def owner_vpc(sp: Spider, conn_name: str, csp_id: str) -> IID:
-    nlbs, iid = await csp_target(sp, conn_name, NLB, csp_id)
-    info = await drive(nlbs.get_nlb(iid))
-    vpc_row = await sp.db.find_iid_by_csp_id(conn_name, VPC.rtype, info.vpc_iid.system_id)
-    return IID(vpc_row.name if vpc_row else "", info.vpc_iid.system_id)
+    """The VPC a CSP load balancer belongs to; NameId is '' when that VPC is not registered."""
+    return await common.owner_vpc_of(sp, conn_name, NLB, csp_id, "get_nlb")
 
 
 async def delete_csp(sp: Spider, conn_name: str, csp_id: str) -> bool:

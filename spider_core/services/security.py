@@ -174,10 +174,7 @@ async def register(sp: Spider, conn_name: str, req: dict) -> SecurityInfo:
 
 async def owner_vpc(sp: Spider, conn_name: str, csp_id: str) -> IID:
     """The VPC a CSP security group belongs to; NameId is '' when that VPC is not registered."""
-    sgs, iid = await csp_target(sp, conn_name, SG, csp_id)
-    info = await drive(sgs.get_security(iid))
-    vpc_row = await sp.db.find_iid_by_csp_id(conn_name, VPC.rtype, info.vpc_iid.system_id)
-    return IID(vpc_row.name if vpc_row else "", info.vpc_iid.system_id)
+    return await common.owner_vpc_of(sp, conn_name, SG, csp_id, "get_security")
 
 
 async def delete_csp(sp: Spider, conn_name: str, csp_id: str) -> bool:
