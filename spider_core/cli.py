@@ -83,6 +83,28 @@ def raise_open_file_limit() -> int:
     return soft
 
 
+async def show_first_request(address: BindAddress, url: str, username: str | None, password: str | None) -> None:
+    """``spider demo``: make a first real request against the running server and print it with the answer."""
+    from aiohttp import BasicAuth, ClientSession
+
+    host = "127.0.0.1" if address.loopback else address.host
+    target = f"http://{host}:{address.port}/spider/vpc?ConnectionName={MOCK_CONNECTION}"
+    auth = BasicAuth(username, password) if username and password else None
+    async with ClientSession(auth=auth) as session:
+        async with session.get(f"http://{host}:{address.port}/spider/connectionconfig/{MOCK_CONNECTION}") as resp:
+            config = await resp.text()
+        async with session.get(target) as resp:
+            vpcs = await resp.text()
+    print(f"MOCK connection '{MOCK_CONNECTION}' is ready:\n"
+          f"  $ curl -s {url}/connectionconfig/{MOCK_CONNECTION}\n  {config.strip()}\n"
+          f"  $ curl -s '{url}/vpc?ConnectionName={MOCK_CONNECTION}'\n  {vpcs.strip()}\n"
+          "Create a VPC:\n"
+          f"  $ curl -s -X POST {url}/vpc -H 'Content-Type: application/json' -d "
+          "'{\"ConnectionName\":\"mock-config01\",\"ReqInfo\":{\"Name\":\"vpc-01\",\"IPv4_CIDR\":"
+          "\"192.168.0.0/16\",\"SubnetInfoList\":[{\"Name\":\"subnet-01\",\"IPv4_CIDR\":\"192.168.1.0/24\"}]}}'\n"
+          "Stop with Ctrl-C.", flush=True)
+
+
 def tune_gc() -> None:
     """Fewer, cheaper garbage collections for a long-running server.
 
@@ -130,11 +152,7 @@ async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Even
         print(f"spidertwin Spider {__version__} listening on {url}  (MetaDB: {sp.db.path}, lock mode: "
               f"{settings.lock_mode}, auth: {'on' if username else 'off'}, open files: {files})", flush=True)
         if demo:
-            print(f"MOCK connection '{MOCK_CONNECTION}' is ready. Try:\n"
-                  f"  curl -s -X POST {url}/vpc -H 'Content-Type: application/json' -d "
-                  "'{\"ConnectionName\":\"mock-config01\",\"ReqInfo\":{\"Name\":\"vpc-01\",\"IPv4_CIDR\":"
-                  "\"192.168.0.0/16\",\"SubnetInfoList\":[{\"Name\":\"subnet-01\",\"IPv4_CIDR\":\"192.168.1.0/24\"}]}}'\n"
-                  f"  curl -s '{url}/vpc?ConnectionName={MOCK_CONNECTION}&pretty'", flush=True)
+            await show_first_request(address, url, username, password)
         tune_gc()
         if ready is not None:
             ready.set()
