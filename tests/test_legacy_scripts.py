@@ -350,7 +350,8 @@ class TestNoAuth:
     """Test A (Python replay) then Test B (the scripts) against one ``spider serve`` without auth."""
 
     @pytest.fixture(scope="class")
-    def srv(self, tmp_path_factory):
+    @classmethod
+    def srv(cls, tmp_path_factory):
         yield from _server(tmp_path_factory)
 
     def test_a_replay_all_40_calls_over_http(self, srv):
@@ -388,7 +389,8 @@ class TestAuth:
     """The ``*-auth*`` twins against ``spider serve`` with SPIDER_USERNAME=default SPIDER_PASSWORD=default."""
 
     @pytest.fixture(scope="class")
-    def srv(self, tmp_path_factory):
+    @classmethod
+    def srv(cls, tmp_path_factory):
         yield from _server(tmp_path_factory, {"SPIDER_USERNAME": "default", "SPIDER_PASSWORD": "default"})
 
     def test_a_auth_variant_over_http(self, srv):
