@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Sequence, TextIO
 
@@ -293,7 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - connection refused, timeout ...: still a JSON message
         print_error(f"{type(exc).__name__}: {exc}")
         return EXIT_ERROR
-    print(render(result, sys.stdout))
+    try:
+        print(render(result, sys.stdout), flush=True)
+    except BrokenPipeError:  # `spctl ... | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
 
 
