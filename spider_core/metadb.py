@@ -191,6 +191,18 @@ class MetaDB:
         """One transaction; each write in its own savepoint so one failure spares the others."""
         db = self._db
         results: list[list[int] | BaseException] = []
+        if len(batch) == 1:  # alone in its transaction: no savepoint needed
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                results.append([db.execute(sql, params).rowcount for sql, params in batch[0]])
+            except Exception as exc:  # noqa: BLE001 - handed to that write's caller
+                db.execute("ROLLBACK")
+                return [exc]
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return results
         db.execute("BEGIN IMMEDIATE")
         try:
             for statements in batch:
