@@ -1,5 +1,8 @@
 """Measure the MOCK provider's moto speed: ``python -m mock_driver.bench_moto [--no-speedups] [-n 300]``.
 
+moto runs where the MOCK provider runs it: in the worker process by default, in this process with
+``SPIDERTWIN_MOTO_INPROCESS=1`` (or ``--inprocess``).
+
 Creates VPCs (each with one subnet) through ``MockDriver`` one after another, then gets them with
 50 concurrent callers (coalesced), and prints rates.
 """
@@ -11,13 +14,20 @@ import asyncio
 import time
 
 from mock_driver.driver import MockDriver
+from mock_driver import moto_backend
 from mock_driver.moto_backend import MotoBackend
 from spider_core.drivers.base import ConnectionInfo
 from spider_core.model import IID, SubnetInfo, VPCReqInfo
 
 
 async def run(n: int, speedups: bool, clients: int) -> None:
-    MotoBackend._instance = MotoBackend(speedups=speedups)
+    if moto_backend.inprocess_mode():
+        MotoBackend._instance = MotoBackend(speedups=speedups)
+        moto_backend._active = MotoBackend._instance
+    else:
+        from mock_driver.moto_worker import MotoWorkerBackend
+        moto_backend._active = MotoWorkerBackend(speedups=speedups)
+    print(f"moto: {type(moto_backend._active).__name__}")
     conn = await MockDriver().connect(ConnectionInfo("MOCK", {"MockName": f"bench-{speedups}"}, "default"))
     vpc = conn.vpc
     await vpc.create_vpc(VPCReqInfo(IID("warm"), "10.0.0.0/16", [SubnetInfo(IID("warm-s"), "", "10.0.1.0/24")]))
@@ -52,8 +62,15 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=300)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--no-speedups", action="store_true")
+    ap.add_argument("--inprocess", action="store_true", help="moto in this process (no worker)")
     args = ap.parse_args()
-    asyncio.run(run(args.n, not args.no_speedups, args.clients))
+    if args.inprocess:
+        import os
+        os.environ[moto_backend.INPROCESS_ENV] = "1"
+    try:
+        asyncio.run(run(args.n, not args.no_speedups, args.clients))
+    finally:
+        MotoBackend.shutdown()
 
 
 if __name__ == "__main__":

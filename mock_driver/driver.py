@@ -1,4 +1,7 @@
-"""``MockDriver``: CB-Spider's MOCK provider, implemented by the AWS driver's handlers on in-process moto.
+"""``MockDriver``: CB-Spider's MOCK provider, implemented by the AWS driver's handlers on moto.
+
+moto runs in one dedicated worker process by default (``mock_driver/moto_worker.py``), or in the server
+process with ``SPIDERTWIN_MOTO_INPROCESS=1`` (see ``mock_driver/moto_backend.py``).
 
 Differences from CB-Spider's Go mock that follow from running on a real cloud model (moto):
 CSP ids are AWS ids (``vpc-…``, ``sg-…``, ``i-…``; key pairs use their name), a new security group
@@ -198,8 +201,18 @@ class MockDriver(CloudDriver):
         return 32 if resource_type.lower() == "nlb" else 255
 
     @staticmethod
-    def backend() -> MotoBackend:
+    def backend() -> Any:
+        """The process's moto backend: a worker process (default) or in-process
+        (``SPIDERTWIN_MOTO_INPROCESS=1``); see ``mock_driver/moto_backend.py``."""
         return MotoBackend.get()
+
+    keep_backend_on_close = False
+    """Tests set this: many short-lived Spider contexts share one worker (as they shared in-process moto)."""
+
+    async def close(self) -> None:
+        """Stop the moto worker (the MOCK cloud state is lost, as on a restart)."""
+        if not MockDriver.keep_backend_on_close:
+            await asyncio.get_running_loop().run_in_executor(None, MotoBackend.shutdown)
 
     async def connect(self, info: ConnectionInfo) -> CloudConnection:
         mock_name = _credential(info.credential, "MockName")

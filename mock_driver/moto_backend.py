@@ -1,6 +1,6 @@
 """The in-process moto backend behind the MOCK provider.
 
-* moto runs inside this process, started once (``MotoBackend.get()``). Instead of ``mock_aws()`` -
+* ``MotoBackend`` runs moto inside its process (see below for which process). Instead of ``mock_aws()`` -
   which would patch *every* botocore client of the process, real AWS ones included - only the clients
   made here are routed to moto, by a per-client ``before-send`` hook that hands the request to moto's
   own stubber. State lives in moto's process-wide backends and is lost on restart.
@@ -13,7 +13,18 @@
   ``moto.core.utils.method_names_from_class`` (``inspect.getmembers`` on every request) is memoised per
   class - a guarded monkeypatch that leaves moto untouched if its internals change. Further guarded
   patches (fast exact-match EC2 filters, security group lookup by id, one User-Agent string per
-  client) live in ``mock_driver/moto_speedups.py``.
+  client, a cached URL -> handler route, a light form-body request for EC2/ELBv2 parameter parsing)
+  live in ``mock_driver/moto_speedups.py``.
+
+Where moto runs (``MotoBackend.get()`` picks, once per process):
+
+* default - in ONE dedicated worker process (``mock_driver/moto_worker.py``), a child of the server
+  with its own core and GIL. It owns moto and the real boto3 clients (the ``MotoBackend`` of this
+  module, in the worker); the server gets ``MotoWorkerBackend`` with client *proxies* that send each
+  call over a pipe (pickle) and raise the worker's ``ClientError`` again. The worker starts on first
+  use and exits with ``MockDriver.close()``, on SIGTERM, or when the server dies.
+* ``SPIDERTWIN_MOTO_INPROCESS=1`` - the escape hatch: moto runs in this process, on the single
+  ``moto`` executor thread (the pre-worker mode; moto's CPU then shares the server's GIL).
 """
 
 from __future__ import annotations
@@ -120,7 +131,57 @@ def _patch_ec2_get_tags() -> None:
         log.info("moto get_tags patch not applied: %s", exc)
 
 
-class MotoBackend:
+INPROCESS_ENV = "SPIDERTWIN_MOTO_INPROCESS"
+
+
+def inprocess_mode() -> bool:
+    """True when ``SPIDERTWIN_MOTO_INPROCESS`` asks for moto in this process (no worker)."""
+    return os.environ.get(INPROCESS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class ImagesMixin:
+    """``ensure_images`` for both backends (needs ``client()``, ``images`` and ``_images_lock``)."""
+
+    images: dict[tuple[str, str], dict[str, str]]
+    _images_lock: threading.Lock
+
+    def client(self, account: str, region: str, service: str) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def ensure_images(self, account: str, region: str, names: list[str]) -> dict[str, str]:
+        """Register the MOCK images as AMIs in (account, region) once; returns name -> AMI id.
+
+        Runs in the moto executor (serialised), so concurrent connects never register twice.
+        """
+        from spider_core.calllog import call_log
+        key = (account, region)
+        with self._images_lock:
+            known = self.images.get(key)
+            if known is not None and all(n in known for n in names):
+                return known
+        ec2 = self.client(account, region, "ec2")
+        with call_log.timed(cloud_os="MOCK", region_zone=f"{region}/", resource_type="VMIMAGE",
+                            resource_name="", api="describe_images"):
+            found = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": names}])["Images"]
+        mapping = {i["Name"]: i["ImageId"] for i in found}
+        for name in names:
+            if name not in mapping:
+                with call_log.timed(cloud_os="MOCK", region_zone=f"{region}/", resource_type="VMIMAGE",
+                                    resource_name=name, api="register_image"):
+                    mapping[name] = ec2.register_image(Name=name, Description=name,
+                                                       RootDeviceName="/dev/sda1")["ImageId"]
+        with self._images_lock:
+            self.images[key] = mapping
+        return mapping
+
+
+_active: Any = None  # the process's MOCK backend (MotoBackend or MotoWorkerBackend)
+_active_lock = threading.Lock()
+
+
+class MotoBackend(ImagesMixin):
+    """moto in THIS process (the worker's backend, or the server's with SPIDERTWIN_MOTO_INPROCESS=1)."""
+
     _instance: "MotoBackend | None" = None
     _instance_lock = threading.Lock()
 
@@ -135,6 +196,10 @@ class MotoBackend:
         self._raw = MockRawResponse
         self.speedups = speedups
         self.patched = patch_moto_speed() if speedups else False
+        self._process = botocore_stubber.process_request
+        if self.patched:
+            from mock_driver.moto_speedups import make_url_router
+            self._process = make_url_router(botocore_stubber.process_request) or self._process
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moto")
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._lock = threading.Lock()
@@ -144,18 +209,51 @@ class MotoBackend:
         self._images_lock = threading.Lock()
 
     @classmethod
-    def get(cls) -> "MotoBackend":
+    def local(cls) -> "MotoBackend":
+        """The in-process backend of this process (created on first use)."""
         with cls._instance_lock:
             if cls._instance is None:
                 cls._instance = cls()
             return cls._instance
 
+    @classmethod
+    def get(cls) -> Any:
+        """The MOCK backend of this process: a ``MotoWorkerBackend`` (moto in a worker process), or
+        the in-process ``MotoBackend`` when ``SPIDERTWIN_MOTO_INPROCESS=1``. Both offer ``executor``,
+        ``client(account, region, service)``, ``ensure_images``, ``reset`` and ``close``."""
+        global _active
+        with _active_lock:
+            if _active is None:
+                if inprocess_mode():
+                    _active = cls.local()
+                else:
+                    from mock_driver.moto_worker import MotoWorkerBackend
+                    _active = MotoWorkerBackend()
+            return _active
+
+    @classmethod
+    def shutdown(cls) -> None:
+        """Close the process's MOCK backend (stops the worker); the next ``get()`` starts afresh."""
+        global _active
+        with _active_lock:
+            backend, _active = _active, None
+        if backend is not None:
+            backend.close()
+            if backend is cls._instance:
+                with cls._instance_lock:
+                    cls._instance = None
+
+    def close(self) -> None:
+        """Stop the executor. moto's state of an in-process backend stays (it is process-wide)."""
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
     def _send_hook(self, account: str):
-        stubber, aws_response, raw = self._stubber, self._aws_response, self._raw
+        aws_response, raw = self._aws_response, self._raw
+        process = self._process
 
         def send(request: Any, **_: Any) -> Any:
             request.headers["x-moto-account-id"] = account
-            result = stubber.process_request(request)
+            result = process(request)
             if result is None:
                 raise RuntimeError(f"moto does not handle {request.url}")
             status, headers, body = result
@@ -184,39 +282,14 @@ class MotoBackend:
                 self._clients[key] = c
         return c
 
+    def reset_now(self) -> None:
+        """Drop every moto account's state, in the calling thread (the worker's loop uses this)."""
+        from moto.backends import get_backend
+        for name in ("ec2", "elbv2"):
+            get_backend(name).reset()  # type: ignore[no-untyped-call]
+        with self._images_lock:
+            self.images.clear()
+
     def reset(self) -> None:
         """Drop every moto account's state (what a process restart does)."""
-        def _reset() -> None:
-            from moto.backends import get_backend
-            for name in ("ec2", "elbv2"):
-                get_backend(name).reset()  # type: ignore[no-untyped-call]
-            with self._images_lock:
-                self.images.clear()
-
-        self.executor.submit(_reset).result()
-
-    def ensure_images(self, account: str, region: str, names: list[str]) -> dict[str, str]:
-        """Register the MOCK images as AMIs in (account, region) once; returns name -> AMI id.
-
-        Runs in the moto executor (serialised), so concurrent connects never register twice.
-        """
-        from spider_core.calllog import call_log
-        key = (account, region)
-        with self._images_lock:
-            known = self.images.get(key)
-            if known is not None and all(n in known for n in names):
-                return known
-        ec2 = self.client(account, region, "ec2")
-        with call_log.timed(cloud_os="MOCK", region_zone=f"{region}/", resource_type="VMIMAGE",
-                            resource_name="", api="describe_images"):
-            found = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": names}])["Images"]
-        mapping = {i["Name"]: i["ImageId"] for i in found}
-        for name in names:
-            if name not in mapping:
-                with call_log.timed(cloud_os="MOCK", region_zone=f"{region}/", resource_type="VMIMAGE",
-                                    resource_name=name, api="register_image"):
-                    mapping[name] = ec2.register_image(Name=name, Description=name,
-                                                       RootDeviceName="/dev/sda1")["ImageId"]
-        with self._images_lock:
-            self.images[key] = mapping
-        return mapping
+        self.executor.submit(self.reset_now).result()

@@ -153,8 +153,170 @@ def cache_user_agent(client: Any) -> bool:
     return True
 
 
+# ---------------------------------------------------------------- 4. URL -> handler route cache
+def make_url_router(original: Callable[[Any], Any]) -> Callable[[Any], Any] | None:
+    """A drop-in for ``BotocoreStubber.process_request`` that caches the handler per clean URL.
+
+    moto matches the URL against every service's pattern (~54 regexes), builds ``backend.urls`` and
+    compiles each backend URL pattern again on every request. The route depends only on the clean URL
+    (scheme://host/path) and moto's passthrough/whitelist config, which the MOCK never changes, so the
+    first request of a URL resolves it exactly as moto does and later ones call the handler directly
+    (the same steps as moto after the match: header decode, recorder, HTTPException -> response).
+    URLs moto does not route (None or the 404 fallback) are never cached. Returns None (use
+    ``original``) if moto's internals look different."""
+    try:
+        import re
+
+        import moto.backend_index as backend_index
+        import moto.backends as backends
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.base_backend import BackendDict
+        from moto.core.config import passthrough_service, passthrough_url, service_whitelisted
+        from moto.core.exceptions import HTTPException
+        from moto.core.utils import get_equivalent_url_in_aws_domain
+        from moto.moto_api import recorder
+        patterns = backend_index.backend_url_patterns
+        if not callable(getattr(recorder, "_record_request", None)) or not isinstance(patterns, list):
+            raise AttributeError("recorder._record_request / backend_url_patterns")
+    except Exception as exc:  # noqa: BLE001
+        log.info("moto internals changed: URL router not used (%s)", exc)
+        _applied["url_router"] = False
+        return None
+
+    routes: dict[str, Callable[..., Any]] = {}
+
+    def resolve(clean_url: str) -> Callable[..., Any] | None:
+        if passthrough_url(clean_url):
+            return None
+        for service, pattern in patterns:
+            if pattern.match(clean_url):
+                if passthrough_service(service) or not service_whitelisted(service):
+                    return None  # let moto answer (passthrough / ServiceNotWhitelisted)
+                backend_dict = backends.get_backend(service)  # type: ignore[call-overload]
+                if isinstance(backend_dict, BackendDict):
+                    if "us-east-1" in backend_dict[DEFAULT_ACCOUNT_ID]:
+                        backend = backend_dict[DEFAULT_ACCOUNT_ID]["us-east-1"]
+                    else:
+                        backend = backend_dict[DEFAULT_ACCOUNT_ID]["aws"]
+                else:
+                    backend = backend_dict["global"]
+                for url, handler in backend.urls.items():
+                    if re.compile(url).match(clean_url):
+                        return handler
+                # moto goes on with the next service pattern: so does it, uncached
+                return None
+        return None
+
+    def process_request(request: Any) -> Any:
+        parsed_url, _ = get_equivalent_url_in_aws_domain(request.url)
+        clean_url = f"{parsed_url.scheme}://{parsed_url.netloc}{parsed_url.path}"
+        handler = routes.get(clean_url)
+        if handler is None:
+            handler = resolve(clean_url)
+            if handler is None:
+                return original(request)
+            routes[clean_url] = handler
+        for header, value in request.headers.items():
+            if isinstance(value, bytes):
+                request.headers[header] = value.decode("utf-8")
+        try:
+            recorder._record_request(request)
+            status, headers, body = handler(request, request.url, request.headers)
+        except HTTPException as e:
+            status = e.code
+            headers = e.get_headers()
+            body = e.get_body()
+        return status, headers, body
+
+    process_request.__wrapped__ = original  # type: ignore[attr-defined]
+    process_request._spidertwin = True  # type: ignore[attr-defined]
+    process_request.routes = routes  # type: ignore[attr-defined]
+    _applied["url_router"] = True
+    return process_request
+
+
+# ---------------------------------------------------------------- 5. light form-body request
+_FORM_TYPES = ("application/x-www-form-urlencoded; charset=utf-8", "application/x-www-form-urlencoded")
+
+
+def light_form_values(query: str, body: bytes) -> Any:
+    """``Request.values`` as werkzeug builds it for a urlencoded form body: a ``CombinedMultiDict`` of
+    the query args then the form fields, parsed the same way (``parse_qsl``, blank values kept,
+    werkzeug's error handler)."""
+    from urllib.parse import parse_qsl
+
+    import werkzeug.urls  # noqa: F401 - registers the "werkzeug.url_quote" codec error handler
+    from werkzeug.datastructures import CombinedMultiDict, MultiDict
+    args = MultiDict(parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"))
+    form = MultiDict(parse_qsl(body.decode(), keep_blank_values=True, errors="werkzeug.url_quote"))
+    return CombinedMultiDict([args, form])
+
+
+def patch_light_form_request() -> bool:
+    """``BaseResponse.parse_parameters`` turns each botocore request into a werkzeug ``Request``
+    (``Request.from_values``: an environ, a stream, werkzeug's form parser) only to hand its ``values``
+    to the protocol parser. For the query/EC2 protocols - whose parsers read nothing but ``values`` -
+    and a plain botocore POST form body (urlencoded utf-8, no gzip, within moto's form size limit),
+    build ``values`` directly (``light_form_values``); every other request takes moto's path."""
+    def apply() -> bool:
+        from urllib.parse import urlparse
+
+        import moto.core.responses as responses
+        from botocore.awsrequest import AWSPreparedRequest
+        from moto.core.parse import PROTOCOL_PARSERS, EC2QueryParser, QueryParser
+        from moto.settings import MAX_FORM_MEMORY_SIZE
+        base = responses.BaseResponse
+        original = base.__dict__.get("parse_parameters")
+        if getattr(original, "_spidertwin", False):
+            return True
+        get_service_model = getattr(responses, "get_service_model", None)
+        determine = getattr(responses, "determine_request_protocol", None)
+        if original is None or not callable(get_service_model) or not callable(determine) \
+                or PROTOCOL_PARSERS.get("query") is not QueryParser \
+                or PROTOCOL_PARSERS.get("ec2") is not EC2QueryParser \
+                or "_do_parse" in EC2QueryParser.__dict__:
+            log.info("moto internals changed: parse_parameters/parsers differ, light form request not used")
+            return False
+        limit = MAX_FORM_MEMORY_SIZE
+
+        def parse_parameters(self: Any, request: Any) -> None:
+            if type(request) is AWSPreparedRequest and request.method == "POST":  # noqa: E721
+                headers = request.headers
+                ctype = headers.get("Content-Type")
+                body = request.body
+                if isinstance(body, str):  # what botocore hands over; werkzeug encodes it as utf-8
+                    body = body.encode("utf-8")
+                if (isinstance(ctype, str) and ctype in _FORM_TYPES and isinstance(body, bytes)
+                        and not headers.get("Content-Encoding") and (limit is None or len(body) <= limit)):
+                    service_model = get_service_model(self.boto3_service_name)
+                    protocol = determine(service_model, ctype)
+                    parser_cls = PROTOCOL_PARSERS[protocol]
+                    if parser_cls is QueryParser or parser_cls is EC2QueryParser:
+                        try:
+                            values = light_form_values(urlparse(request.url).query, body)
+                        except UnicodeDecodeError:
+                            return original(self, request)
+                        operation_model = service_model.operation_model(self._get_action())
+                        parser = parser_cls(operation_model, map_type=self.PROTOCOL_PARSER_MAP_TYPE)
+                        # the query parsers read only "values"
+                        self.params = parser.parse({"method": "POST", "values": values, "headers": headers,
+                                                    "body": b"", "url_path": urlparse(request.url).path,
+                                                    "url_params": self.uri_match.groupdict()
+                                                    if self.uri_match else {}})
+                        return None
+            return original(self, request)
+
+        parse_parameters.__wrapped__ = original  # type: ignore[attr-defined]
+        parse_parameters._spidertwin = True  # type: ignore[attr-defined]
+        base.parse_parameters = parse_parameters  # type: ignore[method-assign]
+        return True
+
+    return _once("light_form_request", apply)
+
+
 def apply_all() -> dict[str, bool]:
     """Apply every moto-level patch (idempotent). Returns name -> active."""
     patch_ec2_generic_filter()
     patch_ec2_security_group_by_id()
+    patch_light_form_request()
     return dict(_applied)

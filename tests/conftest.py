@@ -134,10 +134,24 @@ async def mock_server(spider, mock_name):
     # same registration, but a MockName of our own: isolated moto account for this test
     await conn_svc.register_credential(spider, "mock-credential01", "MOCK", [KeyValue("MockName", mock_name)])
     srv = await _start(spider, MOCK_CONNECTION)
+    # connect before the test (starts the moto worker if needed), so timing-sensitive tests see a warm MOCK
+    await srv.call("GET", "vpc", params={"ConnectionName": MOCK_CONNECTION})
     try:
         yield srv
     finally:
         await srv.client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_moto_worker():
+    """One MOCK moto worker for the whole session (each test's Spider close would otherwise stop it and
+    the next test would wait ~3 s for a new one); stopped at the end."""
+    from mock_driver.driver import MockDriver
+    from mock_driver.moto_backend import MotoBackend
+    MockDriver.keep_backend_on_close = True
+    yield
+    MockDriver.keep_backend_on_close = False
+    MotoBackend.shutdown()
 
 
 @pytest.fixture

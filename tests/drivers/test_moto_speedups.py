@@ -1,7 +1,8 @@
 """The guarded moto/botocore speed-ups (mock_driver/moto_speedups.py) keep behaviour unchanged.
 
 Each patch keeps moto's original as ``__wrapped__``; the tests compare patched and original results on
-the same moto state, and check errors and tags through a real client.
+the same moto state, and check errors and tags through a real client. They use the in-process
+``MotoBackend.local()`` whatever the mode (the worker applies the same patches: see test_moto_worker).
 """
 
 import uuid
@@ -19,7 +20,7 @@ def _ts(rt, name, extra=()):
 
 @pytest.fixture
 def ec2():
-    backend = MotoBackend.get()
+    backend = MotoBackend.local()  # these tests look at moto's objects: moto in this process
     assert backend.patched
     account = "8" + uuid.uuid4().int.__str__()[:11]
     client = backend.client(account, "us-east-1", "ec2")
@@ -150,3 +151,102 @@ def test_user_agent_cached_per_client(ec2):
     assert other._user_agent_creator is not creator
     zones = _run(backend, lambda: other.describe_availability_zones())["AvailabilityZones"]
     assert zones and all(z["RegionName"] == "eu-west-1" for z in zones)
+
+
+class _Captured(Exception):
+    def __init__(self, request):
+        self.request = request
+
+
+def _prepared(service, api, **kwargs):
+    """The botocore request a client sends for ``api(**kwargs)`` (captured, never sent)."""
+    import boto3
+    import botocore
+    from botocore.config import Config
+    client = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x").client(
+        service, region_name="us-east-1", config=Config(signature_version=botocore.UNSIGNED))
+
+    def grab(request, **_):
+        raise _Captured(request)
+
+    client.meta.events.register_first("before-send", grab)
+    with pytest.raises(_Captured) as cap:
+        getattr(client, api)(**kwargs)
+    return cap.value.request
+
+
+_REQUESTS = [
+    ("ec2", "create_vpc", dict(CidrBlock="10.0.0.0/16", TagSpecifications=_ts("vpc", "v é&=+%", [
+        {"Key": "k", "Value": ""}]))),
+    ("ec2", "describe_vpcs", dict(Filters=[{"Name": "vpc-id", "Values": ["vpc-1", "vpc-2"]},
+                                           {"Name": "tag:Name", "Values": ["a b"]}])),
+    ("ec2", "describe_vpcs", {}),
+    ("ec2", "authorize_security_group_ingress", dict(GroupId="sg-1", IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+         "UserIdGroupPairs": [{"GroupId": "sg-2"}]}])),
+    ("ec2", "run_instances", dict(ImageId="ami-1", MinCount=1, MaxCount=2, InstanceType="t3.micro",
+                                  BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}],
+                                  TagSpecifications=_ts("instance", "vm"))),
+    ("elbv2", "create_load_balancer", dict(Name="n", Subnets=["subnet-1"], Type="network",
+                                           Tags=[{"Key": "Name", "Value": "n"}])),
+    ("elbv2", "create_target_group", dict(Name="t", Protocol="TCP", Port=80, VpcId="vpc-1",
+                                          HealthCheckEnabled=True, HealthCheckIntervalSeconds=10)),
+    ("elbv2", "describe_load_balancers", dict(Names=["a", "b"])),
+]
+
+
+def test_light_form_request_same_params_as_werkzeug():
+    MotoBackend.local()
+    from moto.core.responses import BaseResponse
+    from moto.ec2.responses import EC2Response
+    from moto.elbv2.responses import ELBV2Response
+    patched = BaseResponse.parse_parameters
+    assert getattr(patched, "_spidertwin", False)
+    for service, api, kwargs in _REQUESTS:
+        request = _prepared(service, api, **kwargs)
+        request.headers["x-moto-account-id"] = "123456789012"
+        for header, value in request.headers.items():  # as moto's stubber does before dispatching
+            if isinstance(value, bytes):
+                request.headers[header] = value.decode("utf-8")
+        fast = (EC2Response if service == "ec2" else ELBV2Response)()
+        fast.setup_class(request, request.url, request.headers)  # runs the patched parse_parameters
+        slow = (EC2Response if service == "ec2" else ELBV2Response)()
+        slow.setup_class(request, request.url, request.headers)
+        patched.__wrapped__(slow, request)
+        assert fast.params == slow.params and fast.params is not slow.params, api
+        assert type(fast.params) is type(slow.params)
+    from mock_driver.moto_speedups import light_form_values
+    values = light_form_values("", b"A=1&B.1=x%20y&B.2=&C=%E2%82%AC")
+    assert values.get("B.1") == "x y" and values.get("B.2") == "" and values.get("C") == "€"
+
+
+def test_url_router_same_answers_as_moto(ec2):
+    backend, account, client = ec2
+    router = backend._process
+    assert getattr(router, "_spidertwin", False)
+    original = router.__wrapped__
+    import re
+
+    def norm(result):
+        status, headers, body = result
+        body = body.decode() if isinstance(body, bytes) else body
+        body = re.sub(r"<(requestId|RequestId|RequestID)>[^<]*<", r"<\1>X<", body)
+        return status, {k: v for k, v in headers.items() if k.lower() not in ("date", "x-amzn-requestid")}, body
+
+    for service, api, kwargs in [("ec2", "describe_availability_zones", {}),
+                                 ("ec2", "describe_vpcs", dict(VpcIds=["vpc-12345678"])),  # an error
+                                 ("ec2", "describe_security_groups", {}),
+                                 ("elbv2", "describe_load_balancers", {}),
+                                 ("elbv2", "describe_load_balancers", dict(Names=["nope"]))]:
+        request = _prepared(service, api, **kwargs)
+        request.headers["x-moto-account-id"] = account
+        first = norm(_run(backend, lambda r=request: router(r)))
+        assert norm(_run(backend, lambda r=request: router(r))) == first  # cached route
+        assert norm(_run(backend, lambda r=request: original(r))) == first, api
+    assert {"https://ec2.us-east-1.amazonaws.com/",
+            "https://elasticloadbalancing.us-east-1.amazonaws.com/"} <= set(router.routes)
+    # URLs moto does not route are not cached and answered by moto
+    request = _prepared("ec2", "describe_vpcs")
+    request.url = "https://example.com/"
+    assert _run(backend, lambda: router(request)) is None is _run(backend, lambda: original(request))
+    assert "https://example.com/" not in router.routes
