@@ -1,0 +1,1 @@
+"""Locust templates, lock monitor and the sponge-lock benchmark (issue 5; not built yet)."""

@@ -1,0 +1,1 @@
+"""The security-group verification suite (issue 4; not built yet)."""

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import threading
 import time
 
 from spider_core.errors import SpiderError
 from spider_core.model import IID
 
-_B32HEX = "0123456789abcdefghijklmnopqrstuv"
 _xid_lock = threading.Lock()
 _xid_counter = int.from_bytes(os.urandom(3), "big")
 _MACHINE = os.urandom(3)
@@ -26,8 +27,8 @@ def new_xid() -> str:
         _xid_counter = (_xid_counter + 1) & 0xFFFFFF
         counter = _xid_counter
     raw = int(time.time()).to_bytes(4, "big") + _MACHINE + _PID + counter.to_bytes(3, "big")
-    n = int.from_bytes(raw, "big") << 4  # 96 bits -> 100 bits = 20 base32 digits
-    return "".join(_B32HEX[(n >> (5 * i)) & 31] for i in range(19, -1, -1))
+    # 96 bits in base32hex: 20 digits (the last one carries 4 bits), as rs/xid writes them.
+    return base64.b32hexencode(raw)[:20].decode("ascii").lower()
 
 
 def _max_name_len(id_max_length: int) -> int:
@@ -38,18 +39,16 @@ def _max_name_len(id_max_length: int) -> int:
     return id_max_length - 21
 
 
+_FIRST_LETTER = re.compile(r"[A-Za-z]")
+_NOT_ID_CHAR = re.compile(r"[^A-Za-z0-9_-]+")
+
+
 def clean_name(name: str, max_len: int) -> str:
     """First kept char an ASCII letter, then [A-Za-z0-9-_]; cut at max_len; lower-cased."""
-    out: list[str] = []
-    for ch in name:
-        if len(out) >= max_len:
-            break
-        if not out:
-            if ch.isascii() and ch.isalpha():
-                out.append(ch)
-        elif ch.isascii() and (ch.isalnum() or ch in "-_"):
-            out.append(ch)
-    return "".join(out).lower()
+    first = _FIRST_LETTER.search(name)
+    if first is None:
+        return ""
+    return _NOT_ID_CHAR.sub("", name[first.start():])[:max_len].lower()
 
 
 def new_sp_uuid(name: str, *, provider: str = "", id_max_length: int = 255, transform: bool = True) -> str:

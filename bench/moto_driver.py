@@ -1,4 +1,4 @@
-"""Measure the MOCK provider's moto speed: ``python -m mock_driver.bench_moto [--no-speedups] [-n 300]``.
+"""Measure the MOCK provider's moto speed: ``python bench/moto_driver.py [--no-speedups] [--inprocess] [-n 300]``.
 
 moto runs where the MOCK provider runs it: in the worker process by default, in this process with
 ``SPIDERTWIN_MOTO_INPROCESS=1`` (or ``--inprocess``).
