@@ -209,6 +209,15 @@ class MockDriver(CloudDriver):
     keep_backend_on_close = False
     """Tests set this: many short-lived Spider contexts share one worker (as they shared in-process moto)."""
 
+    async def prepare(self) -> None:
+        """Start moto (its worker process, or in-process moto) now rather than on the first request."""
+        def start() -> None:
+            backend = self.backend()
+            status = getattr(backend, "status", None)
+            if status is not None:
+                status()  # the worker answers once moto is imported and ready
+        await asyncio.get_running_loop().run_in_executor(None, start)
+
     async def close(self) -> None:
         """Stop the moto worker (the MOCK cloud state is lost, as on a restart)."""
         if not MockDriver.keep_backend_on_close:

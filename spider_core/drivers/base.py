@@ -323,6 +323,14 @@ class CloudDriver(ABC):
         ``nlb``); Spider sizes generated spUUIDs to fit (contract 3.2). 0 means no limit."""
         return 255
 
+    async def prepare(self) -> None:
+        """Get ready to serve (import an SDK, start a backend) so the first request doesn't pay for it.
+
+        Spider calls it in the background at start for every registered provider and whenever a driver
+        of this provider is registered. Failures are only logged: the first request reports them.
+        """
+        return None
+
     async def close(self) -> None:
         """Release process-wide resources (thread pools, in-process backends)."""
         return None

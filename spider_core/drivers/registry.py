@@ -59,6 +59,18 @@ class DriverRegistry:
         log.info("loaded cloud driver %s (%s)", key, type(driver).__name__)
         return driver
 
+    async def prepare(self, provider: str) -> None:
+        """Load a provider's driver and let it warm up; unknown providers and failures are only logged."""
+        if not self.has(provider):
+            return
+        try:
+            driver = await self.get(provider)
+            await driver.prepare()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the first real request will report it
+            log.warning("warming up the %s driver failed", provider, exc_info=True)
+
     def loaded(self) -> dict[str, CloudDriver]:
         return dict(self._loaded)
 

@@ -67,6 +67,7 @@ async def register_driver(sp: Spider, name: str, provider: str, lib: str) -> Dri
                       _required(lib, "DriverLibFileName"))
     await sp.db.put_driver(info)
     sp.connection_info_changed()
+    sp.prepare_driver(info.provider_name)
     return info
 
 

@@ -88,15 +88,29 @@ class Spider:
         self._opening: dict[str, asyncio.Future[Conn]] = {}
         self._retired: list[CloudConnection] = []
         self._generation = 0
+        self._background: set[asyncio.Task] = set()
 
     @classmethod
     async def start(cls, settings: Settings | None = None, registry: DriverRegistry | None = None) -> "Spider":
         settings = settings or Settings.from_env()
         db = MetaDB(settings.root)
         await db.open()
-        return cls(settings, db, registry)
+        spider = cls(settings, db, registry)
+        for provider in {d.provider_name for d in await db.list_drivers()}:
+            spider.prepare_driver(provider)
+        return spider
+
+    def prepare_driver(self, provider: str) -> None:
+        """Warm a provider's driver up in the background (see ``CloudDriver.prepare``)."""
+        task = asyncio.get_running_loop().create_task(self.registry.prepare(provider))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         for conn in list(self._conns.values()):
             self._retired.append(conn.cloud)
         self._conns.clear()
