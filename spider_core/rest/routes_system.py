@@ -74,7 +74,10 @@ async def calllog(request: web.Request) -> web.Response:
 @routes.delete("/spider/destroy")
 async def destroy(request: web.Request) -> web.Response:
     body = await bind(request)
-    return reply(request, await system.destroy(spider(request), conn_name(request, body)))
+    result = await system.destroy(spider(request), conn_name(request, body))
+    for entry in result["DeletedAllListByResourceType"] or []:
+        entry["DeletedIIDList"] = [wire.iid(i) for i in entry["DeletedIIDList"]]
+    return reply(request, result)
 
 
 @routes.post("/spider/anycall")
