@@ -11,6 +11,8 @@ escapes ``<``, ``>``, ``&`` like Go does.
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Union
 
 from spider_core.drivers.base import DriverCapability
@@ -173,12 +175,21 @@ def rule_in(item: dict) -> SecurityRule:
 # Encoding
 
 
+def _raw_value(value: Any) -> Any:
+    """Values a CSP's raw JSON (``/orgregion``, ``/vmorgspec``) may carry that json cannot write."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def dumps(obj: Any, pretty: bool = False) -> str:
     """Go-style JSON: compact (or 2-space indented), UTF-8, ``<>&`` escaped, trailing newline."""
     if pretty:
-        text = json.dumps(obj, ensure_ascii=False, indent=2)
+        text = json.dumps(obj, ensure_ascii=False, indent=2, default=_raw_value)
     else:
-        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_raw_value)
     if "<" in text or ">" in text or "&" in text or "\u2028" in text or "\u2029" in text:
         text = (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
                 .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
