@@ -56,6 +56,9 @@ from mock_driver.moto_backend import ImagesMixin
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 120.0
+# One moto call takes milliseconds (a first DescribeImages a few seconds); a worker silent this long is
+# hung, not busy: it is killed and replaced, so one stuck call cannot stall every MOCK request forever.
+CALL_TIMEOUT_S = float(os.environ.get("SPIDERTWIN_MOTO_CALL_TIMEOUT", "120"))
 CLOSE_TIMEOUT_S = 5.0
 _PROTO = pickle.HIGHEST_PROTOCOL
 
@@ -259,17 +262,19 @@ class MotoWorker:
                 break
         return proc.wait()
 
-    def _lost(self, what: str) -> Exception:
-        """The worker is gone (or the pipe is broken): reap it, and describe it for the caller."""
+    def _lost(self, what: str, *, hung: bool = False) -> Exception:
+        """The worker is gone, hung or the pipe is broken: reap it, and describe it for the caller."""
         proc, conn = self._proc, self._conn
         self._proc = self._conn = None
         if conn is not None:
             conn.close()
-        code = self._stop_process(proc, grace=1.0) if proc is not None else None
+        code = self._stop_process(proc, grace=0.0 if hung else 1.0) if proc is not None else None
         pid = proc.pid if proc is not None else "?"
-        log.warning("MOCK moto worker (pid %s) lost during %s: %s", pid, what, self._exit_text(code))
+        how = f"did not answer within {CALL_TIMEOUT_S:g} s and was killed" if hung else \
+            f"died ({self._exit_text(code)})"
+        log.warning("MOCK moto worker (pid %s) lost during %s: %s", pid, what, how)
         return _driver_error(
-            f"MOCK cloud backend failed: the moto worker process (pid {pid}) died ({self._exit_text(code)}) "
+            f"MOCK cloud backend failed: the moto worker process (pid {pid}) {how} "
             f"during {what}; the MOCK in-memory cloud state is lost and the next call starts a fresh worker")
 
     def request(self, msg: tuple[Any, ...], what: str) -> Any:
@@ -285,6 +290,9 @@ class MotoWorker:
             assert conn is not None
             try:
                 conn.send_bytes(data)
+                if not conn.poll(CALL_TIMEOUT_S):
+                    log.error("MOCK moto worker did not answer %s within %.0f s: killing it", what, CALL_TIMEOUT_S)
+                    raise self._lost(what, hung=True)
                 raw = conn.recv_bytes()
             except (EOFError, OSError):
                 raise self._lost(what) from None

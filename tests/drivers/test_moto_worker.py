@@ -188,6 +188,22 @@ def test_worker_killed_during_a_call(backend):
     assert ec2.describe_vpcs()["Vpcs"] is not None  # replaced
 
 
+def test_hung_worker_is_killed_and_replaced(backend, monkeypatch):
+    from mock_driver import moto_worker
+    ec2 = backend.client(_account(), "us-east-1", "ec2")
+    ec2.describe_vpcs()
+    pid = backend.worker.pid
+    monkeypatch.setattr(moto_worker, "CALL_TIMEOUT_S", 0.5)
+    os.kill(pid, signal.SIGSTOP)  # alive but silent: a hang, not a death
+    started = time.monotonic()
+    with pytest.raises(DriverError, match=r"did not answer within 0.5 s and was killed during ec2.create_vpc"):
+        ec2.create_vpc(CidrBlock="10.0.0.0/16")
+    assert time.monotonic() - started < 10
+    assert _wait_gone(pid) and pid not in _children_named("mock_driver.moto_worker")
+    monkeypatch.setattr(moto_worker, "CALL_TIMEOUT_S", 120.0)
+    assert ec2.describe_vpcs()["Vpcs"] is not None and backend.worker.pid != pid  # a fresh worker
+
+
 def test_reset_empties_the_worker(backend):
     account = _account()
     ec2 = backend.client(account, "us-east-1", "ec2")
