@@ -113,34 +113,28 @@ async def delete(sp: Spider, conn_name: str, name: str, force: bool) -> bool:
         return True
 
 
-async def _rule_target(sp: Spider, conn_name: str, name: str) -> IIDRow:
-    row = await sp.db.get_iid(conn_name, SG.rtype, name)
-    if row is None:
-        raise errors.the_type_does_not_exist(SG.type_word, name)
-    return row
+async def _change_rules(sp: Spider, conn_name: str, name: str, req: dict, method: str) -> tuple[IIDRow, object]:
+    """AddRules/RemoveRules: W(sg); the SG must be registered (``The Security Group 'x' does not exist!``)."""
+    require_conn(conn_name)
+    if not name:
+        raise errors.empty_input("sgName")
+    rules = rules_in(req.get("RuleInfoList"))
+    conn = await sp.connection(conn_name)
+    async with sp.locks.write(SG.lock_family, conn_name, name):
+        row = await sp.db.get_iid(conn_name, SG.rtype, name)
+        if row is None:
+            raise errors.the_type_does_not_exist(SG.type_word, name)
+        return row, await drive(getattr(handler(conn, SG), method)(driver_iid(row), rules))
 
 
 async def add_rules(sp: Spider, conn_name: str, name: str, req: dict) -> SecurityInfo:
-    require_conn(conn_name)
-    if not name:
-        raise errors.empty_input("sgName")
-    rules = rules_in(req.get("RuleInfoList"))
-    conn = await sp.connection(conn_name)
-    async with sp.locks.write(SG.lock_family, conn_name, name):
-        row = await _rule_target(sp, conn_name, name)
-        info = await drive(handler(conn, SG).add_rules(driver_iid(row), rules))
-        return user_sg(row, info, await _vpc_iid(sp, conn_name, row))
+    row, info = await _change_rules(sp, conn_name, name, req, "add_rules")
+    return user_sg(row, info, await _vpc_iid(sp, conn_name, row))
 
 
 async def remove_rules(sp: Spider, conn_name: str, name: str, req: dict) -> bool:
-    require_conn(conn_name)
-    if not name:
-        raise errors.empty_input("sgName")
-    rules = rules_in(req.get("RuleInfoList"))
-    conn = await sp.connection(conn_name)
-    async with sp.locks.write(SG.lock_family, conn_name, name):
-        row = await _rule_target(sp, conn_name, name)
-        return await drive(handler(conn, SG).remove_rules(driver_iid(row), rules))
+    _, ok = await _change_rules(sp, conn_name, name, req, "remove_rules")
+    return bool(ok)
 
 
 async def register(sp: Spider, conn_name: str, req: dict) -> SecurityInfo:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
+from typing import Any
 
 from spider_core import errors, ids
 from spider_core.calllog import call_log
@@ -192,15 +193,22 @@ async def get(sp: Spider, conn_name: str, name: str) -> VMInfo:
         return user_vm(row, info, await _names(sp, conn_name))
 
 
-async def list_all(sp: Spider, conn_name: str) -> list[VMInfo]:
-    """Never fails per VM: any error gives a stub; an unknown connection gives an empty list."""
+async def _rows_and_handler(sp: Spider, conn_name: str) -> tuple[list[IIDRow], Any]:
+    """VM lists read the MetaDB first (an unknown connection has no rows: an empty list, as in
+    CB-Spider); the handler is None when the connection cannot be opened (every row becomes a stub)."""
     rows = await sp.db.list_iids(require_conn(conn_name), VM.rtype)
     if not rows:
-        return []
+        return rows, None
     try:
-        conn = await sp.connection(conn_name)
-        vms = handler(conn, VM)
+        return rows, handler(await sp.connection(conn_name), VM)
     except SpiderError:
+        return rows, None
+
+
+async def list_all(sp: Spider, conn_name: str) -> list[VMInfo]:
+    """Never fails per VM: any error gives a stub; an unknown connection gives an empty list."""
+    rows, vms = await _rows_and_handler(sp, conn_name)
+    if vms is None:
         return [stub(r) for r in rows]
     names = await _names(sp, conn_name)
 
@@ -233,13 +241,8 @@ async def _known_status(sp: Spider, conn: Conn, iid: IID) -> VMStatus:
 
 
 async def list_status(sp: Spider, conn_name: str) -> list[VMStatusInfo]:
-    rows = await sp.db.list_iids(require_conn(conn_name), VM.rtype)
-    if not rows:
-        return []
-    try:
-        conn = await sp.connection(conn_name)
-        vms = handler(conn, VM)
-    except SpiderError:
+    rows, vms = await _rows_and_handler(sp, conn_name)
+    if vms is None:
         return [VMStatusInfo(user_iid(r), VMStatus.NOT_EXIST.value) for r in rows]
 
     async def one(row: IIDRow) -> VMStatusInfo:
