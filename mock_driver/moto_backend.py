@@ -63,12 +63,29 @@ def _configure_moto_settings() -> None:
 
 _patched = False
 
+# The moto releases the guarded speed-ups were written and tested against (pyproject pins the first).
+# moto's internals move between patch releases (5.2.5 rebuilt its request handling), so on any other
+# version MOCK runs on plain moto: slower, never wrong.
+TESTED_MOTO_VERSIONS = ("5.2.1",)
+
+
+def speedups_supported() -> bool:
+    import moto
+    version = getattr(moto, "__version__", "?")
+    if version in TESTED_MOTO_VERSIONS:
+        return True
+    log.warning("moto %s: MOCK speed-ups are tested on moto %s only; running on plain moto", version,
+                ", ".join(TESTED_MOTO_VERSIONS))
+    return False
+
 
 def patch_moto_speed() -> bool:
     """Memoise ``method_names_from_class`` per class. Returns True if the patch is active."""
     global _patched
     if _patched:
         return True
+    if not speedups_supported():
+        return False
     try:
         import moto.core.responses as responses
         import moto.core.utils as utils
