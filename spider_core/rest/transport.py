@@ -74,8 +74,12 @@ def force(request: web.Request) -> bool:
 
 
 def reply(request: web.Request, obj: Any, status: int = 200) -> web.Response:
-    pretty = "pretty" in request.query
-    return web.Response(text=wire.dumps(obj, pretty), status=status, content_type="application/json")
+    pretty = bool(request.query_string) and "pretty" in request.query
+    return web.Response(body=wire.dumps(obj, pretty).encode("utf-8"), status=status,
+                        headers=_JSON_HEADERS)
+
+
+_JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 
 
 def message(request: web.Request, text: str, status: int) -> web.Response:
