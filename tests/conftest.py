@@ -14,22 +14,15 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from aiohttp.test_utils import TestClient, TestServer
 
-from spider_helpers import SpiderProcess, free_port, port_is_free  # noqa: F401
+from spider_helpers import SpiderProcess
 from spider_core.cli import MOCK_CONNECTION, register_mock_connection
 from spider_core.model import ConnectionConfigInfo, KeyValue
 from spider_core.rest.app import create_app
