@@ -12,7 +12,7 @@ from spider_core import errors, ids
 from spider_core.calllog import call_log
 from spider_core.errors import SpiderError
 from spider_core.metadb import IIDRow
-from spider_core.model import IID, NICInfo, VMAction, VMInfo, VMReqInfo, VMStatus, VMStatusInfo
+from spider_core.model import IID, VMAction, VMInfo, VMReqInfo, VMStatus, VMStatusInfo
 from spider_core.services.common import (
     KEY,
     SG,
@@ -351,10 +351,6 @@ async def all_info(sp: Spider, conn_name: str) -> dict:
     lists["OnlyCSPInfoList"] = [user_vm(IIDRow(conn_name, VM.rtype, "", i.iid.system_id), i, names)
                                 for i in lists["OnlyCSPInfoList"]]
     return lists
-
-
-__all__ = ["start", "get", "list_all", "status", "list_status", "control", "terminate", "register",
-           "get_csp", "delete_csp", "using_resources", "all_info", "NICInfo"]
 
 
 async def unregister(sp: Spider, conn_name: str, name: str) -> bool:
