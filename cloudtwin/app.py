@@ -1,0 +1,233 @@
+"""The Cloud-Twin HTTP edge: one dispatcher for every service, plus ``TwinServer`` to run it.
+
+URL layout (what the Keystone catalog hands out)::
+
+    /                       Keystone version list (300)
+    /v3/...                 Keystone v3 (also /identity/v3/...)
+    /{cloud}/{region}/compute/v2.1/...     Nova
+    /{cloud}/{region}/network/v2.0/...     Neutron
+    /{cloud}/{region}/image/...            Glance (root = version list)
+    /{cloud}/{region}/load-balancer/...    Octavia (/v2 and /v2.0)
+    /_twin/...              the admin API (faults, events, state, reset, snapshot)
+
+The dispatcher routes, authenticates, applies faults/throttling/latency for the operation, runs the
+handler and renders any error in the addressed service's own envelope. No traceback ever reaches a
+client: an unexpected exception becomes a 500 in the service's style and is logged here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+from cloudtwin import errors, wire
+from cloudtwin.clouds import Twin, TwinConfig
+from cloudtwin.errors import ApiError
+from cloudtwin.routing import Call, Router
+
+log = logging.getLogger("cloudtwin")
+
+SERVICE_PATHS = {"compute": "compute/v2.1", "network": "network", "image": "image",
+                 "load-balancer": "load-balancer"}
+NOVA_MIN = (2, 1)
+_MV = re.compile(r"^\s*(\d+)\.(\d+)\s*$")
+
+
+def parse_microversion(text: str) -> tuple[int, int]:
+    m = _MV.match(text)
+    if not m:
+        raise ValueError(text)
+    return int(m.group(1)), int(m.group(2))
+
+
+def build_router() -> Router:
+    from cloudtwin import admin
+    from cloudtwin.services import load_modules
+
+    router = Router()
+    for mod in load_modules().values():
+        mod.add_routes(router)  # type: ignore[attr-defined]
+    admin.add_routes(router)
+    return router
+
+
+def service_url(request: web.Request, cloud: str, region: str, service: str) -> str:
+    base = request.app["public_url"] or f"{request.scheme}://{request.host}"
+    if service == "identity":
+        return f"{base}/v3"
+    return f"{base}/{cloud}/{region}/{SERVICE_PATHS[service]}"
+
+
+def split_path(path: str) -> tuple[str, str, str, str]:
+    """``(service, cloud, region, subpath)`` for a request path; service '' when nothing matches."""
+    if path in ("", "/"):
+        return "identity", "", "", "/"
+    if path.startswith("/identity/"):
+        path = path[len("/identity"):]
+    if path == "/v3" or path.startswith("/v3/"):
+        return "identity", "", "", path
+    if path == "/_twin" or path.startswith("/_twin/"):
+        return "admin", "", "", path[len("/_twin"):] or "/"
+    parts = path.split("/", 4)  # '', cloud, region, service, rest
+    if len(parts) >= 4 and parts[3] in SERVICE_PATHS:
+        sub = "/" + parts[4] if len(parts) == 5 else "/"
+        return parts[3], parts[1], parts[2], sub
+    return "", "", "", path
+
+
+class Dispatcher:
+    def __init__(self, twin: Twin, router: Router) -> None:
+        self.twin = twin
+        self.router = router
+        self.requests: Counter[str] = Counter()
+        self.server_errors = 0
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        rid = wire.request_id()
+        service, cloud_name, region_name, sub = split_path(request.path)
+        headers = {"X-Openstack-Request-Id": rid}
+        if service == "compute":
+            headers["X-Compute-Request-Id"] = rid
+        style = service or "identity"
+        try:
+            if not service:
+                raise ApiError(404, "The resource could not be found.")
+            route, params = self.router.match(service, request.method, sub)
+            call = Call(request, self.twin, route, params, rid)
+            self.requests[route.operation] += 1
+            if service not in ("identity", "admin"):
+                self._resolve_cloud(call, cloud_name, region_name)
+            if service == "admin":
+                self.twin.admin_guard(request)
+            elif route.auth:
+                self._authenticate(call)
+            if service == "compute":
+                self._microversion(call, headers)
+            if request.method in ("POST", "PUT", "PATCH"):
+                await call.read_body()
+            injected = await self.twin.faults.before(call)
+            if injected is not None:
+                injected.headers.update(headers)
+                return injected
+            response = await route.handler(call)
+            response.headers.update(headers)
+            response.headers.update(call.response_headers)
+            return response
+        except ApiError as err:
+            return errors.render(style, err, headers)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # never a traceback to the client
+            self.server_errors += 1
+            log.exception("cloudtwin: unexpected error on %s %s (%s)", request.method, request.path, rid)
+            err = ApiError(500, "The server has either erred or is incapable of performing the requested "
+                                f"operation. (request {rid})")
+            return errors.render(style, err, headers)
+
+    def _resolve_cloud(self, call: Call, cloud_name: str, region_name: str) -> None:
+        cloud = self.twin.cloud(cloud_name, create=False)
+        if cloud is None:
+            raise ApiError(404, f"Cloud '{cloud_name}' is not known to this twin.")
+        region = cloud.region(region_name)
+        if region is None:
+            raise ApiError(404, f"Region '{region_name}' is not known to cloud '{cloud_name}'.")
+        call.cloud, call.region = cloud, region
+
+    def _authenticate(self, call: Call) -> None:
+        token = self.twin.token(call.request.headers.get("X-Auth-Token"))
+        if token is None or (call.cloud is not None and token.cloud is not call.cloud):
+            raise ApiError(401, "The request you have made requires authentication.")
+        call.token = token
+
+    def _microversion(self, call: Call, headers: dict[str, str]) -> None:
+        assert call.cloud is not None
+        h = call.request.headers
+        text = None
+        osv = h.get("OpenStack-API-Version", "")
+        if osv.lower().startswith("compute "):
+            text = osv.split(None, 1)[1]
+        elif h.get("X-OpenStack-Nova-API-Version"):
+            text = h["X-OpenStack-Nova-API-Version"]
+        max_v = parse_microversion(call.cloud.profile.max_microversion)
+        if text is None:
+            version = NOVA_MIN
+        elif text.strip().lower() == "latest":
+            version = max_v
+        else:
+            try:
+                version = parse_microversion(text)
+            except ValueError:
+                raise ApiError(400, f"Invalid API version request string {text}.") from None
+            if not NOVA_MIN <= version <= max_v:
+                raise ApiError(406, f"Version {text.strip()} is not supported by the API. Minimum is "
+                                    f"{NOVA_MIN[0]}.{NOVA_MIN[1]} and maximum is {max_v[0]}.{max_v[1]}.",
+                               code="computeFault")
+        call.microversion = version
+        v = f"{version[0]}.{version[1]}"
+        headers["OpenStack-API-Version"] = f"compute {v}"
+        headers["X-OpenStack-Nova-API-Version"] = v
+        headers["Vary"] = "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
+
+
+def create_app(twin: Twin, *, public_url: str | None = None) -> web.Application:
+    app = web.Application(client_max_size=2 * 1024 * 1024)
+    dispatcher = Dispatcher(twin, build_router())
+    app["twin"] = twin
+    app["dispatcher"] = dispatcher
+    app["public_url"] = public_url.rstrip("/") if public_url else None
+    app["service_url"] = service_url
+    app.router.add_route("*", "/{tail:.*}", dispatcher)
+
+    async def on_startup(_: web.Application) -> None:
+        twin.start()
+
+    async def on_cleanup(_: web.Application) -> None:
+        await twin.stop()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+class TwinServer:
+    """Run a twin on ``host:port`` inside the current event loop (tests, ``spider demo``)."""
+
+    def __init__(self, twin: Twin | None = None, *, host: str = "127.0.0.1", port: int = 8192,
+                 public_url: str | None = None, config: TwinConfig | None = None) -> None:
+        self.twin = twin or Twin(config)
+        self.host = host
+        self.port = port
+        self.public_url = public_url
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> "TwinServer":
+        app = create_app(self.twin, public_url=self.public_url)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=2048, reuse_address=True)
+        await site.start()
+        if self.port == 0:
+            sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+            self.port = sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> "TwinServer":
+        return await self.start()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
