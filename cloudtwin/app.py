@@ -120,8 +120,8 @@ class Dispatcher:
             return response
         except ApiError as err:
             return errors.render(style, err, headers)
-        except asyncio.CancelledError:
-            raise
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise  # client went away, or an injected connection reset
         except Exception:  # never a traceback to the client
             self.server_errors += 1
             log.exception("cloudtwin: unexpected error on %s %s (%s)", request.method, request.path, rid)

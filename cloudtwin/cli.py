@@ -1,28 +1,196 @@
-"""``spider twin`` / ``python -m cloudtwin``: run Cloud-Twin (placeholder; full options follow)."""
+"""``spider twin`` (also ``python -m cloudtwin``): run Cloud-Twin.
+
+Security by default: it binds 127.0.0.1:8192 and refuses a non-loopback address unless an admin token
+is set (``--admin-token`` or ``CLOUDTWIN_ADMIN_TOKEN``), which then guards ``/_twin/*``; the OpenStack
+APIs are always behind Keystone logins.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
 
+import yaml
+
+from cloudtwin import snapshot
 from cloudtwin.app import TwinServer
-from cloudtwin.clouds import TwinConfig
+from cloudtwin.clouds import CloudRule, Twin, TwinConfig
+from cloudtwin.profiles import ProfileError
+
+log = logging.getLogger("cloudtwin")
+DEFAULT_ADDRESS = "127.0.0.1:8192"
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = text, "8192"
+    host = host.strip("[]") or "127.0.0.1"
+    if host == "localhost":
+        host = "127.0.0.1"
+    try:
+        number = int(port)
+    except ValueError:
+        raise SystemExit(f"cloudtwin: bad address {text!r}: the port must be a number") from None
+    if not 0 <= number <= 65535:
+        raise SystemExit(f"cloudtwin: bad address {text!r}: port out of range")
+    return host, number
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--address", default=os.environ.get("CLOUDTWIN_ADDRESS", DEFAULT_ADDRESS),
+                   help=f"host:port to listen on (default {DEFAULT_ADDRESS}; $CLOUDTWIN_ADDRESS)")
+    p.add_argument("--port", type=int, default=None, help="port to listen on (overrides the port of --address)")
+    p.add_argument("--cloud", action="append", default=[], metavar="NAME=PROFILE",
+                   help="create cloud NAME from PROFILE at start (repeatable); NAME may be a glob such as "
+                        "'busy-*', which then picks the profile of clouds created on first login")
+    p.add_argument("--default-profile", default="openstack",
+                   help="profile of a cloud created on first login (default: openstack)")
+    p.add_argument("--no-auto-create", action="store_true",
+                   help="a login to an unknown domain fails instead of creating the cloud")
+    p.add_argument("--profiles", action="append", default=[], metavar="DIR",
+                   help="directory of extra profile YAML files (repeatable)")
+    p.add_argument("--scenario", action="append", default=[], metavar="FILE|NAME",
+                   help="load a fault scenario at start (a YAML file or a shipped scenario name)")
+    p.add_argument("--seed", type=int, default=int(os.environ.get("CLOUDTWIN_SEED", "0")),
+                   help="seed for ids, jitter, weights, failures and faults (replays are identical)")
+    p.add_argument("--time-scale", type=float, default=1.0,
+                   help="multiply every lifecycle delay (0.1 = ten times faster)")
+    p.add_argument("--state", default=None, metavar="FILE",
+                   help="restore the state from FILE at start (if it exists) and save it there at stop")
+    p.add_argument("--admin-token", default=os.environ.get("CLOUDTWIN_ADMIN_TOKEN"),
+                   help="require X-Twin-Admin-Token on /_twin/* (mandatory for a non-loopback bind)")
+    p.add_argument("--public-url", default=None, help="base URL to put in the Keystone catalog")
+    p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--log-level", default=os.environ.get("CLOUDTWIN_LOG_LEVEL", "warning"))
+
+
+def config_from_args(args: argparse.Namespace) -> TwinConfig:
+    if args.time_scale <= 0:
+        raise SystemExit("cloudtwin: --time-scale must be > 0")
+    rules = []
+    for item in args.cloud:
+        name, sep, profile = item.partition("=")
+        if not sep or not name or not profile:
+            raise SystemExit(f"cloudtwin: --cloud {item!r}: use NAME=PROFILE")
+        rules.append(CloudRule(name, profile))
+    return TwinConfig(seed=args.seed, time_scale=args.time_scale, default_profile=args.default_profile,
+                      cloud_rules=rules, auto_create=not args.no_auto_create, profile_dirs=list(args.profiles),
+                      admin_token=args.admin_token or None, state_file=args.state)
+
+
+def build_twin(args: argparse.Namespace) -> Twin:
+    try:
+        twin = Twin(config_from_args(args))
+    except ProfileError as exc:
+        raise SystemExit(f"cloudtwin: {exc}") from None
+    for rule in twin.config.cloud_rules:
+        if not any(ch in rule.match for ch in "*?["):
+            twin.cloud(rule.match, create=True)
+    if args.state and Path(args.state).exists():
+        try:
+            info = snapshot.load(twin, args.state)
+        except snapshot.SnapshotError as exc:
+            raise SystemExit(f"cloudtwin: {exc}") from None
+        print(f"Cloud-Twin restored {info['objects']} objects in {info['clouds']} clouds from {args.state}",
+              flush=True)
+    from cloudtwin.admin import shipped_scenarios
+
+    for item in args.scenario:
+        path = Path(item) if Path(item).exists() else shipped_scenarios().get(item)
+        if path is None:
+            raise SystemExit(f"cloudtwin: scenario {item!r} is neither a file nor one of "
+                             f"{', '.join(shipped_scenarios())}")
+        try:
+            doc = yaml.safe_load(Path(path).read_text())
+            from cloudtwin.admin import load_scenario
+
+            twin.faults.add_many(load_scenario(doc, str(path)), source=f"scenario:{Path(path).stem}")
+        except (ValueError, yaml.YAMLError) as exc:
+            raise SystemExit(f"cloudtwin: scenario {path}: {exc}") from None
+    return twin
+
+
+async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) -> None:
+    started = time.perf_counter()
+    host, port = parse_address(args.address)
+    if args.port is not None:
+        port = args.port
+    if not is_loopback(host) and not args.admin_token:
+        raise SystemExit(f"cloudtwin: refusing to listen on {host} without an admin token; set --admin-token "
+                         "or CLOUDTWIN_ADMIN_TOKEN, or bind a loopback address")
+    twin = build_twin(args)
+    server = TwinServer(twin, host=host, port=port, public_url=args.public_url)
+    await server.start()
+    elapsed = (time.perf_counter() - started) * 1000
+    print(f"Cloud-Twin listening on {server.url}  (Keystone: {server.url}/v3, login admin/admin, "
+          f"domain = cloud name; profiles: {', '.join(twin.profiles.names())}; clouds: "
+          f"{', '.join(twin.clouds) or 'created on first login'}; ready in {elapsed:.0f} ms)", flush=True)
+    if ready is not None:
+        ready.set()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    watcher = loop.create_task(_watch_parent(args.parent_pid, stop)) if args.parent_pid else None
+    try:
+        await stop.wait()
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        if args.state:
+            info = snapshot.save(twin, args.state)
+            print(f"Cloud-Twin saved {info['objects']} objects to {info['path']}", flush=True)
+        await server.stop()
+
+
+async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
+    """Exit with the process that started us (``spider demo``), even if it was killed."""
+    while True:
+        await asyncio.sleep(0.5)
+        if os.getppid() != pid:
+            stop.set()
+            return
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="cloudtwin")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8192)
-    p.add_argument("--time-scale", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+    parser = argparse.ArgumentParser(prog="spider twin", description="Run Cloud-Twin, the OpenStack-compatible "
+                                     "multi-cloud emulator")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run(args)
 
-    async def run() -> None:
-        srv = TwinServer(host=args.host, port=args.port, config=TwinConfig(seed=args.seed,
-                                                                          time_scale=args.time_scale))
-        await srv.start()
-        print(f"Cloud-Twin listening on {srv.url}", flush=True)
-        await asyncio.Event().wait()
 
-    asyncio.run(run())
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        from spider_core.cli import run as run_loop  # uvloop when available
+    except ImportError:  # pragma: no cover
+        run_loop = asyncio.run
+    try:
+        run_loop(serve(args))
+    except OSError as exc:
+        print(f"cloudtwin: cannot listen on {args.address}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
     return 0
+
+

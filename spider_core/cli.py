@@ -127,7 +127,64 @@ async def register_mock_connection(sp: Spider, name: str = MOCK_CONNECTION) -> N
                                                                 "mock-region01"))
 
 
-async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Event | None = None) -> None:
+TWIN_CLOUDS = (("cloud-1", "openstack"), ("cloud-2", "lean-egress"), ("cloud-3", "busy-csp"))
+
+
+async def register_twin_connections(sp: Spider, twin_url: str,
+                                    clouds: tuple[tuple[str, str], ...] = TWIN_CLOUDS) -> list[str]:
+    """CB-Spider's Cloud-Twin registration: one driver and region, a credential + config per cloud."""
+    await conn_svc.register_driver(sp, "cloudtwin-driver01", "CLOUDTWIN", "cloudtwin-driver-v1.0.so")
+    await conn_svc.register_region(sp, "cloudtwin-region", "CLOUDTWIN", [KeyValue("Region", "default")], None)
+    names = []
+    for cloud, _profile in clouds:
+        cred = f"cloudtwin-{cloud}-credential01"
+        await conn_svc.register_credential(sp, cred, "CLOUDTWIN", [
+            KeyValue("IdentityEndpoint", twin_url), KeyValue("DomainName", cloud), KeyValue("MockName", "mock_name01")])
+        name = f"cloudtwin-{cloud}-config"
+        await conn_svc.register_connection(sp, ConnectionConfigInfo(name, "CLOUDTWIN", "cloudtwin-driver01", cred,
+                                                                    "cloudtwin-region"))
+        names.append(name)
+    return names
+
+
+class TwinProcess:
+    """``spider demo``'s Cloud-Twin: a child process that exits with us (it watches our pid)."""
+
+    def __init__(self, address: str, clouds: tuple[tuple[str, str], ...] = TWIN_CLOUDS) -> None:
+        self.address = address
+        self.clouds = clouds
+        self.proc: asyncio.subprocess.Process | None = None
+        host, _, port = address.rpartition(":")
+        self.url = f"http://{host or '127.0.0.1'}:{port}"
+
+    async def start(self, timeout: float = 20.0) -> str:
+        args = [sys.executable, "-m", "cloudtwin", "--address", self.address, "--parent-pid", str(os.getpid())]
+        for cloud, profile in self.clouds:
+            args += ["--cloud", f"{cloud}={profile}"]
+        self.proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+        assert self.proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        except asyncio.TimeoutError:
+            line = b""
+        if b"listening on" not in line:
+            await self.stop()
+            raise SystemExit(f"spider: Cloud-Twin did not start on {self.address} (is the port in use?)")
+        return line.decode().strip()
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 10)
+            except asyncio.TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        self.proc = None
+
+
+async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Event | None = None,
+                twin_address: str | None = None) -> None:
     username = os.environ.get("SPIDER_USERNAME") or None
     password = os.environ.get("SPIDER_PASSWORD") or None
     if bool(username) != bool(password):
@@ -140,9 +197,15 @@ async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Even
     files = raise_open_file_limit()
     sp = await Spider.start(settings)
     runner: web.AppRunner | None = None
+    twin: TwinProcess | None = None
+    twin_connections: list[str] = []
     try:
         if demo:
             await register_mock_connection(sp)
+            if twin_address:
+                twin = TwinProcess(twin_address)
+                print(await twin.start(), flush=True)
+                twin_connections = await register_twin_connections(sp, twin.url)
         app = create_app(sp, username=username, password=password)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
@@ -153,6 +216,11 @@ async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Even
               f"{settings.lock_mode}, auth: {'on' if username else 'off'}, open files: {files})", flush=True)
         if demo:
             await show_first_request(address, url, username, password)
+            if twin_connections:
+                print(f"Cloud-Twin connections are ready: {', '.join(twin_connections)} (profiles "
+                      f"{', '.join(p for _, p in TWIN_CLOUDS)}):\n"
+                      f"  $ curl -s '{url}/vmimage?ConnectionName={twin_connections[0]}'\n"
+                      f"  $ curl -s '{url}/vmspec?ConnectionName={twin_connections[0]}'", flush=True)
         tune_gc()
         if ready is not None:
             ready.set()
@@ -168,6 +236,8 @@ async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Even
         if runner is not None:
             await runner.cleanup()
         await sp.close()
+        if twin is not None:
+            await twin.stop()
 
 
 def run(main_coro) -> None:
@@ -189,8 +259,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spider", description="spidertwin: a CB-Spider-compatible Spider server")
     parser.add_argument("--version", action="version", version=f"spidertwin {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    from cloudtwin import cli as twin_cli
+
+    twin_p = sub.add_parser("twin", help="run Cloud-Twin, the OpenStack-compatible multi-cloud emulator",
+                            description="run Cloud-Twin, the OpenStack-compatible multi-cloud emulator")
+    twin_cli.add_arguments(twin_p)
     for name, text in (("serve", "run the Spider REST server"),
-                       ("demo", "run the Spider server with a ready MOCK connection (mock-config01)")):
+                       ("demo", "run Cloud-Twin and the Spider server with ready connections: MOCK "
+                                "(mock-config01) and three Cloud-Twin clouds (cloudtwin-cloud-N-config)")):
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--address", default=None,
                        help="host:port to listen on (default: $SERVER_ADDRESS or 127.0.0.1:1024)")
@@ -198,7 +274,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--lock-mode", choices=("sponge", "global"), default=None,
                        help="sponge (default) or global: one lock per resource type, for benchmarks only")
         p.add_argument("--log-level", default=os.environ.get("SPIDER_LOG_LEVEL", "warning"))
+        if name == "demo":
+            p.add_argument("--twin-address", default="127.0.0.1:8192",
+                           help="where demo starts Cloud-Twin (default 127.0.0.1:8192)")
+            p.add_argument("--no-twin", action="store_true", help="MOCK only: don't start Cloud-Twin")
     args = parser.parse_args(argv)
+    if args.command == "twin":
+        return twin_cli.run(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.root:
         os.environ["SPIDER_ROOT"] = args.root
@@ -206,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["SPIDER_LOCK_MODE"] = args.lock_mode
     address = parse_address(args.address or os.environ.get("SERVER_ADDRESS"))
     try:
-        run(serve(address, demo=args.command == "demo"))
+        demo = args.command == "demo"
+        run(serve(address, demo=demo, twin_address=None if not demo or args.no_twin else args.twin_address))
     except OSError as exc:
         print(f"spider: cannot listen on {address.host}:{address.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
