@@ -1,0 +1,348 @@
+"""The OpenStack call path: one wrapper every REST call to a cloud goes through.
+
+``OsSession.call`` runs a raw keystoneauth adapter call (``conn.compute.get('/servers/detail')``…)
+in the driver's bounded executor, inside ``call_log.timed`` (so every CSP call is recorded), and maps
+failures onto ``OpenStackError`` / ``OpenStackNotFound`` with the service's own message.
+
+Raw adapter calls, not SDK resource objects: an SDK resource costs ~8 ms of CPU to build, which
+dominates list and status-polling paths; the JSON is read directly instead. openstacksdk still does
+authentication, the service catalog, endpoint discovery and token renewal.
+
+Credentials never appear in messages: errors name the endpoint, never the password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+import time
+from concurrent.futures import Executor
+from typing import Any, Callable
+
+from spider_core.calllog import call_log
+from spider_core.errors import DriverError, DriverNotFound
+
+# call-log resource types
+RT_REGIONZONE = "REGIONZONE"
+RT_IMAGE = "VMIMAGE"
+RT_SPEC = "VMSPEC"
+RT_VPC = "VPC/SUBNET"
+RT_SG = "SECURITYGROUP"
+RT_KEY = "VMKEYPAIR"
+RT_VM = "VM"
+RT_NLB = "NETWORKLOADBALANCER"
+
+# proxy attribute of an openstack.connection.Connection per service word used by the handlers
+SERVICES = {"compute": "compute", "network": "network", "image": "image",
+            "load-balancer": "load_balancer", "identity": "identity"}
+
+THROTTLE_STATUSES = (413, 429, 503)
+
+
+class OpenStackError(DriverError):
+    """A failed OpenStack call. ``http_status`` (0 when no HTTP answer), ``error_type`` (Neutron type
+    or Nova fault name) and ``retry_after`` (seconds, or None) stay reachable for retry policies."""
+
+    def __init__(self, message: str, *, http_status: int = 0, error_type: str = "",
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.error_type = error_type
+        self.retry_after = retry_after
+
+
+class OpenStackNotFound(DriverNotFound):
+    def __init__(self, message: str, *, http_status: int = 404, error_type: str = "") -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.error_type = error_type
+        self.retry_after = None
+
+
+def status_of(exc: BaseException) -> int:
+    return int(getattr(exc, "http_status", 0) or 0)
+
+
+def type_of(exc: BaseException) -> str:
+    return str(getattr(exc, "error_type", "") or "")
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:  # HTTP-date
+        from email.utils import parsedate_to_datetime
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_error_body(body: Any) -> tuple[str, str]:
+    """(type, message) from any OpenStack error envelope (Nova, Neutron, Octavia, Keystone)."""
+    if not isinstance(body, dict):
+        return "", str(body or "").strip()
+    if "NeutronError" in body and isinstance(body["NeutronError"], dict):
+        e = body["NeutronError"]
+        return str(e.get("type", "")), str(e.get("message", "")).strip()
+    if "faultstring" in body:  # Octavia (WSME)
+        return "", str(body.get("faultstring") or "").strip()
+    if "error" in body and isinstance(body["error"], dict):  # Keystone
+        e = body["error"]
+        return str(e.get("title", "")), str(e.get("message", "")).strip()
+    for key, value in body.items():  # Nova {"itemNotFound": {"code", "message"}}
+        if isinstance(value, dict) and "message" in value:
+            return str(key), str(value.get("message", "")).strip()
+    if "message" in body:
+        return "", str(body["message"]).strip()
+    return "", ""
+
+
+def error_from_response(service: str, method: str, status: int, body: Any,
+                        headers: dict[str, str] | None = None, reason: str = "") -> DriverError:
+    """An HTTP error answer -> OpenStackNotFound (404) or OpenStackError with status, type and text."""
+    etype, msg = parse_error_body(body)
+    msg = msg or reason or f"HTTP {status}"
+    label = f"{etype}: {msg}" if etype else msg
+    if status == 404:
+        return OpenStackNotFound(f"OpenStack {service} {status} NotFound: {label}", error_type=etype)
+    retry_after = None
+    text = f"OpenStack {service} {method} failed ({status}) {label}"
+    if status in THROTTLE_STATUSES:
+        raw = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
+        if raw is None and isinstance(body, dict):  # Nova's overLimit body mirrors it
+            for v in body.values():
+                if isinstance(v, dict) and v.get("retryAfter") is not None:
+                    raw = str(v["retryAfter"])
+        retry_after = _retry_after(raw)
+        if raw is not None:
+            text += f" (Retry-After: {raw})"
+    return OpenStackError(text, http_status=status, error_type=etype, retry_after=retry_after)
+
+
+def map_exception(exc: BaseException, endpoint: str) -> DriverError:
+    """Exceptions raised before an HTTP answer (keystoneauth/openstacksdk/requests) -> DriverError."""
+    if isinstance(exc, DriverError):
+        return exc
+    from keystoneauth1 import exceptions as ks
+
+    try:
+        from openstack import exceptions as sdk_exc
+    except ImportError:  # pragma: no cover
+        sdk_exc = None  # type: ignore[assignment]
+    name = type(exc).__name__
+    if isinstance(exc, ks.HttpError):  # auth request answered with an error
+        status = int(getattr(exc, "http_status", 0) or 0)
+        if status == 401:
+            return OpenStackError(f"OpenStack authentication failed at {endpoint}: "
+                                  "check the credential (user, password, domain, project)",
+                                  http_status=401, error_type="Unauthorized")
+        if status == 404:
+            return OpenStackNotFound(f"OpenStack identity {status} NotFound: {exc.message}")
+        return error_from_response("identity", "auth", status, {"message": getattr(exc, "message", str(exc))},
+                                   dict(getattr(getattr(exc, "response", None), "headers", {}) or {}))
+    if isinstance(exc, (ks.ConnectFailure, ks.ConnectionError)):
+        kind = "timed out" if isinstance(exc, ks.ConnectTimeout) else "refused or unreachable"
+        return OpenStackError(f"OpenStack endpoint {endpoint} {kind} ({name})", error_type=name)
+    if isinstance(exc, ks.EndpointNotFound) or (sdk_exc and isinstance(exc, sdk_exc.EndpointNotFound)):
+        return OpenStackError(f"OpenStack endpoint not found in the catalog of {endpoint}: {exc}",
+                              error_type="EndpointNotFound")
+    if isinstance(exc, ks.DiscoveryFailure):
+        return OpenStackError(f"OpenStack identity discovery failed at {endpoint}: {exc}",
+                              error_type="DiscoveryFailure")
+    if isinstance(exc, ks.ClientException):
+        return OpenStackError(f"OpenStack client error ({name}) at {endpoint}: {exc}", error_type=name)
+    if sdk_exc is not None and isinstance(exc, sdk_exc.HttpException):
+        status = int(exc.status_code or 0)
+        body: Any = {"message": exc.details or exc.message}
+        if status == 404:
+            return OpenStackNotFound(f"OpenStack {status} NotFound: {exc.details or exc.message}")
+        return error_from_response("openstack", "call", status, body,
+                                   dict(getattr(exc.response, "headers", {}) or {}) if exc.response is not None
+                                   else None)
+    if sdk_exc is not None and isinstance(exc, sdk_exc.SDKException):
+        return OpenStackError(f"OpenStack SDK error ({name}) at {endpoint}: {exc}", error_type=name)
+    try:
+        import requests
+        if isinstance(exc, requests.RequestException):
+            return OpenStackError(f"OpenStack endpoint {endpoint} unreachable ({name})", error_type=name)
+    except ImportError:  # pragma: no cover
+        pass
+    return OpenStackError(f"{name}: {exc}", error_type=name)
+
+
+ConnectionFactory = Callable[[], Any]
+"""``factory() -> openstack.connection.Connection`` (blocking; run in the executor)."""
+
+
+class OsSession:
+    """What every handler of one connection shares: the SDK connection, executor and call-log labels."""
+
+    def __init__(self, *, connection_factory: ConnectionFactory, executor: Executor, cloud_os: str,
+                 region_zone: str, endpoint: str, connection: str = "", region: str = "",
+                 zone: str = "") -> None:
+        self._factory = connection_factory
+        self._executor = executor
+        self._conn: Any = None
+        self._lock = threading.Lock()
+        self._adapters: dict[str, Any] = {}
+        self.cloud_os = cloud_os
+        self.region_zone = region_zone
+        self.endpoint = endpoint  # for messages: the identity endpoint (never credentials)
+        self.connection = connection
+        self.region = region
+        self.zone = zone
+        self.cache: dict[str, tuple[float, Any]] = {}  # short-lived lookups (images, flavors, ext net)
+        self.features: dict[str, bool] = {}  # what the cloud turned out to support (routers, …)
+
+    # ---- the SDK connection (expensive: built once, in a worker thread)
+    def sdk(self) -> Any:
+        conn = self._conn
+        if conn is None:
+            with self._lock:
+                conn = self._conn
+                if conn is None:
+                    try:
+                        conn = self._factory()
+                    except BaseException as exc:  # noqa: BLE001 - mapped
+                        raise map_exception(exc, self.endpoint) from None
+                    self._conn = conn
+        return conn
+
+    def adapter(self, service: str) -> Any:
+        ad = self._adapters.get(service)
+        if ad is None:
+            with self._lock:
+                ad = self._adapters.get(service)
+                if ad is None:
+                    conn = self._conn
+                    ad = getattr(conn, SERVICES.get(service, service))
+                    ad.get_endpoint()  # discovery once, not raced by the first parallel calls
+                    self._adapters[service] = ad
+        return ad
+
+    def _run(self, resource_type: str, resource_name: str, service: str, method: str, path: str,
+             body: Any, api: str, headers: dict[str, str] | None) -> Any:
+        with call_log.timed(cloud_os=self.cloud_os, region_zone=self.region_zone,
+                            resource_type=resource_type, resource_name=resource_name, api=api,
+                            connection=self.connection):
+            try:
+                self.sdk()
+                ad = self.adapter(service)
+                kwargs: dict[str, Any] = {"raise_exc": False}
+                if body is not None:
+                    kwargs["json"] = body
+                if headers:
+                    kwargs["headers"] = headers
+                resp = ad.request(path, method, **kwargs)
+            except DriverError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - mapped
+                raise map_exception(exc, self.endpoint) from None
+            data: Any = None
+            if resp.content:
+                try:
+                    data = resp.json()
+                except ValueError:
+                    data = resp.text
+            if resp.status_code >= 400:
+                raise error_from_response(service, f"{method} {path.split('?')[0]}", resp.status_code, data,
+                                          dict(resp.headers), resp.reason or "")
+            return data
+
+    async def call(self, resource_type: str, resource_name: str, service: str, method: str, path: str,
+                   body: Any = None, *, api: str = "", headers: dict[str, str] | None = None) -> Any:
+        """``{METHOD} {service endpoint}{path}`` in the executor; JSON answer (None when empty)."""
+        loop = asyncio.get_running_loop()
+        label = api or f"{method} {service}{path.split('?')[0]}"
+        fn = functools.partial(self._run, resource_type, resource_name, service, method, path, body, label,
+                               headers)
+        return await loop.run_in_executor(self._executor, fn)
+
+    async def warm(self) -> None:
+        """Build the SDK connection (authenticate) now instead of on the first call."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self.sdk)
+
+    async def project_id(self) -> str:
+        """The token's project id ('' when the cloud does not say): list filters use it, since an
+        admin token may otherwise see every project's networks and groups."""
+        hit = self.cached("project_id", 3600)
+        if hit is not None:
+            return hit
+
+        def get() -> str:
+            try:
+                return str(self.sdk().current_project_id or "")
+            except DriverError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - mapped
+                raise map_exception(exc, self.endpoint) from None
+
+        loop = asyncio.get_running_loop()
+        return self.remember("project_id", await loop.run_in_executor(self._executor, get))
+
+    async def catalog_regions(self) -> list[str]:
+        """Regions named in the token's service catalog (sorted, unique)."""
+        def get() -> list[str]:
+            try:
+                conn = self.sdk()
+                access = conn.session.auth.get_access(conn.session)
+                names = set()
+                for svc in access.service_catalog.catalog or []:
+                    for ep in svc.get("endpoints", []):
+                        region = ep.get("region_id") or ep.get("region")
+                        if region:
+                            names.add(str(region))
+                return sorted(names)
+            except DriverError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - mapped
+                raise map_exception(exc, self.endpoint) from None
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, get)
+
+    # ---- small TTL cache for lookups that rarely change
+    def cached(self, key: str, ttl: float) -> Any:
+        hit = self.cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < ttl:
+            return hit[1]
+        return None
+
+    def remember(self, key: str, value: Any) -> Any:
+        self.cache[key] = (time.monotonic(), value)
+        return value
+
+    def forget(self, key: str) -> None:
+        self.cache.pop(key, None)
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        self._adapters.clear()
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+
+
+async def wait_until(check: Callable[[], Any], *, timeout: float, interval: float = 0.5,
+                     max_interval: float = 2.0, what: str = "") -> Any:
+    """Await ``check()`` until it returns a truthy value; DriverError after ``timeout`` seconds.
+
+    The interval grows by half each round up to ``max_interval``."""
+    deadline = time.monotonic() + timeout
+    delay = interval
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise OpenStackError(f"timed out after {timeout:.0f} s waiting for {what}", error_type="Timeout")
+        await asyncio.sleep(delay)
+        delay = min(max_interval, delay * 1.5)
