@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -50,8 +51,11 @@ def build_router() -> Router:
     from cloudtwin.services import load_modules
 
     router = Router()
-    for mod in load_modules().values():
-        mod.add_routes(router)  # type: ignore[attr-defined]
+    for service, mod in load_modules().items():
+        add = getattr(mod, "add_routes", None)
+        if add is None:
+            raise RuntimeError(f"cloudtwin service '{service}' ({mod.__name__}) has no add_routes(router)")
+        add(router)
     admin.add_routes(router)
     return router
 
@@ -177,11 +181,17 @@ class Dispatcher:
 def create_app(twin: Twin, *, public_url: str | None = None) -> web.Application:
     app = web.Application(client_max_size=2 * 1024 * 1024)
     dispatcher = Dispatcher(twin, build_router())
-    app["twin"] = twin
-    app["dispatcher"] = dispatcher
-    app["public_url"] = public_url.rstrip("/") if public_url else None
-    app["service_url"] = service_url
-    app.router.add_route("*", "/{tail:.*}", dispatcher)
+    with warnings.catch_warnings():  # plain string keys keep handlers free of app-key imports
+        warnings.simplefilter("ignore")
+        app["twin"] = twin
+        app["dispatcher"] = dispatcher
+        app["public_url"] = public_url.rstrip("/") if public_url else None
+        app["service_url"] = service_url
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await dispatcher(request)
+
+    app.router.add_route("*", "/{tail:.*}", handle)
 
     async def on_startup(_: web.Application) -> None:
         twin.start()

@@ -483,8 +483,8 @@ class FaultEngine:
             await asyncio.sleep(min(MAX_HANG, (rule.end - now_wall) if rule.end is not None else MAX_HANG))
         transport = call.request.transport
         if transport is not None:
-            transport.abort()
-        raise ConnectionResetError("cloudtwin: injected connection reset")
+            transport.abort()  # RST to the client; aiohttp then drops the unsent response quietly
+        return web.Response(status=503)
 
     def zone_check(self, call: "Call", zone: str) -> None:
         """Raise the injected outage/error for an AZ-scoped rule once a handler knows the zone."""

@@ -73,6 +73,21 @@ def threaded_twin() -> Iterator[ThreadedTwin]:
         t.stop()
 
 
+def add_probe_route(srv: TwinServer, service: str = "compute", path: str = "/v2.1/_probe",
+                    operation: str = "compute:probe:get", method: str = "GET") -> None:
+    """A trivial authenticated route, so dispatcher-level behaviour is tested apart from any service."""
+    from cloudtwin import wire
+
+    async def probe(call: Any) -> Any:
+        zone = call.query.get("zone")
+        if zone:
+            call.twin.faults.zone_check(call, zone)
+        return wire.json_response(200, {"ok": True, "project": call.project.name})
+
+    router = srv._runner.app["dispatcher"].router  # type: ignore[union-attr]
+    router.add(service, method, path, probe, operation)
+
+
 def sdk_connect(url: str, *, cloud: str = "cloud-1", project: str = "p1", region: str = "RegionOne",
                 user: str = "admin", password: str = "admin") -> Any:
     """Unmodified openstacksdk, logged in to one cloud of a twin."""

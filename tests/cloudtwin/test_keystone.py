@@ -1,0 +1,117 @@
+"""Keystone v3 of Cloud-Twin: discovery, password and token logins, scoping, catalog, errors."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from conftest import add_probe_route, sdk_connect
+
+
+def auth_body(user="admin", password="admin", domain="cloud-1", project="admin"):
+    return {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": user, "password": password, "domain": {"name": domain}}}},
+        "scope": {"project": {"name": project, "domain": {"name": domain}}}}}
+
+
+async def test_discovery_documents(twin):
+    async with aiohttp.ClientSession() as s:
+        async with s.get(twin.url + "/") as r:
+            assert r.status == 300
+            doc = await r.json()
+            assert doc["versions"]["values"][0]["id"] == "v3.14"
+        for path in ("/v3", "/identity/v3"):
+            async with s.get(twin.url + path) as r:
+                assert r.status == 200
+                assert (await r.json())["version"]["links"][0]["href"] == twin.url + "/v3/"
+                assert r.headers["X-Openstack-Request-Id"].startswith("req-")
+
+
+async def test_password_login_scopes_a_cloud_and_project(twin):
+    async with aiohttp.ClientSession() as s:
+        async with s.post(twin.url + "/v3/auth/tokens", json=auth_body(project="tenant-a")) as r:
+            assert r.status == 201
+            token = r.headers["X-Subject-Token"]
+            body = (await r.json())["token"]
+        assert body["project"]["name"] == "tenant-a"
+        assert body["project"]["domain"]["name"] == "cloud-1"
+        assert body["expires_at"].endswith("Z") and "." in body["expires_at"]
+        types = {svc["type"] for svc in body["catalog"]}
+        assert types == {"compute", "network", "image", "load-balancer", "identity"}
+        compute = next(svc for svc in body["catalog"] if svc["type"] == "compute")
+        urls = {(e["region"], e["interface"]): e["url"] for e in compute["endpoints"]}
+        assert urls[("RegionOne", "public")] == twin.url + "/cloud-1/RegionOne/compute/v2.1"
+        assert urls[("default", "public")] == urls[("RegionOne", "public")], "CB-Spider's Region=default alias"
+        # the token validates, then is revoked
+        h = {"X-Auth-Token": token, "X-Subject-Token": token}
+        async with s.get(twin.url + "/v3/auth/tokens", headers=h) as r:
+            assert r.status == 200
+        async with s.delete(twin.url + "/v3/auth/tokens", headers=h) as r:
+            assert r.status == 204
+        async with s.get(twin.url + "/v3/projects", headers=h) as r:
+            assert r.status == 401
+    # each domain is its own cloud, created from the default profile on first login
+    assert set(twin.twin.clouds) == {"cloud-1"}
+    assert twin.twin.clouds["cloud-1"].project("tenant-a") is not None
+
+
+async def test_bad_logins_get_keystone_errors(twin):
+    async with aiohttp.ClientSession() as s:
+        async with s.post(twin.url + "/v3/auth/tokens", json=auth_body(password="wrong")) as r:
+            assert r.status == 401
+            assert await r.json() == {"error": {"code": 401, "title": "Unauthorized",
+                                                "message": "The request you have made requires authentication."}}
+        async with s.post(twin.url + "/v3/auth/tokens", data=b"{not json",
+                          headers={"Content-Type": "application/json"}) as r:
+            assert r.status == 400
+            assert (await r.json())["error"]["title"] == "Bad Request"
+        async with s.post(twin.url + "/v3/auth/tokens", json={"auth": {"identity": "x"}}) as r:
+            assert r.status == 400
+        async with s.get(twin.url + "/v3/projects") as r:
+            assert r.status == 401
+        async with s.get(twin.url + "/v3/nope", headers={"X-Auth-Token": "x"}) as r:
+            assert r.status == 404
+            assert (await r.json())["error"]["code"] == 404
+
+
+async def test_token_from_one_cloud_is_refused_by_another(twin):
+    add_probe_route(twin)
+    async with aiohttp.ClientSession() as s:
+        async with s.post(twin.url + "/v3/auth/tokens", json=auth_body(domain="cloud-1")) as r:
+            token1 = r.headers["X-Subject-Token"]
+        async with s.post(twin.url + "/v3/auth/tokens", json=auth_body(domain="cloud-2")):
+            pass
+        async with s.get(twin.url + "/cloud-1/RegionOne/compute/v2.1/_probe",
+                         headers={"X-Auth-Token": token1}) as r:
+            assert r.status == 200
+        async with s.get(twin.url + "/cloud-2/RegionOne/compute/v2.1/_probe",
+                         headers={"X-Auth-Token": token1}) as r:
+            assert r.status == 401
+            assert await r.json() == {"unauthorized": {"code": 401, "message":
+                                                       "The request you have made requires authentication."}}
+        async with s.get(twin.url + "/cloud-9/RegionOne/compute/v2.1/_probe",
+                         headers={"X-Auth-Token": token1}) as r:
+            assert r.status == 404, "an unknown cloud in the URL"
+
+
+async def test_profile_without_auto_projects_refuses_unknown_project(twin):
+    t = twin.twin
+    t.profiles.add("closed", {"extends": "openstack", "auth": {"auto_projects": False,
+                                                               "users": [{"name": "ops", "password": "s3cret"}],
+                                                               "projects": ["prod"]}})
+    t.add_cloud("closed-1", "closed")
+    async with aiohttp.ClientSession() as s:
+        async with s.post(twin.url + "/v3/auth/tokens",
+                          json=auth_body("ops", "s3cret", "closed-1", "prod")) as r:
+            assert r.status == 201
+        async with s.post(twin.url + "/v3/auth/tokens",
+                          json=auth_body("ops", "s3cret", "closed-1", "other")) as r:
+            assert r.status == 401
+        async with s.post(twin.url + "/v3/auth/tokens", json=auth_body("admin", "admin", "closed-1", "prod")) as r:
+            assert r.status == 401, "the profile replaced the default login"
+
+
+def test_openstacksdk_logs_in_with_the_documented_default(threaded_twin):
+    conn = sdk_connect(threaded_twin.url, cloud="cloud-7", project="admin", region="default")
+    assert conn.session.get_token()
+    assert conn.compute.get_endpoint() == threaded_twin.url + "/cloud-7/RegionOne/compute/v2.1"
+    assert [p.name for p in conn.identity.projects()] == ["admin"]
