@@ -1,0 +1,585 @@
+"""Nova state for one region: servers (with their lifecycle), keypairs, flavors (from the profile),
+quotas and availability zones.
+
+No HTTP here: handlers parse and render, this module enforces Nova's rules and raises ``ApiError``
+with Nova's messages. Networking goes through Neutron's model interface (``region.neutron``); Neutron
+errors are translated into what Nova answers (e.g. an unknown network is a 400, not a 404).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
+
+from cloudtwin.clouds import stable_id
+from cloudtwin.errors import ApiError
+from cloudtwin.resource import Resource
+
+if TYPE_CHECKING:
+    from cloudtwin.clouds import RegionState
+    from cloudtwin.stages import KindLifecycle
+
+KIND = "server"
+# action name in the API/lifecycle -> the verb Nova's conflict messages use
+VERBS = {"os-start": "start", "os-stop": "stop", "reboot": "reboot", "reboot_hard": "reboot",
+         "suspend": "suspend", "resume": "resume", "pause": "pause", "unpause": "unpause",
+         "delete": "delete"}
+USER_DATA_MAX = 65535
+
+
+@dataclass(kw_only=True)
+class Server(Resource):
+    user_id: str = ""
+    availability_zone: str = ""
+    host: str = ""
+    image_id: str = ""
+    flavor_id: str = ""
+    vcpus: int = 0                      # the flavor's numbers at boot (quota accounting)
+    ram: int = 0
+    disk: int = 0
+    key_name: str | None = None
+    security_groups: list[str] = field(default_factory=list)   # ids requested at boot
+    metadata: dict[str, str] = field(default_factory=dict)
+    description: str | None = None
+    tags: list[str] = field(default_factory=list)
+    user_data: str | None = None
+    access_ipv4: str = ""
+    access_ipv6: str = ""
+    config_drive: str = ""
+    disk_config: str = "MANUAL"
+    reservation_id: str = ""
+    launch_index: int = 0
+    locked: bool = False
+    launched_at: float | None = None
+    fault: dict[str, Any] | None = None   # {"code", "message", "created"}; shown only in ERROR
+
+
+@dataclass(kw_only=True)
+class Keypair(Resource):
+    user_id: str = ""
+    public_key: str = ""
+    fingerprint: str = ""
+    type: str = "ssh"
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class Flavor:
+    id: str
+    name: str
+    vcpus: int
+    ram: int
+    disk: int
+    ephemeral: int = 0
+    swap: int = 0
+    is_public: bool = True
+    disabled: bool = False
+    rxtx_factor: float = 1.0
+    description: str | None = None
+    extra_specs: dict[str, str] = field(default_factory=dict)
+
+
+def build_flavors(cloud_name: str, specs: tuple[dict[str, Any], ...]) -> dict[str, Flavor]:
+    out: dict[str, Flavor] = {}
+    for spec in specs:
+        fid = str(spec.get("id") or stable_id("flavor", cloud_name, spec["name"]))
+        out[fid] = Flavor(id=fid, name=spec["name"], vcpus=int(spec["vcpus"]), ram=int(spec["ram"]),
+                          disk=int(spec["disk"]), ephemeral=int(spec.get("ephemeral", 0) or 0),
+                          swap=int(spec.get("swap", 0) or 0), is_public=bool(spec.get("is_public", True)),
+                          disabled=bool(spec.get("disabled", False)),
+                          rxtx_factor=float(spec.get("rxtx_factor", 1.0)),
+                          description=spec.get("description"),
+                          extra_specs={str(k): str(v) for k, v in (spec.get("extra_specs") or {}).items()})
+    return out
+
+
+def ref_id(ref: str) -> str:
+    """An id from an id or a URL (``http://…/flavors/1`` → ``1``)."""
+    return ref.rstrip("/").rsplit("/", 1)[-1] if "/" in ref else ref
+
+
+def _nova_error(err: ApiError, *, not_found: str | None = None) -> ApiError:
+    """A Neutron ``ApiError`` re-raised the way Nova answers it (Nova's fault names, its codes)."""
+    if err.status == 404:
+        return ApiError(400, not_found or err.message)
+    if err.status == 409 and (err.code or "") == "OverQuota":
+        return ApiError(403, "Maximum number of ports exceeded.")
+    if err.status == 409 and (err.code or "") == "IpAddressInUse":
+        return ApiError(400, err.message)
+    return ApiError(err.status, err.message, headers=err.headers)
+
+
+@dataclass
+class NetRequest:
+    """One entry of a create request's ``networks`` after validation."""
+
+    network_id: str = ""
+    port_id: str = ""
+    fixed_ip: str | None = None
+
+
+class NovaState:
+    """One region's compute objects."""
+
+    TABLES: ClassVar[dict[str, tuple[type, str]]] = {"servers": (Server, KIND), "keypairs": (Keypair, "")}
+
+    def __init__(self, region: "RegionState") -> None:
+        self.region = region
+        self.servers: dict[str, Server] = {}
+        self.keypairs: dict[str, Keypair] = {}
+        self.flavors: dict[str, Flavor] = build_flavors(region.cloud.name, region.cloud.profile.flavors)
+        self._by_project: dict[str, dict[str, Server]] = {}
+        self._by_zone: dict[str, dict[str, Server]] = {}
+        self._usage: dict[str, list[int]] = {}          # project -> [instances, cores, ram]
+        self._kp_index: dict[tuple[str, str, str], Keypair] = {}   # (user, project, name)
+        self._kp_count: dict[tuple[str, str], int] = {}
+        self._kp_seq = 0
+        self._rr = 0
+
+    # ---- the protocol every state class offers
+    @property
+    def life(self) -> "KindLifecycle":
+        return self.region.cloud.lifecycles[KIND]
+
+    def rebuild(self) -> None:
+        self._by_project.clear()
+        self._by_zone.clear()
+        self._usage.clear()
+        self._kp_index.clear()
+        self._kp_count.clear()
+        for s in sorted(self.servers.values(), key=lambda s: (s.created_at, s.id)):
+            s.removed = False
+            self._index(s)
+        for kp in self.keypairs.values():
+            kp.removed = False
+            self._kp_index[(kp.user_id, kp.project_id, kp.name)] = kp
+            self._kp_count[(kp.user_id, kp.project_id)] = self._kp_count.get((kp.user_id, kp.project_id), 0) + 1
+            self._kp_seq = max(self._kp_seq, kp.seq)
+
+    def on_enter_for(self, kind: str) -> Callable[[Any, str, str], None]:
+        if kind == KIND:
+            return self._on_server_enter
+        return lambda obj, state, message: None
+
+    def all_objects(self) -> Iterator[Resource]:
+        yield from list(self.servers.values())
+        yield from list(self.keypairs.values())
+
+    def counts(self) -> dict[str, int]:
+        return {"servers": len(self.servers), "keypairs": len(self.keypairs)}
+
+    # ---- indexes
+    def _index(self, s: Server) -> None:
+        self._by_project.setdefault(s.project_id, {})[s.id] = s
+        self._by_zone.setdefault(s.availability_zone, {})[s.id] = s
+        u = self._usage.setdefault(s.project_id, [0, 0, 0])
+        u[0] += 1
+        u[1] += s.vcpus
+        u[2] += s.ram
+
+    def _unindex(self, s: Server) -> None:
+        self._by_project.get(s.project_id, {}).pop(s.id, None)
+        self._by_zone.get(s.availability_zone, {}).pop(s.id, None)
+        u = self._usage.get(s.project_id)
+        if u is not None:
+            u[0] -= 1
+            u[1] -= s.vcpus
+            u[2] -= s.ram
+
+    # ---- queries
+    def servers_of(self, project_id: str) -> list[Server]:
+        """The project's servers, newest first (Nova's default sort: created_at desc)."""
+        return list(reversed(self._by_project.get(project_id, {}).values()))
+
+    def servers_in(self, zone: str) -> list[Server]:
+        return list(self._by_zone.get(zone, {}).values())
+
+    def iter_servers(self) -> Iterator[Server]:
+        return iter(list(self.servers.values()))
+
+    def get_server(self, project_id: str, server_id: str) -> Server:
+        s = self.servers.get(server_id)
+        if s is None or s.project_id != project_id:
+            raise ApiError(404, f"Instance {server_id} could not be found.")
+        return s
+
+    def usage(self, project_id: str) -> dict[str, int]:
+        u = self._usage.get(project_id, [0, 0, 0])
+        return {"instances": u[0], "cores": u[1], "ram": u[2],
+                "key_pairs": sum(n for (_, p), n in self._kp_count.items() if p == project_id)}
+
+    def quota(self, name: str) -> int:
+        return self.region.cloud.profile.quotas.get(name, -1)
+
+    def placement_of(self, s: Server) -> Any:
+        return self.region.placement(s.availability_zone, s.project_id)
+
+    # ---- flavors
+    def find_flavor(self, ref: str) -> Flavor | None:
+        return self.flavors.get(ref_id(ref))
+
+    def get_flavor(self, flavor_id: str) -> Flavor:
+        f = self.flavors.get(flavor_id)
+        if f is None:
+            raise ApiError(404, f"Flavor {flavor_id} could not be found.")
+        return f
+
+    # ---- zones
+    def resolve_zone(self, requested: str | None) -> str:
+        zones = self.region.zones
+        if requested:
+            zone = requested.split(":", 1)[0]
+            if zone not in zones:
+                raise ApiError(400, "The requested availability zone is not available")
+            return zone
+        self._rr += 1
+        return zones[(self._rr - 1) % len(zones)]
+
+    # ---- servers: create
+    def _plan_networks(self, project_id: str, networks: Any, count: int) -> list[NetRequest]:
+        neutron = self.region.neutron
+        if networks == "none":
+            return []
+        if networks is None or networks == "auto":
+            candidates = [n for n in neutron.visible_networks(project_id) if not _external(n)]
+            if len(candidates) > 1:
+                raise ApiError(409 if networks is None else 400,
+                               "Multiple possible networks found, use a Network ID to be more specific.")
+            if not candidates:
+                if networks == "auto":
+                    raise ApiError(400, f"Unable to automatically allocate a network for project {project_id}")
+                return []
+            return [NetRequest(network_id=candidates[0].id)]
+        plan: list[NetRequest] = []
+        seen_ports: set[str] = set()
+        for req in networks:
+            if req.port_id:
+                if count > 1:
+                    raise ApiError(400, "Unable to launch multiple instances with a single configured port ID. "
+                                        "Please launch your instance one by one with different ports.")
+                if req.port_id in seen_ports:
+                    raise ApiError(400, f"Port {req.port_id} is still in use.")
+                seen_ports.add(req.port_id)
+                try:
+                    port = neutron.get_port(project_id, req.port_id)
+                except ApiError as err:
+                    raise _nova_error(err, not_found=f"Port id {req.port_id} could not be found.") from None
+                if port.device_id:
+                    raise ApiError(409, f"Port {req.port_id} is still in use.")
+                plan.append(NetRequest(network_id=port.network_id, port_id=port.id))
+                continue
+            try:
+                net = neutron.get_network(project_id, req.network_id)
+            except ApiError as err:
+                raise _nova_error(err, not_found=f"Network {req.network_id} could not be found.") from None
+            if req.fixed_ip and count > 1:
+                raise ApiError(400, "max_count cannot be greater than 1 if an fixed_ip is specified.")
+            plan.append(NetRequest(network_id=net.id, fixed_ip=req.fixed_ip))
+        return plan
+
+    def _check_quota(self, project_id: str, flavor: Flavor, min_count: int, max_count: int) -> int:
+        used = self._usage.get(project_id, [0, 0, 0])
+        allowed = max_count
+        per = (("instances", 1, used[0]), ("cores", flavor.vcpus, used[1]), ("ram", flavor.ram, used[2]))
+        for name, each, in_use in per:
+            limit = self.quota(name)
+            if limit < 0 or each == 0:
+                continue
+            fits = max(0, (limit - in_use) // each)
+            if fits < min_count:
+                requested = each * min_count
+                unit = "instances" if name == "instances" else name
+                raise ApiError(403, f"Quota exceeded for {name}: Requested {requested}, but already used "
+                                    f"{in_use} of {limit} {unit}")
+            allowed = min(allowed, fits)
+        return allowed
+
+    def create_servers(self, project_id: str, user_id: str, *, name: str, image_ref: str | None,
+                       flavor_ref: str, networks: Any = None, security_groups: list[str] | None = None,
+                       key_name: str | None = None, zone: str | None = None, user_data: str | None = None,
+                       metadata: dict[str, str] | None = None, min_count: int = 1, max_count: int = 1,
+                       description: str | None = None, tags: list[str] | None = None,
+                       access_ipv4: str = "", access_ipv6: str = "", config_drive: bool = False,
+                       disk_config: str = "MANUAL", boot_volume: bool = False,
+                       zone_check: Callable[[str], None] | None = None) -> list[Server]:
+        """Validate a create request against the region's state and start building the server(s).
+
+        ``networks``: None (omitted), "auto", "none" or a list of ``NetRequest``. Every check runs
+        before anything is created; a later Neutron failure rolls back what this call made.
+        """
+        flavor = self.find_flavor(flavor_ref)
+        if flavor is None:
+            raise ApiError(400, f"Flavor {flavor_ref} could not be found.")
+        if flavor.disabled:
+            raise ApiError(400, f"Flavor {flavor_ref} is disabled.")
+        image_id = ""
+        if image_ref:
+            image = self.region.glance.find(project_id, ref_id(image_ref))
+            if image is None:
+                raise ApiError(400, f"Image {image_ref} could not be found.")
+            if image.status != "active":
+                raise ApiError(400, f"Image {image.id} is not active.")
+            if flavor.disk and image.min_disk > flavor.disk:
+                raise ApiError(400, "Flavor's disk is too small for requested image. Flavor disk is "
+                                    f"{flavor.disk * 1024 ** 3} bytes, minimum requested disk is "
+                                    f"{image.min_disk * 1024 ** 3} bytes.")
+            if image.min_ram and image.min_ram > flavor.ram:
+                raise ApiError(400, "Flavor's memory is too small for requested image.")
+            image_id = image.id
+        elif not boot_volume:
+            raise ApiError(400, "Missing imageRef attribute")
+        if key_name is not None and (user_id, project_id, key_name) not in self._kp_index:
+            raise ApiError(400, "Invalid key_name provided.")
+        if user_data is not None:
+            if len(user_data) > USER_DATA_MAX:
+                raise ApiError(400, "User data too large. User data must be no larger than 65535 bytes "
+                                    "once base64 encoded.")
+            try:
+                base64.b64decode(user_data, validate=True)
+            except (binascii.Error, ValueError):
+                raise ApiError(400, "User data needs to be valid base 64.") from None
+        neutron = self.region.neutron
+        sg_ids: list[str] | None = None
+        if security_groups:
+            try:
+                sg_ids = list(dict.fromkeys(neutron.resolve_security_groups(project_id, security_groups)))
+            except ApiError as err:
+                raise _nova_error(err) from None
+        if min_count < 1 or max_count < 1:
+            raise ApiError(400, "min_count and max_count must be positive integers.")
+        if min_count > max_count:
+            raise ApiError(400, "min_count must be <= max_count")
+        plan = self._plan_networks(project_id, networks, max_count)
+        chosen = self.resolve_zone(zone)
+        if zone_check is not None:
+            zone_check(chosen)
+        count = self._check_quota(project_id, flavor, min_count, max_count)
+        cloud = self.region.cloud
+        reservation = "r-" + cloud.new_id().replace("-", "")[:8]
+        made: list[Server] = []
+        life = self.life
+        try:
+            for i in range(count):
+                sname = name if count == 1 else f"{name}-{i + 1}"
+                s = Server(id=cloud.new_id(), project_id=project_id, user_id=user_id, name=sname,
+                           availability_zone=chosen, host=_host(chosen, len(self.servers)),
+                           image_id=image_id, flavor_id=flavor.id, vcpus=flavor.vcpus, ram=flavor.ram,
+                           disk=flavor.disk, key_name=key_name, security_groups=list(sg_ids or []),
+                           metadata=dict(metadata or {}), description=description, tags=list(tags or []),
+                           user_data=user_data, access_ipv4=access_ipv4, access_ipv6=access_ipv6,
+                           config_drive="True" if config_drive else "", disk_config=disk_config,
+                           reservation_id=reservation, launch_index=i)
+                made.append(s)
+                owner = f"compute:{chosen}"
+                for req in plan:
+                    try:
+                        if req.port_id:
+                            port = neutron.get_port(project_id, req.port_id)
+                            neutron.bind_port(port, s.id, owner)
+                        else:
+                            neutron.create_port(project_id, req.network_id, ip_address=req.fixed_ip,
+                                                security_group_ids=sg_ids, device_id=s.id, device_owner=owner)
+                    except ApiError as err:
+                        raise _nova_error(err) from None
+                self.servers[s.id] = s
+                self._index(s)
+        except BaseException:
+            for s in made:
+                neutron.release_device(s.id)
+                if self.servers.pop(s.id, None) is not None:
+                    self._unindex(s)
+                s.removed = True
+            raise
+        sched = self.region.twin.scheduler
+        placement = self.region.placement(chosen, project_id)
+        for s in made:
+            sched.enter(s, life, "BUILD", placement, self._on_server_enter)
+        return made
+
+    # ---- servers: changes
+    def update_server(self, s: Server, *, name: str | None = None, description: Any = ...,
+                      access_ipv4: str | None = None, access_ipv6: str | None = None) -> Server:
+        if name is not None:
+            s.name = name
+        if description is not ...:
+            s.description = description
+        if access_ipv4 is not None:
+            s.access_ipv4 = access_ipv4
+        if access_ipv6 is not None:
+            s.access_ipv6 = access_ipv6
+        s.touch()
+        return s
+
+    def _conflict(self, s: Server, action: str) -> ApiError:
+        attrs = self.life.attrs(s.state)
+        verb = VERBS.get(action, action)
+        task = attrs.get("task_state")
+        if task:
+            return ApiError(409, f"Cannot '{verb}' instance {s.id} while it is in task_state {task}")
+        return ApiError(409, f"Cannot '{verb}' instance {s.id} while it is in vm_state {attrs.get('vm_state', s.state.lower())}")
+
+    def action(self, s: Server, action: str) -> None:
+        """Start a lifecycle action (``os-stop``, ``reboot_hard``, …) if the server's state allows it."""
+        life = self.life
+        act = life.actions.get(action)
+        if act is None:
+            raise ApiError(400, f"There is no such action: {action}")
+        if s.locked:
+            raise ApiError(409, f"Instance {s.id} is locked")
+        if s.state not in act.allowed:
+            raise self._conflict(s, action)
+        self.region.twin.scheduler.enter(s, life, act.enter, self.placement_of(s), self._on_server_enter)
+        s.touch()
+
+    def delete_server(self, s: Server) -> None:
+        """Enter DELETING; the server stays visible (task_state deleting) until the DELETED stage."""
+        if s.state == "DELETING":
+            return
+        life = self.life
+        act = life.actions.get("delete")
+        if s.locked:
+            raise ApiError(409, f"Instance {s.id} is locked")
+        if act is not None and s.state not in act.allowed:
+            raise self._conflict(s, "delete")
+        target = act.enter if act is not None else "DELETING"
+        self.region.twin.scheduler.enter(s, life, target, self.placement_of(s), self._on_server_enter)
+        s.touch()
+        if target not in life.stages:   # no timed stage out of it: gone now
+            self._remove(s)
+
+    def _remove(self, s: Server) -> None:
+        if self.servers.pop(s.id, None) is None:
+            return
+        self._unindex(s)
+        s.removed = True
+        self.region.twin.scheduler.cancel(s)
+        self.region.neutron.release_device(s.id)
+
+    def crash(self, s: Server, to: str = "ERROR", message: str = "") -> None:
+        """The fault engine's VM crash: ``s`` drops to ``to`` (ERROR, SHUTOFF or CRASHED) right now."""
+        if s.id not in self.servers:
+            return
+        life = self.life
+        sched = self.region.twin.scheduler
+        sched.cancel(s)
+        sched.enter(s, life, to, self.placement_of(s), self._on_server_enter)
+        if to == "ERROR":
+            s.fault = {"code": 500, "created": time.time(),
+                       "message": message or "Instance crashed (injected by Cloud-Twin)."}
+        s.touch()
+
+    def _on_server_enter(self, s: Server, state: str, message: str) -> None:
+        if state == "DELETED":
+            self._remove(s)
+            return
+        s.touch()
+        if state == "ACTIVE":
+            if s.launched_at is None:
+                s.launched_at = time.time()
+                neutron = self.region.neutron
+                for port in neutron.ports_of_device(s.id):   # the VM is up: its ports go ACTIVE
+                    if port.state not in ("ACTIVE", "BINDING"):
+                        neutron.bind_port(port, s.id, port.device_owner or f"compute:{s.availability_zone}")
+        elif state == "ERROR":
+            s.fault = {"code": 500, "created": time.time(),
+                       "message": message or "Unknown error while the instance was in transition."}
+
+    # ---- keypairs
+    def get_keypair(self, user_id: str, project_id: str, name: str) -> Keypair:
+        kp = self._kp_index.get((user_id, project_id, name))
+        if kp is None:
+            raise ApiError(404, f"Keypair {name} not found for user {user_id}")
+        return kp
+
+    def keypairs_of(self, user_id: str, project_id: str) -> list[Keypair]:
+        return sorted((kp for kp in self.keypairs.values() if kp.user_id == user_id and kp.project_id == project_id),
+                      key=lambda k: k.name)
+
+    def create_keypair_check(self, user_id: str, project_id: str, name: str) -> None:
+        """The checks of ``create_keypair`` that do not need the key (run before generating one)."""
+        if (user_id, project_id, name) in self._kp_index:
+            raise ApiError(409, f"Key pair '{name}' already exists.")
+        limit = self.quota("key_pairs")
+        if limit >= 0 and self._kp_count.get((user_id, project_id), 0) >= limit:
+            raise ApiError(403, "Quota exceeded, too many key pairs.")
+
+    def create_keypair(self, user_id: str, project_id: str, name: str, public_key: str,
+                       key_type: str = "ssh") -> Keypair:
+        self.create_keypair_check(user_id, project_id, name)
+        fingerprint = fingerprint_of(public_key, key_type)
+        self._kp_seq += 1
+        kp = Keypair(id=self.region.cloud.new_id(), project_id=project_id, name=name, user_id=user_id,
+                     public_key=public_key, fingerprint=fingerprint, type=key_type, seq=self._kp_seq)
+        self.keypairs[kp.id] = kp
+        self._kp_index[(user_id, project_id, name)] = kp
+        self._kp_count[(user_id, project_id)] = self._kp_count.get((user_id, project_id), 0) + 1
+        return kp
+
+    def delete_keypair(self, user_id: str, project_id: str, name: str) -> None:
+        kp = self.get_keypair(user_id, project_id, name)
+        del self.keypairs[kp.id]
+        del self._kp_index[(user_id, project_id, name)]
+        self._kp_count[(user_id, project_id)] -= 1
+        kp.removed = True
+
+
+def _external(net: Any) -> bool:
+    for attr in ("router_external", "external", "is_router_external"):
+        v = getattr(net, attr, None)
+        if v is not None:
+            return bool(v)
+    return False
+
+
+def _host(zone: str, n: int) -> str:
+    return f"{zone}-compute-{n % 8 + 1}"
+
+
+def host_id(project_id: str, host: str) -> str:
+    """Nova's ``hostId``: sha224(project + host), so tenants cannot correlate hosts."""
+    return hashlib.sha224((project_id + host).encode()).hexdigest() if host else ""
+
+
+# ---- keys -------------------------------------------------------------------------------------------
+
+def fingerprint_of(public_key: str, key_type: str = "ssh") -> str:
+    """Nova's fingerprint: MD5 colon hex of the SSH key blob (SHA-1 of the DER for x509)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    if key_type == "x509":
+        try:
+            cert = x509.load_pem_x509_certificate(public_key.encode())
+        except (ValueError, TypeError):
+            raise ApiError(400, "Keypair data is invalid: failed to generate fingerprint") from None
+        digest = hashlib.sha1(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+        return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+    parts = public_key.strip().split()
+    try:
+        if len(parts) < 2:
+            raise ValueError("not an OpenSSH public key")
+        serialization.load_ssh_public_key(" ".join(parts[:2]).encode())
+        blob = base64.b64decode(parts[1], validate=True)
+    except (ValueError, TypeError, binascii.Error):
+        raise ApiError(400, "Keypair data is invalid: failed to generate fingerprint") from None
+    digest = hashlib.md5(blob).hexdigest()
+    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
+def generate_keypair(comment: str = "Generated-by-Nova") -> tuple[str, str]:
+    """``(private_key, public_key)``: RSA 2048, private key in PEM (as Nova returns it), public OpenSSH.
+
+    Takes ~0.1 s of CPU: call it off the event loop (``asyncio.to_thread``)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                           serialization.PublicFormat.OpenSSH).decode()
+    return private, f"{public} {comment}"
