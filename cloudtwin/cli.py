@@ -180,10 +180,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        from spider_core.cli import run as run_loop  # uvloop when available
-    except ImportError:  # pragma: no cover
-        run_loop = asyncio.run
+    from spider_core.loop import run as run_loop  # uvloop when available
+
     try:
         run_loop(serve(args))
     except OSError as exc:

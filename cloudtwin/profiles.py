@@ -115,7 +115,7 @@ class ProfileCatalog:
 
     def load_file(self, path: Path) -> str:
         try:
-            doc = yaml.safe_load(path.read_text())
+            doc = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except yaml.YAMLError as exc:
             raise ProfileError(f"{path}: not valid YAML: {exc}") from None
         if not isinstance(doc, dict):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -135,12 +136,20 @@ def build_lifecycles(doc: dict[str, Any], source: str = str(STAGES_FILE)) -> dic
     return out
 
 
+_BUILT: dict[str, dict[str, KindLifecycle]] = {}
+
+
 def load_lifecycles(overrides: dict[str, Any] | None = None) -> dict[str, KindLifecycle]:
-    """The built-in stages, with a profile's ``stages:`` overrides merged in."""
-    doc = yaml.safe_load(STAGES_FILE.read_text())
-    if overrides:
-        doc = deep_merge(doc, overrides)
-    return build_lifecycles(doc)
+    """The built-in stages, with a profile's ``stages:`` overrides merged in (cached: the result is
+    immutable, and a twin creates many clouds from few profiles)."""
+    key = json.dumps(overrides or {}, sort_keys=True, default=str)
+    found = _BUILT.get(key)
+    if found is None:
+        doc = yaml.load(STAGES_FILE.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        if overrides:
+            doc = deep_merge(doc, overrides)
+        found = _BUILT[key] = build_lifecycles(doc)
+    return found
 
 
 @dataclass(order=True)

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from spider_core import __version__
 from spider_core.calllog import call_log
+from spider_core.loop import run
 from spider_core.model import ConnectionConfigInfo, KeyValue
 from spider_core.rest.app import create_app
 from spider_core.services import connection as conn_svc
@@ -238,21 +239,6 @@ async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Even
         await sp.close()
         if twin is not None:
             await twin.stop()
-
-
-def run(main_coro) -> None:
-    """Run the server's event loop: uvloop when installed (about a third less CPU per request), else asyncio."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main_coro)
-        return
-    if sys.version_info >= (3, 11):
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(main_coro)
-    else:
-        uvloop.install()
-        asyncio.run(main_coro)
 
 
 def main(argv: list[str] | None = None) -> int:
