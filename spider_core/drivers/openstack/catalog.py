@@ -162,11 +162,15 @@ class OsRegionZoneHandler(RegionZoneHandler):
             regions = await self.s.catalog_regions()
             return [{"id": r, "description": ""} for r in regions]
 
-    def _region_names(self, regions: list[dict[str, Any]]) -> list[str]:
-        names = [str(r.get("id", "")) for r in regions if r.get("id")]
-        if self.s.region and self.s.region not in names:
-            names.insert(0, self.s.region)
-        return names
+    @staticmethod
+    def _region_names(regions: list[dict[str, Any]]) -> list[str]:
+        return [str(r.get("id", "")) for r in regions if r.get("id")]
+
+    def _is_own(self, name: str, names: list[str]) -> bool:
+        """The connection's region; a region key the cloud does not list (Cloud-Twin's ``default``
+        alias) is the cloud's first region."""
+        own = self.s.region if self.s.region in names else (names[0] if names else "")
+        return name == own or name == self.s.region
 
     async def _region(self, name: str, zones: list[ZoneInfo] | None) -> RegionZoneInfo:
         return RegionZoneInfo(name=name, display_name=name, csp_display_name=name, zones=zones or [])
@@ -175,13 +179,13 @@ class OsRegionZoneHandler(RegionZoneHandler):
         names = self._region_names(await self._regions_raw())
         own = [zone_info(z) for z in await self._zones_raw()]
         # other regions' zones need their own compute endpoint: report them for this region only
-        return [await self._region(n, own if n == self.s.region else []) for n in names]
+        return [await self._region(n, own if self._is_own(n, names) else []) for n in names]
 
     async def get_region_zone(self, name: str) -> RegionZoneInfo:
         names = self._region_names(await self._regions_raw())
-        if name not in names:
+        if name not in names and name != self.s.region:
             raise OpenStackNotFound(f"{name} region does not exist")
-        zones = [zone_info(z) for z in await self._zones_raw()] if name == self.s.region else []
+        zones = [zone_info(z) for z in await self._zones_raw()] if self._is_own(name, names) else []
         return await self._region(name, zones)
 
     async def list_org_region(self) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -32,7 +33,12 @@ def credential_value(credential: dict[str, str], key: str) -> str:
 def make_sdk_connection(auth: dict[str, Any], auth_type: str, region: str, pool_size: int) -> Any:
     """A configured (not yet authenticated) openstacksdk Connection; blocking."""
     import openstack
+    from openstack import warnings as os_warnings
     from requests.adapters import HTTPAdapter
+
+    # the SDK warns about its own internal deprecations on every request: not the user's business
+    for category in (os_warnings.RemovedInSDK50Warning, os_warnings.RemovedInSDK60Warning):
+        warnings.filterwarnings("ignore", category=category)
 
     kwargs: dict[str, Any] = {"auth_type": auth_type, "auth": auth, "api_timeout": API_TIMEOUT,
                               "app_name": "spidertwin"}

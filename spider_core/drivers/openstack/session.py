@@ -221,7 +221,10 @@ class OsSession:
                 if ad is None:
                     conn = self._conn
                     ad = getattr(conn, SERVICES.get(service, service))
-                    ad.get_endpoint()  # discovery once, not raced by the first parallel calls
+                    try:  # discovery once, not raced by the first parallel calls
+                        ad.get_endpoint()
+                    except TypeError:  # the identity proxy's get_endpoint wants arguments
+                        pass
                     self._adapters[service] = ad
         return ad
 
