@@ -110,3 +110,48 @@ class SpiderProcess:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+class TwinSubprocess:
+    """``python -m cloudtwin`` on 127.0.0.1:<free port>; stopped (and reaped) on every exit path."""
+
+    def __init__(self, *args: str, time_scale: float = 0.1) -> None:
+        self.port = free_port()
+        self.args = [*args, "--time-scale", str(time_scale)]
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> "TwinSubprocess":
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+        self.proc = subprocess.Popen([sys.executable, "-m", "cloudtwin", "--port", str(self.port), *self.args],
+                                     env=env, cwd=str(REPO), stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"cloudtwin exited with {self.proc.returncode}")
+            try:
+                if requests.get(self.url + "/_twin/health", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("cloudtwin did not start")
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        r = requests.request(method, self.url + "/_twin" + path, json=body, timeout=10)
+        assert r.status_code < 300, f"{method} {path}: {r.status_code} {r.text}"
+        return r.json() if r.content else None
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
