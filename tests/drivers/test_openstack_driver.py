@@ -254,3 +254,11 @@ async def test_entry_points_registered():
 def test_tags_helpers():
     from spider_core.drivers.openstack.mapping import tags_in, tags_out
     assert tags_out({"Tags": tags_in([KeyValue("a", "1"), KeyValue("", "x")])}) == [KeyValue("a", "1")]
+
+
+def test_errors_name_the_spider_connection_except_plain_not_found():
+    err = error_from_response("network", "POST /networks", 503, {"NeutronError": {"type": "ServiceUnavailable",
+                                                                                 "message": "outage"}},
+                              {"Retry-After": "3"}, connection="ct-config")
+    assert "503" in str(err) and "ct-config" in str(err) and "Retry-After: 3" in str(err)
+    assert "ct-config" not in str(error_from_response("compute", "GET /servers/x", 404, {}, connection="ct-config"))

@@ -103,8 +103,9 @@ def parse_error_body(body: Any) -> tuple[str, str]:
 
 
 def error_from_response(service: str, method: str, status: int, body: Any,
-                        headers: dict[str, str] | None = None, reason: str = "") -> DriverError:
-    """An HTTP error answer -> OpenStackNotFound (404) or OpenStackError with status, type and text."""
+                        headers: dict[str, str] | None = None, reason: str = "", connection: str = "") -> DriverError:
+    """An HTTP error answer -> OpenStackNotFound (404) or OpenStackError with status, type and text
+    (naming the Spider connection, when given, so a client of many clouds sees which one failed)."""
     etype, msg = parse_error_body(body)
     msg = msg or reason or f"HTTP {status}"
     label = f"{etype}: {msg}" if etype else msg
@@ -112,6 +113,8 @@ def error_from_response(service: str, method: str, status: int, body: Any,
         return OpenStackNotFound(f"OpenStack {service} {status} NotFound: {label}", error_type=etype)
     retry_after = None
     text = f"OpenStack {service} {method} failed ({status}) {label}"
+    if connection:
+        text += f" [connection '{connection}']"
     if status in THROTTLE_STATUSES:
         raw = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
         if raw is None and isinstance(body, dict):  # Nova's overLimit body mirrors it
@@ -242,10 +245,10 @@ class OsSession:
                 if headers:
                     kwargs["headers"] = headers
                 resp = ad.request(path, method, **kwargs)
-            except DriverError:
-                raise
+            except DriverError as exc:
+                raise self._named(exc) from None
             except Exception as exc:  # noqa: BLE001 - mapped
-                raise map_exception(exc, self.endpoint) from None
+                raise self._named(map_exception(exc, self.endpoint)) from None
             data: Any = None
             if resp.content:
                 try:
@@ -254,8 +257,15 @@ class OsSession:
                     data = resp.text
             if resp.status_code >= 400:
                 raise error_from_response(service, f"{method} {path.split('?')[0]}", resp.status_code, data,
-                                          dict(resp.headers), resp.reason or "")
+                                          dict(resp.headers), resp.reason or "", self.connection)
             return data
+
+    def _named(self, err: DriverError) -> DriverError:
+        """Add the Spider connection's name to a failure that is not a plain not-found."""
+        if self.connection and not isinstance(err, DriverNotFound) and self.connection not in err.message:
+            err.message = f"{err.message} [connection '{self.connection}']"
+            err.args = (err.message,)
+        return err
 
     async def call(self, resource_type: str, resource_name: str, service: str, method: str, path: str,
                    body: Any = None, *, api: str = "", headers: dict[str, str] | None = None) -> Any:
