@@ -586,3 +586,56 @@ def test_floating_ip_pool_exhaustion_and_quota():
     with pytest.raises(Exception) as e:
         st.allocate_floatingip(p)
     assert e.value.status == 409 and e.value.code == "IpAddressGenerationFailure"
+
+
+async def test_hostile_bodies_never_500(twin, api):
+    """Every POST/PUT route fed wrong types for every attribute: 4xx in the Neutron envelope, never 500."""
+    _, net = await api.req("POST", "/v2.0/networks", {"network": {"name": "n"}})
+    nid = net["network"]["id"]
+    _, sub = await api.req("POST", "/v2.0/subnets", {"subnet": {"network_id": nid, "cidr": "10.0.0.0/24",
+                                                                "ip_version": 4}})
+    _, port = await api.req("POST", "/v2.0/ports", {"port": {"network_id": nid}})
+    _, sg = await api.req("POST", "/v2.0/security-groups", {"security_group": {"name": "s"}})
+    _, fip = await api.req("POST", "/v2.0/floatingips", {"floatingip": {
+        "floating_network_id": (await api.req("GET", "/v2.0/networks?name=public"))[1]["networks"][0]["id"]}})
+    _, router = await api.req("POST", "/v2.0/routers", {"router": {"name": "r"}})
+    attrs = {
+        "network": ["name", "description", "admin_state_up", "shared", "router:external", "mtu",
+                    "port_security_enabled", "tags", "availability_zone_hints"],
+        "subnet": ["network_id", "cidr", "ip_version", "gateway_ip", "allocation_pools", "enable_dhcp",
+                   "dns_nameservers", "host_routes", "name"],
+        "port": ["network_id", "fixed_ips", "security_groups", "mac_address", "allowed_address_pairs",
+                 "binding:host_id", "binding:vnic_type", "device_id", "port_security_enabled", "name"],
+        "security_group": ["name", "description", "stateful"],
+        "security_group_rule": ["security_group_id", "direction", "ethertype", "protocol", "port_range_min",
+                                "port_range_max", "remote_ip_prefix", "remote_group_id", "description"],
+        "floatingip": ["floating_network_id", "port_id", "fixed_ip_address", "floating_ip_address"],
+        "router": ["name", "external_gateway_info", "admin_state_up", "routes"],
+    }
+    valid = {"network": {}, "subnet": {"network_id": nid, "cidr": "10.1.0.0/24", "ip_version": 4},
+             "port": {"network_id": nid}, "security_group": {},
+             "security_group_rule": {"security_group_id": sg["security_group"]["id"], "direction": "ingress"},
+             "floatingip": {"floating_network_id": fip["floatingip"]["floating_network_id"]}, "router": {}}
+    colls = {"network": ("networks", nid), "subnet": ("subnets", sub["subnet"]["id"]),
+             "port": ("ports", port["port"]["id"]), "security_group": ("security-groups", sg["security_group"]["id"]),
+             "security_group_rule": ("security-group-rules", None),
+             "floatingip": ("floatingips", fip["floatingip"]["id"]), "router": ("routers", router["router"]["id"])}
+    weird = [None, 1, -1, 1.5, True, "", "x" * 300, "zz", [], [1], [{}], [{"a": 1}], {}, {"a": [1]},
+             [{"start": "10.0.0.9", "end": "10.0.0.2"}], [{"ip_address": "x"}], [{"subnet_id": 1}],
+             [{"destination": "x", "nexthop": 3}], {"network_id": 5}, "10.0.0.1/33", "::/0", "0.0.0.0/0"]
+    for key, names in attrs.items():
+        coll, oid = colls[key]
+        for name in names:
+            for value in weird:
+                body = {key: {**valid[key], name: value}}
+                status, reply = await api.req("POST", f"/v2.0/{coll}", body)
+                assert status < 500, (key, name, value, reply)
+                if status >= 400:
+                    assert "NeutronError" in reply
+                if oid is not None:
+                    status, reply = await api.req("PUT", f"/v2.0/{coll}/{oid}", {key: {name: value}})
+                    assert status < 500, ("PUT", key, name, value, reply)
+    for raw in (b"[]", b"1", b'"x"', b"null", b'{"network": null}', b"\xff\xfe"):
+        status, reply = await api.req("POST", "/v2.0/networks", raw=raw)
+        assert status == 400, raw
+    assert twin._runner.app["dispatcher"].server_errors == 0

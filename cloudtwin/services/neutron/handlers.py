@@ -145,6 +145,8 @@ def c_pairs(attr: str, v: Any) -> list[dict[str, Any]]:
             ipaddress.ip_network(p["ip_address"], strict=False)
         except ValueError:
             raise invalid_attr(attr, f"'{p['ip_address']}' is not a valid IP address") from None
+        if "mac_address" in p:
+            p["mac_address"] = c_mac(attr, p["mac_address"])
     return pairs
 
 
@@ -525,6 +527,11 @@ NETWORK_RO = ("id", "tenant_id", "project_id", "status", "subnets", "created_at"
               "revision_number", "availability_zones")
 
 
+def _check_mtu(kw: dict[str, Any]) -> None:
+    if "mtu" in kw and not 68 <= kw["mtu"] <= 9000:
+        raise invalid_attr("mtu", f"'{kw['mtu']}' is not in range 68 through 9000")
+
+
 async def list_networks(call: Call) -> web.Response:
     st = _state(call)
     return _list_response(call, "networks", [render_network(st, n) for n in st.visible_networks(call.project_id)])
@@ -536,8 +543,7 @@ async def create_network(call: Call) -> web.Response:
     def make(body: dict[str, Any]) -> Network:
         kw = parse(body, {**NETWORK_SPEC, "tags": ("tags", c_str_list),
                           "availability_zone_hints": ("availability_zone_hints", c_str_list)})
-        if "mtu" in kw and not 68 <= kw["mtu"] <= 9000:
-            raise invalid_attr("mtu", f"'{kw['mtu']}' is not in range 68 through 9000")
+        _check_mtu(kw)
         return st.add_network(call.project_id, **kw)
 
     return _create(call, "network", "networks", make, lambda n: render_network(st, n),
@@ -553,6 +559,7 @@ async def get_network(call: Call) -> web.Response:
 async def update_network(call: Call) -> web.Response:
     st = _state(call)
     changes = parse(_one(call, "network"), NETWORK_SPEC, readonly=NETWORK_RO)
+    _check_mtu(changes)
     net = st.update_network(call.project_id, call.params["id"], changes)
     return wire.json_response(200, {"network": render_network(st, net)})
 

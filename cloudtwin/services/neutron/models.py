@@ -604,6 +604,7 @@ class NeutronState:
         if self.public_network_id is not None and self.public_network_id in self.networks:
             return self.public_network_id
         owner = self.service_project_id
+        self._known_projects.add(owner)      # the service project gets no `default` group
         net = Network(id=self._new_id(), project_id=owner, name="public", shared=True, external=True,
                       builtin=True, description="The region's external network")
         self.networks[net.id] = net
@@ -1087,6 +1088,7 @@ class NeutronState:
                 raise
             port.fixed_ips = keep + added
             self._reindex_ips_list(port, added)
+            sg_changed = sg_changed or (bool(port.security_groups) and port.fixed_ips != old)
         if "mac_address" in changes:
             mac = changes.pop("mac_address").lower()
             if mac != port.mac_address:
@@ -1249,6 +1251,7 @@ class NeutronState:
                 rule = self.security_group_rules.get(rid)
                 if rule is not None:
                     self._drop_rule(rule)
+                    self._emit("security_group_rule.delete", rule)
         for rid in list(sg.rules):
             rule = self.security_group_rules.get(rid)
             if rule is not None:
