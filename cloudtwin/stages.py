@@ -137,6 +137,21 @@ def build_lifecycles(doc: dict[str, Any], source: str = str(STAGES_FILE)) -> dic
 
 
 _BUILT: dict[str, dict[str, KindLifecycle]] = {}
+_SECTIONS = ("states", "stages", "actions")
+
+
+def _as_stage_doc(overrides: dict[str, Any]) -> dict[str, Any]:
+    """A profile writes ``stages: {server: {BUILD: {delay: 5}}}``; the stage file nests timed stages
+    under ``stages``. Both forms are accepted (``server: {stages: ..., actions: ...}`` too)."""
+    out: dict[str, Any] = {}
+    for kind, spec in overrides.items():
+        if not isinstance(spec, dict):
+            raise ProfileError(f"stages.{kind}: a mapping of state -> {{delay, jitter, next, fail}}")
+        if set(spec) & set(_SECTIONS):
+            out[kind] = spec
+        else:
+            out[kind] = {"stages": spec}
+    return out
 
 
 def load_lifecycles(overrides: dict[str, Any] | None = None) -> dict[str, KindLifecycle]:
@@ -147,7 +162,7 @@ def load_lifecycles(overrides: dict[str, Any] | None = None) -> dict[str, KindLi
     if found is None:
         doc = yaml.load(STAGES_FILE.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         if overrides:
-            doc = deep_merge(doc, overrides)
+            doc = deep_merge(doc, _as_stage_doc(overrides))
         found = _BUILT[key] = build_lifecycles(doc)
     return found
 
