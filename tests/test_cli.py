@@ -58,11 +58,12 @@ def test_half_configured_auth_is_refused(tmp_path):
     assert proc.returncode != 0 and "set both SPIDER_USERNAME and SPIDER_PASSWORD" in proc.stderr
 
 
-def test_demo_registers_mock_and_shows_a_first_request(tmp_path):
-    port = free_port()
+def test_demo_registers_mock_and_cloudtwin_and_shows_a_first_request(tmp_path):
+    port, twin_port = free_port(), free_port()
     log = tmp_path / "demo.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "spider_core.cli", "demo", "--address", f"127.0.0.1:{port}"],
+        proc = subprocess.Popen([sys.executable, "-m", "spider_core.cli", "demo", "--address", f"127.0.0.1:{port}",
+                                 "--twin-address", f"127.0.0.1:{twin_port}"],
                                 env=_env(tmp_path), stdout=out, stderr=subprocess.STDOUT, cwd=str(REPO))
     try:
         deadline = time.monotonic() + 60
@@ -75,6 +76,15 @@ def test_demo_registers_mock_and_shows_a_first_request(tmp_path):
         assert '{"vpc":[]}' in text
         r = requests.get(f"http://127.0.0.1:{port}/spider/connectionconfig/mock-config01", timeout=5)
         assert r.status_code == 200 and r.json()["DriverName"] == "mock-driver01"
+        # Cloud-Twin runs beside it, with CB-Spider's CLOUDTWIN registration for three clouds
+        assert f"Cloud-Twin listening on http://127.0.0.1:{twin_port}" in text
+        assert "cloudtwin-cloud-1-config, cloudtwin-cloud-2-config, cloudtwin-cloud-3-config" in text
+        clouds = requests.get(f"http://127.0.0.1:{twin_port}/_twin/clouds", timeout=5).json()["clouds"]
+        assert {c["name"]: c["profile"] for c in clouds} == {
+            "cloud-1": "openstack", "cloud-2": "lean-egress", "cloud-3": "busy-csp"}
+        specs = requests.get(f"http://127.0.0.1:{port}/spider/vmspec",
+                             params={"ConnectionName": "cloudtwin-cloud-1-config"}, timeout=60).json()
+        assert "m1.small" in {s["Name"] for s in specs["vmspec"]}
     finally:
         proc.terminate()
         try:
@@ -82,3 +92,42 @@ def test_demo_registers_mock_and_shows_a_first_request(tmp_path):
         finally:
             if proc.poll() is None:
                 proc.kill()
+    deadline = time.monotonic() + 10  # the twin child goes with it
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{twin_port}/_twin/health", timeout=1)
+        except requests.ConnectionError:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("demo's Cloud-Twin outlived it")
+
+
+def test_twin_refuses_non_loopback_without_an_admin_token(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "spider_core.cli", "twin", "--address", "0.0.0.0:1"],
+                          env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "refusing to listen on 0.0.0.0 without an admin token" in proc.stderr
+
+
+def test_twin_starts_with_clouds_scenarios_and_state(tmp_path):
+    port = free_port()
+    state = tmp_path / "twin.json"
+    cmd = [sys.executable, "-m", "spider_core.cli", "twin", "--port", str(port), "--cloud", "edge-1=busy-csp",
+           "--scenario", "region-outage", "--state", str(state), "--admin-token", "tok"]
+    proc = subprocess.Popen(cmd, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert f"Cloud-Twin listening on http://127.0.0.1:{port}" in line and "edge-1" in line, line
+        base = f"http://127.0.0.1:{port}/_twin"
+        assert requests.get(base + "/faults", timeout=5).status_code == 401, "the admin token is required"
+        faults = requests.get(base + "/faults", headers={"X-Twin-Admin-Token": "tok"}, timeout=5).json()["faults"]
+        assert [f["source"] for f in faults] == ["scenario:region-outage"]
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 0
+    assert "saved" in out and state.exists(), out
+    bad = subprocess.run(cmd[:4] + ["--port", str(free_port()), "--scenario", "no-such-scenario"],
+                         env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "no-such-scenario" in bad.stderr
