@@ -125,8 +125,11 @@ async def test_projects_are_isolated(driver, twin):
     a = await connect(driver, twin)
     b = await connect(driver, twin)
     await make_vpc(a)
+    await a.keypair.create_key(KeyPairReqInfo(IID("kp-iso")))
     assert len(await a.vpc.list_vpc()) == 1
     assert await b.vpc.list_vpc() == []
+    assert await b.keypair.list_key() == []
+    assert (await b.keypair.create_key(KeyPairReqInfo(IID("kp-iso")))).private_key  # same name, other project
     await a.close()
     await b.close()
 

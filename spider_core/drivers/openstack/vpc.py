@@ -69,16 +69,26 @@ async def retry_in_use(s: OsSession, rt: str, name: str, action: Any, blockers: 
 async def ports_going_away(s: OsSession, rt: str, name: str, ports: list[dict[str, Any]]) -> bool:
     """True when every port that blocks a delete belongs to a server being deleted (or gone) or to a
     load balancer being deleted (or gone). Neutron-owned ports (DHCP, router) do not block."""
+    servers: dict[str, dict[str, Any]] | None = None
+    if sum(1 for p in ports if str(p.get("device_owner") or "").startswith("compute:")) > 3:
+        # many VMs: one list instead of a GET per port (a server missing from it is gone)
+        listed = (await s.call(rt, name, "compute", "GET", "/servers/detail"))["servers"]
+        servers = {srv["id"]: srv for srv in listed}
     for p in ports:
         owner = str(p.get("device_owner") or "")
         device = str(p.get("device_id") or "")
         if owner.startswith("network:") and owner not in ("network:floatingip",):
             continue
         if owner.startswith("compute:") and device:
-            try:
-                server = (await s.call(rt, name, "compute", "GET", f"/servers/{device}"))["server"]
-            except DriverNotFound:
-                continue
+            if servers is not None:
+                server = servers.get(device)
+                if server is None:
+                    continue
+            else:
+                try:
+                    server = (await s.call(rt, name, "compute", "GET", f"/servers/{device}"))["server"]
+                except DriverNotFound:
+                    continue
             if str(server.get("OS-EXT-STS:task_state") or "").lower() in ("deleting", "soft-deleting") or \
                     str(server.get("status", "")).upper() in ("DELETED", "SOFT_DELETED"):
                 continue
