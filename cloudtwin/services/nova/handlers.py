@@ -81,6 +81,14 @@ class View:
         self.base = call.base_url()
         self.root = self.base[: -len("/v2.1")] if self.base.endswith("/v2.1") else self.base
         self.mv = call.microversion
+        self._host_ids: dict[tuple[str, str], str] = {}
+
+    def host_id(self, s: Server) -> str:
+        key = (s.project_id, s.host)
+        hid = self._host_ids.get(key)
+        if hid is None:
+            hid = self._host_ids[key] = host_id(s.project_id, s.host)
+        return hid
 
     def links(self, kind: str, oid: str) -> list[dict[str, str]]:
         return [{"rel": "self", "href": f"{self.base}/{kind}/{oid}"},
@@ -139,7 +147,7 @@ class View:
         mv = self.mv
         out: dict[str, Any] = {
             "id": s.id, "name": s.name, "status": status, "tenant_id": s.project_id, "user_id": s.user_id,
-            "metadata": dict(s.metadata), "hostId": host_id(s.project_id, s.host),
+            "metadata": dict(s.metadata), "hostId": self.host_id(s),
             "image": ({"id": s.image_id, "links": [{"rel": "bookmark", "href": f"{self.root}/images/{s.image_id}"}]}
                       if s.image_id else ""),
             "flavor": self.flavor_ref(s),

@@ -247,8 +247,7 @@ class NovaState:
         if networks is None or networks == "auto":
             candidates = [n for n in neutron.visible_networks(project_id) if not _external(n)]
             if len(candidates) > 1:
-                raise ApiError(409 if networks is None else 400,
-                               "Multiple possible networks found, use a Network ID to be more specific.")
+                raise ApiError(409, "Multiple possible networks found, use a Network ID to be more specific.")
             if not candidates:
                 if networks == "auto":
                     raise ApiError(400, f"Unable to automatically allocate a network for project {project_id}")
@@ -487,6 +486,10 @@ class NovaState:
         elif state == "ERROR":
             s.fault = {"code": 500, "created": time.time(),
                        "message": message or "Unknown error while the instance was in transition."}
+            region = self.region
+            region.twin.events.record("server.error", cloud=region.cloud.name, region=region.name,
+                                      zone=s.availability_zone or None,
+                                      detail={"server": s.id, "message": s.fault["message"]})
 
     # ---- keypairs
     def get_keypair(self, user_id: str, project_id: str, name: str) -> Keypair:
