@@ -613,3 +613,70 @@ def test_timing_is_scaled(twin: Twin, conn: Any) -> None:
     lb = make_lb(conn, make_subnet(conn))
     assert time.monotonic() - t0 < 3
     conn.load_balancer.delete_load_balancer(lb.id)
+
+
+def test_member_on_another_network_without_subnet_id(twin: Twin, conn: Any) -> None:
+    """A member given only an address is found on whichever of the project's subnets holds it."""
+    lbapi = conn.load_balancer
+    vip_subnet = make_subnet(conn, "10.1.0.0/24")
+    app_subnet = make_subnet(conn, "10.2.0.0/24")
+    image = next(i for i in conn.image.images() if i.name == "cirros-0.6.2")
+    server = conn.compute.create_server(name="app", image_id=image.id, flavor_id=conn.compute.find_flavor("m1.tiny").id,
+                                        networks=[{"uuid": app_subnet.network_id}])
+    server = conn.compute.wait_for_server(server, interval=0.02, wait=20)
+    ip = next(iter(server.addresses.values()))[0]["addr"]
+    lb = make_lb(conn, vip_subnet)
+    pool = lbapi.create_pool(loadbalancer_id=lb.id, protocol="TCP", lb_algorithm="ROUND_ROBIN")
+    wait_lb(conn, lb.id)
+    member = lbapi.create_member(pool, address=ip, protocol_port=22)
+    wait_lb(conn, lb.id)
+    lbapi.create_health_monitor(pool_id=pool.id, type="TCP", delay=1, timeout=1, max_retries=1)
+    wait_lb(conn, lb.id)
+    assert lbapi.get_member(member, pool).operating_status == "ONLINE"
+    lbapi.delete_load_balancer(lb.id, cascade=True)
+    conn.compute.delete_server(server)
+
+
+HOSTILE = [None, [], "x", 5, {"x": 1}, {"loadbalancer": []}, {"listener": "x"},
+           {"loadbalancer": {"name": 5, "vip_subnet_id": ["a"], "tags": "t", "admin_state_up": None}},
+           {"listener": {"loadbalancer_id": 5, "protocol": None, "protocol_port": "abc", "insert_headers": [1],
+                         "allowed_cidrs": ["nope"], "connection_limit": -5, "default_pool_id": 7}},
+           {"pool": {"protocol": "TCP", "lb_algorithm": "ROUND_ROBIN", "listener_id": {"a": 1},
+                     "session_persistence": "x"}},
+           {"pool": {"protocol": "TCP", "lb_algorithm": "ROUND_ROBIN", "loadbalancer_id": "nope",
+                     "session_persistence": {"type": "HTTP_COOKIE", "cookie_name": 5}}},
+           {"member": {"address": 5, "protocol_port": 1e9, "weight": True, "monitor_port": "x", "subnet_id": 1}},
+           {"healthmonitor": {"pool_id": None, "type": "TCP", "delay": -1, "timeout": "1", "max_retries": 0,
+                              "http_method": "FETCH", "expected_codes": 200}}]
+
+
+def test_hostile_bodies_never_500(twin: Twin, conn: Any) -> None:
+    raw = Raw(twin, conn)
+    subnet = make_subnet(conn)
+    lb = make_lb(conn, subnet)
+    li = conn.load_balancer.create_listener(loadbalancer_id=lb.id, protocol="TCP", protocol_port=80)
+    wait_lb(conn, lb.id)
+    pool = conn.load_balancer.create_pool(listener_id=li.id, protocol="TCP", lb_algorithm="ROUND_ROBIN")
+    wait_lb(conn, lb.id)
+    member = conn.load_balancer.create_member(pool, address="10.0.0.5", protocol_port=80)
+    wait_lb(conn, lb.id)
+    hm = conn.load_balancer.create_health_monitor(pool_id=pool.id, type="HTTP", delay=3, timeout=2, max_retries=2)
+    wait_lb(conn, lb.id)
+    targets = [("POST", "/lbaas/loadbalancers"), ("PUT", f"/lbaas/loadbalancers/{lb.id}"),
+               ("POST", "/lbaas/listeners"), ("PUT", f"/lbaas/listeners/{li.id}"),
+               ("POST", "/lbaas/pools"), ("PUT", f"/lbaas/pools/{pool.id}"),
+               ("POST", f"/lbaas/pools/{pool.id}/members"), ("PUT", f"/lbaas/pools/{pool.id}/members/{member.id}"),
+               ("POST", "/lbaas/healthmonitors"), ("PUT", f"/lbaas/healthmonitors/{hm.id}")]
+    for method, path in targets:
+        for body in HOSTILE:
+            r = raw(method, path, body)
+            assert r.status_code < 500, (method, path, body, r.text)
+            if r.status_code >= 400:
+                fault(r, r.status_code)
+            if r.status_code in (200, 201):
+                wait_lb(conn, lb.id)
+    for q in ("limit=-1", "limit=x", "marker=nope", "sort=bogus:asc", "sort_key=name&sort_dir=sideways",
+              "fields=", "tags=", "admin_state_up=maybe"):
+        r = raw("GET", f"/lbaas/loadbalancers?{q}")
+        assert r.status_code in (200, 400), (q, r.text)
+    conn.load_balancer.delete_load_balancer(lb.id, cascade=True)

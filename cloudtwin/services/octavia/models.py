@@ -19,6 +19,7 @@ Rules enforced here (no HTTP in this module):
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -514,6 +515,24 @@ class OctaviaState:
         lb.vip_address = ip
         lb.vip_subnet_id = subnet_id or sub
 
+    def _network_holding(self, project_id: str, address: str, preferred: str | None) -> str | None:
+        """The network a member without ``subnet_id`` lives on: the VIP's network when one of its subnets
+        holds the address, else the first of the project's subnets that does (else the VIP's network)."""
+        neutron = self._neutron()
+        if neutron is None or not hasattr(neutron, "visible_subnets"):
+            return preferred
+        try:
+            ip = ipaddress.ip_address(address)
+            found = None
+            for sn in neutron.visible_subnets(project_id):
+                if ip in ipaddress.ip_network(sn.cidr, strict=False):
+                    if sn.network_id == preferred:
+                        return preferred
+                    found = found or sn.network_id
+        except (ApiError, ValueError):
+            return preferred
+        return found or preferred
+
     def server_state_at(self, network_id: str | None, address: str) -> str | None:
         """State of the Nova server whose port on ``network_id`` holds ``address`` (None: no server)."""
         neutron, nova = self._neutron(), self._nova()
@@ -761,9 +780,10 @@ class OctaviaState:
         if (pool.id, address, protocol_port) in self._member_key:
             raise ApiError(409, f"Another member on this pool is already using ip {address} on protocol_port "
                                 f"{protocol_port}")
-        network_id = lb.vip_network_id
         if subnet_id:
             network_id = self._subnet(project_id, subnet_id).network_id
+        else:
+            network_id = self._network_holding(project_id, address, lb.vip_network_id)
         self._check_quota(project_id, "member")
         m = Member(id=self.region.cloud.new_id(), project_id=project_id, pool_id=pool.id, address=address,
                    protocol_port=protocol_port, subnet_id=subnet_id, network_id=network_id, **attrs)
