@@ -88,20 +88,51 @@ async def api(twin) -> Any:
 
 # ---- openstacksdk, unmodified -----------------------------------------------------------------------
 
+def test_openstacksdk_cloud_layer_and_late_port_release():
+    """``conn.create_server`` (cloud layer: names, wait, addresses, floating IPs) and Nova's real
+    ordering: a security group stays in use until the deleted server is really gone (real-time
+    stages here, so DELETING lasts long enough to be seen)."""
+    import openstack.exceptions as exc
+    from conftest import ThreadedTwin, sdk_connect
+
+    threaded_twin = ThreadedTwin(TwinConfig(time_scale=1.0)).start()
+    try:
+        _cloud_layer(threaded_twin, exc, sdk_connect)
+    finally:
+        threaded_twin.stop()
+
+
+def _cloud_layer(threaded_twin: Any, exc: Any, sdk_connect: Any) -> None:
+    conn = sdk_connect(threaded_twin.url)
+    net = conn.network.create_network(name="n1")
+    conn.network.create_subnet(network_id=net.id, cidr="10.1.0.0/24", ip_version=4)
+    sg = conn.network.create_security_group(name="web")
+    server = conn.create_server("cl-vm", image="cirros-0.6.2", flavor="m1.tiny", network="n1", wait=True,
+                                timeout=20, auto_ip=False, security_groups=["web"])
+    assert server.status == "ACTIVE" and server.private_v4 == "10.1.0.2"
+    assert server.security_groups == [{"name": "web"}]
+    fip = conn.network.create_ip(floating_network_id=conn.network.find_network("public").id)
+    port = next(iter(conn.network.ports(device_id=server.id)))
+    conn.network.update_ip(fip, port_id=port.id)
+    got = conn.get_server(server.id)
+    assert got.public_v4 == fip.floating_ip_address
+    assert [a["OS-EXT-IPS:type"] for a in got.addresses["n1"]] == ["fixed", "floating"]
+    conn.compute.delete_server(server.id)
+    with pytest.raises(exc.ConflictException):
+        conn.network.delete_security_group(sg)    # the server's port still holds it
+    conn.compute.wait_for_delete(conn.compute.get_server(server.id), interval=0.1, wait=10)
+    conn.network.delete_security_group(sg)
+    assert conn.network.find_security_group("web") is None
+
+
 def test_openstacksdk_server_lifecycle(threaded_twin):
     import openstack.exceptions as exc
     from conftest import sdk_connect
 
     conn = sdk_connect(threaded_twin.url)
-    pid = conn.current_project_id
+    net_id = conn.network.create_network(name="lab-net").id
+    conn.network.create_subnet(network_id=net_id, cidr="192.168.10.0/24", ip_version=4)
     region = threaded_twin.twin.clouds["cloud-1"].regions["RegionOne"]
-
-    def make_net() -> str:
-        net = region.neutron.add_network(pid, name="lab-net")
-        region.neutron.add_subnet(pid, net.id, cidr="192.168.10.0/24", ip_version=4)
-        return net.id
-
-    net_id = threaded_twin.call(make_net)
 
     flavors = {f.name: f for f in conn.compute.flavors()}          # is_public=None path
     assert {"m1.tiny", "m1.small", "m1.medium"} <= set(flavors)
