@@ -66,8 +66,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="directory of extra profile YAML files (repeatable)")
     p.add_argument("--scenario", action="append", default=[], metavar="FILE|NAME",
                    help="load a fault scenario at start (a YAML file or a shipped scenario name)")
-    p.add_argument("--seed", type=int, default=int(os.environ.get("CLOUDTWIN_SEED", "0")),
-                   help="seed for ids, jitter, weights, failures and faults (replays are identical)")
+    p.add_argument("--seed", type=int,
+                   default=int(os.environ["CLOUDTWIN_SEED"]) if os.environ.get("CLOUDTWIN_SEED") else None,
+                   help="seed for ids, jitter, weights, failures and faults: a run replays exactly under the "
+                        "same seed (default: a random one, printed at start)")
     p.add_argument("--time-scale", type=float, default=1.0,
                    help="multiply every lifecycle delay (0.1 = ten times faster)")
     p.add_argument("--state", default=None, metavar="FILE",
@@ -139,7 +141,8 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
     elapsed = (time.perf_counter() - started) * 1000
     print(f"Cloud-Twin listening on {server.url}  (Keystone: {server.url}/v3, login admin/admin, "
           f"domain = cloud name; profiles: {', '.join(twin.profiles.names())}; clouds: "
-          f"{', '.join(twin.clouds) or 'created on first login'}; ready in {elapsed:.0f} ms)", flush=True)
+          f"{', '.join(twin.clouds) or 'created on first login'}; seed {twin.seed}; ready in {elapsed:.0f} ms)",
+          flush=True)
     if ready is not None:
         ready.set()
     stop = asyncio.Event()

@@ -98,6 +98,12 @@ class Cloud:
         self._ids += 1
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
+    def skip_ids(self, n: int) -> None:
+        """Advance the id generator past ``n`` ids (a restored snapshot never re-issues one)."""
+        for _ in range(max(0, n - self._ids)):
+            self._rng.getrandbits(128)
+        self._ids = max(self._ids, n)
+
     def project(self, name: str, *, create: bool = False) -> Project | None:
         proj = self.projects.get(name)
         if proj is None:
@@ -152,7 +158,7 @@ class CloudRule:
 
 @dataclass
 class TwinConfig:
-    seed: int = 0
+    seed: int | None = None            # None: a fresh random seed (ids never repeat across restarts)
     time_scale: float = 1.0
     default_profile: str = "openstack"
     cloud_rules: list[CloudRule] = field(default_factory=list)
@@ -171,7 +177,9 @@ class Twin:
         from cloudtwin.faults import FaultEngine
 
         self.config = config or TwinConfig()
-        self.seed = self.config.seed
+        # A given seed replays ids, delays and failures exactly; without one every start draws its own,
+        # so a twin restarted without its state never hands out an id a client may still hold.
+        self.seed = self.config.seed if self.config.seed is not None else secrets.randbits(31)
         self.profiles = ProfileCatalog(self.config.profile_dirs)
         self.profiles.get(self.config.default_profile)  # fail early on a bad default
         for rule in self.config.cloud_rules:

@@ -128,7 +128,7 @@ def load(twin: "Twin", path: str | os.PathLike[str]) -> dict[str, Any]:
                             if due_state and due_in is not None and kind:
                                 pending.append((obj, state, kind, due_state, due_in, region))
                     state.rebuild()
-            cloud._ids = int(cdoc.get("ids", 0))
+            cloud.skip_ids(int(cdoc.get("ids", 0)))
             built[cloud.name] = cloud
     except SnapshotError:
         raise

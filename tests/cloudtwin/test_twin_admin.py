@@ -113,9 +113,13 @@ async def test_snapshot_round_trip_keeps_objects_and_pending_transitions(tmp_pat
                     break
                 await asyncio.sleep(0.05)
             assert body["server"]["status"] == "SHUTOFF"
-            # ids keep being unique after the restore
+            # ids keep being unique after the restore (same seed: the generator skips what was issued)
+            before = {o.id for r in srv.twin.clouds["cloud-1"].regions.values()
+                      for st in r.services.values() for o in st.all_objects()}
             _, more = await make_servers(s, srv.url, 1, "cloud-1")
-            assert more[0] not in ids
+            after = [o.id for r in srv.twin.clouds["cloud-1"].regions.values()
+                     for st in r.services.values() for o in st.all_objects()]
+            assert more[0] not in ids and len(after) == len(set(after)) and set(after) > before
 
 
 async def test_restore_of_a_bad_file_changes_nothing(twin, tmp_path):
