@@ -599,3 +599,36 @@ def test_two_thousand_servers_keep_the_indexes_right():
 def _net(network_id: str) -> Any:
     from cloudtwin.services.nova.models import NetRequest
     return NetRequest(network_id=network_id)
+
+
+def test_snapshot_round_trip_keeps_servers_keypairs_and_indexes(tmp_path):
+    from cloudtwin import snapshot
+    from cloudtwin.services.nova.models import generate_keypair
+
+    twin = Twin(TwinConfig(time_scale=0.0))
+    cloud = twin.cloud("snap", create=True)
+    region = cloud.regions["RegionOne"]
+    p1 = cloud.project("p1", create=True).id
+    net = region.neutron.add_network(p1, name="n")
+    region.neutron.add_subnet(p1, net.id, cidr="10.0.0.0/24", ip_version=4)
+    image = next(i.id for i in region.glance.builtin.values() if i.name == "cirros-0.6.2")
+    _, pub = generate_keypair()
+    region.nova.create_keypair("u", p1, "k", pub)
+    (a,) = region.nova.create_servers(p1, "u", name="a", image_ref=image, flavor_ref="1", key_name="k",
+                                      networks=[_net(net.id)], metadata={"m": "1"})
+    twin.scheduler.run_due(time.monotonic() + 10)
+    region.nova.crash(a, "ERROR", "boom")
+    region.nova.create_servers(p1, "u", name="b", image_ref=image, flavor_ref="1", networks="none")
+    snapshot.save(twin, tmp_path / "s.json")
+
+    fresh = Twin(TwinConfig(time_scale=0.0))
+    snapshot.load(fresh, tmp_path / "s.json")
+    nova = fresh.clouds["snap"].regions["RegionOne"].nova
+    assert [s.name for s in nova.servers_of(p1)] == ["b", "a"]
+    got = nova.servers[a.id]
+    assert (got.state, got.fault["message"], got.metadata, got.key_name) == ("ERROR", "boom", {"m": "1"}, "k")
+    assert nova.usage(p1)["instances"] == 2 and nova.get_keypair("u", p1, "k").public_key == pub
+    b = next(s for s in nova.servers.values() if s.name == "b")
+    assert b.state == "BUILD" and b.due_state == "ACTIVE", "the pending BUILD resumes after restore"
+    fresh.scheduler.run_due(time.monotonic() + 10)
+    assert b.state == "ACTIVE" and b.launched_at is not None
