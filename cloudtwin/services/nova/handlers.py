@@ -12,7 +12,9 @@ import asyncio
 import re
 import secrets
 import string
+import time
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -215,10 +217,10 @@ class View:
 
 
 def _usg(ts: float | None) -> str | None:
+    """Nova's ``launched_at`` / keypair ``created_at`` style: microseconds, no zone suffix."""
     if ts is None:
         return None
-    import time as _t
-    return _t.strftime("%Y-%m-%dT%H:%M:%S.000000", _t.gmtime(ts))
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(ts)) + f"{int(ts % 1 * 1e6):06d}"
 
 
 def _hostname(name: str) -> str:
@@ -311,7 +313,6 @@ def _list_servers(call: Call, detail: bool) -> web.Response:
         if "limit" not in call.query:
             q.append(("limit", str(MAX_LIMIT)))
         q.append(("marker", next_marker))
-        from urllib.parse import urlencode
         body["servers_links"] = [{"rel": "next", "href": f"{view.base}{path}?{urlencode(q)}"}]
     return wire.json_response(200, body)
 
