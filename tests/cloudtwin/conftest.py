@@ -1,18 +1,15 @@
-"""Cloud-Twin fixtures: an in-process twin for async tests, a twin on a background thread for
-blocking clients (openstacksdk), and an SDK login helper."""
+"""Cloud-Twin fixtures: an in-process twin for async tests and a twin on a background thread for
+blocking clients (openstacksdk). Helpers live in ``twin_helpers``."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from typing import Any, Iterator
 
 import pytest
 
 from cloudtwin.app import TwinServer
 from cloudtwin.clouds import TwinConfig
-
-FAST = 0.05  # lifecycle delays x0.05: BUILD -> ACTIVE in ~50 ms
+from twin_helpers import FAST, ThreadedTwin
 
 
 @pytest.fixture
@@ -25,45 +22,6 @@ async def twin() -> Any:
         await srv.stop()
 
 
-class ThreadedTwin:
-    """A twin running its own event loop on a thread, for blocking clients such as openstacksdk."""
-
-    def __init__(self, config: TwinConfig) -> None:
-        self.config = config
-        self.loop = asyncio.new_event_loop()
-        self.server: TwinServer | None = None
-        self._thread = threading.Thread(target=self.loop.run_forever, name="twin", daemon=True)
-
-    def start(self) -> "ThreadedTwin":
-        self._thread.start()
-        self.server = asyncio.run_coroutine_threadsafe(
-            TwinServer(port=0, config=self.config).start(), self.loop).result(10)
-        return self
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return self.server.url
-
-    @property
-    def twin(self) -> Any:
-        assert self.server is not None
-        return self.server.twin
-
-    def call(self, fn: Any, *args: Any) -> Any:
-        """Run ``fn(*args)`` on the twin's loop thread (state is single-threaded)."""
-        async def run() -> Any:
-            return fn(*args)
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
-
-    def stop(self) -> None:
-        if self.server is not None:
-            asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
-
-
 @pytest.fixture
 def threaded_twin() -> Iterator[ThreadedTwin]:
     t = ThreadedTwin(TwinConfig(time_scale=FAST)).start()
@@ -71,28 +29,3 @@ def threaded_twin() -> Iterator[ThreadedTwin]:
         yield t
     finally:
         t.stop()
-
-
-def add_probe_route(srv: TwinServer, service: str = "compute", path: str = "/v2.1/_probe",
-                    operation: str = "compute:probe:get", method: str = "GET") -> None:
-    """A trivial authenticated route, so dispatcher-level behaviour is tested apart from any service."""
-    from cloudtwin import wire
-
-    async def probe(call: Any) -> Any:
-        zone = call.query.get("zone")
-        if zone:
-            call.twin.faults.zone_check(call, zone)
-        return wire.json_response(200, {"ok": True, "project": call.project.name})
-
-    router = srv._runner.app["dispatcher"].router  # type: ignore[union-attr]
-    router.add(service, method, path, probe, operation)
-
-
-def sdk_connect(url: str, *, cloud: str = "cloud-1", project: str = "p1", region: str = "RegionOne",
-                user: str = "admin", password: str = "admin") -> Any:
-    """Unmodified openstacksdk, logged in to one cloud of a twin."""
-    import openstack
-
-    return openstack.connect(auth_url=f"{url}/v3", username=user, password=password, project_name=project,
-                             user_domain_name=cloud, project_domain_name=cloud, region_name=region,
-                             load_yaml_config=False, load_envvars=False)

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from cloudtwin.faults import parse_rule, sample
-from conftest import add_probe_route
+from twin_helpers import add_probe_route
 
 PROBE = "/cloud-1/RegionOne/compute/v2.1/_probe"
 

@@ -128,7 +128,7 @@ async def test_user_images_are_queued_private_and_deletable(g, twin):
 
 
 def test_openstacksdk_images(threaded_twin):
-    from conftest import sdk_connect
+    from twin_helpers import sdk_connect
     import openstack.exceptions as exc
 
     conn = sdk_connect(threaded_twin.url)

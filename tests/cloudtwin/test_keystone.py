@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from conftest import add_probe_route, sdk_connect
+from twin_helpers import add_probe_route, sdk_connect
 
 
 def auth_body(user="admin", password="admin", domain="cloud-1", project="admin"):

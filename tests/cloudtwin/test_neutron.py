@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from cloudtwin.clouds import Twin, TwinConfig
-from conftest import sdk_connect
+from twin_helpers import sdk_connect
 
 NET = "/cloud-1/RegionOne/network"
 

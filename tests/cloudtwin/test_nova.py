@@ -93,7 +93,7 @@ def test_openstacksdk_cloud_layer_and_late_port_release():
     ordering: a security group stays in use until the deleted server is really gone (real-time
     stages here, so DELETING lasts long enough to be seen)."""
     import openstack.exceptions as exc
-    from conftest import ThreadedTwin, sdk_connect
+    from twin_helpers import ThreadedTwin, sdk_connect
 
     threaded_twin = ThreadedTwin(TwinConfig(time_scale=1.0)).start()
     try:
@@ -127,7 +127,7 @@ def _cloud_layer(threaded_twin: Any, exc: Any, sdk_connect: Any) -> None:
 
 def test_openstacksdk_server_lifecycle(threaded_twin):
     import openstack.exceptions as exc
-    from conftest import sdk_connect
+    from twin_helpers import sdk_connect
 
     conn = sdk_connect(threaded_twin.url)
     net_id = conn.network.create_network(name="lab-net").id
