@@ -42,11 +42,13 @@ class SpiderProcess:
     """``python -m spider_core.cli serve|demo`` on 127.0.0.1:<port> with SPIDER_ROOT=root."""
 
     def __init__(self, root: Path, port: int | None = None, *, command: str = "serve",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
         self.root = Path(root)
         self.port = port or free_port()
         self.command = command
         self.extra_env = env or {}
+        # demo also starts Cloud-Twin on :8192 unless told otherwise; tests keep it off that fixed port
+        self.args = args if args is not None else (["--no-twin"] if command == "demo" else [])
         self.proc: subprocess.Popen | None = None
         self.log_path = self.root / f"server-{self.port}.log"
 
@@ -67,7 +69,8 @@ class SpiderProcess:
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "spider_core.cli", self.command, "--address", f"127.0.0.1:{self.port}"],
+                [sys.executable, "-m", "spider_core.cli", self.command, "--address", f"127.0.0.1:{self.port}",
+                 *self.args],
                 env=env, cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         finally:
             log.close()
