@@ -12,7 +12,6 @@ import asyncio
 import ipaddress
 import logging
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from cloudtwin import snapshot
 from cloudtwin.app import TwinServer
 from cloudtwin.clouds import CloudRule, Twin, TwinConfig
 from cloudtwin.profiles import ProfileError
+from spider_core.loop import run as run_loop, stop_on_signals
 
 log = logging.getLogger("cloudtwin")
 DEFAULT_ADDRESS = "127.0.0.1:8192"
@@ -145,14 +145,8 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
           flush=True)
     if ready is not None:
         ready.set()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
-    watcher = loop.create_task(_watch_parent(args.parent_pid, stop)) if args.parent_pid else None
+    stop = stop_on_signals()
+    watcher = asyncio.get_running_loop().create_task(_watch_parent(args.parent_pid, stop)) if args.parent_pid else None
     try:
         await stop.wait()
     finally:
@@ -183,8 +177,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from spider_core.loop import run as run_loop  # uvloop when available
-
     try:
         run_loop(serve(args))
     except OSError as exc:

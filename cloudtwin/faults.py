@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from cloudtwin import errors, wire
+from cloudtwin.background import Background
 from cloudtwin.errors import ApiError
 
 if TYPE_CHECKING:
@@ -312,7 +313,7 @@ class FaultEngine:
         self._ids = itertools.count(1)
         self._profile_buckets: dict[tuple[str, str, int], TokenBucket] = {}
         self._profile_rng = random.Random(f"{twin.seed}/profile-latency")
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background("cloudtwin-faults", self._tick)
         self.throttled = 0
 
     # ---- rule management
@@ -568,17 +569,10 @@ class FaultEngine:
         return crashed
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._tick(), name="cloudtwin-faults")
+        self._background.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._background.stop()
 
     async def _tick(self) -> None:
         while True:

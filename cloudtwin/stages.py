@@ -21,6 +21,7 @@ from typing import Any, Callable, Protocol
 
 import yaml
 
+from cloudtwin.background import Background
 from cloudtwin.profiles import ProfileError, deep_merge
 
 STAGES_FILE = Path(__file__).with_name("data") / "stages.yaml"
@@ -191,7 +192,7 @@ class Scheduler:
         self._heap: list[_Due] = []
         self._seq = itertools.count()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background("cloudtwin-stages", self._run)
         self.applied = 0
 
     def rng(self, obj: Tracked) -> random.Random:
@@ -245,17 +246,10 @@ class Scheduler:
         return len(self._heap)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="cloudtwin-stages")
+        self._background.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._background.stop()
 
     def run_due(self, now: float | None = None) -> int:
         """Apply every transition due by ``now``; returns how many were applied."""

@@ -25,6 +25,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
+# resource types drivers name in call records (CB-Spider's call-log enum)
+RT_REGIONZONE = "REGIONZONE"
+RT_IMAGE = "VMIMAGE"
+RT_SPEC = "VMSPEC"
+RT_VPC = "VPC/SUBNET"
+RT_SG = "SECURITYGROUP"
+RT_KEY = "VMKEYPAIR"
+RT_VM = "VM"
+RT_NLB = "NETWORKLOADBALANCER"
 RESOURCE_TYPES = ("REGIONZONE", "PRICEINFO", "VMIMAGE", "VMSPEC", "VPC/SUBNET", "SECURITYGROUP",
                   "VMKEYPAIR", "DISK", "VM", "MYIMAGE", "NETWORKLOADBALANCER", "TAG", "MONITORING",
                   "CLUSTER", "FILESYSTEM", "RDBMS", "PUBLICIP", "NIC")

@@ -12,7 +12,6 @@ import gc
 import ipaddress
 import logging
 import os
-import signal
 import sys
 from dataclasses import dataclass
 
@@ -20,7 +19,7 @@ from aiohttp import web
 
 from spider_core import __version__
 from spider_core.calllog import call_log
-from spider_core.loop import run
+from spider_core.loop import run, stop_on_signals
 from spider_core.model import ConnectionConfigInfo, KeyValue
 from spider_core.rest.app import create_app
 from spider_core.services import connection as conn_svc
@@ -225,14 +224,7 @@ async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Even
         tune_gc()
         if ready is not None:
             ready.set()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):
-                pass
-        await stop.wait()
+        await stop_on_signals().wait()
     finally:
         if runner is not None:
             await runner.cleanup()

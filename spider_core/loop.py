@@ -6,6 +6,7 @@ Kept apart from ``spider_core.cli`` so that Cloud-Twin can use it without import
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from typing import Any, Coroutine
 
@@ -22,3 +23,15 @@ def run(main_coro: Coroutine[Any, Any, Any]) -> None:
     else:
         uvloop.install()
         asyncio.run(main_coro)
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM: a server awaits it, then cleans up in its ``finally``."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or not POSIX
+            pass
+    return stop

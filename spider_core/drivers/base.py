@@ -17,7 +17,9 @@ Conventions every driver follows:
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -334,3 +336,28 @@ class CloudDriver(ABC):
     async def close(self) -> None:
         """Release process-wide resources (thread pools, in-process backends)."""
         return None
+
+
+class PooledDriver(CloudDriver):
+    """A driver on a blocking SDK: its calls run in one bounded thread pool, created on first use and
+    shut down by ``close``."""
+
+    MAX_WORKERS = 32
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self._max_workers = max_workers or self.MAX_WORKERS
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=self._max_workers,
+                                                    thread_name_prefix=self.provider_name.lower() or "driver")
+            return self._executor
+
+    async def close(self) -> None:
+        with self._lock:
+            ex, self._executor = self._executor, None
+        if ex is not None:
+            ex.shutdown(wait=False, cancel_futures=True)

@@ -755,7 +755,7 @@ class NeutronState:
         if gw.version != network.version:
             raise invalid(f"gateway_ip '{gateway_ip}' does not match the ip_version '{network.version}'")
         if gw in network and network.version == 4 and gw in (network.network_address, network.broadcast_address):
-            raise ApiError(400, f"Gateway is not valid on subnet", code="InvalidInput")
+            raise ApiError(400, "Gateway is not valid on subnet", code="InvalidInput")
         return str(gw)
 
     @staticmethod
@@ -1610,7 +1610,7 @@ class NeutronState:
                     raise ApiError(400, f"Bad router request: Router already has a port on subnet {sn.id}.",
                                    code="BadRequest")
             if not sn.gateway_ip:
-                raise ApiError(400, f"Bad router request: Subnet for router interface must have a gateway IP.",
+                raise ApiError(400, "Bad router request: Subnet for router interface must have a gateway IP.",
                                code="BadRequest")
             port = self.add_port(project_id, sn.network_id, fixed_ips=[{"subnet_id": sn.id,
                                                                         "ip_address": sn.gateway_ip}],
@@ -1621,7 +1621,7 @@ class NeutronState:
             if port.device_id:
                 raise ApiError(409, f"Port {port.id} is in use by device {port.device_id}.", code="PortInUse")
             if not port.fixed_ips:
-                raise ApiError(400, f"Bad router request: Router port must have at least one fixed IP.",
+                raise ApiError(400, "Bad router request: Router port must have at least one fixed IP.",
                                code="BadRequest")
             port.device_id = router.id
             port.device_owner = "network:router_interface"

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from spider_core.drivers.aws.connection import build_connection
 from spider_core.drivers.aws.session import AwsSession
 from spider_core.drivers.aws.view import AwsView
-from spider_core.drivers.base import CloudConnection, CloudDriver, ConnectionInfo, DriverCapability
+from spider_core.drivers.base import CloudConnection, ConnectionInfo, DriverCapability, PooledDriver
 from spider_core.errors import DriverError
 
 MAX_WORKERS = 32
@@ -24,19 +23,9 @@ def credential_value(credential: dict[str, str], key: str) -> str:
     return ""
 
 
-class AwsDriver(CloudDriver):
+class AwsDriver(PooledDriver):
     provider_name = "AWS"
 
-    def __init__(self, max_workers: int = MAX_WORKERS) -> None:
-        self._max_workers = max_workers
-        self._executor: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
-
-    def executor(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="aws")
-            return self._executor
 
     def capability(self) -> DriverCapability:
         return DriverCapability(zone_based_control=True, region_zone_handler=True, image_handler=True,
@@ -86,8 +75,3 @@ class AwsDriver(CloudDriver):
         return build_connection(session, view, include_default=True, max_inflight=4,
                                 session_for_region=session_for)
 
-    async def close(self) -> None:
-        with self._lock:
-            ex, self._executor = self._executor, None
-        if ex is not None:
-            ex.shutdown(wait=False, cancel_futures=True)

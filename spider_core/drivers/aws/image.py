@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from spider_core.drivers.aws.session import RT_IMAGE, AwsSession
+from spider_core.calllog import RT_IMAGE
+from spider_core.drivers.aws.session import AwsSession
 from spider_core.drivers.base import ImageHandler
 from spider_core.errors import DriverNotFound
 from spider_core.model import IID, ImageInfo, KeyValue

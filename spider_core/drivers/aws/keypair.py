@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from spider_core.drivers.aws.coalesce import Coalescer
-from spider_core.drivers.aws.session import RT_KEY, AwsSession, tag_spec, user_tags
+from spider_core.calllog import RT_KEY
+from spider_core.drivers.aws.session import AwsSession, tag_spec, user_tags
 from spider_core.drivers.base import KeyPairHandler
 from spider_core.errors import DriverNotFound
 from spider_core.model import IID, KeyPairInfo, KeyPairReqInfo, KeyValue

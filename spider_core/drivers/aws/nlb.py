@@ -11,7 +11,8 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from spider_core.drivers.aws.session import RT_NLB, RT_VM, AwsSession, name_tag, paged
+from spider_core.calllog import RT_NLB, RT_VM
+from spider_core.drivers.aws.session import AwsSession, name_tag, paged
 from spider_core.drivers.base import NLBHandler
 from spider_core.errors import DriverError, DriverNotFound
 from spider_core.model import (IID, HealthCheckerInfo, HealthInfo, KeyValue, ListenerInfo, NLBInfo,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from spider_core.drivers.aws.session import RT_REGIONZONE, AwsSession
+from spider_core.calllog import RT_REGIONZONE
+from spider_core.drivers.aws.session import AwsSession
 from spider_core.drivers.base import RegionZoneHandler
 from spider_core.errors import DriverNotFound
 from spider_core.model import RegionZoneInfo, ZoneInfo, ZoneStatus

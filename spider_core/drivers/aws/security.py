@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from spider_core.drivers.aws.coalesce import Coalescer
-from spider_core.drivers.aws.session import RT_SG, AwsSession, error_code, name_tag, tag_spec, user_tags
+from spider_core.calllog import RT_SG
+from spider_core.drivers.aws.session import AwsSession, error_code, name_tag, tag_spec, user_tags
 from spider_core.drivers.base import SecurityHandler
 from spider_core.errors import DriverError, DriverNotFound
 from spider_core.model import IID, SecurityInfo, SecurityReqInfo, SecurityRule, normalise_rule

@@ -15,18 +15,9 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from spider_core.calllog import call_log
+from spider_core.calllog import RT_NLB, call_log
 from spider_core.errors import DriverError, DriverNotFound
 
-# call-log resource types
-RT_REGIONZONE = "REGIONZONE"
-RT_IMAGE = "VMIMAGE"
-RT_SPEC = "VMSPEC"
-RT_VPC = "VPC/SUBNET"
-RT_SG = "SECURITYGROUP"
-RT_KEY = "VMKEYPAIR"
-RT_VM = "VM"
-RT_NLB = "NETWORKLOADBALANCER"
 
 ClientFactory = Callable[[str], Any]
 """``factory(service_name) -> boto3 client`` (e.g. ``"ec2"``, ``"elbv2"``)."""

@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from spider_core.drivers.aws.coalesce import Coalescer
-from spider_core.drivers.aws.session import RT_VM, AwsSession, name_tag, paged, tag_spec, user_tags
+from spider_core.calllog import RT_VM
+from spider_core.drivers.aws.session import AwsSession, name_tag, paged, tag_spec, user_tags
 from spider_core.drivers.aws.view import AwsView
 from spider_core.drivers.base import VMHandler
 from spider_core.errors import DriverError, DriverNotFound

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from spider_core.drivers.aws.session import RT_SPEC, AwsSession, paged
+from spider_core.calllog import RT_SPEC
+from spider_core.drivers.aws.session import AwsSession, paged
 from spider_core.drivers.base import VMSpecHandler
 from spider_core.errors import DriverNotFound
 from spider_core.model import GpuInfo, VMSpecInfo

@@ -11,7 +11,8 @@ from urllib.parse import quote
 
 from spider_core.drivers.base import ImageHandler, RegionZoneHandler, VMSpecHandler
 from spider_core.drivers.openstack.mapping import image_arch, image_distribution, image_platform
-from spider_core.drivers.openstack.session import RT_IMAGE, RT_REGIONZONE, RT_SPEC, OpenStackNotFound, OsSession
+from spider_core.calllog import RT_IMAGE, RT_REGIONZONE, RT_SPEC
+from spider_core.drivers.openstack.session import OpenStackNotFound, OsSession
 from spider_core.errors import DriverError, DriverNotFound
 from spider_core.model import IID, ImageInfo, KeyValue, RegionZoneInfo, VMSpecInfo, ZoneInfo, ZoneStatus
 

@@ -9,12 +9,10 @@ shared by the pool's threads.
 from __future__ import annotations
 
 import asyncio
-import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from spider_core.drivers.base import CloudConnection, CloudDriver, ConnectionInfo, DriverCapability
+from spider_core.drivers.base import CloudConnection, ConnectionInfo, DriverCapability, PooledDriver
 from spider_core.drivers.openstack.connection import build_connection
 from spider_core.drivers.openstack.session import OsSession
 from spider_core.errors import DriverError
@@ -51,24 +49,13 @@ def make_sdk_connection(auth: dict[str, Any], auth_type: str, region: str, pool_
     return conn
 
 
-class OpenStackDriver(CloudDriver):
+class OpenStackDriver(PooledDriver):
     provider_name = "OPENSTACK"
     cloud_os = "OPENSTACK"
     auth_type = "password"
     include_default_sg = True
     use_routers = True  # a router per VPC (gateway on the external network): floating IPs need it
 
-    def __init__(self, max_workers: int = MAX_WORKERS) -> None:
-        self._max_workers = max_workers
-        self._executor: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
-
-    def executor(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=self._max_workers,
-                                                    thread_name_prefix=self.provider_name.lower())
-            return self._executor
 
     def capability(self) -> DriverCapability:
         return DriverCapability(zone_based_control=True, region_zone_handler=True, image_handler=True,
@@ -124,11 +111,6 @@ class OpenStackDriver(CloudDriver):
             import openstack.connection  # noqa: F401
         await asyncio.get_running_loop().run_in_executor(self.executor(), load)
 
-    async def close(self) -> None:
-        with self._lock:
-            ex, self._executor = self._executor, None
-        if ex is not None:
-            ex.shutdown(wait=False, cancel_futures=True)
 
 
 class CloudTwinDriver(OpenStackDriver):

@@ -6,7 +6,8 @@ from typing import Any
 from urllib.parse import quote
 
 from spider_core.drivers.base import KeyPairHandler
-from spider_core.drivers.openstack.session import RT_KEY, OpenStackNotFound, OsSession
+from spider_core.calllog import RT_KEY
+from spider_core.drivers.openstack.session import OpenStackNotFound, OsSession
 from spider_core.errors import DriverNotFound
 from spider_core.model import IID, KeyPairInfo, KeyPairReqInfo, KeyValue
 

@@ -17,8 +17,8 @@ from typing import Any, Awaitable, Callable
 from spider_core.drivers.base import NLBHandler
 from spider_core.drivers.openstack.mapping import (describe, described, member_healthy, monitor_protocol,
                                                    monitor_type, tags_in, tags_out)
-from spider_core.drivers.openstack.session import (RT_NLB, OpenStackError, OpenStackNotFound, OsSession,
-                                                   status_of, wait_until)
+from spider_core.calllog import RT_NLB
+from spider_core.drivers.openstack.session import (OpenStackError, OpenStackNotFound, OsSession, status_of, wait_until)
 from spider_core.drivers.openstack.vpc import external_network
 from spider_core.errors import DriverError, DriverNotFound
 from spider_core.model import (IID, HealthCheckerInfo, HealthInfo, KeyValue, ListenerInfo, NLBInfo, NLBReqInfo,

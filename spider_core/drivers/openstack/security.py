@@ -19,8 +19,8 @@ from spider_core.drivers.base import SecurityHandler
 from spider_core.drivers.openstack.mapping import (DEFAULT_EGRESS, describe, described, is_default_v4_egress,
                                                    is_default_v6_egress, rule_key, rule_to_neutron,
                                                    rules_from_group, tags_in, tags_out)
-from spider_core.drivers.openstack.session import (RT_SG, OpenStackError, OpenStackNotFound, OsSession,
-                                                   status_of, type_of)
+from spider_core.calllog import RT_SG
+from spider_core.drivers.openstack.session import (OpenStackError, OpenStackNotFound, OsSession, status_of, type_of)
 from spider_core.drivers.openstack.vpc import ports_going_away, ports_of, retry_in_use
 from spider_core.errors import DriverError, DriverNotFound
 from spider_core.model import IID, SecurityInfo, SecurityReqInfo, SecurityRule

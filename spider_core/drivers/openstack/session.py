@@ -23,15 +23,6 @@ from typing import Any, Callable
 from spider_core.calllog import call_log
 from spider_core.errors import DriverError, DriverNotFound
 
-# call-log resource types
-RT_REGIONZONE = "REGIONZONE"
-RT_IMAGE = "VMIMAGE"
-RT_SPEC = "VMSPEC"
-RT_VPC = "VPC/SUBNET"
-RT_SG = "SECURITYGROUP"
-RT_KEY = "VMKEYPAIR"
-RT_VM = "VM"
-RT_NLB = "NETWORKLOADBALANCER"
 
 # proxy attribute of an openstack.connection.Connection per service word used by the handlers
 SERVICES = {"compute": "compute", "network": "network", "image": "image",

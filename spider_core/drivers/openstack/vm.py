@@ -19,8 +19,8 @@ from typing import Any
 from spider_core.drivers.base import VMHandler
 from spider_core.drivers.openstack.catalog import all_flavors, all_images, find_flavor, find_image
 from spider_core.drivers.openstack.mapping import describe, described, is_settled, task_state, vm_status
-from spider_core.drivers.openstack.session import (RT_VM, OpenStackError, OpenStackNotFound, OsSession,
-                                                   status_of, wait_until)
+from spider_core.calllog import RT_VM
+from spider_core.drivers.openstack.session import (OpenStackError, OpenStackNotFound, OsSession, status_of, wait_until)
 from spider_core.drivers.openstack.vpc import external_network
 from spider_core.errors import DriverError, DriverNotFound
 from spider_core.model import IID, KeyValue, NICInfo, VMAction, VMInfo, VMReqInfo, VMStatus, VMStatusInfo

@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 from spider_core.drivers.base import VPCHandler
 from spider_core.drivers.openstack.mapping import describe, described, tags_in, tags_out
-from spider_core.drivers.openstack.session import RT_VPC, OpenStackError, OpenStackNotFound, OsSession, status_of
+from spider_core.calllog import RT_VPC
+from spider_core.drivers.openstack.session import OpenStackError, OpenStackNotFound, OsSession, status_of
 from spider_core.errors import DriverError, DriverNotFound
 from spider_core.model import IID, SubnetInfo, VPCInfo, VPCReqInfo
 
