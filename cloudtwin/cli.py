@@ -22,7 +22,7 @@ from cloudtwin import snapshot
 from cloudtwin.app import TwinServer
 from cloudtwin.clouds import CloudRule, Twin, TwinConfig
 from cloudtwin.profiles import ProfileError
-from spider_core.loop import run as run_loop, stop_on_signals
+from spider_core.loop import run as run_loop, stop_on_signals, tune_gc
 
 log = logging.getLogger("cloudtwin")
 DEFAULT_ADDRESS = "127.0.0.1:8192"
@@ -143,6 +143,7 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
           f"domain = cloud name; profiles: {', '.join(twin.profiles.names())}; clouds: "
           f"{', '.join(twin.clouds) or 'created on first login'}; seed {twin.seed}; ready in {elapsed:.0f} ms)",
           flush=True)
+    tune_gc()
     if ready is not None:
         ready.set()
     stop = stop_on_signals()

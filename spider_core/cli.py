@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import ipaddress
 import logging
 import os
@@ -19,7 +18,7 @@ from aiohttp import web
 
 from spider_core import __version__
 from spider_core.calllog import call_log
-from spider_core.loop import run, stop_on_signals
+from spider_core.loop import run, stop_on_signals, tune_gc
 from spider_core.model import ConnectionConfigInfo, KeyValue
 from spider_core.rest.app import create_app
 from spider_core.services import connection as conn_svc
@@ -103,19 +102,6 @@ async def show_first_request(address: BindAddress, url: str, username: str | Non
           "'{\"ConnectionName\":\"mock-config01\",\"ReqInfo\":{\"Name\":\"vpc-01\",\"IPv4_CIDR\":"
           "\"192.168.0.0/16\",\"SubnetInfoList\":[{\"Name\":\"subnet-01\",\"IPv4_CIDR\":\"192.168.1.0/24\"}]}}'\n"
           "Stop with Ctrl-C.", flush=True)
-
-
-def tune_gc() -> None:
-    """Fewer, cheaper garbage collections for a long-running server.
-
-    Everything loaded at start (modules, drivers, moto's catalogues) is moved out of the collector's
-    sight (``gc.freeze``), and the young generation is allowed to grow to 50k objects before a
-    collection: each request allocates a few hundred short-lived objects, and CPython's default
-    (700) made the collector run every couple of requests, a measured 2x on GET throughput.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
 
 
 async def register_mock_connection(sp: Spider, name: str = MOCK_CONNECTION) -> None:
