@@ -41,9 +41,11 @@ from typing import Any
 from httpload import RawConn, Req, _cpu_s, _rss_mb, build, free_port, pct
 
 PHASES = ("create", "get", "list", "delete")
-PROVIDERS = {
-    "mock": dict(conn="mock-config01", provider="MOCK", cred_key="MockName", cred_val="bench", region="default"),
-    "null": dict(conn="null-config01", provider="NULL", cred_key="Name", cred_val="bench", region="null-region"),
+PROVIDERS = {  # credential values may name the Cloud-Twin this run starts: {twin}
+    "mock": dict(conn="mock-config01", provider="MOCK", cred=[("MockName", "bench")], region="default"),
+    "null": dict(conn="null-config01", provider="NULL", cred=[("Name", "bench")], region="null-region"),
+    "cloudtwin": dict(conn="cloudtwin-config01", provider="CLOUDTWIN", region="default",
+                      cred=[("IdentityEndpoint", "{twin}"), ("DomainName", "cloud-1"), ("MockName", "bench")]),
 }
 TARGETS = [  # (provider, phase, metric, minimum, label)
     ("mock", "create", "ops_s", 150.0, "MOCK create >= 150 VPC/s"),
@@ -273,14 +275,15 @@ async def call(port: int, method: str, path: str, obj: Any = None) -> tuple[int,
         conn.close()
 
 
-async def register(port: int, key: str) -> None:
+async def register(port: int, key: str, twin_url: str = "") -> None:
     p = PROVIDERS[key]
     prov, conn = p["provider"], p["conn"]
     low = key
     steps = [
         ("/spider/driver", {"DriverName": f"{low}-driver01", "ProviderName": prov, "DriverLibFileName": "x"}),
         ("/spider/credential", {"CredentialName": f"{low}-credential01", "ProviderName": prov,
-                                "KeyValueInfoList": [{"Key": p["cred_key"], "Value": p["cred_val"]}]}),
+                                "KeyValueInfoList": [{"Key": k, "Value": v.format(twin=twin_url)}
+                                                     for k, v in p["cred"]]}),
         ("/spider/region", {"RegionName": f"{low}-region01", "ProviderName": prov,
                             "KeyValueInfoList": [{"Key": "Region", "Value": p["region"]}]}),
         ("/spider/connectionconfig", {"ConfigName": conn, "ProviderName": prov, "DriverName": f"{low}-driver01",
@@ -306,10 +309,18 @@ async def one_run(args: argparse.Namespace, providers: list[str], phases: tuple[
     results: list[PhaseResult] = []
     problems: list[str] = []
     session = None
+    twin: subprocess.Popen[bytes] | None = None
     try:
         server.start()
+        twin_url = ""
+        if "cloudtwin" in providers:  # a Cloud-Twin for the CLOUDTWIN provider, stopped with the server
+            twin_port = free_port()
+            twin = subprocess.Popen([sys.executable, "-m", "cloudtwin", "--port", str(twin_port)],
+                                    stdout=subprocess.DEVNULL)
+            twin_url = f"http://127.0.0.1:{twin_port}"
+            await wait_http(twin_port, "/_twin/health")
         for key in providers:
-            await register(server.port, key)
+            await register(server.port, key, twin_url)
         for key in providers:  # untimed: the first call starts the driver (moto's worker for MOCK)
             t0 = time.perf_counter()
             status, answer = await call(server.port, "GET", f"/spider/vpc?ConnectionName={PROVIDERS[key]['conn']}")
@@ -344,7 +355,23 @@ async def one_run(args: argparse.Namespace, providers: list[str], phases: tuple[
         if session is not None:
             await session.close()
         server.stop()
+        if twin is not None:
+            twin.terminate()
+            twin.wait(10)
     return results, problems
+
+
+async def wait_http(port: int, path: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status, _ = await call(port, "GET", path)
+            if status == 200:
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"nothing answered on :{port}{path}")
 
 
 # ---- output -------------------------------------------------------------------------------------
@@ -521,7 +548,7 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=1000, help="VPCs per phase (default 1000)")
     ap.add_argument("--list-calls", type=int, default=50, help="list calls in the list phase (default 50)")
     ap.add_argument("--repeat", type=int, default=1, help="runs (fresh server each); medians are reported")
-    ap.add_argument("--providers", default="mock,null", help="comma list of mock,null (default mock,null)")
+    ap.add_argument("--providers", default="mock,null", help="comma list of mock,null,cloudtwin (default mock,null)")
     ap.add_argument("--lock-mode", choices=("sponge", "global"), default=None, help="server SP-Lock mode")
     ap.add_argument("--client", choices=("raw", "aiohttp"), default="raw",
                     help="raw: keep-alive HTTP/1.1 on asyncio streams (default); aiohttp: ClientSession pool")

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from spider_core.calllog import call_log
-from spider_core.drivers.aws.coalesce import Coalescer
+from spider_core.drivers.coalesce import Coalescer
 from spider_core.errors import DriverNotFound
 from spider_core.model import IID, KeyPairReqInfo, SecurityReqInfo, VPCReqInfo, SubnetInfo
 

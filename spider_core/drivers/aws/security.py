@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spider_core.drivers.aws.coalesce import Coalescer
+from spider_core.drivers.coalesce import Coalescer
 from spider_core.calllog import RT_SG
 from spider_core.drivers.aws.session import AwsSession, error_code, name_tag, tag_spec, user_tags
 from spider_core.drivers.base import SecurityHandler

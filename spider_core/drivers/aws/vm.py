@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from spider_core.drivers.aws.coalesce import Coalescer
+from spider_core.drivers.coalesce import Coalescer
 from spider_core.calllog import RT_VM
 from spider_core.drivers.aws.session import AwsSession, name_tag, paged, tag_spec, user_tags
 from spider_core.drivers.aws.view import AwsView

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from spider_core.drivers.coalesce import Coalescer
 from spider_core.drivers.base import SecurityHandler
 from spider_core.drivers.openstack.mapping import (DEFAULT_EGRESS, describe, described, is_default_v4_egress,
                                                    is_default_v6_egress, rule_key, rule_to_neutron,
                                                    rules_from_group, tags_in, tags_out)
 from spider_core.calllog import RT_SG
 from spider_core.drivers.openstack.session import (OpenStackError, OpenStackNotFound, OsSession, status_of, type_of)
-from spider_core.drivers.openstack.vpc import ports_going_away, ports_of, retry_in_use
+from spider_core.drivers.openstack.vpc import BATCH, id_query, ports_going_away, ports_of, retry_in_use
 from spider_core.errors import DriverError, DriverNotFound
 from spider_core.model import IID, SecurityInfo, SecurityReqInfo, SecurityRule
 
@@ -38,9 +39,11 @@ def _rules_text(rules: list[SecurityRule]) -> str:
 
 
 class OsSecurityHandler(SecurityHandler):
-    def __init__(self, session: OsSession, *, include_default: bool = True) -> None:
+    def __init__(self, session: OsSession, *, include_default: bool = True, max_inflight: int = 4) -> None:
         self.s = session
         self.include_default = include_default
+        # Spider lists SGs by getting each one: concurrent gets become one filtered list call
+        self._get = Coalescer(self._fetch, sg_not_found, max_inflight=max_inflight, max_batch=BATCH)
 
     # ---- mapping
     def _info(self, sg: dict[str, Any]) -> SecurityInfo:
@@ -117,7 +120,19 @@ class OsSecurityHandler(SecurityHandler):
                             tags=list(req.tags))
 
     async def get_security(self, iid: IID) -> SecurityInfo:
-        return self._info(await self._group(iid))
+        if not iid.system_id:
+            raise sg_not_found(iid.name_id)
+        return await self._get.get(iid.system_id)
+
+    async def _fetch(self, ids: list[str]) -> dict[str, object]:
+        if len(ids) == 1:
+            try:
+                return {ids[0]: self._info(await self._group(IID("", ids[0])))}
+            except DriverNotFound:
+                return {}
+        groups = (await self.s.call(RT_SG, "", "network", "GET",
+                                    "/security-groups?" + id_query("id", ids)))["security_groups"]
+        return {g["id"]: self._info(g) for g in groups if g.get("id") in ids}
 
     async def _all(self) -> list[dict[str, Any]]:
         project = await self.s.project_id()

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from spider_core.drivers.base import VPCHandler
+from spider_core.drivers.coalesce import Coalescer
 from spider_core.drivers.openstack.mapping import describe, described, tags_in, tags_out
 from spider_core.calllog import RT_VPC
 from spider_core.drivers.openstack.session import OpenStackError, OpenStackNotFound, OsSession, status_of
@@ -107,9 +108,18 @@ async def ports_going_away(s: OsSession, rt: str, name: str, ports: list[dict[st
     return True
 
 
+BATCH = 100  # ids per coalesced GET (keeps the query string near 4 KB)
+
+
+def id_query(key: str, ids: list[str]) -> str:
+    return "&".join(f"{key}={quote(i, safe='')}" for i in ids)
+
+
 class OsVpcHandler(VPCHandler):
-    def __init__(self, session: OsSession) -> None:
+    def __init__(self, session: OsSession, *, max_inflight: int = 4) -> None:
         self.s = session
+        # Spider lists VPCs by getting each one: concurrent gets become one filtered list call
+        self._get = Coalescer(self._fetch, vpc_not_found, max_inflight=max_inflight, max_batch=BATCH)
 
     # ---- mapping
     def _subnet_info(self, sn: dict[str, Any]) -> SubnetInfo:
@@ -243,8 +253,26 @@ class OsVpcHandler(VPCHandler):
             raise
 
     async def get_vpc(self, iid: IID) -> VPCInfo:
-        net = await self._network(iid)
-        return self._vpc_info(net, await self._subnets(net["id"], iid.name_id))
+        if not iid.system_id:
+            raise vpc_not_found(iid.name_id)
+        return await self._get.get(iid.system_id)
+
+    async def _fetch(self, ids: list[str]) -> dict[str, object]:
+        if len(ids) == 1:
+            try:
+                net = await self._network(IID("", ids[0]))
+            except DriverNotFound:
+                return {}
+            return {net["id"]: self._vpc_info(net, await self._subnets(net["id"], ""))}
+        nets = (await self.s.call(RT_VPC, "", "network", "GET", "/networks?" + id_query("id", ids)))["networks"]
+        if not nets:
+            return {}
+        subnets = (await self.s.call(RT_VPC, "", "network", "GET",
+                                     "/subnets?" + id_query("network_id", [n["id"] for n in nets])))["subnets"]
+        by_net: dict[str, list[dict[str, Any]]] = {}
+        for sn in subnets:
+            by_net.setdefault(sn.get("network_id", ""), []).append(sn)
+        return {n["id"]: self._vpc_info(n, by_net.get(n["id"], [])) for n in nets if n.get("id") in ids}
 
     async def _own_networks(self) -> list[dict[str, Any]]:
         nets = (await self.s.call(RT_VPC, "", "network", "GET", "/networks"))["networks"]
