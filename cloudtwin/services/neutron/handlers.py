@@ -18,8 +18,9 @@ from aiohttp import web
 from cloudtwin import wire
 from cloudtwin.errors import ApiError
 from cloudtwin.routing import Call, Router
+from cloudtwin.services.neutron.ipam import invalid_attr
 from cloudtwin.services.neutron.models import (FloatingIP, Network, NeutronState, Port, Router as NRouter,
-                                               SecurityGroup, SecurityGroupRule, Subnet, invalid_attr)
+                                               SecurityGroup, SecurityGroupRule, Subnet)
 
 SERVICE = "network"
 RESERVED_QUERY = {"limit", "marker", "fields", "sort_key", "sort_dir", "page_reverse", "tags", "tags-any",
