@@ -239,7 +239,8 @@ class MockDriver(CloudDriver):
                                             region.aws_region, names)
         session = AwsSession(client_factory=lambda svc: backend.client(account, region.aws_region, svc),
                              executor=backend.executor, cloud_os="MOCK",
-                             region_zone=f"{region.name}/{info.zone}", connection=info.connection_name)
+                             region_zone=f"{region.name}/{info.zone}", connection=info.connection_name,
+                             limiter=info.limiter)
         view = MockView(profile, region, images)
         conn = build_connection(session, view, include_default=False, max_inflight=1,
                                 region_zone=MockRegionZoneHandler(profile, region.name),

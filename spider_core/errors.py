@@ -22,7 +22,18 @@ class SpiderError(Exception):
 
 
 class DriverError(SpiderError):
-    """A cloud driver call failed; the message is the driver's (secrets already removed)."""
+    """A cloud driver call failed; the message is the driver's (secrets already removed).
+
+    ``http_status`` (0 when unknown), ``error_code`` (the CSP's code, e.g. ``RequestLimitExceeded``)
+    and ``retry_after`` (seconds the CSP asked to wait, or None) let the request-limit policy
+    (``spider_core.limits``) recognise throttling without parsing texts."""
+
+    def __init__(self, message: str, status: int | None = None, *, http_status: int = 0, error_code: str = "",
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, status)
+        self.http_status = http_status
+        self.error_code = error_code
+        self.retry_after = retry_after
 
 
 class DriverNotFound(DriverError):

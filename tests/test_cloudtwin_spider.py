@@ -47,7 +47,10 @@ def register(url: str, twin_url: str, clouds: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def spider(twin, tmp_path_factory):
-    srv = SpiderProcess(tmp_path_factory.mktemp("ct-spider")).start()
+    root = tmp_path_factory.mktemp("ct-spider")
+    limits = root / "limits.yaml"  # cloud-2's connection may not retry throttled calls
+    limits.write_text("connections:\n  cloudtwin-cloud-2-config: {retries: 0}\n")
+    srv = SpiderProcess(root, env={"SPIDER_LIMITS_FILE": str(limits)}).start()
     try:
         register(srv.url, twin.url, ["cloud-1", "cloud-2", "cloud-3"])
         yield srv
@@ -140,24 +143,32 @@ def test_region_outage_is_a_clear_error_and_recovers(twin, spider):
     assert requests.delete(spider.url + "/vpc/vpc-out", json={"ConnectionName": conn}).json() == {"Result": "true"}
 
 
-def test_throttling_reaches_the_client_with_the_csp_status(twin, spider):
-    conn = "cloudtwin-cloud-3-config"
-    rule = twin.admin("POST", "/faults", {"kind": "throttle", "match": {"cloud": "cloud-3", "method": "POST"},
-                                          "rate": 0.2, "burst": 1})["fault"]
+def test_throttling_is_retried_by_the_limit_policy_or_reaches_the_client(twin, spider):
+    """Default policy: a throttled call waits for Retry-After and succeeds; a connection whose policy
+    allows no retries hands the CSP's 429 + Retry-After to the client."""
+    rule = twin.admin("POST", "/faults", {"kind": "throttle", "match": {"method": "POST"},
+                                          "rate": 1, "burst": 1, "per": "all"})["fault"]
     try:
-        results = []
-        for i in range(3):
-            r = requests.post(spider.url + "/keypair", json={"ConnectionName": conn, "ReqInfo": {"Name": f"kt-{i}"}},
-                              timeout=60)
-            results.append((r.status_code, r.json()))
-        assert results[0][0] == 200
-        throttled = [body for status, body in results[1:] if status >= 400]
-        assert throttled, results
-        assert all("429" in b["message"] and "Retry-After" in b["message"] for b in throttled), throttled
+        for conn, cloud in (("cloudtwin-cloud-3-config", "cloud-3"), ("cloudtwin-cloud-2-config", "cloud-2")):
+            results = []
+            for i in range(3):
+                r = requests.post(spider.url + "/keypair", json={"ConnectionName": conn, "ReqInfo": {"Name": f"kt-{i}"}},
+                                  timeout=120)
+                results.append((r.status_code, r.json()))
+            [lim] = requests.get(spider.url + "/limitinfo", params={"ConnectionName": conn}).json()["limitinfo"]
+            if cloud == "cloud-3":
+                assert [s for s, _ in results] == [200, 200, 200], results
+                assert lim["retries"] >= 2 and lim["gave_up"] == 0, lim
+            else:
+                assert results[0][0] == 200
+                throttled = [body for status, body in results[1:] if status >= 400]
+                assert throttled and all("429" in b["message"] and "Retry-After" in b["message"] for b in throttled)
+                assert lim["retries"] == 0 and lim["gave_up"] == len(throttled), lim
     finally:
         twin.admin("DELETE", f"/faults/{rule['id']}")
-    for i in range(3):
-        requests.delete(spider.url + f"/keypair/kt-{i}", json={"ConnectionName": conn})
+    for conn in ("cloudtwin-cloud-3-config", "cloudtwin-cloud-2-config"):
+        for i in range(3):
+            requests.delete(spider.url + f"/keypair/kt-{i}", json={"ConnectionName": conn})
 
 
 def test_injected_error_transitions_surface_as_failed(twin, spider):

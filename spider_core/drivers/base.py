@@ -61,6 +61,9 @@ class ConnectionInfo:
     zone: str = ""
     target_zone: str = ""
     connection_name: str = ""
+    # the connection's request-limit policy (spider_core.limits.CallLimiter); drivers route CSP calls
+    # through it. None = unlimited (a driver used outside Spider).
+    limiter: Any = field(default=None, compare=False)
 
     def __repr__(self) -> str:  # never print credential values
         keys = sorted(self.credential)

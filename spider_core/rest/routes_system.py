@@ -41,17 +41,34 @@ async def health(request: web.Request) -> web.Response:
     return reply(request, {"message": "CB-Spider is ready"})
 
 
+def lock_and_limit_view(request: web.Request) -> dict:
+    """The project's rich view: lock entries and statistics, plus every connection's request limiter."""
+    sp = spider(request)
+    view = sp.locks.snapshot()
+    view["limits"] = [lim.stats() for lim in sp.limiters.values()]
+    return view
+
+
 @routes.get("/spider/splockinfo")
 async def splock_info(request: web.Request) -> web.Response:
-    locks = spider(request).locks
     if query(request, "detail").lower() in ("true", "1", "yes"):
-        return reply(request, locks.snapshot())
-    return reply(request, {"splockinfo": locks.info()})
+        return reply(request, lock_and_limit_view(request))
+    return reply(request, {"splockinfo": spider(request).locks.info()})
 
 
 @routes.get("/spider/splockstats")
 async def splock_stats(request: web.Request) -> web.Response:
-    return reply(request, spider(request).locks.snapshot())
+    return reply(request, lock_and_limit_view(request))
+
+
+@routes.get("/spider/limitinfo")
+async def limit_info(request: web.Request) -> web.Response:
+    """Request limiters per connection (``?ConnectionName=`` for one): policy, in-flight, queued,
+    throttled answers, retries, time spent waiting."""
+    sp = spider(request)
+    name = query(request, "ConnectionName")
+    limiters = [lim for n, lim in sp.limiters.items() if not name or n == name]
+    return reply(request, {"limitinfo": [lim.stats() for lim in limiters]})
 
 
 @routes.get("/spider/calllog")

@@ -17,6 +17,7 @@ from pathlib import Path
 from spider_core import errors
 from spider_core.drivers.base import CloudConnection, CloudDriver, ConnectionInfo, DriverCapability
 from spider_core.drivers.registry import DriverRegistry
+from spider_core.limits import CallLimiter, PolicyBook
 from spider_core.metadb import MetaDB
 from spider_core.model import ConnectionConfigInfo
 from spider_core.splock import LockManager
@@ -84,6 +85,8 @@ class Spider:
         self.db = db
         self.registry = registry or DriverRegistry()
         self.locks = LockManager(settings.lock_mode, namespace=settings.permission_namespace)
+        self.limits = PolicyBook.from_env()
+        self.limiters: dict[str, CallLimiter] = {}
         self._conns: dict[str, Conn] = {}
         self._opening: dict[str, asyncio.Future[Conn]] = {}
         self._retired: list[CloudConnection] = []
@@ -122,6 +125,15 @@ class Spider:
         self._retired.clear()
         await self.registry.close()
         await self.db.close()
+
+    def limiter_for(self, name: str, provider: str) -> CallLimiter:
+        """The connection's request limiter; kept across reconnects (its counters are the history)
+        unless its policy changed."""
+        policy = self.limits.policy_for(provider, name)
+        limiter = self.limiters.get(name)
+        if limiter is None or limiter.policy != policy:
+            limiter = self.limiters[name] = CallLimiter(name, policy)
+        return limiter
 
     def connection_info_changed(self) -> None:
         """Forget every resolved connection: the next request re-reads the MetaDB."""
@@ -179,7 +191,7 @@ class Spider:
         info = ConnectionInfo(provider=provider,
                               credential={kv.key: kv.value for kv in credential.key_values},
                               region=region_kv.get("region", ""), zone=zone, target_zone=zone,
-                              connection_name=name)
+                              connection_name=name, limiter=self.limiter_for(name, provider))
         try:
             cloud = await driver.connect(info)
         except errors.SpiderError:

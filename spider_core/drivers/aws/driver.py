@@ -67,10 +67,11 @@ class AwsDriver(PooledDriver):
 
         def session_for(region: str) -> AwsSession:
             return AwsSession(client_factory=factory_for(region), executor=executor, cloud_os="AWS",
-                              region_zone=f"{region}/", connection=info.connection_name)
+                              region_zone=f"{region}/", connection=info.connection_name, limiter=info.limiter)
 
         session = AwsSession(client_factory=factory_for(info.region), executor=executor, cloud_os="AWS",
-                             region_zone=f"{info.region}/{info.zone}", connection=info.connection_name)
+                             region_zone=f"{info.region}/{info.zone}", connection=info.connection_name,
+                             limiter=info.limiter)
         view = AwsView(info.region, info.zone)
         return build_connection(session, view, include_default=True, max_inflight=4,
                                 session_for_region=session_for)

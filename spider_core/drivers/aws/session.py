@@ -16,6 +16,7 @@ from typing import Any, Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from spider_core.calllog import RT_NLB, call_log
+from spider_core.limits import CallLimiter
 from spider_core.errors import DriverError, DriverNotFound
 
 
@@ -43,7 +44,9 @@ def map_error(exc: BaseException) -> DriverError:
         code = str(err.get("Code", "Unknown"))
         msg = str(err.get("Message", "")).strip()
         text = f"{code}: {msg}" if msg else code
-        return DriverNotFound(text) if is_not_found_code(code) else DriverError(text)
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        cls = DriverNotFound if is_not_found_code(code) else DriverError
+        return cls(text, http_status=status, error_code=code)
     if isinstance(exc, BotoCoreError):
         return DriverError(f"{type(exc).__name__}: {exc}")
     return DriverError(f"{type(exc).__name__}: {exc}")
@@ -53,9 +56,10 @@ class AwsSession:
     """What every handler of one connection shares: clients, executor and call-log labels."""
 
     def __init__(self, *, client_factory: ClientFactory, executor: Executor, cloud_os: str,
-                 region_zone: str, connection: str = "") -> None:
+                 region_zone: str, connection: str = "", limiter: CallLimiter | None = None) -> None:
         self._factory = client_factory
         self._executor = executor
+        self.limiter = limiter
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.cloud_os = cloud_os
@@ -88,7 +92,9 @@ class AwsSession:
         """Run ``client(service).api(**kwargs)`` in the executor; record it; map errors."""
         loop = asyncio.get_running_loop()
         fn = functools.partial(self._run, service, api, resource_type, resource_name, kwargs)
-        return await loop.run_in_executor(self._executor, fn)
+        if self.limiter is None:
+            return await loop.run_in_executor(self._executor, fn)
+        return await self.limiter.run(lambda: loop.run_in_executor(self._executor, fn))
 
     async def ec2(self, resource_type: str, resource_name: str, api: str, **kwargs: Any) -> Any:
         return await self.call(resource_type, resource_name, "ec2", api, **kwargs)

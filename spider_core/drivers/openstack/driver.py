@@ -99,7 +99,8 @@ class OpenStackDriver(PooledDriver):
 
         session = OsSession(connection_factory=factory, executor=self.executor(), cloud_os=self.cloud_os,
                             region_zone=f"{region}/{info.zone}", endpoint=endpoint,
-                            connection=info.connection_name, region=region, zone=info.zone)
+                            connection=info.connection_name, region=region, zone=info.zone,
+                            limiter=info.limiter)
         session.features["routers"] = self.use_routers
         # build the SDK connection now, in the pool (no network call: it authenticates on first use)
         await asyncio.get_running_loop().run_in_executor(self.executor(), session.sdk)

@@ -21,6 +21,7 @@ from concurrent.futures import Executor
 from typing import Any, Callable
 
 from spider_core.calllog import call_log
+from spider_core.limits import CallLimiter
 from spider_core.errors import DriverError, DriverNotFound
 
 
@@ -37,18 +38,14 @@ class OpenStackError(DriverError):
 
     def __init__(self, message: str, *, http_status: int = 0, error_type: str = "",
                  retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.http_status = http_status
+        super().__init__(message, http_status=http_status, error_code=error_type, retry_after=retry_after)
         self.error_type = error_type
-        self.retry_after = retry_after
 
 
 class OpenStackNotFound(DriverNotFound):
     def __init__(self, message: str, *, http_status: int = 404, error_type: str = "") -> None:
-        super().__init__(message)
-        self.http_status = http_status
+        super().__init__(message, http_status=http_status, error_code=error_type)
         self.error_type = error_type
-        self.retry_after = None
 
 
 def status_of(exc: BaseException) -> int:
@@ -178,9 +175,10 @@ class OsSession:
 
     def __init__(self, *, connection_factory: ConnectionFactory, executor: Executor, cloud_os: str,
                  region_zone: str, endpoint: str, connection: str = "", region: str = "",
-                 zone: str = "") -> None:
+                 zone: str = "", limiter: CallLimiter | None = None) -> None:
         self._factory = connection_factory
         self._executor = executor
+        self.limiter = limiter
         self._conn: Any = None
         self._lock = threading.Lock()
         self._adapters: dict[str, Any] = {}
@@ -265,7 +263,9 @@ class OsSession:
         label = api or f"{method} {service}{path.split('?')[0]}"
         fn = functools.partial(self._run, resource_type, resource_name, service, method, path, body, label,
                                headers)
-        return await loop.run_in_executor(self._executor, fn)
+        if self.limiter is None:
+            return await loop.run_in_executor(self._executor, fn)
+        return await self.limiter.run(lambda: loop.run_in_executor(self._executor, fn))
 
     async def warm(self) -> None:
         """Build the SDK connection (authenticate) now instead of on the first call."""

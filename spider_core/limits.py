@@ -1,0 +1,217 @@
+"""The request-limit policy: how hard Spider may push one connection's cloud.
+
+CB-Spider users creating hundreds of VMs at once hit CSP request limits (``RequestLimitExceeded``,
+HTTP 429) and "too many open files". Each connection gets a ``CallLimiter`` that every CSP call of its
+driver goes through (the drivers' session ``call`` wrappers):
+
+* at most ``max_inflight`` calls at once (the rest queue, so a burst holds no more sockets or threads
+  than that);
+* an optional client-side token bucket (``rate`` calls/s, ``burst``), to stay under a known CSP limit;
+* on a throttling answer (429/413, AWS ``RequestLimitExceeded``/``Throttling``...) the call is retried
+  after the CSP's ``Retry-After`` or an exponential backoff with full jitter, up to ``retries`` times
+  and ``max_wait`` seconds in total; a burst above the CSP's limit is delayed, not failed.
+
+Outages (503) and every other error are *not* retried: the client gets them at once.
+
+Policies are data: ``spider_core/data/limits.yaml`` (defaults and per provider), a user file named by
+``SPIDER_LIMITS_FILE`` with the same shape (``default``, ``providers``, ``connections``), merged in
+that order; the most specific entry wins field by field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Awaitable, Callable, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+DATA_FILE = Path(__file__).with_name("data") / "limits.yaml"
+THROTTLE_STATUSES = (429, 413)
+THROTTLE_CODES = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException", "ThrottledException",
+                            "TooManyRequestsException", "RequestThrottled", "RequestThrottledException",
+                            "SlowDown", "OverLimit", "overLimit", "TooManyRequests",
+                            "ProvisionedThroughputExceededException", "LimitExceeded.RequestLimit"})
+
+
+class LimitError(ValueError):
+    """A limits file or value is malformed; the message names the file and field."""
+
+
+@dataclass(frozen=True)
+class LimitPolicy:
+    max_inflight: int = 64      # concurrent CSP calls per connection (0 = unbounded)
+    rate: float = 0.0           # client-side calls per second (0 = no rate limit)
+    burst: int = 0              # token bucket size (0 = max(1, rate))
+    retries: int = 10           # retries of a throttled call
+    backoff: float = 0.25       # first backoff step, seconds (doubles per retry)
+    backoff_max: float = 16.0   # cap of one backoff step
+    max_wait: float = 300.0     # total seconds one call may spend waiting on throttling
+
+    def merged(self, overrides: dict[str, Any], where: str) -> "LimitPolicy":
+        known = {f.name: f.type for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for key, value in (overrides or {}).items():
+            if key not in known:
+                raise LimitError(f"{where}: unknown field '{key}' (known: {', '.join(known)})")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise LimitError(f"{where}.{key}: a number >= 0")
+            changes[key] = int(value) if known[key] == "int" else float(value)
+        return replace(self, **changes)
+
+
+class PolicyBook:
+    """Policies by provider and connection, from the data file and the user's file."""
+
+    def __init__(self, default: LimitPolicy, providers: dict[str, dict[str, Any]],
+                 connections: dict[str, dict[str, Any]]) -> None:
+        self.default = default
+        self.providers = {k.upper(): v for k, v in providers.items()}
+        self.connections = connections
+
+    @classmethod
+    def load(cls, extra: str | os.PathLike[str] | None = None) -> "PolicyBook":
+        default = LimitPolicy()
+        providers: dict[str, dict[str, Any]] = {}
+        connections: dict[str, dict[str, Any]] = {}
+        for path in [DATA_FILE, *([Path(extra)] if extra else [])]:
+            try:
+                doc = yaml.safe_load(Path(path).read_text()) or {}
+            except FileNotFoundError:
+                raise LimitError(f"{path}: no such limits file") from None
+            except yaml.YAMLError as exc:
+                raise LimitError(f"{path}: not valid YAML: {exc}") from None
+            if not isinstance(doc, dict):
+                raise LimitError(f"{path}: a mapping with default / providers / connections")
+            default = default.merged(doc.get("default") or {}, f"{path}: default")
+            for section, target in (("providers", providers), ("connections", connections)):
+                entries = doc.get(section) or {}
+                if not isinstance(entries, dict):
+                    raise LimitError(f"{path}: {section}: a mapping of name -> fields")
+                for name, over in entries.items():
+                    LimitPolicy().merged(over or {}, f"{path}: {section}.{name}")  # validate now
+                    key = str(name).upper() if section == "providers" else str(name)
+                    target[key] = {**target.get(key, {}), **(over or {})}
+        return cls(default, providers, connections)
+
+    @classmethod
+    def from_env(cls) -> "PolicyBook":
+        return cls.load(os.environ.get("SPIDER_LIMITS_FILE") or None)
+
+    def policy_for(self, provider: str, connection: str) -> LimitPolicy:
+        policy = self.default.merged(self.providers.get(provider.upper(), {}), f"providers.{provider}")
+        return policy.merged(self.connections.get(connection, {}), f"connections.{connection}")
+
+
+def throttle_delay(exc: BaseException) -> float | None:
+    """Seconds to wait before retrying ``exc`` if it is a throttling answer (0.0 = use the backoff),
+    or None when it is not throttling (then it must not be retried)."""
+    status = getattr(exc, "http_status", 0) or 0
+    code = getattr(exc, "error_code", "") or ""
+    if status in THROTTLE_STATUSES or code in THROTTLE_CODES:
+        after = getattr(exc, "retry_after", None)
+        return float(after) if after is not None else 0.0
+    return None
+
+
+class _Bucket:
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.capacity = float(max(1, burst or int(rate) or 1))
+        self.tokens = self.capacity
+        self.last = time.monotonic()
+
+    def reserve(self) -> float:
+        """Take a token (possibly going into debt); returns how long the caller must wait for it."""
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        self.tokens -= 1.0
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
+class CallLimiter:
+    """Every CSP call of one connection goes through ``run``."""
+
+    def __init__(self, name: str, policy: LimitPolicy, *, rng: random.Random | None = None) -> None:
+        self.name = name
+        self.policy = policy
+        self._sem = asyncio.Semaphore(policy.max_inflight) if policy.max_inflight > 0 else None
+        self._bucket = _Bucket(policy.rate, policy.burst) if policy.rate > 0 else None
+        self._rng = rng or random.Random()
+        self.inflight = 0
+        self.peak_inflight = 0
+        self.queued = 0
+        self.peak_queued = 0
+        self.calls = 0
+        self.throttled = 0
+        self.retries = 0
+        self.gave_up = 0
+        self.waited = 0.0       # seconds spent in throttling backoff
+        self.rate_waited = 0.0  # seconds spent waiting for the client-side rate
+
+    def backoff(self, attempt: int, retry_after: float) -> float:
+        """Full jitter (AWS's recommendation) on an exponential step, never below the CSP's Retry-After."""
+        step = min(self.policy.backoff_max, self.policy.backoff * (2 ** attempt))
+        return max(retry_after, self._rng.uniform(0, step))
+
+    async def run(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()`` under the policy; ``call`` is a factory, so a throttled call can be made again."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            if self._bucket is not None:
+                wait = self._bucket.reserve()
+                if wait > 0:
+                    self.rate_waited += wait
+                    await asyncio.sleep(wait)
+            try:
+                return await self._once(call)
+            except Exception as exc:
+                delay = throttle_delay(exc)
+                if delay is None:
+                    raise
+                self.throttled += 1
+                pause = self.backoff(attempt, delay)
+                if attempt >= self.policy.retries or time.monotonic() - started + pause > self.policy.max_wait:
+                    self.gave_up += 1
+                    raise
+                attempt += 1
+                self.retries += 1
+                self.waited += pause
+                await asyncio.sleep(pause)
+
+    async def _once(self, call: Callable[[], Awaitable[T]]) -> T:
+        if self._sem is None:
+            return await self._counted(call)
+        self.queued += 1
+        self.peak_queued = max(self.peak_queued, self.queued)
+        try:
+            await self._sem.acquire()
+        finally:
+            self.queued -= 1
+        try:
+            return await self._counted(call)
+        finally:
+            self._sem.release()
+
+    async def _counted(self, call: Callable[[], Awaitable[T]]) -> T:
+        self.calls += 1
+        self.inflight += 1
+        self.peak_inflight = max(self.peak_inflight, self.inflight)
+        try:
+            return await call()
+        finally:
+            self.inflight -= 1
+
+    def stats(self) -> dict[str, Any]:
+        return {"connection": self.name, "policy": asdict(self.policy), "inflight": self.inflight,
+                "peak_inflight": self.peak_inflight, "queued": self.queued, "peak_queued": self.peak_queued,
+                "calls": self.calls, "throttled": self.throttled, "retries": self.retries,
+                "gave_up": self.gave_up, "waited_s": round(self.waited, 3),
+                "rate_waited_s": round(self.rate_waited, 3)}

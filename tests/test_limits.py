@@ -1,0 +1,144 @@
+"""The request-limit policy (spider_core/limits.py): bounded in-flight calls, client-side rate,
+retries with backoff on throttling answers only, policies from data files, and end to end: a burst of
+creates against a throttling Cloud-Twin cloud is delayed, not failed."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from spider_core.errors import DriverError
+from spider_core.limits import CallLimiter, LimitError, LimitPolicy, PolicyBook, throttle_delay
+from spider_helpers import SpiderProcess, TwinSubprocess
+from test_cloudtwin_spider import register
+
+
+async def test_inflight_is_bounded_and_queued_calls_all_run():
+    lim = CallLimiter("c", LimitPolicy(max_inflight=3))
+
+    async def work():
+        await asyncio.sleep(0.02)
+        return 1
+
+    results = await asyncio.gather(*(lim.run(work) for _ in range(12)))
+    assert results == [1] * 12
+    assert lim.peak_inflight == 3 and lim.calls == 12 and lim.inflight == 0 and lim.peak_queued >= 9
+
+
+async def test_client_side_rate():
+    lim = CallLimiter("c", LimitPolicy(max_inflight=0, rate=50, burst=1))
+    t0 = time.monotonic()
+    await asyncio.gather(*(lim.run(lambda: asyncio.sleep(0)) for _ in range(11)))
+    assert time.monotonic() - t0 >= 0.18, "10 tokens beyond the first at 50/s take 0.2 s"
+    assert lim.rate_waited > 0
+
+
+async def test_throttled_calls_are_retried_after_retry_after():
+    lim = CallLimiter("c", LimitPolicy(retries=5, backoff=0.001), rng=random.Random(1))
+    answers = iter([DriverError("429 slow down", http_status=429, retry_after=0.05),
+                    DriverError("RequestLimitExceeded: Request limit exceeded.", error_code="RequestLimitExceeded"),
+                    "ok"])
+
+    async def call():
+        a = next(answers)
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+    t0 = time.monotonic()
+    assert await lim.run(call) == "ok"
+    assert time.monotonic() - t0 >= 0.05, "the CSP's Retry-After is honoured"
+    assert (lim.throttled, lim.retries, lim.gave_up) == (2, 2, 0)
+
+
+async def test_other_errors_are_not_retried_and_retries_are_bounded():
+    lim = CallLimiter("c", LimitPolicy(retries=2, backoff=0.001))
+    calls = 0
+
+    async def outage():
+        nonlocal calls
+        calls += 1
+        raise DriverError("503 ServiceUnavailable", http_status=503, retry_after=30)
+
+    with pytest.raises(DriverError, match="503"):
+        await lim.run(outage)
+    assert calls == 1 and lim.retries == 0, "an outage is answered at once, not waited out"
+
+    async def always_throttled():
+        nonlocal calls
+        calls += 1
+        raise DriverError("429", http_status=429)
+
+    calls = 0
+    with pytest.raises(DriverError):
+        await lim.run(always_throttled)
+    assert calls == 3 and lim.gave_up == 1
+
+    lim2 = CallLimiter("c", LimitPolicy(retries=100, max_wait=0.05))
+    with pytest.raises(DriverError):
+        await lim2.run(lambda: always_throttled())  # Retry-After unknown, but max_wait caps the total
+    assert lim2.gave_up == 1
+
+
+def test_throttle_classification():
+    assert throttle_delay(DriverError("x", http_status=429, retry_after=3)) == 3.0
+    assert throttle_delay(DriverError("x", http_status=413)) == 0.0
+    assert throttle_delay(DriverError("x", error_code="Throttling")) == 0.0
+    assert throttle_delay(DriverError("x", http_status=503, retry_after=3)) is None
+    assert throttle_delay(DriverError("x", http_status=409)) is None
+    assert throttle_delay(ValueError("x")) is None
+
+
+def test_policy_files_merge_by_specificity(tmp_path):
+    f = tmp_path / "limits.yaml"
+    f.write_text("default: {max_inflight: 16}\nproviders: {cloudtwin: {rate: 10, burst: 10}}\n"
+                 "connections: {c1: {rate: 2}}\n")
+    book = PolicyBook.load(f)
+    assert book.policy_for("AWS", "x") == LimitPolicy(max_inflight=16)
+    assert book.policy_for("CLOUDTWIN", "x").rate == 10
+    p = book.policy_for("CLOUDTWIN", "c1")
+    assert (p.rate, p.burst, p.max_inflight) == (2, 10, 16)
+    assert book.policy_for("MOCK", "x").max_inflight == 0, "the shipped data file: MOCK is unbounded"
+    f.write_text("providers: {AWS: {rte: 10}}\n")
+    with pytest.raises(LimitError, match=r"limits.yaml: providers.AWS: unknown field 'rte'"):
+        PolicyBook.load(f)
+    f.write_text("default: {rate: -1}\n")
+    with pytest.raises(LimitError, match="default.rate"):
+        PolicyBook.load(f)
+
+
+def test_a_burst_against_a_throttling_cloud_is_delayed_not_failed(tmp_path):
+    """Cloud-Twin throttles cloud-1's POSTs at 10/s; 40 concurrent VPC creates (80 POSTs) all succeed,
+    and Spider's limit view shows the retries."""
+    twin = TwinSubprocess("--cloud", "cloud-1=openstack").start()
+    srv = SpiderProcess(tmp_path / "root").start()
+    try:
+        register(srv.url, twin.url, ["cloud-1"])
+        conn = "cloudtwin-cloud-1-config"
+        assert requests.get(srv.url + "/vpc", params={"ConnectionName": conn}, timeout=60).status_code == 200
+        twin.admin("POST", "/faults", {"kind": "throttle", "match": {"cloud": "cloud-1", "method": "POST"},
+                                       "rate": 10, "burst": 10, "per": "all"})
+
+        def create(i: int) -> requests.Response:
+            return requests.post(srv.url + "/vpc", json={"ConnectionName": conn, "ReqInfo": {
+                "Name": f"vpc-{i}", "IPv4_CIDR": f"10.{i}.0.0/16",
+                "SubnetInfoList": [{"Name": f"sn-{i}", "IPv4_CIDR": f"10.{i}.1.0/24"}]}}, timeout=300)
+
+        with ThreadPoolExecutor(40) as pool:
+            answers = list(pool.map(create, range(40)))
+        assert [r.status_code for r in answers] == [200] * 40, [r.text for r in answers if r.status_code != 200][:3]
+        assert requests.get(f"{srv.url}/countvpc/{conn}").json() == {"count": 40}
+        [lim] = requests.get(srv.url + "/limitinfo", params={"ConnectionName": conn}).json()["limitinfo"]
+        assert lim["throttled"] > 0 and lim["retries"] == lim["throttled"] and lim["gave_up"] == 0, lim
+        view = requests.get(srv.url + "/splockinfo", params={"detail": "true"}).json()
+        assert any(x["connection"] == conn for x in view["limits"])
+        events = twin.admin("GET", "/events?kind=fault.throttle&limit=10000")["events"]
+        assert len(events) == lim["throttled"], "every 429 the twin sent was retried by Spider"
+    finally:
+        srv.stop()
+        twin.stop()
