@@ -133,6 +133,8 @@ _SYSTEM = _family("system", [
     _r("health-check-readyz", "GET", "/readyz", "readyz", scoped=False, auth=False, summary="Readiness check"),
     _r("get-splockinfo", "GET", "/splockinfo", "splockinfo", scoped=False, query=("detail",),
        summary="SP-Lock state (detail=true: rich project view)"),
+    _r("get-limitinfo", "GET", "/limitinfo", "limitinfo", scoped=False, query=("ConnectionName",),
+       summary="Request limiters per connection: policy, in-flight, throttling retries"),
     _r("destroy-all-resource", "DELETE", "/destroy", "destroy",
        summary="Delete every registered resource of a connection"),
     _r("any-call", "POST", "/anycall", "anycall", summary="Driver-specific AnyCall",
@@ -537,6 +539,11 @@ class _Operations:
         return self._call("get-splockinfo", query={"detail": "true"} if detail else None)
 
     def splockinfo_detail(self) -> Any: return self.splockinfo(detail=True)
+
+    def limitinfo(self, conn: str | None = None) -> Any:
+        """``{"limitinfo": [...]}``: every connection's request limiter (or one connection's)."""
+        return self._call("get-limitinfo", query={"ConnectionName": conn} if conn else None)
+
     def destroy(self, conn: str) -> Any: return self._call("destroy-all-resource", conn=conn)
     def anycall(self, conn: str, req: dict) -> Any: return self._call("any-call", conn=conn, req=req)
     def driver_capability(self, conn: str) -> Any: return self._call("get-driver-capability", conn=conn)

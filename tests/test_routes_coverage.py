@@ -67,7 +67,7 @@ def test_report_server_only_routes():
     """Server routes the client table does not know (informational; extensions must be deliberate)."""
     client = {(r.method, shape(r.full_path)) for r in ROUTES} | {(m, shape(p)) for m, p in CONTRACT_EXTRAS}
     extra = sorted(x for x in server_routes() - client if x[0] != "HEAD")
-    assert extra == [("GET", "/spider/limitinfo"), ("GET", "/spider/splockstats")], extra
+    assert extra == [("GET", "/spider/splockstats")], extra
 
 
 def _fill(route: Route) -> str:
