@@ -118,6 +118,14 @@ class CaseResult:
     def failed_checks(self) -> list[Check]:
         return [c for c in self.checks if c.status in ("fail", "error")]
 
+    def problems(self) -> list[str]:
+        """One line per error and failed check: the text of a JUnit failure and a baseline entry."""
+        lines = [f"error: {e}" for e in self.errors]
+        for check in self.failed_checks():
+            detail = check.message or f"expected {check.expected!r}, got {check.actual!r}"
+            lines.append(f"{check.name}: {detail}")
+        return lines
+
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "status": self.status,
                 "duration_s": self.duration_s, "started_at": _iso(self.started_at),
@@ -187,18 +195,26 @@ class SuiteResult:
     properties: dict[str, Any] = field(default_factory=dict)
     tables: list[MetricsTable] = field(default_factory=list)
     charts: list[LatencyChart] = field(default_factory=list)
+    sg: "SgSuite | None" = None  # the SG detail this suite was derived from, for the SG renderers
+
+    def reported_cases(self) -> list[CaseResult]:
+        """The cases plus, when the suite itself broke (e.g. prepare failed), a `(suite)` case
+        carrying those errors, so JUnit, summaries, baselines and exit codes all count them."""
+        if not self.errors:
+            return list(self.cases)
+        return [*self.cases, CaseResult(id="(suite)", name="(suite setup)", errors=list(self.errors))]
 
     def counts(self) -> dict[str, int]:
         tally = {s: 0 for s in STATUSES}
-        for case in self.cases:
+        for case in self.reported_cases():
             tally[case.status] += 1
-        tally["tests"] = len(self.cases)
+        tally["tests"] = sum(tally.values())
         return tally
 
     @property
     def status(self) -> Status:
         counts = self.counts()
-        if self.errors or counts["error"]:
+        if counts["error"]:
             return "error"
         return "fail" if counts["fail"] else "pass"
 
@@ -209,7 +225,8 @@ class SuiteResult:
                 "properties": dict(self.properties),
                 "tables": [t.to_dict() for t in self.tables],
                 "charts": [c.to_dict() for c in self.charts],
-                "cases": [c.to_dict() for c in self.cases]}
+                "cases": [c.to_dict() for c in self.cases],
+                "sg": self.sg.to_dict() if self.sg is not None else None}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SuiteResult":
@@ -218,7 +235,8 @@ class SuiteResult:
                    started_at=_from_iso(data.get("started_at")), duration_s=data.get("duration_s", 0.0),
                    errors=list(data.get("errors", [])), properties=dict(data.get("properties") or {}),
                    tables=[MetricsTable.from_dict(t) for t in data.get("tables", [])],
-                   charts=[LatencyChart.from_dict(c) for c in data.get("charts", [])])
+                   charts=[LatencyChart.from_dict(c) for c in data.get("charts", [])],
+                   sg=SgSuite.from_dict(data["sg"]) if data.get("sg") else None)
 
 
 # ---------------------------------------------------------------- SG suite layer
@@ -423,4 +441,5 @@ class SgSuite:
                  "cells": self.cell_count(), "mismatches": self.mismatch_count(), **self.properties}
         return SuiteResult(name=self.name, target=self.connection,
                            cases=[c.to_case_result() for c in self.cases], started_at=self.started_at,
-                           duration_s=self.duration_s, errors=list(self.errors), properties=props)
+                           duration_s=self.duration_s, errors=list(self.errors), properties=props,
+                           sg=self)
