@@ -302,6 +302,7 @@ class SgCell:
     observed: CellValue
     ran: bool = True
     latency_ms: float | None = None
+    detail: str = ""             # the prober's evidence, e.g. "SSH-2.0 banner", "timeout 100 ms"
 
     @property
     def actual(self) -> CellValue:
@@ -325,12 +326,13 @@ class SgCell:
 
     def to_dict(self) -> dict[str, Any]:
         return {"column": self.column, "expected": self.expected, "model": self.model,
-                "observed": self.observed, "ran": self.ran, "latency_ms": self.latency_ms}
+                "observed": self.observed, "ran": self.ran, "latency_ms": self.latency_ms,
+                "detail": self.detail}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SgCell":
         return cls(data["column"], data["expected"], data["model"], data["observed"],
-                   bool(data.get("ran", True)), data.get("latency_ms"))
+                   bool(data.get("ran", True)), data.get("latency_ms"), data.get("detail", ""))
 
 
 @dataclass
@@ -349,6 +351,7 @@ class SgCase:
     api_diff: RuleDiff = field(default_factory=RuleDiff)
     errors: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    properties: dict[str, Any] = field(default_factory=dict)  # free-form, e.g. documented conflicts
 
     @property
     def columns(self) -> list[str]:
@@ -364,7 +367,8 @@ class SgCase:
                 "intended_rules": [dict(r) for r in self.intended_rules],
                 "readback_rules": [dict(r) for r in self.readback_rules],
                 "api_match": self.api_match, "api_diff": self.api_diff.to_dict(),
-                "errors": list(self.errors), "duration_s": self.duration_s}
+                "errors": list(self.errors), "duration_s": self.duration_s,
+                "properties": dict(self.properties)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SgCase":
@@ -376,17 +380,19 @@ class SgCase:
                    readback_rules=[dict(r) for r in data.get("readback_rules", [])],
                    api_match=bool(data.get("api_match", True)),
                    api_diff=RuleDiff.from_dict(data.get("api_diff")),
-                   errors=list(data.get("errors", [])), duration_s=data.get("duration_s", 0.0))
+                   errors=list(data.get("errors", [])), duration_s=data.get("duration_s", 0.0),
+                   properties=dict(data.get("properties") or {}))
 
     def to_case_result(self) -> CaseResult:
         """Generic view: per column an observed and a model check, plus one API read-back check."""
         checks: list[Check] = []
         for cell in self.cells:
-            props = {"ran": cell.ran, "latency_ms": cell.latency_ms}
+            props = {"ran": cell.ran, "latency_ms": cell.latency_ms, "detail": cell.detail}
             checks.append(Check(f"observed {cell.column}",
                                 "fail" if cell.mismatch else "skip" if cell.actual == "skip" else "pass",
                                 cell.expected, cell.actual,
-                                f"expected {cell.expected}, observed {cell.actual}" if cell.mismatch else "",
+                                f"expected {cell.expected}, observed {cell.actual}"
+                                + (f" ({cell.detail})" if cell.detail else "") if cell.mismatch else "",
                                 properties=props))
             checks.append(Check(f"model {cell.column}",
                                 "fail" if cell.model_mismatch else "skip" if cell.expected == "skip" else "pass",
@@ -399,7 +405,7 @@ class SgCase:
                             "" if self.api_match else "; ".join(self.api_diff.lines()) or "read-back differs"))
         return CaseResult(id=self.id, name=self.script, checks=checks, duration_s=self.duration_s,
                           started_at=self.timestamp, errors=list(self.errors),
-                          properties={"csp": self.csp, "description": self.description})
+                          properties={"csp": self.csp, "description": self.description, **self.properties})
 
 
 @dataclass
