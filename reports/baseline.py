@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from reports.document import read_suites
-from reports.model import CaseResult, SuiteResult
+from reports.model import SUITE_CASE_ID, CaseResult, SuiteResult
 
 BROKEN = ("fail", "error")
 DEFAULT_REL_THRESHOLD = 0.5
@@ -74,7 +74,7 @@ def compare_suites(current: Sequence[SuiteResult], previous: Sequence[SuiteResul
     cmp = BaselineComparison(source=source, rel_threshold=rel_threshold, abs_threshold_s=abs_threshold_s)
     for (suite, case_id), case in now.items():
         old = before.get((suite, case_id))
-        if old is None:
+        if old is None and case_id != SUITE_CASE_ID:
             cmp.added.append(f"{suite}/{case_id}")
         after = case.status
         was = old.status if old is not None else None
@@ -86,7 +86,8 @@ def compare_suites(current: Sequence[SuiteResult], previous: Sequence[SuiteResul
             cmp.fixed.append(CaseChange(suite, case_id, case.name, was, after))
         if old is not None and _timing_changed(old.duration_s, case.duration_s, rel_threshold, abs_threshold_s):
             cmp.timing_changes.append(TimingChange(suite, case_id, case.name, old.duration_s, case.duration_s))
-    cmp.removed = [f"{suite}/{case_id}" for suite, case_id in before if (suite, case_id) not in now]
+    cmp.removed = [f"{suite}/{case_id}" for suite, case_id in before
+                   if (suite, case_id) not in now and case_id != SUITE_CASE_ID]
     return cmp
 
 

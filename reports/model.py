@@ -34,6 +34,8 @@ CBSPIDER_COLUMNS: tuple[str, ...] = (
     "I:TCP-01 (22)", "I:TCP-02 (1000)", "I:UDP-01 (2000)", "I:ICMP-01 (ping)",
     "O:TCP-01 (22)", "O:TCP-02 (1000)", "O:UDP-01 (2000)", "O:ICMP-01 (ping)",
 )
+# The id of the pseudo-case that carries suite-level errors (SuiteResult.reported_cases).
+SUITE_CASE_ID = "(suite)"
 RULE_FIELDS: tuple[str, ...] = ("Direction", "IPProtocol", "FromPort", "ToPort", "CIDR")
 
 
@@ -202,7 +204,7 @@ class SuiteResult:
         carrying those errors, so JUnit, summaries, baselines and exit codes all count them."""
         if not self.errors:
             return list(self.cases)
-        return [*self.cases, CaseResult(id="(suite)", name="(suite setup)", errors=list(self.errors))]
+        return [*self.cases, CaseResult(id=SUITE_CASE_ID, name="(suite setup)", errors=list(self.errors))]
 
     def counts(self) -> dict[str, int]:
         tally = {s: 0 for s in STATUSES}

@@ -284,6 +284,7 @@ def test_baseline_suite_setup_error_is_a_new_failure():
     cmp = compare_suites([inbound_suite(errors=["prepare failed"]).to_suite_result()],
                          [inbound_suite().to_suite_result()])
     assert [(c.case_id, c.before, c.after) for c in cmp.new_failures] == [("(suite)", None, "error")]
+    assert cmp.added == []
 
 
 # ---------------------------------------------------------------- exit codes
