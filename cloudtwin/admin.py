@@ -1,4 +1,5 @@
-"""The admin API under ``/_twin``: clouds, profiles, faults, scenarios, events, state, reset, snapshots.
+"""The admin API under ``/_twin``: clouds, profiles, faults, scenarios, events, state, reset, snapshots
+and, when the twin runs one, the data plane (status, probes, the compiler-break hook).
 
 It is how a test drives the twin: "take region RegionOne of cloud-2 down for 30 s", "throttle cloud-3
 at 10 creates/s", "what did you inject and which requests did it hit?". Bodies are JSON; errors are
@@ -234,6 +235,48 @@ async def restore_snapshot(call: Call) -> web.Response:
         raise ApiError(400, str(exc)) from None
 
 
+# ---- the data plane (``--dataplane netns``; cloudtwin/dataplane)
+def _dataplane(call: Call) -> Any:
+    dp = call.twin.dataplane
+    if dp is None:
+        raise ApiError(409, "The data plane is off: start the twin with --dataplane netns (needs root and nftables).")
+    return dp
+
+
+async def dataplane_status(call: Call) -> web.Response:
+    dp = call.twin.dataplane
+    if dp is None:
+        return _ok({"enabled": False, "prefix": None, "vms": 0, "clients": []})
+    await dp.settled(5.0)       # read-your-writes: what was changed before this call is in the kernel
+    return _ok(dp.status())
+
+
+async def dataplane_probe(call: Call) -> web.Response:
+    """``{"timeout_ms": 300, "probes": [{"id", "from": "client"|"vm", "vm_ip", "cloud", "region", "to",
+    "proto": "tcp"|"udp"|"icmp", "port"}]}`` -> ``{"results": [{"id", "ok", "latency_ms", "detail"}]}``."""
+    from cloudtwin.dataplane.manager import DataPlaneError
+
+    dp = _dataplane(call)
+    try:
+        return _ok(await dp.probe(call.body()))
+    except DataPlaneError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+async def dataplane_debug(call: Call) -> web.Response:
+    """``{"break": "stateful" | "cidr" | null}``: compile every firewall with a deliberate bug (or none)."""
+    from cloudtwin.dataplane.manager import DataPlaneError
+
+    dp = _dataplane(call)
+    body = call.body()
+    if not isinstance(body, dict) or "break" not in body:
+        raise ApiError(400, 'body: {"break": "stateful" | "cidr" | null}')
+    try:
+        return _ok(await dp.set_break(body["break"]))
+    except DataPlaneError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
 def add_routes(r: Router) -> None:
     a = "admin"
     for method, pattern, handler in [
@@ -247,6 +290,8 @@ def add_routes(r: Router) -> None:
         ("GET", "/scenarios", list_scenarios), ("POST", "/scenarios", run_scenario),
         ("GET", "/events", events), ("GET", "/state", state), ("POST", "/reset", reset),
         ("POST", "/snapshot", save_snapshot), ("POST", "/restore", restore_snapshot),
+        ("GET", "/dataplane", dataplane_status), ("POST", "/dataplane/probe", dataplane_probe),
+        ("POST", "/dataplane/debug", dataplane_debug),
     ]:
         op = f"admin:{pattern.strip('/').split('/')[0]}:{method.lower()}"
         r.add(a, method, pattern, handler, op, auth=False)

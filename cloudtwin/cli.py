@@ -77,6 +77,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--admin-token", default=os.environ.get("CLOUDTWIN_ADMIN_TOKEN"),
                    help="require X-Twin-Admin-Token on /_twin/* (mandatory for a non-loopback bind)")
     p.add_argument("--public-url", default=None, help="base URL to put in the Keystone catalog")
+    p.add_argument("--dataplane", choices=["netns"], default=os.environ.get("CLOUDTWIN_DATAPLANE") or None,
+                   help="give every ACTIVE server a network namespace whose nftables rules follow its security "
+                        "groups, with TCP 22/1000 and UDP 2000 responders, probed via /_twin/dataplane/probe "
+                        "(needs root, iproute2 and nftables; $CLOUDTWIN_DATAPLANE)")
+    p.add_argument("--dataplane-cleanup", action="store_true",
+                   help="remove the namespaces left by data-plane twins that are no longer running, then exit")
     p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--log-level", default=os.environ.get("CLOUDTWIN_LOG_LEVEL", "warning"))
 
@@ -92,7 +98,8 @@ def config_from_args(args: argparse.Namespace) -> TwinConfig:
         rules.append(CloudRule(name, profile))
     return TwinConfig(seed=args.seed, time_scale=args.time_scale, default_profile=args.default_profile,
                       cloud_rules=rules, auto_create=not args.no_auto_create, profile_dirs=list(args.profiles),
-                      admin_token=args.admin_token or None, state_file=args.state)
+                      admin_token=args.admin_token or None, state_file=args.state,
+                      dataplane=getattr(args, "dataplane", None))
 
 
 def build_twin(args: argparse.Namespace) -> Twin:
@@ -143,6 +150,9 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
           f"domain = cloud name; profiles: {', '.join(twin.profiles.names())}; clouds: "
           f"{', '.join(twin.clouds) or 'created on first login'}; seed {twin.seed}; ready in {elapsed:.0f} ms)",
           flush=True)
+    if twin.dataplane is not None:
+        print(f"Cloud-Twin data plane: namespaces {twin.dataplane.prefix}-* (GET /_twin/dataplane, "
+              "POST /_twin/dataplane/probe)", flush=True)
     tune_gc()
     if ready is not None:
         ready.set()
@@ -178,6 +188,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if getattr(args, "dataplane_cleanup", False):
+        return dataplane_cleanup()
+    if getattr(args, "dataplane", None):
+        from cloudtwin.dataplane.manager import DataPlaneError, preflight
+
+        try:
+            preflight()
+        except DataPlaneError as exc:
+            print(f"cloudtwin: {exc}", file=sys.stderr)
+            return 2
     try:
         run_loop(serve(args))
     except OSError as exc:
@@ -188,3 +208,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def dataplane_cleanup() -> int:
+    """``--dataplane-cleanup``: delete every namespace of a data-plane twin that is no longer running."""
+    from cloudtwin.dataplane import cleanup
+    from cloudtwin.dataplane.manager import DataPlaneError, preflight
+
+    try:
+        preflight()
+    except DataPlaneError as exc:
+        print(f"cloudtwin: {exc}", file=sys.stderr)
+        return 2
+    done = cleanup.cleanup_stale()
+    print(f"Cloud-Twin data plane: removed {done['namespaces']} namespaces of {len(done['prefixes'])} stale "
+          f"instances ({', '.join(done['prefixes']) or 'none'}); running: {', '.join(done['live']) or 'none'}",
+          flush=True)
+    return 0

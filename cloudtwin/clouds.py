@@ -62,6 +62,8 @@ class RegionState:
         self.name = name
         self.zones = zones
         self.services: dict[str, Any] = {svc: factory(self) for svc, factory in REGION_STATES.items()}
+        for hook in list(cloud.twin.region_hooks):   # e.g. the data plane subscribes to the new region
+            hook(self)
 
     def __getattr__(self, service: str) -> Any:
         try:
@@ -167,6 +169,7 @@ class TwinConfig:
     max_clouds: int = 10_000
     admin_token: str | None = None     # required on /_twin/* when set (non-loopback binds)
     state_file: str | None = None      # snapshot restored at start and written at stop
+    dataplane: str | None = None       # "netns": servers become network namespaces (root + nftables)
 
 
 class Twin:
@@ -188,6 +191,8 @@ class Twin:
         self.faults = FaultEngine(self)
         self.scheduler = Scheduler(seed=self.seed, time_scale=self.config.time_scale,
                                    hook=self.faults.transition_hook)
+        self.region_hooks: list[Callable[[RegionState], None]] = []   # called with every new RegionState
+        self.dataplane: Any = None         # cloudtwin.dataplane.manager.DataPlane while one runs
         self.clouds: dict[str, Cloud] = {}
         self.tokens: dict[str, Token] = {}
         self.started_at = time.time()
@@ -236,10 +241,18 @@ class Twin:
     def start(self) -> None:
         self.scheduler.start()
         self.faults.start()
+        if self.config.dataplane and self.dataplane is None:
+            from cloudtwin.dataplane.manager import DataPlane
+
+            self.dataplane = DataPlane(self)
+            self.dataplane.start()
 
     async def stop(self) -> None:
         await self.faults.stop()
         await self.scheduler.stop()
+        if self.dataplane is not None:
+            dataplane, self.dataplane = self.dataplane, None
+            await dataplane.stop()
 
     def admin_guard(self, request: Any) -> None:
         """The admin API needs ``X-Twin-Admin-Token`` when the twin was given one."""

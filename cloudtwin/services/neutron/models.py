@@ -195,7 +195,9 @@ class NeutronState:
         self.routers: dict[str, Router] = {}
         # called as listener(event, obj) on every SG / rule / port SG-membership change; events:
         # security_group.create|update|delete, security_group_rule.create|delete,
-        # port.create|update|delete (only for ports with security groups or whose groups changed)
+        # port.create|update|delete (only for ports with security groups or whose groups changed),
+        # floatingip.associate|disassociate (a port gains or loses a floating IP; sent before the
+        # disassociation clears fip.port_id)
         self.sg_listeners: list[SgListener] = []
         cloud = region.cloud
         self.service_project_id = stable_id("project", cloud.name, "service").replace("-", "")
@@ -1379,9 +1381,11 @@ class NeutronState:
         fip.router_id = self._router_for_network(port.network_id)
         self._port_fips.setdefault(port.id, {})[fip.id] = None
         fip.touch()
+        self._emit("floatingip.associate", fip)
 
     def _disassociate(self, fip: FloatingIP) -> None:
         if fip.port_id:
+            self._emit("floatingip.disassociate", fip)
             self._port_fips.get(fip.port_id, {}).pop(fip.id, None)
         fip.port_id = None
         fip.fixed_ip_address = None

@@ -139,6 +139,9 @@ class NovaState:
         self._kp_count: dict[tuple[str, str], int] = {}
         self._kp_seq = 0
         self._rr = 0
+        # called as listener(server, state) whenever a server enters a state; "DELETED" when it is gone
+        # (the data plane plumbs a namespace on ACTIVE and removes it on DELETED)
+        self.server_listeners: list[Callable[[Server, str], None]] = []
 
     # ---- the protocol every state class offers
     @property
@@ -457,6 +460,11 @@ class NovaState:
         s.removed = True
         self.region.twin.scheduler.cancel(s)
         self.region.neutron.release_device(s.id)
+        self._notify(s, "DELETED")
+
+    def _notify(self, s: Server, state: str) -> None:
+        for listener in list(self.server_listeners):
+            listener(s, state)
 
     def crash(self, s: Server, to: str = "ERROR", message: str = "") -> None:
         """The fault engine's VM crash: ``s`` drops to ``to`` (ERROR, SHUTOFF or CRASHED) right now."""
@@ -490,6 +498,8 @@ class NovaState:
             region.twin.events.record("server.error", cloud=region.cloud.name, region=region.name,
                                       zone=s.availability_zone or None,
                                       detail={"server": s.id, "message": s.fault["message"]})
+        if self.server_listeners:
+            self._notify(s, state)
 
     # ---- keypairs
     def get_keypair(self, user_id: str, project_id: str, name: str) -> Keypair:
