@@ -228,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     twin_p = sub.add_parser("twin", help="run Cloud-Twin, the OpenStack-compatible multi-cloud emulator",
                             description="run Cloud-Twin, the OpenStack-compatible multi-cloud emulator")
     twin_cli.add_arguments(twin_p)
+    from sgtest import cli as sgtest_cli
+
+    sg_p = sub.add_parser("sgtest", help="verify security-group rules end to end through any Spider's REST API",
+                          description="verify security-group rules end to end through any Spider's REST API "
+                                      "(CB-Spider's SG suites, a generated matrix, your own case files)")
+    sgtest_cli.add_arguments(sg_p)
     for name, text in (("serve", "run the Spider REST server"),
                        ("demo", "run Cloud-Twin and the Spider server with ready connections: MOCK "
                                 "(mock-config01) and three Cloud-Twin clouds (cloudtwin-cloud-N-config)")):
@@ -245,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "twin":
         return twin_cli.run(args)
+    if args.command == "sgtest":
+        return sgtest_cli.run(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.root:
         os.environ["SPIDER_ROOT"] = args.root
