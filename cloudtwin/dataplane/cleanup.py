@@ -98,8 +98,11 @@ def remove_prefix(prefix: str) -> int:
 
 def cleanup_stale(keep: set[str] | None = None) -> dict[str, Any]:
     """Remove the objects of every prefix without a live owner (dead pid, or no registry file at all)."""
+    seen = prefixes_in_use()
+    # read the owners *after* the namespaces: a twin registers before it makes its first namespace, so
+    # every prefix seen above whose owner is alive is in this second read
     live = live_prefixes() | (keep or set())
-    stale = {p for p in prefixes_in_use() if p not in live}
+    stale = {p for p in seen if p not in live}
     removed = {p: remove_prefix(p) for p in sorted(stale)}
     if removed:
         log.warning("data plane: removed %d namespaces left by dead twins (%s)", sum(removed.values()),

@@ -12,7 +12,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from cloudtwin.dataplane.netns import MAX_NICS
+from cloudtwin.dataplane.netns import MAX_NICS, PUBLIC_IF
 from cloudtwin.dataplane.nft import PortPolicy, RuleSpec
 from cloudtwin.services.neutron.models import IP_PROTOCOL_MAP
 
@@ -31,6 +31,11 @@ class Nic:
 @dataclass(frozen=True)
 class VmLayout:
     nics: tuple[Nic, ...]
+
+    @property
+    def private(self) -> tuple[tuple[str, str, str, tuple[tuple[str, int], ...]], ...]:
+        """Everything but the floating IPs: when only those change, only the public side is re-made."""
+        return tuple((n.port_id, n.network_id, n.mac, n.addresses) for n in self.nics)
 
     @property
     def floating(self) -> tuple[str, ...]:
@@ -112,8 +117,10 @@ def rule_spec(neutron: Any, rule: Any) -> RuleSpec:
 
 
 def port_policies(neutron: Any, layout: VmLayout) -> list[PortPolicy]:
-    """One policy per interface, in ``layout`` order (``eth<index>``)."""
+    """One policy per interface, in ``layout`` order (``eth<index>``); the public interface ``pub0``
+    belongs to a one-port server's port by name, else to each port by its floating IPs."""
     out = []
+    single = len(layout.nics) == 1
     for index, nic in enumerate(layout.nics):
         port = neutron.ports.get(nic.port_id)
         if port is None:
@@ -123,6 +130,7 @@ def port_policies(neutron: Any, layout: VmLayout) -> list[PortPolicy]:
             sg = neutron.security_groups.get(sg_id)
             if sg is not None:
                 rules.extend(rule_spec(neutron, r) for r in neutron.rules_of(sg))
-        out.append(PortPolicy(index=index, ifname=f"eth{index}", floating=nic.floating,
+        out.append(PortPolicy(index=index, ifnames=(f"eth{index}", PUBLIC_IF) if single else (f"eth{index}",),
+                              floating=() if single else nic.floating,
                               enabled=bool(port.port_security_enabled), rules=tuple(rules)))
     return out

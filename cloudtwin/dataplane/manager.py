@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudtwin.background import Background
+from cloudtwin.clouds import DEFAULT_REGION_ALIAS
 from cloudtwin.dataplane import cleanup, responders
 from cloudtwin.dataplane.layout import VmLayout, port_policies, public_gateway, vm_layout
-from cloudtwin.dataplane.netns import Names, NetnsThreads, ip_batch, ip_batch_sync, new_prefix
+from cloudtwin.dataplane.netns import PUBLIC_IF, Names, NetnsThreads, ip_batch, ip_batch_sync, new_prefix
 from cloudtwin.dataplane.nft import BREAKS, apply_here, compile_ruleset
 from cloudtwin.dataplane.probe import PROTOCOLS, ProbeSpec, run_probes
 
@@ -41,6 +42,7 @@ log = logging.getLogger("cloudtwin.dataplane")
 
 VmKey = tuple[str, str, str]          # (cloud, region, server id)
 Interface = tuple[str, str, str, str, str]    # (namespace, bridge, device, mac, source ip)
+Relink = tuple["Vm", VmLayout, bool]           # (vm, new layout, private side changed too)
 DEBOUNCE = 0.05
 RECONCILE_EVERY = 1.0
 MAX_PROBES = 5000
@@ -82,7 +84,8 @@ class Vm:
     index: int
     ns: str
     layout: VmLayout | None = None          # as applied
-    links: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)       # fabric ends of eth0..
+    public_link: str | None = None                       # fabric end of pub0
     public: PublicSide | None = None
     up: bool | None = None
     ruleset: str | None = None
@@ -145,7 +148,7 @@ class DataPlane:
         self._reconcile()
         self._worker.start()
         self._reconciler.start()
-        log.warning("data plane: prefix %s, fabric namespace %s", self.prefix, self.names.fabric)
+        log.info("data plane: prefix %s, fabric namespace %s", self.prefix, self.names.fabric)
 
     async def stop(self) -> None:
         if self._stopped:
@@ -231,8 +234,9 @@ class DataPlane:
             keys = [self._key(region, port.device_id)] if port is not None and port.device_id else []
         else:
             return
-        self._mark(kind, [k for k in keys if k in self.vms or kind == "plumb"])
-        if kind == "plumb":     # a port or floating IP changed: remote-group members may have too
+        self._mark("firewall", [k for k in keys if k in self.vms])
+        if kind == "plumb":     # a port or floating IP changed: its interfaces, and remote-group members
+            self._mark("plumb", keys)
             here = (region.cloud.name, region.name)
             self._mark("firewall", [k for k, vm in self.vms.items() if vm.remote_groups and k[:2] == here])
 
@@ -318,7 +322,7 @@ class DataPlane:
     async def _apply(self, remove: set[VmKey], plumb: set[VmKey], firewall: set[VmKey]) -> None:
         await self._teardown([self.vms[k] for k in remove if k in self.vms])
         fresh: list[Vm] = []
-        relink: list[tuple[Vm, VmLayout]] = []
+        relink: list[Relink] = []
         switch: list[Vm] = []
         for key in plumb:
             found = self._server(key)
@@ -336,7 +340,7 @@ class DataPlane:
             layout = vm_layout(region.neutron, server.id)
             up = self._powered(region, server)
             if vm.layout != layout:
-                relink.append((vm, layout))
+                relink.append((vm, layout, vm.layout is None or vm.layout.private != layout.private))
                 vm.up = up
             elif vm.up != up:
                 vm.up = up
@@ -345,7 +349,7 @@ class DataPlane:
             await self._plumb(fresh, relink)
         if switch:
             await asyncio.gather(*(ip_batch(self._vm_lines(vm, addresses=False), vm.ns) for vm in switch))
-        targets = {vm.key for vm, _ in relink} | {k for k in firewall if k in self.vms}
+        targets = {vm.key for vm, _, _ in relink} | {k for k in firewall if k in self.vms}
         await self._firewall([self.vms[k] for k in targets if k in self.vms])
 
     def _new_vm(self, key: VmKey, server: Any) -> Vm:
@@ -393,13 +397,13 @@ class DataPlane:
         have[ip] = mac
         return [f"neigh replace {ip} lladdr {mac} dev {dev} nud permanent"]
 
-    def _vm_lines(self, vm: Vm, *, addresses: bool) -> list[str]:
+    def _vm_lines(self, vm: Vm, *, addresses: bool, private: bool = True) -> list[str]:
         """The VM namespace's side: addresses (new links only), link state, route and client neighbour."""
         assert vm.layout is not None and self.names is not None
         state = "up" if vm.up else "down"
-        lines = ["link set lo up"] if addresses else []
+        lines = ["link set lo up"] if addresses and private else []
         self._neigh.pop(vm.ns, None)          # a link that went down or was re-made lost its neighbours
-        for k, nic in enumerate(vm.layout.nics):
+        for k, nic in enumerate(vm.layout.nics if private else ()):
             if addresses:
                 for ip, plen in nic.addresses:
                     v6 = ipaddress.ip_address(ip).version == 6
@@ -408,11 +412,11 @@ class DataPlane:
         pub = vm.public
         if pub is not None:
             if addresses:
-                lines.extend(f"addr add {ip}/{pub.prefixlen} dev pub0" for ip in self._floating(vm))
-            lines.append(f"link set pub0 {state}")
+                lines.extend(f"addr add {ip}/{pub.prefixlen} dev {PUBLIC_IF}" for ip in self._floating(vm))
+            lines.append(f"link set {PUBLIC_IF} {state}")
             if vm.up:
-                lines.append(f"route replace default via {pub.ip} dev pub0")
-                lines.extend(self._neigh_line(vm.ns, pub.ip, pub.mac, "pub0"))
+                lines.append(f"route replace default via {pub.ip} dev {PUBLIC_IF}")
+                lines.extend(self._neigh_line(vm.ns, pub.ip, pub.mac, PUBLIC_IF))
         return lines
 
     def _floating(self, vm: Vm) -> list[str]:
@@ -420,11 +424,12 @@ class DataPlane:
         pub = vm.public
         return [ip for ip in (vm.layout.floating if vm.layout else ()) if pub is None or ip != pub.ip]
 
-    def _forget(self, vm: Vm) -> list[str]:
-        """Drop ``vm``'s endpoints; the client-namespace lines that remove its floating IPs' neighbours."""
+    def _forget(self, vm: Vm, *, private: bool = True) -> list[str]:
+        """Drop ``vm``'s endpoints (all, or the public ones); the client-namespace lines that remove its
+        floating IPs' neighbours."""
         lines = []
         if vm.layout is not None:
-            for k, nic in enumerate(vm.layout.nics):
+            for nic in vm.layout.nics if private else ():
                 bridge = self.bridges.get((vm.key[0], vm.key[1], nic.network_id))
                 for ip, _ in nic.addresses:
                     self._endpoints.pop((bridge or "", ip), None)
@@ -434,24 +439,38 @@ class DataPlane:
                     self._endpoints.pop((vm.public.bridge, ip), None)
                     if client.pop(ip, None) is not None:
                         lines.append(f"neigh del {ip} dev eth0")
-        self._neigh.pop(vm.ns, None)
+        if private:
+            self._neigh.pop(vm.ns, None)
         return lines
 
-    async def _plumb(self, fresh: list[Vm], relink: list[tuple[Vm, VmLayout]]) -> None:
+    def _unlink(self, vm: Vm, *, private: bool, fabric: list[str], client_lines: dict[str, list[str]]) -> None:
+        """Queue the removal of ``vm``'s veths (all, or the public one) and of its client neighbours."""
+        if vm.public is not None:
+            client_lines.setdefault(vm.public.ns, []).extend(self._forget(vm, private=private))
+        else:
+            self._forget(vm, private=private)
+        links = vm.links if private else []
+        if vm.public_link:
+            links = [*links, vm.public_link]
+        fabric.extend(f"link delete {link}" for link in links)
+        if private:
+            vm.links = []
+        vm.public_link = None
+
+    async def _plumb(self, fresh: list[Vm], relink: list[Relink]) -> None:
+        """Make the links of new VMs and re-make changed ones: everything when the private side changed,
+        only the public veth when just floating IPs did."""
         assert self.names is not None
         new_bridges: list[str] = []
         new_publics: list[PublicSide] = []
         fabric: list[str] = []
         client_lines: dict[str, list[str]] = {}
-        for vm, layout in relink:
-            for line in self._forget(vm):
-                client_lines.setdefault(vm.public.ns if vm.public else "", []).append(line)
-            fabric.extend(f"link delete {link}" for link in vm.links)
-            vm.links = []
+        for vm, layout, full in relink:
+            self._unlink(vm, private=full, fabric=fabric, client_lines=client_lines)
             vm.layout = layout
             cloud, region, _ = vm.key
             vm.public = self._public(cloud, region, new_publics) if layout.floating else None
-            for k, nic in enumerate(layout.nics):
+            for k, nic in enumerate(layout.nics if full else ()):
                 bridge = self._bridge(cloud, region, nic.network_id, new_bridges)
                 link = self.names.vm_link(vm.index, k)
                 fabric.append(f"link add name {link} type veth peer name eth{k} address {nic.mac} netns {vm.ns}")
@@ -461,14 +480,13 @@ class DataPlane:
                     self._endpoints[(bridge, ip)] = Endpoint(vm.ns, f"eth{k}", nic.mac)
             if vm.public is not None:
                 pub, mac = vm.public, self.names.vm_public_mac(vm.index)
-                link = self.names.vm_public_link(vm.index)
-                fabric.append(f"link add name {link} type veth peer name pub0 address {mac} netns {vm.ns}")
-                fabric.append(f"link set {link} master {pub.bridge} up")
-                vm.links.append(link)
+                vm.public_link = self.names.vm_public_link(vm.index)
+                fabric.append(f"link add name {vm.public_link} type veth peer name {PUBLIC_IF} address {mac} "
+                              f"netns {vm.ns}")
+                fabric.append(f"link set {vm.public_link} master {pub.bridge} up")
                 for ip in self._floating(vm):
-                    self._endpoints[(pub.bridge, ip)] = Endpoint(vm.ns, "pub0", mac)
+                    self._endpoints[(pub.bridge, ip)] = Endpoint(vm.ns, PUBLIC_IF, mac)
                     client_lines.setdefault(pub.ns, []).extend(self._neigh_line(pub.ns, ip, mac, "eth0"))
-        client_lines.pop("", None)
         await self._make_publics(new_publics)
         # namespaces, then the firewalls of new VMs before any link exists (default drop from the first
         # packet), then bridges and veths in the fabric in one process, then each namespace's own side
@@ -476,7 +494,7 @@ class DataPlane:
         await self._firewall(fresh)
         head = [line for b in new_bridges for line in (f"link add {b} type bridge", f"link set {b} up")]
         await ip_batch(head + fabric, self.names.fabric)
-        jobs = [ip_batch(self._vm_lines(vm, addresses=True), vm.ns) for vm, _ in relink]
+        jobs = [ip_batch(self._vm_lines(vm, addresses=True, private=full), vm.ns) for vm, _, full in relink]
         jobs += [ip_batch(lines, ns) for ns, lines in client_lines.items() if lines]
         await asyncio.gather(*jobs)
         await asyncio.gather(*(self._serve(vm) for vm in fresh))
@@ -498,11 +516,10 @@ class DataPlane:
         for vm in vms:
             if vm.responders:
                 vm.responders.close()
-            for line in self._forget(vm):
-                client_lines.setdefault(vm.public.ns if vm.public else "", []).append(line)
-            fabric.extend(f"link delete {link}" for link in vm.links)
+            # the veths are not deleted one by one (~20 ms of kernel time each): deleting the namespace
+            # destroys them in the kernel's batched, asynchronous namespace cleanup
+            self._unlink(vm, private=True, fabric=[], client_lines=client_lines)
             self.vms.pop(vm.key, None)
-        client_lines.pop("", None)
         used = {self.bridges.get((v.key[0], v.key[1], nic.network_id))
                 for v in self.vms.values() if v.layout for nic in v.layout.nics}
         for key, bridge in list(self.bridges.items()):
@@ -583,7 +600,7 @@ class DataPlane:
     def _canonical(self, cloud: str | None, region: str | None) -> tuple[str | None, str | None]:
         """Cloud names as the twin keys them ("Default" is "default"), region aliases resolved."""
         if not cloud:
-            return None, region
+            return None, (None if region == DEFAULT_REGION_ALIAS else region)
         c = self.twin.cloud(cloud, create=False)
         if c is None:
             return cloud, region
@@ -653,7 +670,7 @@ class DataPlane:
                 out.append((vm.ns, bridge, f"eth{k}", nic.mac, v4[0]))
         floating = self._floating(vm)
         if vm.public is not None and floating:
-            out.append((vm.ns, vm.public.bridge, "pub0", self.names.vm_public_mac(vm.index), floating[0]))
+            out.append((vm.ns, vm.public.bridge, PUBLIC_IF, self.names.vm_public_mac(vm.index), floating[0]))
         return out
 
     async def _make_publics(self, pubs: list[PublicSide]) -> None:

@@ -35,6 +35,7 @@ OBJECT_RE = re.compile(r"^(ctw[0-9a-f]{4})-")       # a namespace made by some t
 NETNS_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
 MAX_NICS = 10                                          # private interfaces eth0..eth9 per VM
+PUBLIC_IF = "pub0"                                     # a VM's interface on the public bridge
 
 T = TypeVar("T")
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -3,8 +3,9 @@
 The table mirrors how Neutron's firewall drivers behave: stateful (established/related return traffic
 is accepted first, invalid packets dropped), inbound and outbound default **drop**, and each rule an
 allow for new connections. Each port gets its own pair of chains, reached from the base chains by its
-interface name and by its floating IPs (which live on the VM's public interface), so a server with
-several ports filters each one by its own groups.
+interface names (a one-port server: its private interface and the public one carrying its floating IPs,
+so a floating IP change leaves the table as it is) or, when a server has several ports, by the floating
+IPs of each port on the shared public interface.
 
 A compiled table is applied with one ``nft -f -`` inside the namespace; the file starts with
 ``table`` + ``delete table`` + the new definition, so the swap is one atomic transaction.
@@ -41,8 +42,8 @@ class RuleSpec:
 @dataclass(frozen=True)
 class PortPolicy:
     index: int
-    ifname: str
-    floating: tuple[str, ...]
+    ifnames: tuple[str, ...]                # interfaces whose traffic is this port's
+    floating: tuple[str, ...]               # addresses on a shared interface that are this port's
     enabled: bool                           # port_security_enabled: False means no filtering
     rules: tuple[RuleSpec, ...]
 
@@ -109,7 +110,8 @@ def compile_ruleset(table: str, policies: list[PortPolicy], broken: str | None =
         lines.append("\t\tct state invalid drop")
         lines.append(f'\t\t{dev} "lo" accept')
         for p in policies:
-            lines.append(f'\t\t{dev} "{p.ifname}" jump port{p.index}_{suffix}')
+            for ifname in p.ifnames:
+                lines.append(f'\t\t{dev} "{ifname}" jump port{p.index}_{suffix}')
             for ip in p.floating:
                 lines.append(f"\t\tip {addr} {ip} jump port{p.index}_{suffix}")
         lines.append("\t}")

@@ -22,6 +22,7 @@ from typing import Any
 from cloudtwin.dataplane.netns import NetnsThreads
 
 PROTOCOLS = ("tcp", "udp", "icmp")
+DRAIN_STEP = 0.005        # after the timeout: keep waiting in steps this long while answers still arrive
 
 
 @dataclass
@@ -142,24 +143,38 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-async def _one(spec: ProbeSpec, sock: socket.socket, timeout: float) -> ProbeResult:
+async def _attempt(spec: ProbeSpec, sock: socket.socket) -> ProbeResult:
     nonce = f"cloudtwin-probe-{spec.id}-{secrets.token_hex(4)}\n".encode()
     started = time.perf_counter()
     try:
         if spec.proto == "tcp":
-            coro = _tcp(sock, spec.to, spec.port or 0, nonce)
+            detail = await _tcp(sock, spec.to, spec.port or 0, nonce)
         elif spec.proto == "udp":
-            coro = _udp(sock, spec.to, spec.port or 0, nonce)
+            detail = await _udp(sock, spec.to, spec.port or 0, nonce)
         else:
-            coro = _icmp(sock, spec.to)
-        detail = await asyncio.wait_for(coro, timeout)
-    except asyncio.TimeoutError:
-        return ProbeResult(spec.id, False, None, "timeout")
+            detail = await _icmp(sock, spec.to)
     except OSError as exc:
         return ProbeResult(spec.id, False, round((time.perf_counter() - started) * 1000, 3), _describe(exc))
-    finally:
-        sock.close()
     return ProbeResult(spec.id, True, round((time.perf_counter() - started) * 1000, 3), detail)
+
+
+async def _race(attempts: dict[int, Any], timeout: float) -> dict[int, ProbeResult | None]:
+    """Run the attempts until the batch timeout; then keep going while answers still arrive (a reply
+    already in a socket buffer is not "blocked" just because the shared event loop was busy), but at
+    most one more timeout. What is left is cancelled: blocked (None)."""
+    tasks = {asyncio.ensure_future(coro): i for i, coro in attempts.items()}
+    if not tasks:
+        return {}
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    grace_end = time.perf_counter() + timeout
+    while pending and time.perf_counter() < grace_end:
+        finished, pending = await asyncio.wait(pending, timeout=DRAIN_STEP)
+        if not finished:
+            break
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return {i: (None if task in pending else task.result()) for task, i in tasks.items()}
 
 
 async def run_probes(threads: NetnsThreads, specs: list[ProbeSpec], timeout: float) -> list[ProbeResult]:
@@ -178,13 +193,20 @@ async def run_probes(threads: NetnsThreads, specs: list[ProbeSpec], timeout: flo
         opened.update(zip(idx, socks))
 
     await asyncio.gather(*(open_in(ns, idx) for ns, idx in by_ns.items()))
-
-    async def result(i: int, spec: ProbeSpec) -> ProbeResult:
+    try:
+        raced = await _race({i: _attempt(specs[i], sock) for i, sock in opened.items()
+                             if not isinstance(sock, OSError)}, timeout)
+    finally:
+        for sock in opened.values():
+            if not isinstance(sock, OSError):
+                sock.close()
+    out = []
+    for i, spec in enumerate(specs):
+        sock = opened.get(i)
         if spec.error is not None or spec.namespace is None:
-            return ProbeResult(spec.id, False, None, spec.error or "no source namespace")
-        sock = opened[i]
-        if isinstance(sock, OSError):
-            return ProbeResult(spec.id, False, None, f"cannot open a socket: {_describe(sock)}")
-        return await _one(spec, sock, timeout)
-
-    return list(await asyncio.gather(*(result(i, s) for i, s in enumerate(specs))))
+            out.append(ProbeResult(spec.id, False, None, spec.error or "no source namespace"))
+        elif isinstance(sock, OSError):
+            out.append(ProbeResult(spec.id, False, None, f"cannot open a socket: {_describe(sock)}"))
+        else:
+            out.append(raced.get(i) or ProbeResult(spec.id, False, None, "timeout"))
+    return out

@@ -22,6 +22,7 @@ import requests
 
 from cloudtwin.clouds import TwinConfig
 from cloudtwin.dataplane.nft import PortPolicy, RuleSpec, compile_ruleset, render_rule
+from spider_helpers import TwinSubprocess
 from twin_helpers import ThreadedTwin, sdk_connect
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,7 +76,7 @@ def test_rules_render_like_neutron_semantics():
 
 
 def test_ruleset_is_stateful_default_drop_and_atomic():
-    policy = PortPolicy(0, "eth0", ("203.0.113.7",), True, (RuleSpec("ingress", 4, 6, 22, 22),))
+    policy = PortPolicy(0, ("eth0",), ("203.0.113.7",), True, (RuleSpec("ingress", 4, 6, 22, 22),))
     text = compile_ruleset("ctw0001", [policy])
     lines = [line.strip() for line in text.splitlines()]
     assert lines[:3] == ["table inet ctw0001", "delete table inet ctw0001", "table inet ctw0001 {"]
@@ -87,8 +88,10 @@ def test_ruleset_is_stateful_default_drop_and_atomic():
     out_chain = text.split("chain port0_out {")[1].split("}")[0]
     assert "accept" not in out_chain, "no egress rule: all new egress is dropped"
     assert "established" not in compile_ruleset("ctw0001", [policy], broken="stateful")
-    open_port = PortPolicy(0, "eth0", (), False, ())
-    assert "chain port0_in {\n\t\taccept" in compile_ruleset("ctw0001", [open_port]), "port security off"
+    open_port = PortPolicy(0, ("eth0", "pub0"), (), False, ())
+    text = compile_ruleset("ctw0001", [open_port])
+    assert "chain port0_in {\n\t\taccept" in text, "port security off"
+    assert 'iifname "pub0" jump port0_in' in text and 'oifname "pub0" jump port0_out' in text
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -281,8 +284,11 @@ def test_deleting_a_server_removes_its_namespace(lab: Lab):
     status = admin(lab.url, "GET", "/dataplane")
     assert ns not in namespaces(status["prefix"])
     assert all(s["server_id"] != server.id for s in status["servers"])
-    links = subprocess.run(["ip", "-n", status["fabric"], "-o", "link"], capture_output=True, text=True).stdout
-    assert f"{status['prefix']}v{ns.rsplit('vm', 1)[1]}" not in links, "its veths are gone from the fabric"
+    veth = f"{status['prefix']}v{ns.rsplit('vm', 1)[1]}"
+    deadline = time.monotonic() + 5       # the kernel destroys a deleted namespace's veths asynchronously
+    while veth in subprocess.run(["ip", "-n", status["fabric"], "-o", "link"], capture_output=True, text=True).stdout:
+        assert time.monotonic() < deadline, "its veths are gone from the fabric"
+        time.sleep(0.05)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -324,25 +330,10 @@ def test_stopping_the_twin_removes_everything(root: None):
     assert prefix not in host, "nothing is ever made in the host's namespace"
 
 
-def _subprocess_twin(*extra: str) -> tuple[subprocess.Popen, str]:
-    from spider_helpers import free_port
-
-    port = free_port()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "cloudtwin", "--port", str(port), "--time-scale", str(FAST),
-                             "--dataplane", "netns", *extra], env=env, cwd=str(REPO),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"cloudtwin exited with {proc.returncode}"
-        try:
-            if requests.get(url + "/_twin/health", timeout=1).ok:
-                return proc, url
-        except requests.RequestException:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("cloudtwin did not start")
+def _subprocess_twin() -> tuple[subprocess.Popen, str]:
+    twin = TwinSubprocess("--dataplane", "netns", time_scale=FAST).start()
+    assert twin.proc is not None
+    return twin.proc, twin.url
 
 
 def test_ctrl_c_leaves_nothing_and_a_crash_is_cleaned_on_next_start(root: None):
