@@ -38,13 +38,17 @@ def _root_problem() -> str | None:
     return None
 
 
-@pytest.fixture
-def root() -> None:
+def _require_root() -> None:
     problem = _root_problem()
     if problem:
         if os.environ.get("SPIDERTWIN_REQUIRE_ROOT_TESTS") == "1":
             pytest.fail(f"SPIDERTWIN_REQUIRE_ROOT_TESTS=1 but {problem}")
         pytest.skip(problem)
+
+
+@pytest.fixture
+def root() -> None:
+    _require_root()
 
 
 def namespaces(prefix: str) -> list[str]:
@@ -173,8 +177,7 @@ def admin(url: str, method: str, path: str, body: Any = None) -> Any:
 
 @pytest.fixture(scope="module")
 def dp_twin() -> Iterator[ThreadedTwin]:
-    if _root_problem():
-        pytest.skip(_root_problem() or "")
+    _require_root()
     twin = ThreadedTwin(TwinConfig(time_scale=FAST, dataplane="netns")).start()
     try:
         yield twin
@@ -289,6 +292,24 @@ def test_deleting_a_server_removes_its_namespace(lab: Lab):
     while veth in subprocess.run(["ip", "-n", status["fabric"], "-o", "link"], capture_output=True, text=True).stdout:
         assert time.monotonic() < deadline, "its veths are gone from the fabric"
         time.sleep(0.05)
+
+
+def test_a_stopped_server_does_not_answer_and_a_reset_cloud_loses_its_namespaces(lab: Lab):
+    sg = lab.group("power", {"protocol": "tcp", "port_range_min": 22, "port_range_max": 22})
+    server, ip = lab.server("vm-power", sg)
+    ssh = [{"id": "s", "from": "client", "to": ip, "proto": "tcp", "port": 22}]
+    assert lab.probes(ssh)["s"]["ok"]
+    lab.conn.compute.stop_server(server)
+    lab.conn.compute.wait_for_server(server, status="SHUTOFF", interval=0.05, wait=30)
+    assert lab.probes(ssh)["s"]["detail"] == "timeout", "a SHUTOFF server's links are down"
+    lab.conn.compute.start_server(server)
+    lab.conn.compute.wait_for_server(server, status="ACTIVE", interval=0.05, wait=30)
+    assert lab.probes(ssh)["s"]["ok"]
+    admin(lab.url, "POST", f"/reset?cloud={lab.cloud}&faults=false")
+    deadline = time.monotonic() + 5                  # no event announces a reset: the reconcile pass does
+    while any(s["cloud"] == lab.cloud for s in admin(lab.url, "GET", "/dataplane")["servers"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
 
 
 # ---------------------------------------------------------------------------------------------------
