@@ -58,6 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"netns probe timeout (default {DEFAULT_TIMEOUT_MS}); ssh uses CB-Spider's 3 s unless >= 1000")
     p.add_argument("--settle", type=float, default=0.0,
                    help="seconds to wait after each REST change (CB-Spider: 10, Azure 80; default 0)")
+    p.add_argument("--ready-timeout", type=float, default=30.0,
+                   help="seconds to wait for the first probes to agree with the model (CB-Spider waits for ssh)")
     p.add_argument("--quiet", action="store_true", help="no per-case progress lines")
 
 
@@ -135,6 +137,7 @@ async def run_async(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     config = RunConfig(server=args.server, connection=args.connection, suites=suites, out=out, csp=args.csp,
                        image=args.image, spec=args.spec, prefix=args.prefix, settle_s=args.settle,
+                       ready_timeout_s=args.ready_timeout,
                        username=os.environ.get("SPIDER_USERNAME") or None,
                        password=os.environ.get("SPIDER_PASSWORD") or None,
                        progress=(lambda line: None) if args.quiet else (lambda line: print(line, flush=True)))

@@ -167,7 +167,8 @@ class TestBed:
                 vm = await self.spider.get_vm(self.connection, self.names.vm)
                 if vm.get("PublicIP"):
                     return VMTarget(self.names.vm, str(vm["PublicIP"]), str(vm.get("PrivateIP", "")),
-                                    str(vm.get("VMUserId") or "cb-user"), str(key_file))
+                                    str(vm.get("VMUserId") or "cb-user"), str(key_file),
+                                    str((vm.get("IId") or {}).get("SystemId", "")))
             elif status in ("Failed", "Terminated", "Terminating"):
                 break
             await asyncio.sleep(1.0)

@@ -132,27 +132,32 @@ def opposite(direction: str) -> str:
     return "outbound" if direction == "inbound" else "inbound"
 
 
-def allows(rules: Iterable[Rule], probe: Probe, *, stateful: bool = True) -> bool:
-    """Would the group let this probe's connection through (and its reply back)?
+#: Linux's default ephemeral port range (net.ipv4.ip_local_port_range): where replies are addressed.
+EPHEMERAL = (32768, 60999)
 
-    The reply of a TCP/UDP probe comes from the service port to an ephemeral port; without connection
-    tracking it would need a rule in the other direction matching that source port's *destination*,
-    which for CB-Spider rules means any rule of the other direction covering an ephemeral port. We
-    model it as "some rule of the other direction matches the same protocol toward the peer on any
-    port", the most permissive reading, so only a group with no usable return rule fails.
-    """
+
+def _reply_allowed(rules: list[Rule], probe: Probe) -> bool:
+    """Without connection tracking the reply is a new packet in the other direction, addressed to the
+    opener's ephemeral port: only ALL, the same protocol with a range covering every ephemeral port,
+    or (for ICMP) an ICMP rule lets it through."""
+    back = opposite(probe.direction)
+    peer = ipaddress.ip_address(probe.peer)
+    for r in rules:
+        if r.direction != back or peer not in ipaddress.ip_network(r.cidr):
+            continue
+        if r.protocol == "ALL" or (r.protocol == "ICMP" and probe.proto == "icmp"):
+            return True
+        if r.protocol == probe.proto.upper() and r.from_port <= EPHEMERAL[0] and r.to_port >= EPHEMERAL[1]:
+            return True
+    return False
+
+
+def allows(rules: Iterable[Rule], probe: Probe, *, stateful: bool = True) -> bool:
+    """Would the group let this probe's connection through (and its reply back)?"""
     rules = list(rules)
     if not any(r.matches(probe.direction, probe.proto, probe.port, probe.peer) for r in rules):
         return False
-    if stateful:
-        return True
-    back = opposite(probe.direction)
-    for r in rules:
-        if r.direction != back or not ipaddress.ip_address(probe.peer) in ipaddress.ip_network(r.cidr):
-            continue
-        if r.protocol == "ALL" or r.protocol == probe.proto.upper():
-            return True
-    return False
+    return stateful or _reply_allowed(rules, probe)
 
 
 @dataclass(frozen=True)

@@ -155,11 +155,22 @@ class Runner:
         errors, outcomes = await self._run_steps(plan)
         if plan.steps and self.cfg.settle_s:
             await asyncio.sleep(self.cfg.settle_s)
-        raw, parsed, unreadable = await self._readback()
+        case = plan.case
+        probing = suite.kind == "traffic" and case.probe
+        expected = list(case.cbspider_expected if case.cbspider_expected is not None else plan.expected)
+        run = [e != "skip" or always_runs(col) for col, e in zip(case.columns, expected)]
+        early: asyncio.Task | None = None
+        if probing and self.prober.info.name != "model":  # probes need no read-back: overlap them
+            early = asyncio.ensure_future(self._probe(case.columns, run, []))
+        try:
+            raw, parsed, unreadable = await self._readback()
+        except BaseException:
+            if early is not None:
+                early.cancel()
+            raise
         errors += [f"read-back rule the model cannot read: {u}" for u in unreadable]
         diff = self._api_diff(plan.rules_after, raw)
         errors += [f"documented expectation differs from the rule model at {c}" for c in plan.documented_conflicts]
-        case = plan.case
         if case.cbspider_readback is not None:
             documented = {r.rule(self.ctx) for r in case.cbspider_readback}
             if documented != set(plan.rules_after) - {DEFAULT_EGRESS}:
@@ -169,18 +180,16 @@ class Runner:
         cells: list[SgCell] = []
         if suite.kind == "readback":
             cells = self._readback_cells(plan, outcomes, diff.empty)
-        elif case.probe:
-            expected = list(plan.expected)
-            if case.cbspider_expected is not None:
-                expected = list(case.cbspider_expected)  # the documented claim is what the row checks
+        elif probing:
+            # a documented row (cbspider_expected) is the claim the row checks; the model must agree
             model_row = evaluate(parsed, case.columns, self.ctx, policy)
-            run = [e != "skip" or always_runs(col) for col, e in zip(case.columns, expected)]
-            results = await self._probe(case.columns, run, parsed)
+            results = await early if early is not None else await self._probe(case.columns, run, parsed)
             for i, col in enumerate(case.columns):
                 r = results.get(i)
                 observed = ("pass" if r.ok else "fail") if r is not None else "skip"
                 cells.append(SgCell(col.name, expected[i], model_row[i], observed, ran=r is not None,
-                                    latency_ms=r.latency_ms if r is not None else None))
+                                    latency_ms=r.latency_ms if r is not None else None,
+                                    detail=r.detail if r is not None else ""))
         return SgCase(id=case.id, script=case.script, csp=csp, timestamp=stamp, cells=cells,
                       description=f"{case.title} — {plan.description(self.ctx)}" if case.title
                       else plan.description(self.ctx),

@@ -22,6 +22,7 @@ class VMTarget:
     private_ip: str = ""
     user: str = "cb-user"
     key_file: str = ""       # the keypair's private key (.pem, mode 600), for the ssh prober
+    system_id: str = ""      # the cloud's id of the VM (the twin's server id)
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,19 @@ class NetnsProber:
         self.info.client_ip = str(client["ip"])
 
     async def start(self, vm: VMTarget) -> None:
-        return None
+        """Pin the VM's cloud and region (public IPs repeat across twin clouds) from the data plane's
+        server list, by the server id Spider reports."""
+        if self.cloud or not vm.system_id:
+            return
+        state = await self.status()
+        server = next((s for s in state.get("servers") or [] if s.get("server_id") == vm.system_id), None)
+        if server is None:
+            return
+        self.cloud, self.region = str(server.get("cloud", "")), str(server.get("region", ""))
+        client = choose_client(list(state.get("clients") or []), self.cloud, self.region)
+        if str(client["ip"]) != self.info.client_ip:
+            raise ProberError(f"the VM is in twin cloud '{self.cloud}' whose client is {client['ip']}, not "
+                              f"{self.info.client_ip}: run with --twin-cloud {self.cloud}")
 
     async def probe(self, batch: ProbeBatch) -> list[ProbeResult]:
         if not batch.probes:
