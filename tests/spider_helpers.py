@@ -158,3 +158,24 @@ class TwinSubprocess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+def require_root_dataplane() -> None:
+    """Skip a test that needs the netns data plane (root, iproute2, nftables) with a clear reason; under
+    ``SPIDERTWIN_REQUIRE_ROOT_TESTS=1`` (CI) fail instead, so such tests can never silently not run."""
+    import shutil
+
+    problem = None
+    if os.geteuid() != 0:
+        problem = "the netns data plane needs root (network namespaces, nftables)"
+    else:
+        for tool in ("ip", "nft"):
+            if shutil.which(tool) is None:
+                problem = f"the netns data plane needs '{tool}' (apt-get install iproute2 nftables)"
+                break
+    if problem:
+        import pytest
+
+        if os.environ.get("SPIDERTWIN_REQUIRE_ROOT_TESTS") == "1":
+            pytest.fail(f"SPIDERTWIN_REQUIRE_ROOT_TESTS=1 but {problem}")
+        pytest.skip(problem)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,28 +22,15 @@ import pytest
 import requests
 
 from sgtest.cli import main as sgtest_main
-from spider_helpers import REPO, SpiderProcess, TwinSubprocess
+from spider_helpers import REPO, SpiderProcess, TwinSubprocess, require_root_dataplane
 from test_cloudtwin_spider import register
 
 CLOUDS = {"openstack": "cloud-1", "lean-egress": "cloud-2"}
 
 
-def root_problem() -> str | None:
-    if os.geteuid() != 0:
-        return "the netns prober needs Cloud-Twin's data plane, which needs root"
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            return f"the data plane needs '{tool}' (iproute2, nftables)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def twin():
-    problem = root_problem()
-    if problem:
-        if os.environ.get("SPIDERTWIN_REQUIRE_ROOT_TESTS") == "1":
-            pytest.fail(f"SPIDERTWIN_REQUIRE_ROOT_TESTS=1 but {problem}")
-        pytest.skip(problem)
+    require_root_dataplane()
     t = TwinSubprocess("--cloud", "cloud-1=openstack", "--cloud", "cloud-2=lean-egress", "--dataplane", "netns")
     t.start()
     prefix = t.admin("GET", "/dataplane")["prefix"]

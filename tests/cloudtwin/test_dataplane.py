@@ -9,7 +9,6 @@ the reason otherwise, or fails when SPIDERTWIN_REQUIRE_ROOT_TESTS=1 (CI).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,28 +21,15 @@ import requests
 
 from cloudtwin.clouds import TwinConfig
 from cloudtwin.dataplane.nft import PortPolicy, RuleSpec, compile_ruleset, render_rule
-from spider_helpers import TwinSubprocess
+from spider_helpers import TwinSubprocess, require_root_dataplane
 from twin_helpers import ThreadedTwin, sdk_connect
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = 0.05
 
 
-def _root_problem() -> str | None:
-    if os.geteuid() != 0:
-        return "the data plane needs root (network namespaces, nftables)"
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            return f"the data plane needs '{tool}' (apt-get install iproute2 nftables)"
-    return None
-
-
 def _require_root() -> None:
-    problem = _root_problem()
-    if problem:
-        if os.environ.get("SPIDERTWIN_REQUIRE_ROOT_TESTS") == "1":
-            pytest.fail(f"SPIDERTWIN_REQUIRE_ROOT_TESTS=1 but {problem}")
-        pytest.skip(problem)
+    require_root_dataplane()
 
 
 @pytest.fixture
