@@ -435,3 +435,20 @@ async def test_keypair_rollback_too(mock_server, monkeypatch):
     monkeypatch.setattr(MetaDB, "insert_iids", broken)
     await failing(srv, "POST", "keypair", srv.body({"Name": "keypair-01"}))
     assert await conn.cloud.keypair.list_iid() == []
+
+
+async def test_the_same_rule_twice_in_one_request_changes_nothing(mock_server):
+    """Found by the SG suite: clouds reject the second copy only after creating the first, so Spider
+    refuses such a list up front (create, AddRules and RemoveRules alike)."""
+    srv = mock_server
+    await ok(srv, "POST", "vpc", srv.body(VPC_REQ))
+    await ok(srv, "POST", "securitygroup", srv.body({"Name": "sg-d", "VPCName": "vpc-01", "SecurityRules": [RULE]}))
+    before = (await srv.call("GET", "securitygroup/sg-d", params={"ConnectionName": C})).json["SecurityRules"]
+    other = {**RULE, "FromPort": "1000", "ToPort": "1000", "IPProtocol": "TCP", "CIDR": ""}
+    for method in ("POST", "DELETE"):
+        msg = await failing(srv, method, "securitygroup/sg-d/rules", srv.body({"RuleInfoList": [other, {**other, "CIDR": "0.0.0.0/0"}]}))
+        assert "names the same rule twice" in msg and "FromPort:1000" in msg
+    after = (await srv.call("GET", "securitygroup/sg-d", params={"ConnectionName": C})).json["SecurityRules"]
+    assert after == before, "nothing reached the cloud"
+    assert "names the same rule twice" in await failing(
+        srv, "POST", "securitygroup", srv.body({"Name": "sg-e", "VPCName": "vpc-01", "SecurityRules": [RULE, RULE]}))

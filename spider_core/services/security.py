@@ -30,7 +30,17 @@ from spider_core.wire import kvs_in, rule_in
 
 
 def rules_in(items: list[dict] | None) -> list[SecurityRule]:
-    return [normalise_rule(rule_in(i)) for i in items or []]
+    """The request's rules, normalised; the same rule twice in one request is refused before any
+    cloud call (clouds answer it with an error after creating the first copy, leaving half a change)."""
+    rules = [normalise_rule(rule_in(i)) for i in items or []]
+    seen: set[SecurityRule] = set()
+    for r in rules:
+        if r in seen:
+            raise SpiderError(f"The rule list names the same rule twice: {{Direction:{r.direction}, "
+                              f"IPProtocol:{r.ip_protocol}, FromPort:{r.from_port}, ToPort:{r.to_port}, "
+                              f"CIDR:{r.cidr}}}")
+        seen.add(r)
+    return rules
 
 
 def user_sg(row: IIDRow, info: SecurityInfo, vpc_iid: IID) -> SecurityInfo:
