@@ -69,9 +69,10 @@ class Server:
         self.profile_out = profile_out
         self.proc: subprocess.Popen | None = None
         self.log_path = self.root / "server.log"
+        self.extra_env: dict[str, str] = {}
 
     def start(self) -> None:
-        env = dict(os.environ, SPIDER_ROOT=str(self.root), SPIDER_LOG_LEVEL="warning")
+        env = dict(os.environ, SPIDER_ROOT=str(self.root), SPIDER_LOG_LEVEL="warning", **self.extra_env)
         cmd = [sys.executable]
         if self.profile_out is not None:
             cmd += ["-m", "cProfile", "-o", str(self.profile_out)]

@@ -20,13 +20,12 @@ for every N up to 200; with the global lock they take about N x.
     python bench/splock_vs_global.py                         # N = 5, 50, 200, both modes, once
     python bench/splock_vs_global.py --repeat 3 --json out.json
     python bench/splock_vs_global.py --global-max-n 50       # global N=200 projected (N x single), not run
-    python bench/splock_vs_global.py --modes sponge --driver-workers 256 --max-inflight 256   # what-if
+    python bench/splock_vs_global.py --modes sponge --driver-workers 32 --max-inflight 64   # the old bounds
 
 Two bounds besides the lock are printed with the figures: the connection's request limiter
-(``max_inflight``, 64 by default; ``--max-inflight`` writes a SPIDER_LIMITS_FILE raising it) and the
-OpenStack driver's thread pool (``PooledDriver.MAX_WORKERS`` = 32 blocking SDK calls at once per
-provider). ``--driver-workers K`` is a what-if: it overrides that class attribute inside the benchmark's
-server process only (the product has no such setting); its figures are labelled as such.
+(``max_inflight``, 256 by default; ``--max-inflight`` writes a SPIDER_LIMITS_FILE setting it) and the
+OpenStack driver's thread pool (256 blocking SDK calls at once per provider; ``--driver-workers K`` sets
+``SPIDER_DRIVER_THREADS`` for the server).
 """
 
 from __future__ import annotations
@@ -54,32 +53,19 @@ from httpload import RawConn, Req, _cpu_s, build, free_port, pct  # noqa: E402
 
 KEY = "cloudtwin"
 CONN = PROVIDERS[KEY]["conn"]
-POOL_DEFAULT = 32           # spider_core.drivers.base.PooledDriver.MAX_WORKERS
-INFLIGHT_DEFAULT = 64       # spider_core/data/limits.yaml default max_inflight
+POOL_DEFAULT = 256          # spider_core.drivers.openstack.driver.OpenStackDriver.MAX_WORKERS
+INFLIGHT_DEFAULT = 256      # spider_core/data/limits.yaml default max_inflight
 TARGET_RATIO = 1.5
 CBSPIDER = "CB-Spider (published): 5 concurrent Azure VPC creates, old lock 69 s, SP-Lock 27 s (ratio 2.6)"
-SERVER_BOOT = ("import sys\nfrom spider_core.drivers.base import PooledDriver\n"
-               "PooledDriver.MAX_WORKERS = int(sys.argv[1])\nfrom spider_core.cli import main\n"
-               "sys.exit(main(sys.argv[2:]))\n")
 
 
 class BenchServer(Server):
-    """``core_throughput.Server`` plus, for ``--driver-workers``, the pool override (what-if only)."""
+    """``core_throughput.Server`` with the driver pool size set through ``SPIDER_DRIVER_THREADS``."""
 
     def __init__(self, lock_mode: str, driver_workers: int = 0) -> None:
         super().__init__(lock_mode)
-        self.driver_workers = driver_workers
-
-    def start(self) -> None:
-        if not self.driver_workers:
-            super().start()
-            return
-        env = dict(os.environ, SPIDER_ROOT=str(self.root), SPIDER_LOG_LEVEL="warning")
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER_BOOT, str(self.driver_workers), "serve", "--address",
-             f"127.0.0.1:{self.port}", "--lock-mode", self.lock_mode],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        if driver_workers:
+            self.extra_env["SPIDER_DRIVER_THREADS"] = str(driver_workers)
 
 
 @dataclass
@@ -280,8 +266,7 @@ def report(results: list[ModeResult], args: argparse.Namespace) -> None:
     print(CBSPIDER)
     print("\nbounds besides the lock:")
     print(f"  driver thread pool: {pool} blocking SDK calls at once"
-          + (" (WHAT-IF: PooledDriver.MAX_WORKERS overridden in the benchmark's server process)"
-             if args.driver_workers else " (PooledDriver.MAX_WORKERS, not configurable)")
+          + (" (SPIDER_DRIVER_THREADS)" if args.driver_workers else " (the OpenStack driver's default)")
           + f"; 'pool floor' = ceil(N/{pool}) x {args.latency:g} s, the least any lock mode can do")
     for r in results:
         lim = r.limiter
@@ -312,7 +297,7 @@ def main() -> int:
     ap.add_argument("--max-inflight", type=int, default=0,
                     help="write a SPIDER_LIMITS_FILE with this CLOUDTWIN max_inflight (default: the server's 64)")
     ap.add_argument("--driver-workers", type=int, default=0,
-                    help="WHAT-IF: override PooledDriver.MAX_WORKERS (32) in the server process")
+                    help="driver thread pool of the server (SPIDER_DRIVER_THREADS; default: the driver's 256)")
     ap.add_argument("--json", help="write every figure to this file")
     args = ap.parse_args()
     args.ns = [int(x) for x in args.ns.split(",") if x.strip()]
@@ -332,7 +317,7 @@ def main() -> int:
     print(f"sponge vs global SP-Lock: N={args.ns}, latency {args.latency:g} s on {', '.join(args.latency_ops)}, "
           f"repeat {args.repeat}, modes {modes}"
           + (f", limits file max_inflight={args.max_inflight}" if args.max_inflight else "")
-          + (f", WHAT-IF driver pool {args.driver_workers}" if args.driver_workers else ""), flush=True)
+          + (f", driver pool {args.driver_workers}" if args.driver_workers else ""), flush=True)
     twin, twin_url, twin_port = start_twin()
     results: list[ModeResult] = []
     try:

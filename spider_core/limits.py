@@ -45,7 +45,7 @@ class LimitError(ValueError):
 
 @dataclass(frozen=True)
 class LimitPolicy:
-    max_inflight: int = 64      # concurrent CSP calls per connection (0 = unbounded)
+    max_inflight: int = 256     # concurrent CSP calls per connection (0 = unbounded)
     rate: float = 0.0           # client-side calls per second (0 = no rate limit)
     burst: int = 0              # token bucket size (0 = max(1, rate))
     retries: int = 10           # retries of a throttled call
@@ -189,12 +189,15 @@ class CallLimiter:
     async def _once(self, call: Callable[[], Awaitable[T]]) -> T:
         if self._sem is None:
             return await self._counted(call)
-        self.queued += 1
-        self.peak_queued = max(self.peak_queued, self.queued)
-        try:
+        if self._sem.locked():  # counted as queued only when it really has to wait
+            self.queued += 1
+            self.peak_queued = max(self.peak_queued, self.queued)
+            try:
+                await self._sem.acquire()
+            finally:
+                self.queued -= 1
+        else:
             await self._sem.acquire()
-        finally:
-            self.queued -= 1
         try:
             return await self._counted(call)
         finally:

@@ -27,7 +27,10 @@ async def test_inflight_is_bounded_and_queued_calls_all_run():
 
     results = await asyncio.gather(*(lim.run(work) for _ in range(12)))
     assert results == [1] * 12
-    assert lim.peak_inflight == 3 and lim.calls == 12 and lim.inflight == 0 and lim.peak_queued >= 9
+    assert lim.peak_inflight == 3 and lim.calls == 12 and lim.inflight == 0 and lim.peak_queued == 9
+    alone = CallLimiter("c", LimitPolicy(max_inflight=3))
+    await alone.run(work)
+    assert alone.peak_queued == 0, "a call that never waits is not counted as queued"
 
 
 async def test_client_side_rate():
@@ -99,7 +102,8 @@ def test_policy_files_merge_by_specificity(tmp_path):
     f.write_text("default: {max_inflight: 16}\nproviders: {cloudtwin: {rate: 10, burst: 10}}\n"
                  "connections: {c1: {rate: 2}}\n")
     book = PolicyBook.load(f)
-    assert book.policy_for("AWS", "x") == LimitPolicy(max_inflight=16)
+    assert book.policy_for("GCP", "x") == LimitPolicy(max_inflight=16)
+    assert book.policy_for("AWS", "x").max_inflight == 64, "the shipped file's provider entry beats a default"
     assert book.policy_for("CLOUDTWIN", "x").rate == 10
     p = book.policy_for("CLOUDTWIN", "c1")
     assert (p.rate, p.burst, p.max_inflight) == (2, 10, 16)

@@ -17,6 +17,7 @@ Conventions every driver follows:
 
 from __future__ import annotations
 
+import os
 import threading
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
@@ -343,12 +344,14 @@ class CloudDriver(ABC):
 
 class PooledDriver(CloudDriver):
     """A driver on a blocking SDK: its calls run in one bounded thread pool, created on first use and
-    shut down by ``close``."""
+    shut down by ``close``. The pool bounds how many CSP calls of all this provider's connections can
+    wait on the network at once; ``SPIDER_DRIVER_THREADS`` overrides each provider's default."""
 
     MAX_WORKERS = 32
 
     def __init__(self, max_workers: int | None = None) -> None:
-        self._max_workers = max_workers or self.MAX_WORKERS
+        env = os.environ.get("SPIDER_DRIVER_THREADS", "").strip()
+        self._max_workers = max_workers or (int(env) if env.isdigit() and int(env) > 0 else self.MAX_WORKERS)
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 

@@ -11,7 +11,6 @@ from spider_core.drivers.aws.view import AwsView
 from spider_core.drivers.base import CloudConnection, ConnectionInfo, DriverCapability, PooledDriver
 from spider_core.errors import DriverError
 
-MAX_WORKERS = 32
 # AWS name limits where they are shorter than 255 (contract 3.2 sizes spUUIDs to fit).
 ID_MAX_LENGTH = {"nlb": 32}
 

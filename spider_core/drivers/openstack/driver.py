@@ -17,7 +17,6 @@ from spider_core.drivers.openstack.connection import build_connection
 from spider_core.drivers.openstack.session import OsSession
 from spider_core.errors import DriverError
 
-MAX_WORKERS = 32
 API_TIMEOUT = 60  # seconds for one HTTP call
 
 
@@ -51,6 +50,9 @@ def make_sdk_connection(auth: dict[str, Any], auth_type: str, region: str, pool_
 
 class OpenStackDriver(PooledDriver):
     provider_name = "OPENSTACK"
+    # calls are blocking HTTP that mostly wait: a wide pool lets N concurrent creates overlap (at 32,
+    # 200 creates of 1 s took ceil(200/32) = 7 s whatever the lock mode; bench/splock_vs_global.py)
+    MAX_WORKERS = 256
     cloud_os = "OPENSTACK"
     auth_type = "password"
     include_default_sg = True
