@@ -234,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
                           description="verify security-group rules end to end through any Spider's REST API "
                                       "(CB-Spider's SG suites, a generated matrix, your own case files)")
     sgtest_cli.add_arguments(sg_p)
+    from concurrency import run as load_cli
+
+    load_p = sub.add_parser("load", help="run a Locust load template (OP CSP N --resource R) against a Spider",
+                            description="run a Locust load template headless: N concurrent users do OP on "
+                                        "resource R through the Spider, with setup, cleanup, a report and a gate")
+    load_cli.add_arguments(load_p)
     for name, text in (("serve", "run the Spider REST server"),
                        ("demo", "run Cloud-Twin and the Spider server with ready connections: MOCK "
                                 "(mock-config01) and three Cloud-Twin clouds (cloudtwin-cloud-N-config)")):
@@ -253,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         return twin_cli.run(args)
     if args.command == "sgtest":
         return sgtest_cli.run(args)
+    if args.command == "load":
+        return load_cli.run(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.root:
         os.environ["SPIDER_ROOT"] = args.root
