@@ -48,7 +48,7 @@ class LimitPolicy:
     max_inflight: int = 256     # concurrent CSP calls per connection (0 = unbounded)
     rate: float = 0.0           # client-side calls per second (0 = no rate limit)
     burst: int = 0              # token bucket size (0 = max(1, rate))
-    retries: int = 10           # retries of a throttled call
+    retries: int = 100          # retries of a throttled call (max_wait is the real bound)
     backoff: float = 0.25       # first backoff step, seconds (doubles per retry)
     backoff_max: float = 16.0   # cap of one backoff step
     max_wait: float = 300.0     # total seconds one call may spend waiting on throttling

@@ -175,11 +175,7 @@ def twin():
 @pytest.fixture(scope="module")
 def twin_spider(twin, tmp_path_factory):
     root = tmp_path_factory.mktemp("load-twin")
-    # 300 creates against 10 POST/s keep ~64 calls waiting for ~10 tokens a second: a call can be throttled
-    # far more than the default 10 times before its turn, so this connection may retry up to 100 times
-    limits = root / "limits.yaml"
-    limits.write_text("providers:\n  CLOUDTWIN: {retries: 100}\n")
-    with SpiderProcess(root, env={"SPIDER_LIMITS_FILE": str(limits)}) as srv:
+    with SpiderProcess(root) as srv:  # Spider's default request-limit policy
         yield srv
 
 
