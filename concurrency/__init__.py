@@ -1,1 +1,3 @@
-"""Locust templates, lock monitor and the sponge-lock benchmark (issue 5; not built yet)."""
+"""The concurrency harness: Locust templates (`templates.py`, `locustfile.py`) driven by `spider load`
+(`run.py`, with setup and cleanup in `scenario.py` and the plan in `plan.py`), and the lock monitor
+(`monitor.py`)."""
