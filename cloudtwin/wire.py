@@ -56,8 +56,15 @@ def truthy(value: str | None) -> bool | None:
     return None
 
 
-def page(items: Sequence[Any], query: Any, *, key: str = "id") -> tuple[list[Any], Any | None]:
-    """OpenStack paging: ``?limit=N&marker=<id>``. Returns the page and the marker of the next page."""
+def page(items: Sequence[Any], query: Any, *, key: str = "id", max_limit: int = 0,
+         marker_error: str | None = None) -> tuple[list[Any], Any | None]:
+    """OpenStack paging: ``?limit=N&marker=<id>``. Returns the page and the marker of the next page.
+
+    Neutron and Octavia are lenient (an unknown marker starts at the top, a bad limit means all).
+    Nova and Glance are strict: give ``marker_error`` (the 400 text, ``{marker}`` filled in) and their
+    page cap ``max_limit``; a non-integer or negative limit is then a 400 too.
+    """
+    strict = marker_error is not None
     marker = query.get("marker")
     start = 0
     if marker:
@@ -65,16 +72,37 @@ def page(items: Sequence[Any], query: Any, *, key: str = "id") -> tuple[list[Any
             if _attr(item, key) == marker:
                 start = i + 1
                 break
+        else:
+            if strict:
+                raise _bad_request(marker_error.format(marker=marker))
     limit_text = query.get("limit")
-    try:
-        limit = int(limit_text) if limit_text else 0
-    except ValueError:
-        limit = 0
-    if limit <= 0:
-        return list(items[start:]), None
+    if strict:
+        limit = max_limit or len(items)
+        if limit_text not in (None, ""):
+            try:
+                limit = int(limit_text)
+            except ValueError:
+                raise _bad_request("limit param must be an integer") from None
+            if limit < 0:
+                raise _bad_request("limit param must be positive")
+    else:
+        try:
+            limit = int(limit_text) if limit_text else 0
+        except ValueError:
+            limit = 0
+        if limit <= 0:
+            limit = max_limit or len(items)
+    if max_limit:
+        limit = min(limit, max_limit)
     chunk = list(items[start:start + limit])
     more = start + limit < len(items)
     return chunk, (_attr(chunk[-1], key) if more and chunk else None)
+
+
+def _bad_request(message: str) -> Exception:
+    from cloudtwin.errors import ApiError  # errors renders with this module: import at call time
+
+    return ApiError(400, message)
 
 
 def next_link(request: web.Request, marker: str, limit: str | None) -> str:

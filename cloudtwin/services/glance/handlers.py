@@ -109,28 +109,13 @@ async def list_images(call: Call) -> web.Response:
             return (v is not None, v if v is not None else (0 if numeric else ""), i.id)
 
         items.sort(key=key, reverse=reverse)
-    marker = q.get("marker")
-    start = 0
-    if marker:
-        for n, img in enumerate(items):
-            if img.id == marker:
-                start = n + 1
-                break
-        else:
-            raise ApiError(400, f"Invalid marker. Image {marker} could not be found.")
-    try:
-        limit = int(q.get("limit", MAX_LIMIT) or MAX_LIMIT)
-    except ValueError:
-        raise ApiError(400, "limit param must be an integer") from None
-    if limit < 0:
-        raise ApiError(400, "limit param must be positive")
-    limit = min(limit, MAX_LIMIT)
-    page = items[start:start + limit]
+    page, next_marker = wire.page(items, q, max_limit=MAX_LIMIT,
+                                  marker_error="Invalid marker. Image {marker} could not be found.")
     body: dict[str, Any] = {"images": [render(i) for i in page], "first": "/v2/images",
                             "schema": "/v2/schemas/images"}
-    if page and start + limit < len(items):
+    if next_marker is not None:
         params = [(k, v) for k, v in q.items() if k != "marker"]
-        params.append(("marker", page[-1].id))
+        params.append(("marker", next_marker))
         body["next"] = "/v2/images?" + urlencode(params)
     return wire.json_response(200, body)
 

@@ -231,29 +231,7 @@ def _hostname(name: str) -> str:
 # ---- servers ----------------------------------------------------------------------------------------
 
 def _page(items: list[Any], call: Call) -> tuple[list[Any], str | None]:
-    q = call.query
-    marker = q.get("marker")
-    start = 0
-    if marker:
-        for i, item in enumerate(items):
-            if item.id == marker:
-                start = i + 1
-                break
-        else:
-            raise ApiError(400, f"marker [{marker}] not found")
-    limit_text = q.get("limit")
-    limit = MAX_LIMIT
-    if limit_text is not None:
-        try:
-            limit = int(limit_text)
-        except ValueError:
-            raise ApiError(400, "limit param must be an integer") from None
-        if limit < 0:
-            raise ApiError(400, "limit param must be positive")
-        limit = min(limit, MAX_LIMIT)
-    chunk = items[start:start + limit]
-    more = start + limit < len(items) and bool(chunk)
-    return chunk, (chunk[-1].id if more else None)
+    return wire.page(items, call.query, max_limit=MAX_LIMIT, marker_error="marker [{marker}] not found")
 
 
 def _regex(text: str) -> Any:
