@@ -596,6 +596,32 @@ def test_two_thousand_servers_keep_the_indexes_right():
     print("seconds per 500 creates:", [round(t, 3) for t in chunk_times])
 
 
+def test_a_server_is_active_only_with_its_ports_active(tmp_path):
+    """Nova says ACTIVE only after Neutron's network-vif-plugged: at the very moment a server turns
+    ACTIVE every port it has (made for it or given to it) is ACTIVE, however slow port binding is."""
+    from cloudtwin.services.nova.models import NetRequest
+
+    (tmp_path / "slow-binding.yaml").write_text(
+        "name: slow-binding\nextends: openstack\nstages:\n  port:\n    stages:\n"
+        "      BINDING: {delay: 1000.0, jitter: 0.0}\n")
+    twin = Twin(TwinConfig(time_scale=1.0, profile_dirs=[str(tmp_path)]))
+    cloud = twin.add_cloud("plug", "slow-binding")
+    region = cloud.regions["RegionOne"]
+    nova, neutron = region.nova, region.neutron
+    p1 = cloud.project("p1", create=True).id
+    net = neutron.add_network(p1, name="n")
+    neutron.add_subnet(p1, net.id, cidr="10.0.0.0/24", ip_version=4)
+    given = neutron.create_port(p1, net.id)
+    image = next(i.id for i in region.glance.builtin.values() if i.name == "cirros-0.6.2")
+    (s,) = nova.create_servers(p1, "u", name="s", image_ref=image, flavor_ref="1",
+                               networks=[NetRequest(network_id=net.id), NetRequest(port_id=given.id)])
+    made = next(p for p in neutron.ports_of_device(s.id) if p.id != given.id)
+    assert s.state == "BUILD" and made.status == "DOWN", "not plugged while the server builds"
+    twin.scheduler.run_due(time.monotonic() + 10)
+    assert s.state == "ACTIVE"
+    assert sorted(p.status for p in neutron.ports_of_device(s.id)) == ["ACTIVE", "ACTIVE"]
+
+
 def _net(network_id: str) -> Any:
     from cloudtwin.services.nova.models import NetRequest
     return NetRequest(network_id=network_id)

@@ -388,6 +388,18 @@ class NeutronState:
         port.touch()
         self._enter(port, "BINDING")
 
+    def plug_port(self, port: Port, device_id: str, device_owner: str) -> None:
+        """The device is up with ``port`` plugged: ACTIVE now, not after the BINDING stage.
+
+        Nova reports a server ACTIVE only after Neutron's ``network-vif-plugged`` event, so a
+        client that sees the server ACTIVE must never see one of its ports still DOWN.
+        """
+        if port.device_id != device_id:
+            self.bind_port(port, device_id, device_owner)
+        port.device_owner = port.device_owner or device_owner
+        port.touch()
+        self._enter(port, "ACTIVE")
+
     def unbind_port(self, port: Port) -> None:
         if port.device_id:
             self._device_ports.get(port.device_id, {}).pop(port.id, None)

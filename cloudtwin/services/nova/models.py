@@ -488,9 +488,9 @@ class NovaState:
             if s.launched_at is None:
                 s.launched_at = time.time()
                 neutron = self.region.neutron
-                for port in neutron.ports_of_device(s.id):   # the VM is up: its ports go ACTIVE
-                    if port.state not in ("ACTIVE", "BINDING"):
-                        neutron.bind_port(port, s.id, port.device_owner or f"compute:{s.availability_zone}")
+                for port in neutron.ports_of_device(s.id):   # the VM is up: its ports are plugged
+                    if port.state != "ACTIVE":
+                        neutron.plug_port(port, s.id, f"compute:{s.availability_zone}")
         elif state == "ERROR":
             s.fault = {"code": 500, "created": time.time(),
                        "message": message or "Unknown error while the instance was in transition."}
