@@ -18,7 +18,7 @@ class OsConnection(CloudConnection):
     async def close(self) -> None:
         session = self.extra.get("session")
         if session is not None:
-            session.close()
+            await session.aclose()
 
 
 def build_connection(session: OsSession, *, include_default_sg: bool = True,

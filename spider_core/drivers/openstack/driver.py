@@ -2,8 +2,8 @@
 CLOUDTWIN, the Cloud-Twin emulator: the same handlers, a different way to log in).
 
 One openstacksdk ``Connection`` per Spider connection, built in the driver's bounded thread pool (it is
-expensive) and never from the user's clouds.yaml or ``OS_*`` variables; its keystoneauth session is
-shared by the pool's threads.
+expensive) and never from the user's clouds.yaml or ``OS_*`` variables. It logs in and discovers the
+endpoints; the REST calls themselves go out on the event loop (``transport.py``).
 """
 
 from __future__ import annotations
@@ -50,9 +50,11 @@ def make_sdk_connection(auth: dict[str, Any], auth_type: str, region: str, pool_
 
 class OpenStackDriver(PooledDriver):
     provider_name = "OPENSTACK"
-    # calls are blocking HTTP that mostly wait: a wide pool lets N concurrent creates overlap (at 32,
-    # 200 creates of 1 s took ceil(200/32) = 7 s whatever the lock mode; bench/splock_vs_global.py)
-    MAX_WORKERS = 256
+    # the pool only runs the SDK's logins and endpoint discovery; REST calls go out on the event loop
+    # (transport.py) over up to HTTP_CONNECTIONS pooled connections per Spider connection, so N
+    # concurrent creates overlap without N threads (bench/splock_vs_global.py)
+    MAX_WORKERS = 16
+    HTTP_CONNECTIONS = 256
     cloud_os = "OPENSTACK"
     auth_type = "password"
     include_default_sg = True
@@ -102,7 +104,7 @@ class OpenStackDriver(PooledDriver):
         session = OsSession(connection_factory=factory, executor=self.executor(), cloud_os=self.cloud_os,
                             region_zone=f"{region}/{info.zone}", endpoint=endpoint,
                             connection=info.connection_name, region=region, zone=info.zone,
-                            limiter=info.limiter)
+                            limiter=info.limiter, http_limit=self.HTTP_CONNECTIONS, timeout=API_TIMEOUT)
         session.features["routers"] = self.use_routers
         # build the SDK connection now, in the pool (no network call: it authenticates on first use)
         await asyncio.get_running_loop().run_in_executor(self.executor(), session.sdk)
