@@ -217,6 +217,7 @@ async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Even
         await sp.close()
         if twin is not None:
             await twin.stop()
+        call_log.configure(None)  # the last lines reach the file before the process ends
 
 
 def main(argv: list[str] | None = None) -> int:

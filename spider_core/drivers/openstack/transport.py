@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import urllib.request
 from dataclasses import dataclass
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -55,6 +57,14 @@ def ssl_context(verify: Any, cert: Any) -> ssl.SSLContext | bool:
     return ctx
 
 
+def proxy_for(url: str) -> str | None:
+    """The proxy ``requests`` would use for ``url`` (``http_proxy``/``https_proxy``/``no_proxy``)."""
+    parts = urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
 class HttpTransport:
     """One pooled aiohttp client per Spider connection, (re)made on the loop that uses it."""
 
@@ -64,13 +74,16 @@ class HttpTransport:
         self._ssl = ssl_context(verify, cert)
         self._client: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._proxies: dict[str, str | None] = {}  # scheme://host:port -> proxy, resolved once
 
     def _session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._client is None or self._client.closed or self._loop is not loop:
             # a connection used from a second loop (tests, a restarted server) gets its own client
             connector = aiohttp.TCPConnector(limit=self._limit, ssl=self._ssl, ttl_dns_cache=300)
-            self._client = aiohttp.ClientSession(connector=connector, timeout=self._timeout, trust_env=True,
+            # trust_env=False: aiohttp would re-read the environment (and ~/.netrc, in a thread) on
+            # every request; proxies are resolved once per endpoint in ``_proxy`` instead
+            self._client = aiohttp.ClientSession(connector=connector, timeout=self._timeout, trust_env=False,
                                                  json_serialize=json.dumps,
                                                  headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
             self._loop = loop
@@ -83,13 +96,20 @@ class HttpTransport:
         if headers:
             h.update(headers)
         try:
-            async with self._session().request(method, url, json=body, headers=h) as resp:
+            async with self._session().request(method, url, json=body, headers=h, proxy=self._proxy(url)) as resp:
                 raw = await resp.read()
                 return Answer(resp.status, _decode(raw, resp.content_type), resp.headers, resp.reason or "")
         except asyncio.TimeoutError:
-            raise TransportError("timeout", f"no answer within {self._timeout.total:.0f} s") from None
+            raise TransportError("timeout", f"no answer within {self._timeout.total:g} s") from None
         except aiohttp.ClientError as exc:
             raise TransportError("unreachable", f"{type(exc).__name__}: {exc}") from None
+
+    def _proxy(self, url: str) -> str | None:
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}"
+        if key not in self._proxies:
+            self._proxies[key] = proxy_for(url)
+        return self._proxies[key]
 
     async def close(self) -> None:
         client, self._client = self._client, None

@@ -1,0 +1,159 @@
+"""The OpenStack driver's HTTP leg (``transport.py``): REST calls on the event loop over aiohttp, with
+the token and endpoints from openstacksdk — URL joining, proxies, answers of every kind, failures
+without an answer, and logging in again when the cloud refuses a token."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from aiohttp import web
+
+from spider_core.drivers.base import ConnectionInfo
+from spider_core.drivers.openstack.transport import HttpTransport, TransportError, join_url, proxy_for
+from spider_core.errors import DriverError
+from spider_core.model import IID, SubnetInfo, VPCReqInfo
+
+
+def test_join_url_follows_keystoneauth():
+    assert join_url("http://h/compute/v2.1", "/servers") == "http://h/compute/v2.1/servers"
+    assert join_url("http://h/image/v2/", "images?limit=1") == "http://h/image/v2/images?limit=1"
+    assert join_url("http://h/v3/", "/auth/tokens") == "http://h/v3/auth/tokens"
+
+
+def test_proxy_comes_from_the_environment_and_no_proxy_wins(monkeypatch):
+    for var in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "all_proxy",
+                "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    assert proxy_for("https://cloud.example.com:5000/v3") is None
+    monkeypatch.setenv("https_proxy", "http://proxy.corp:3128")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,.internal")
+    assert proxy_for("https://cloud.example.com:5000/v3") == "http://proxy.corp:3128"
+    assert proxy_for("https://keystone.internal:5000/v3") is None
+    assert proxy_for("http://127.0.0.1:8192/v3") is None
+    assert proxy_for("http://cloud.example.com/v3") is None, "no http_proxy set: http goes direct"
+
+
+@pytest.fixture
+async def echo_server():
+    """Answers: JSON with the token it saw, an empty 204, plain text, and one that never answers."""
+    async def json_ok(request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else None
+        return web.json_response({"token": request.headers.get("X-Auth-Token"), "body": body,
+                                  "mv": request.headers.get("OpenStack-API-Version")}, status=201)
+
+    async def empty(request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
+    async def text(request: web.Request) -> web.Response:
+        return web.Response(status=503, text="Service Unavailable", headers={"Retry-After": "7"})
+
+    released = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        await released.wait()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_route("*", "/v2/json", json_ok)
+    app.router.add_delete("/v2/empty", empty)
+    app.router.add_get("/v2/text", text)
+    app.router.add_get("/v2/hang", hang)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}/v2"
+    released.set()
+    await runner.cleanup()
+
+
+async def test_answers_of_every_kind_are_returned_not_raised(echo_server):
+    t = HttpTransport(limit=4, timeout=5)
+    try:
+        a = await t.request("POST", join_url(echo_server, "json"), token="tok-1", body={"network": {"name": "n"}},
+                            headers={"OpenStack-API-Version": "compute 2.1"})
+        assert a.status == 201
+        assert a.body == {"token": "tok-1", "body": {"network": {"name": "n"}}, "mv": "compute 2.1"}
+        a = await t.request("DELETE", join_url(echo_server, "empty"), token="t")
+        assert (a.status, a.body) == (204, None)
+        a = await t.request("GET", join_url(echo_server, "text"), token="t")
+        assert (a.status, a.body, a.headers["Retry-After"], a.reason) == (503, "Service Unavailable", "7",
+                                                                           "Service Unavailable")
+    finally:
+        await t.close()
+
+
+async def test_no_answer_is_a_transport_error_that_says_why(echo_server):
+    t = HttpTransport(limit=4, timeout=0.3)
+    try:
+        with pytest.raises(TransportError) as err:
+            await t.request("GET", join_url(echo_server, "hang"), token="t")
+        assert err.value.kind == "timeout" and "within 0.3 s" in str(err.value)
+        with pytest.raises(TransportError) as err:
+            await t.request("GET", "http://127.0.0.1:9/v2/x", token="t")   # discard port: nothing listens
+        assert err.value.kind == "unreachable"
+    finally:
+        await t.close()
+
+
+# ---- through the driver, against Cloud-Twin ------------------------------------------------------------
+
+@pytest.fixture
+async def twin():
+    from cloudtwin.app import TwinServer
+    from cloudtwin.clouds import TwinConfig
+
+    async with TwinServer(port=0, config=TwinConfig(time_scale=0.1)) as server:
+        yield server
+
+
+async def _connect(twin):
+    from spider_core.drivers.openstack import CloudTwinDriver
+
+    driver = CloudTwinDriver()
+    mock = f"t-{uuid.uuid4().hex[:10]}"
+    conn = await driver.connect(ConnectionInfo("CLOUDTWIN", {"IdentityEndpoint": twin.url, "DomainName": "cloud-1",
+                                                             "MockName": mock}, "default",
+                                               connection_name=f"conn-{mock}"))
+    return driver, conn
+
+
+async def test_a_refused_token_means_one_new_login_not_a_failure(twin):
+    """Keystone forgets every token (a restart, a revocation): the next call gets 401, logs in again in
+    the pool, and succeeds; the calls after it use the new token without another login."""
+    driver, conn = await _connect(twin)
+    try:
+        session = conn.extra["session"]
+        made = await conn.vpc.create_vpc(VPCReqInfo(IID("v1"), "10.0.0.0/16",
+                                                    [SubnetInfo(IID("s1"), "", "10.0.1.0/24")]))
+        old = session._token
+        assert old and old in twin.twin.tokens
+        twin.twin.tokens.clear()
+        got = await conn.vpc.get_vpc(made.iid)
+        assert got.iid.system_id == made.iid.system_id
+        assert session._token != old and session._token in twin.twin.tokens
+        assert len(twin.twin.tokens) == 1
+        await asyncio.gather(*(conn.vpc.get_vpc(made.iid) for _ in range(20)))
+        assert len(twin.twin.tokens) == 1, "no login per call"
+    finally:
+        await conn.close()
+        await driver.close()
+
+
+async def test_an_unreachable_cloud_is_a_clear_error_naming_the_connection(twin):
+    driver, conn = await _connect(twin)
+    try:
+        session = conn.extra["session"]
+        await conn.vpc.list_vpc()          # logged in, endpoints known
+        session._endpoints = {k: "http://127.0.0.1:9/network/v2.0" for k in session._endpoints}
+        with pytest.raises(DriverError) as err:
+            await conn.vpc.list_vpc()
+        text = str(err.value)
+        assert "refused or unreachable" in text and session.connection in text
+        assert "admin" not in text.replace(session.connection, ""), "never the credential"
+    finally:
+        await conn.close()
+        await driver.close()
