@@ -20,12 +20,12 @@ for every N up to 200; with the global lock they take about N x.
     python bench/splock_vs_global.py                         # N = 5, 50, 200, both modes, once
     python bench/splock_vs_global.py --repeat 3 --json out.json
     python bench/splock_vs_global.py --global-max-n 50       # global N=200 projected (N x single), not run
-    python bench/splock_vs_global.py --modes sponge --driver-workers 32 --max-inflight 64   # the old bounds
+    python bench/splock_vs_global.py --modes sponge --max-inflight 64     # a tighter request limiter
 
 Two bounds besides the lock are printed with the figures: the connection's request limiter
 (``max_inflight``, 256 by default; ``--max-inflight`` writes a SPIDER_LIMITS_FILE setting it) and the
-OpenStack driver's thread pool (256 blocking SDK calls at once per provider; ``--driver-workers K`` sets
-``SPIDER_DRIVER_THREADS`` for the server).
+OpenStack driver's HTTP pool (256 connections per Spider connection). The smaller of the two sets the
+*in-flight floor*, ``ceil(N / bound) x latency``: the least any lock mode can do.
 """
 
 from __future__ import annotations
@@ -53,19 +53,10 @@ from httpload import RawConn, Req, _cpu_s, build, free_port, pct  # noqa: E402
 
 KEY = "cloudtwin"
 CONN = PROVIDERS[KEY]["conn"]
-POOL_DEFAULT = 256          # spider_core.drivers.openstack.driver.OpenStackDriver.MAX_WORKERS
+HTTP_POOL = 256             # spider_core.drivers.openstack.driver.OpenStackDriver.HTTP_CONNECTIONS
 INFLIGHT_DEFAULT = 256      # spider_core/data/limits.yaml default max_inflight
 TARGET_RATIO = 1.5
 CBSPIDER = "CB-Spider (published): 5 concurrent Azure VPC creates, old lock 69 s, SP-Lock 27 s (ratio 2.6)"
-
-
-class BenchServer(Server):
-    """``core_throughput.Server`` with the driver pool size set through ``SPIDER_DRIVER_THREADS``."""
-
-    def __init__(self, lock_mode: str, driver_workers: int = 0) -> None:
-        super().__init__(lock_mode)
-        if driver_workers:
-            self.extra_env["SPIDER_DRIVER_THREADS"] = str(driver_workers)
 
 
 @dataclass
@@ -161,7 +152,7 @@ async def limiter_view(port: int) -> dict[str, Any]:
     return (view.get("limitinfo") or [{}])[0] if status == 200 else {}
 
 
-async def burst(server: BenchServer, twin_pid: int, n: int, tag: str, single_s: float) -> BurstResult:
+async def burst(server: Server, twin_pid: int, n: int, tag: str, single_s: float) -> BurstResult:
     port = server.port
     host = f"127.0.0.1:{port}"
     names = [f"{tag}-{i}" for i in range(n)]
@@ -182,7 +173,7 @@ async def burst(server: BenchServer, twin_pid: int, n: int, tag: str, single_s: 
 
 async def run_mode(mode: str, args: argparse.Namespace, twin_url: str, twin_pid: int) -> ModeResult:
     out = ModeResult(mode)
-    server = BenchServer(mode, args.driver_workers)
+    server = Server(mode)
     try:
         server.start()
         await wait_http(server.port, "/spider/readyz", timeout=60)
@@ -244,13 +235,13 @@ async def add_latency(twin_port: int, latency: float, ops: list[str]) -> None:
 def report(results: list[ModeResult], args: argparse.Namespace) -> None:
     by = {r.mode: r for r in results}
     sp, gl = by.get("sponge"), by.get("global")
-    pool = args.driver_workers or POOL_DEFAULT
+    bound = min(HTTP_POOL, args.max_inflight or INFLIGHT_DEFAULT)
     print(f"\n==== results (median of {args.repeat}; latency fault {args.latency:g} s on "
           f"{', '.join(args.latency_ops)}) ====")
     for r in results:
         print(f"single-create latency, {r.mode}: {r.single:.3f} s")
     print(f"\n{'N':>4} {'sponge s':>9} {'global s':>10} {'global/sponge':>13} {'sponge/single':>13} "
-          f"{'target':>6} {'pool floor s':>12}")
+          f"{'target':>6} {'floor s':>8}")
     for n in args.ns:
         s_wall = sp.wall(n) if sp and n in sp.bursts else float("nan")
         g_wall = gl.wall(n) if gl and (n in gl.bursts or n in gl.projected) else float("nan")
@@ -258,16 +249,15 @@ def report(results: list[ModeResult], args: argparse.Namespace) -> None:
         ratio = g_wall / s_wall if s_wall == s_wall and g_wall == g_wall else float("nan")
         vs_single = s_wall / sp.single if sp else float("nan")
         verdict = "" if vs_single != vs_single else ("PASS" if vs_single <= TARGET_RATIO else "MISS")
-        floor = math.ceil(n / pool) * args.latency
-        print(f"{n:4d} {s_wall:9.2f} {g_text:>10} {ratio:13.1f} {vs_single:13.2f} {verdict:>6} {floor:12.1f}")
+        floor = math.ceil(n / bound) * args.latency
+        print(f"{n:4d} {s_wall:9.2f} {g_text:>10} {ratio:13.1f} {vs_single:13.2f} {verdict:>6} {floor:8.1f}")
     if gl and gl.projected:
         print("  * PROJECTED, not measured: N x the global single-create latency (--global-max-n)")
     print(f"\ntarget: sponge wall <= {TARGET_RATIO}x single-create latency for every N (global: about N x)")
     print(CBSPIDER)
     print("\nbounds besides the lock:")
-    print(f"  driver thread pool: {pool} blocking SDK calls at once"
-          + (" (SPIDER_DRIVER_THREADS)" if args.driver_workers else " (the OpenStack driver's default)")
-          + f"; 'pool floor' = ceil(N/{pool}) x {args.latency:g} s, the least any lock mode can do")
+    print(f"  in flight at once: {bound} CSP calls (the smaller of the driver's HTTP pool, {HTTP_POOL}, and "
+          f"max_inflight); 'floor' = ceil(N/{bound}) x {args.latency:g} s, the least any lock mode can do")
     for r in results:
         lim = r.limiter
         if lim:
@@ -295,9 +285,7 @@ def main() -> int:
     ap.add_argument("--global-max-n", type=int, default=0,
                     help="global mode: do not run N above this; print N x single as a PROJECTION")
     ap.add_argument("--max-inflight", type=int, default=0,
-                    help="write a SPIDER_LIMITS_FILE with this CLOUDTWIN max_inflight (default: the server's 64)")
-    ap.add_argument("--driver-workers", type=int, default=0,
-                    help="driver thread pool of the server (SPIDER_DRIVER_THREADS; default: the driver's 256)")
+                    help=f"write a SPIDER_LIMITS_FILE with this CLOUDTWIN max_inflight (default: {INFLIGHT_DEFAULT})")
     ap.add_argument("--json", help="write every figure to this file")
     args = ap.parse_args()
     args.ns = [int(x) for x in args.ns.split(",") if x.strip()]
@@ -316,8 +304,7 @@ def main() -> int:
         os.environ["SPIDER_LIMITS_FILE"] = str(path)
     print(f"sponge vs global SP-Lock: N={args.ns}, latency {args.latency:g} s on {', '.join(args.latency_ops)}, "
           f"repeat {args.repeat}, modes {modes}"
-          + (f", limits file max_inflight={args.max_inflight}" if args.max_inflight else "")
-          + (f", driver pool {args.driver_workers}" if args.driver_workers else ""), flush=True)
+          + (f", limits file max_inflight={args.max_inflight}" if args.max_inflight else ""), flush=True)
     twin, twin_url, twin_port = start_twin()
     results: list[ModeResult] = []
     try:

@@ -5,7 +5,6 @@ Lifecycle delays run at a tenth of the profile's (time_scale 0.1).
 """
 
 import asyncio
-import importlib
 import uuid
 
 import pytest
@@ -14,23 +13,6 @@ from spider_core.drivers.base import ConnectionInfo
 from spider_core.errors import DriverError, DriverNotFound, is_not_found
 from spider_core.model import (IID, HealthCheckerInfo, KeyPairReqInfo, ListenerInfo, NLBReqInfo, SecurityReqInfo,
                                SecurityRule, SubnetInfo, VMAction, VMGroupInfo, VMReqInfo, VMStatus, VPCReqInfo)
-
-def _missing() -> list[str]:
-    """Services Cloud-Twin does not serve yet (it is being written alongside this driver)."""
-    out = []
-    for s in ("nova", "neutron", "octavia"):
-        try:
-            mod = importlib.import_module(f"cloudtwin.services.{s}")
-        except ImportError:
-            out.append(s)
-            continue
-        if not hasattr(mod, "add_routes"):
-            out.append(s)
-    return out
-
-
-_MISSING = _missing()
-pytestmark = pytest.mark.skipif(bool(_MISSING), reason=f"Cloud-Twin has no {', '.join(_MISSING)} service yet")
 
 OUT_ALL = SecurityRule("outbound", "ALL", "-1", "-1", "0.0.0.0/0")
 

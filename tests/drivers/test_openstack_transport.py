@@ -5,6 +5,7 @@ without an answer, and logging in again when the cloud refuses a token."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -122,22 +123,36 @@ async def _connect(twin):
 
 
 async def test_a_refused_token_means_one_new_login_not_a_failure(twin):
-    """Keystone forgets every token (a restart, a revocation): the next call gets 401, logs in again in
-    the pool, and succeeds; the calls after it use the new token without another login."""
+    """Keystone forgets every token (a restart, a revocation): a burst of calls all get 401, one of them
+    logs in again in the pool, every call succeeds on retry, and no call logs in by itself."""
     driver, conn = await _connect(twin)
     try:
         session = conn.extra["session"]
         made = await conn.vpc.create_vpc(VPCReqInfo(IID("v1"), "10.0.0.0/16",
                                                     [SubnetInfo(IID("s1"), "", "10.0.1.0/24")]))
         old = session._token
-        assert old and old in twin.twin.tokens
+        assert old and list(twin.twin.tokens) == [old]
         twin.twin.tokens.clear()
-        got = await conn.vpc.get_vpc(made.iid)
-        assert got.iid.system_id == made.iid.system_id
-        assert session._token != old and session._token in twin.twin.tokens
-        assert len(twin.twin.tokens) == 1
+        got = await asyncio.gather(*(conn.vpc.get_vpc(made.iid) for _ in range(20)))
+        assert {g.iid.system_id for g in got} == {made.iid.system_id}
+        assert session._token != old and list(twin.twin.tokens) == [session._token], "one login for the burst"
         await asyncio.gather(*(conn.vpc.get_vpc(made.iid) for _ in range(20)))
         assert len(twin.twin.tokens) == 1, "no login per call"
+    finally:
+        await conn.close()
+        await driver.close()
+
+
+async def test_a_token_near_its_expiry_is_renewed_before_the_cloud_refuses_it(twin):
+    driver, conn = await _connect(twin)
+    try:
+        session = conn.extra["session"]
+        await conn.vpc.list_vpc()
+        old = session._token
+        assert session._token_renew_at - time.monotonic() > 600, "Cloud-Twin tokens live an hour"
+        session._token_renew_at = time.monotonic() - 1          # due now
+        await asyncio.gather(*(conn.vpc.list_vpc() for _ in range(10)))
+        assert session._token != old and len(twin.twin.tokens) == 2, "one new login, not ten"
     finally:
         await conn.close()
         await driver.close()

@@ -192,6 +192,8 @@ class OsSession:
         self._http_limit = http_limit
         self._timeout = timeout
         self._transport: HttpTransport | None = None
+        self._alock: asyncio.Lock | None = None
+        self._alock_loop: asyncio.AbstractEventLoop | None = None
         self.cloud_os = cloud_os
         self.region_zone = region_zone
         self.endpoint = endpoint  # for messages: the identity endpoint (never credentials)
@@ -232,7 +234,7 @@ class OsSession:
 
     # ---- login: a token and the service endpoints, from the SDK (blocking; in the pool)
     def _login(self, renew: bool) -> tuple[str, float]:
-        """(token, seconds it stays good); ``renew`` drops the current one first (it was refused)."""
+        """(token, seconds it stays good); ``renew`` drops the current one first (refused or due)."""
         try:
             conn = self.sdk()
             if renew:
@@ -261,20 +263,31 @@ class OsSession:
         except Exception as exc:  # noqa: BLE001 - mapped
             raise map_exception(exc, self.endpoint) from None
 
-    async def _credentials(self, service: str, renew: bool = False) -> tuple[str, str]:
-        """(token, endpoint of ``service``), fetched in the pool only when missing or due."""
+    def _login_lock(self) -> asyncio.Lock:
+        """One login at a time per loop: a burst that finds the token due or refused logs in once."""
         loop = asyncio.get_running_loop()
-        if renew or not self._token or time.monotonic() >= self._token_renew_at:
-            stale = self._token
-            token, life = await loop.run_in_executor(self._executor, self._login, renew)
-            if self._token == stale:  # a concurrent caller may have renewed it meanwhile
-                self._token = token
-                self._token_renew_at = time.monotonic() + max(life - TOKEN_MARGIN, life / 2, 0.0)
-        endpoint = self._endpoints.get(service)
-        if endpoint is None:
-            endpoint = await loop.run_in_executor(self._executor, self._endpoint_of, service)
-            self._endpoints[service] = endpoint
-        return self._token, endpoint
+        if self._alock is None or self._alock_loop is not loop:
+            self._alock, self._alock_loop = asyncio.Lock(), loop
+        return self._alock
+
+    async def _credentials(self, service: str, refused: str = "") -> tuple[str, str]:
+        """(token, endpoint of ``service``); the pool is used only when one is missing or due, or
+        when the cloud refused ``refused`` (then that token is dropped and a new one fetched)."""
+        def fresh() -> bool:
+            return bool(self._token) and self._token != refused and time.monotonic() < self._token_renew_at
+
+        if not fresh() or service not in self._endpoints:
+            loop = asyncio.get_running_loop()
+            async with self._login_lock():
+                if not fresh():  # nobody renewed it while this call waited for the lock
+                    renew = bool(self._token)  # due or refused: make keystoneauth log in again
+                    token, life = await loop.run_in_executor(self._executor, self._login, renew)
+                    self._token = token
+                    self._token_renew_at = time.monotonic() + max(life - TOKEN_MARGIN, life / 2, 0.0)
+                if service not in self._endpoints:
+                    self._endpoints[service] = await loop.run_in_executor(self._executor, self._endpoint_of,
+                                                                          service)
+        return self._token, self._endpoints[service]
 
     def _http(self) -> HttpTransport:
         if self._transport is None:
@@ -290,8 +303,8 @@ class OsSession:
             token, endpoint = await self._credentials(service)
             url = join_url(endpoint, path)
             answer = await self._http().request(method, url, token=token, body=body, headers=headers)
-            if answer.status == 401:  # expired or revoked early: log in again, once
-                token, endpoint = await self._credentials(service, renew=True)
+            if answer.status == 401:  # expired or revoked early: log in again (once per burst), retry once
+                token, endpoint = await self._credentials(service, refused=token)
                 answer = await self._http().request(method, url, token=token, body=body, headers=headers)
         except DriverError as exc:
             raise self._named(exc) from None
