@@ -33,6 +33,7 @@ from typing import Any
 from cloudtwin.background import Background
 from cloudtwin.clouds import DEFAULT_REGION_ALIAS
 from cloudtwin.dataplane import cleanup, responders
+from cloudtwin.dataplane.conntrack import flush_here
 from cloudtwin.dataplane.layout import VmLayout, port_policies, public_gateway, vm_layout
 from cloudtwin.dataplane.netns import PUBLIC_IF, Names, NetnsThreads, ip_batch, ip_batch_sync, new_prefix
 from cloudtwin.dataplane.nft import BREAKS, apply_here, compile_ruleset
@@ -60,6 +61,13 @@ def preflight() -> None:
     if missing:
         raise DataPlaneError(f"--dataplane netns needs {' and '.join(missing)} (apt-get install iproute2 nftables)")
 
+
+
+def _load_ruleset(text: str, forget: bool) -> None:
+    """Load a VM's ruleset and, when it lost a rule, flush its tracked flows (on a netns worker)."""
+    apply_here(text)
+    if forget:
+        flush_here()
 
 @dataclass
 class PublicSide:
@@ -110,7 +118,7 @@ class DataPlane:
         self.publics: dict[tuple[str, str], PublicSide] = {}
         self.bridges: dict[tuple[str, str, str], str] = {}
         self.broken: str | None = None
-        self.stats: dict[str, Any] = {"batches": 0, "rulesets_applied": 0, "vms_created": 0, "vms_removed": 0,
+        self.stats: dict[str, Any] = {"batches": 0, "rulesets_applied": 0, "conntrack_flushes": 0, "vms_created": 0, "vms_removed": 0,
                                       "last_batch": None, "last_change_to_kernel_ms": None}
         self._next = {"vm": 0, "client": 0, "bridge": 0}
         self._regions: dict[int, Any] = {}
@@ -547,12 +555,16 @@ class DataPlane:
             text = compile_ruleset(table, policies, self.broken)
             if text == vm.ruleset:
                 return
+            # a rule went away: forget the flows it let in, as Neutron does (conntrack.py)
+            forget = vm.ruleset is not None and not set(vm.ruleset.splitlines()) <= set(text.splitlines())
             try:
-                await self.threads.run(vm.ns, apply_here, text)
+                await self.threads.run(vm.ns, _load_ruleset, text, forget)
             except (OSError, RuntimeError) as exc:
                 log.warning("data plane: firewall of %s (%s) failed: %s", vm.ns, vm.key[2], exc)
                 return
             vm.ruleset = text
+            if forget:
+                self.stats["conntrack_flushes"] += 1
             vm.remote_groups = frozenset(r.remote_group for p in policies for r in p.rules if r.remote_group)
             self.stats["rulesets_applied"] += 1
 

@@ -207,6 +207,51 @@ def test_egress_rules_and_stateful_return_traffic(lab: Lab):
     assert lab.eight(ip) == "pass fail fail fail | pass fail fail pass"
 
 
+def test_removing_a_rule_forgets_the_flows_it_let_in(lab: Lab):
+    """Neutron deletes the conntrack entries of a removed rule: a UDP exchange on the very same 5-tuple
+    (one client socket, one source port) passes while the rule exists and stops when it goes, although
+    the stateful ruleset accepts established flows. Adding a rule keeps the tracked flows."""
+    import socket as sk
+
+    from cloudtwin.dataplane.netns import entered
+
+    sg = lab.group("udp-in", {"protocol": "udp", "port_range_min": 2000, "port_range_max": 2000})
+    _, ip = lab.server("vm-ct", sg)
+    client_ns = next(c["namespace"] for c in admin(lab.url, "GET", "/dataplane")["clients"]
+                     if c["cloud"] == lab.cloud)
+    flushes = admin(lab.url, "GET", "/dataplane")["stats"]["conntrack_flushes"]
+    results: dict[str, bool] = {}
+
+    def exchange(tag: str) -> None:
+        sock.send(tag.encode())
+        try:
+            results[tag] = sock.recv(100) == tag.encode()
+        except TimeoutError:
+            results[tag] = False
+
+    def settle() -> None:
+        lab.probes([{"id": "s", "from": "client", "to": ip, "proto": "tcp", "port": 22}])  # waits for the kernel
+
+    with entered(client_ns):
+        sock = sk.socket(sk.AF_INET, sk.SOCK_DGRAM)
+    try:
+        sock.settimeout(0.3)
+        with entered(client_ns):
+            sock.connect((ip, 2000))
+        exchange("before")
+        lab.rule(sg, protocol="tcp", port_range_min=22, port_range_max=22)     # a rule added: flows kept
+        settle()
+        exchange("after-add")
+        assert admin(lab.url, "GET", "/dataplane")["stats"]["conntrack_flushes"] == flushes
+        lab.drop_rules(sg, protocol="udp")
+        settle()
+        exchange("after-remove")
+    finally:
+        sock.close()
+    assert results == {"before": True, "after-add": True, "after-remove": False}
+    assert admin(lab.url, "GET", "/dataplane")["stats"]["conntrack_flushes"] == flushes + 1
+
+
 def test_cidr_32_matches_only_that_peer_and_all_and_icmp_rules(lab: Lab):
     sg = lab.group("cidr", {"protocol": "tcp", "port_range_min": 22, "port_range_max": 22})
     _, ip = lab.server("vm-cidr", sg)
