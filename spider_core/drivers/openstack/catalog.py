@@ -17,7 +17,6 @@ from spider_core.errors import DriverError, DriverNotFound
 from spider_core.model import IID, ImageInfo, KeyValue, RegionZoneInfo, VMSpecInfo, ZoneInfo, ZoneStatus
 
 CATALOG_TTL = 60.0
-IMAGE_PAGE_LIMIT = 50  # pages of Glance's default size (25) or whatever the cloud sends
 
 
 # ---- images -------------------------------------------------------------------------------------
@@ -40,17 +39,7 @@ async def all_images(s: OsSession, label: str = "") -> list[dict[str, Any]]:
     hit = s.cached("images", CATALOG_TTL)
     if hit is not None:
         return hit
-    images: list[dict[str, Any]] = []
-    path = "/images?limit=1000"
-    for _ in range(IMAGE_PAGE_LIMIT):
-        out = await s.call(RT_IMAGE, label, "image", "GET", path)
-        images.extend(out.get("images", []))
-        nxt = out.get("next")
-        if not nxt:
-            break
-        # Glance gives "/v2/images?marker=…": relative to the versioned endpoint it is "/images?…"
-        path = nxt[nxt.index("/images"):] if "/images" in nxt else nxt
-    return s.remember("images", images)
+    return s.remember("images", await s.list_all(RT_IMAGE, label, "image", "/images?limit=1000", "images"))
 
 
 async def find_image(s: OsSession, name_or_id: str, label: str = "") -> dict[str, Any]:
@@ -105,8 +94,8 @@ async def all_flavors(s: OsSession, label: str = "") -> list[dict[str, Any]]:
     hit = s.cached("flavors", CATALOG_TTL)
     if hit is not None:
         return hit
-    out = await s.call(RT_SPEC, label, "compute", "GET", "/flavors/detail?is_public=None")
-    return s.remember("flavors", out.get("flavors", []))
+    return s.remember("flavors", await s.list_all(RT_SPEC, label, "compute", "/flavors/detail?is_public=None",
+                                                  "flavors"))
 
 
 async def find_flavor(s: OsSession, name_or_id: str, label: str = "") -> dict[str, Any]:

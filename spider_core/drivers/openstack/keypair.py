@@ -68,7 +68,7 @@ class OsKeyPairHandler(KeyPairHandler):
                                              f"/os-keypairs/{quote(name)}"))["keypair"])
 
     async def list_key(self) -> list[KeyPairInfo]:
-        items = (await self.s.call(RT_KEY, "", "compute", "GET", "/os-keypairs"))["keypairs"]
+        items = await self.s.list_all(RT_KEY, "", "compute", "/os-keypairs", "keypairs")
         return [self._info(item.get("keypair", item)) for item in items]
 
     async def list_iid(self) -> list[IID]:

@@ -144,7 +144,7 @@ class OsNlbHandler(NLBHandler):
         return None
 
     async def _members(self, pool_id: str, name: str) -> list[dict[str, Any]]:
-        return await self._get(name, f"/lbaas/pools/{pool_id}/members", "members")
+        return await self.s.list_all(RT_NLB, name, "load-balancer", f"/lbaas/pools/{pool_id}/members", "members")
 
     async def _monitor(self, pool: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
         if not pool or not pool.get("healthmonitor_id"):
@@ -158,13 +158,13 @@ class OsNlbHandler(NLBHandler):
         port = lb.get("vip_port_id")
         if not port:
             return None
-        fips = (await self.s.call(RT_NLB, name, "network", "GET", f"/floatingips?port_id={port}"))["floatingips"]
+        fips = await self.s.list_all(RT_NLB, name, "network", f"/floatingips?port_id={port}", "floatingips")
         fips = [f for f in fips if f.get("port_id") == port]
         return fips[0] if fips else None
 
     async def _vm_address(self, vm: IID, name: str) -> tuple[str, str]:
         """(private IP, subnet id) of a VM's first port."""
-        ports = (await self.s.call(RT_NLB, name, "network", "GET", f"/ports?device_id={vm.system_id}"))["ports"]
+        ports = await self.s.list_all(RT_NLB, name, "network", f"/ports?device_id={vm.system_id}", "ports")
         ports = sorted((p for p in ports if p.get("device_id") == vm.system_id),
                        key=lambda p: p.get("created_at", "") or "")
         for p in ports:
@@ -354,7 +354,7 @@ class OsNlbHandler(NLBHandler):
     async def _all(self) -> list[dict[str, Any]]:
         project = await self.s.project_id()
         query = f"?project_id={project}" if project else ""
-        lbs = await self._get("", f"/lbaas/loadbalancers{query}", "loadbalancers")
+        lbs = await self.s.list_all(RT_NLB, "", "load-balancer", f"/lbaas/loadbalancers{query}", "loadbalancers")
         return [lb for lb in lbs if not project or lb.get("project_id", project) == project]
 
     async def list_nlb(self) -> list[NLBInfo]:

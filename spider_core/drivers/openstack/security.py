@@ -130,14 +130,14 @@ class OsSecurityHandler(SecurityHandler):
                 return {ids[0]: self._info(await self._group(IID("", ids[0])))}
             except DriverNotFound:
                 return {}
-        groups = (await self.s.call(RT_SG, "", "network", "GET",
-                                    "/security-groups?" + id_query("id", ids)))["security_groups"]
+        groups = await self.s.list_all(RT_SG, "", "network", "/security-groups?" + id_query("id", ids),
+                                       "security_groups")
         return {g["id"]: self._info(g) for g in groups if g.get("id") in ids}
 
     async def _all(self) -> list[dict[str, Any]]:
         project = await self.s.project_id()
         query = f"?project_id={project}" if project else ""
-        groups = (await self.s.call(RT_SG, "", "network", "GET", f"/security-groups{query}"))["security_groups"]
+        groups = await self.s.list_all(RT_SG, "", "network", f"/security-groups{query}", "security_groups")
         return [g for g in groups
                 if (not project or g.get("project_id", g.get("tenant_id", project)) == project)
                 and (self.include_default or g.get("name") != "default")]

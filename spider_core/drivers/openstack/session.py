@@ -20,6 +20,7 @@ import threading
 import time
 from concurrent.futures import Executor
 from typing import Any, Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from spider_core.calllog import call_log
 from spider_core.drivers.openstack.transport import HttpTransport, TransportError, join_url
@@ -33,6 +34,7 @@ SERVICES = {"compute": "compute", "network": "network", "image": "image",
 
 THROTTLE_STATUSES = (413, 429, 503)
 TOKEN_MARGIN = 180.0  # seconds before a token's expiry at which a new one is fetched
+MAX_PAGES = 1000      # pages one list may take (a million items at Nova's 1,000 a page)
 
 
 class OpenStackError(DriverError):
@@ -116,6 +118,31 @@ def error_from_response(service: str, method: str, status: int, body: Any,
         if raw is not None:
             text += f" (Retry-After: {raw})"
     return OpenStackError(text, http_status=status, error_type=etype, retry_after=retry_after)
+
+
+def next_marker(doc: Any, key: str) -> str | None:
+    """The marker of the next page of a list answer: Nova, Neutron and Octavia link it under
+    ``{key}_links`` (rel ``next``), Glance under ``next``; None on the last page."""
+    if not isinstance(doc, dict):
+        return None
+    href = None
+    for link in doc.get(f"{key}_links") or []:
+        if isinstance(link, dict) and link.get("rel") == "next":
+            href = link.get("href")
+    if href is None and isinstance(doc.get("next"), str):
+        href = doc["next"]
+    if not href:
+        return None
+    markers = [v for k, v in parse_qsl(urlsplit(str(href)).query) if k == "marker"]
+    return markers[-1] if markers else None
+
+
+def with_marker(path: str, marker: str) -> str:
+    """``path`` asking for the page after ``marker`` (our own path: a cloud's link is never followed to
+    another host with our token)."""
+    parts = urlsplit(path)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "marker"]
+    return f"{parts.path}?{urlencode(query + [('marker', marker)])}"
 
 
 def map_exception(exc: BaseException, endpoint: str) -> DriverError:
@@ -339,6 +366,25 @@ class OsSession:
         if self.limiter is None:
             return await once()
         return await self.limiter.run(once)
+
+    async def list_all(self, resource_type: str, resource_name: str, service: str, path: str,
+                       key: str) -> list[dict[str, Any]]:
+        """Every item of a paged list (``GET path`` answering ``{key: [...]}``), page after page: Nova
+        caps a page at 1,000 servers, Glance at 25 images, and Neutron and Octavia page when the cloud
+        sets a maximum. A list that came back short would make Spider think resources are gone."""
+        items: list[dict[str, Any]] = []
+        current, seen = path, set()
+        for _ in range(MAX_PAGES):
+            doc = await self.call(resource_type, resource_name, service, "GET", current)
+            page = (doc or {}).get(key) or []
+            items.extend(page)
+            marker = next_marker(doc, key)
+            if not marker or not page or marker in seen:
+                return items
+            seen.add(marker)
+            current = with_marker(path, marker)
+        raise OpenStackError(f"OpenStack {service} list {path.split('?')[0]} has more than {MAX_PAGES} pages",
+                             error_type="TooManyPages")
 
     async def warm(self) -> None:
         """Build the SDK connection (authenticate) now instead of on the first call."""

@@ -64,15 +64,15 @@ class OsVmHandler(VMHandler):
             raise
 
     async def _ports(self, server_id: str, name: str) -> list[dict[str, Any]]:
-        ports = (await self.s.call(RT_VM, name, "network", "GET", f"/ports?device_id={server_id}"))["ports"]
+        ports = await self.s.list_all(RT_VM, name, "network", f"/ports?device_id={server_id}", "ports")
         return [p for p in ports if p.get("device_id") == server_id]
 
     async def _fips(self, port_ids: list[str], name: str) -> list[dict[str, Any]]:
         if not port_ids:
             return []
         if len(port_ids) == 1:
-            fips = (await self.s.call(RT_VM, name, "network", "GET", f"/floatingips?port_id={port_ids[0]}"))[
-                "floatingips"]
+            fips = await self.s.list_all(RT_VM, name, "network", f"/floatingips?port_id={port_ids[0]}",
+                                         "floatingips")
         else:
             fips = await self._all_fips(name)
         return [f for f in fips if f.get("port_id") in port_ids]
@@ -80,12 +80,12 @@ class OsVmHandler(VMHandler):
     async def _all_fips(self, name: str = "") -> list[dict[str, Any]]:
         project = await self.s.project_id()
         query = f"?project_id={project}" if project else ""
-        return (await self.s.call(RT_VM, name, "network", "GET", f"/floatingips{query}"))["floatingips"]
+        return await self.s.list_all(RT_VM, name, "network", f"/floatingips{query}", "floatingips")
 
     async def _all_ports(self, name: str = "") -> list[dict[str, Any]]:
         project = await self.s.project_id()
         query = f"?project_id={project}" if project else ""
-        ports = (await self.s.call(RT_VM, name, "network", "GET", f"/ports{query}"))["ports"]
+        ports = await self.s.list_all(RT_VM, name, "network", f"/ports{query}", "ports")
         return [p for p in ports if str(p.get("device_owner") or "").startswith("compute:")]
 
     # ---- mapping
@@ -358,7 +358,7 @@ class OsVmHandler(VMHandler):
         return self.effective_status(await self._server(iid))
 
     async def _servers(self) -> list[dict[str, Any]]:
-        return (await self.s.call(RT_VM, "", "compute", "GET", "/servers/detail"))["servers"]
+        return await self.s.list_all(RT_VM, "", "compute", "/servers/detail", "servers")
 
     async def list_vm_status(self) -> list[VMStatusInfo]:
         return [VMStatusInfo(IID(s.get("name", ""), s["id"]), self.effective_status(s).value)

@@ -34,14 +34,14 @@ async def external_network(s: OsSession, name: str = "") -> str:
     hit = s.cached("extnet", 300)
     if hit is not None:
         return hit
-    nets = (await s.call(RT_VPC, name, "network", "GET", "/networks?router:external=True"))["networks"]
+    nets = await s.list_all(RT_VPC, name, "network", "/networks?router:external=True", "networks")
     nets = [n for n in nets if n.get("router:external")]
     nets.sort(key=lambda n: (n.get("name") != "public", n.get("name", "")))
     return s.remember("extnet", nets[0]["id"] if nets else "")
 
 
 async def ports_of(s: OsSession, rt: str, name: str, query: str) -> list[dict[str, Any]]:
-    return (await s.call(rt, name, "network", "GET", f"/ports?{query}"))["ports"]
+    return await s.list_all(rt, name, "network", f"/ports?{query}", "ports")
 
 
 async def subnet_ports(s: OsSession, rt: str, name: str, subnet_id: str) -> list[dict[str, Any]]:
@@ -74,7 +74,7 @@ async def ports_going_away(s: OsSession, rt: str, name: str, ports: list[dict[st
     servers: dict[str, dict[str, Any]] | None = None
     if sum(1 for p in ports if str(p.get("device_owner") or "").startswith("compute:")) > 3:
         # many VMs: one list instead of a GET per port (a server missing from it is gone)
-        listed = (await s.call(rt, name, "compute", "GET", "/servers/detail"))["servers"]
+        listed = await s.list_all(rt, name, "compute", "/servers/detail", "servers")
         servers = {srv["id"]: srv for srv in listed}
     for p in ports:
         owner = str(p.get("device_owner") or "")
@@ -143,8 +143,7 @@ class OsVpcHandler(VPCHandler):
         if not await self._routers_supported():
             return None
         try:
-            routers = (await self.s.call(RT_VPC, name, "network", "GET",
-                                         f"/routers?name={quote(name)}"))["routers"]
+            routers = await self.s.list_all(RT_VPC, name, "network", f"/routers?name={quote(name)}", "routers")
         except OpenStackNotFound:
             self.s.features["routers"] = False
             return None
@@ -189,7 +188,7 @@ class OsVpcHandler(VPCHandler):
         return (await self.s.call(RT_VPC, subnet.iid.name_id, "network", "POST", "/subnets", body))["subnet"]
 
     async def _subnets(self, net_id: str, name: str) -> list[dict[str, Any]]:
-        return (await self.s.call(RT_VPC, name, "network", "GET", f"/subnets?network_id={net_id}"))["subnets"]
+        return await self.s.list_all(RT_VPC, name, "network", f"/subnets?network_id={net_id}", "subnets")
 
     async def _delete_subnet(self, subnet_id: str, name: str, router_id: str = "") -> None:
         await self._detach(router_id, subnet_id, name)
@@ -264,18 +263,18 @@ class OsVpcHandler(VPCHandler):
             except DriverNotFound:
                 return {}
             return {net["id"]: self._vpc_info(net, await self._subnets(net["id"], ""))}
-        nets = (await self.s.call(RT_VPC, "", "network", "GET", "/networks?" + id_query("id", ids)))["networks"]
+        nets = await self.s.list_all(RT_VPC, "", "network", "/networks?" + id_query("id", ids), "networks")
         if not nets:
             return {}
-        subnets = (await self.s.call(RT_VPC, "", "network", "GET",
-                                     "/subnets?" + id_query("network_id", [n["id"] for n in nets])))["subnets"]
+        subnets = await self.s.list_all(RT_VPC, "", "network",
+                                        "/subnets?" + id_query("network_id", [n["id"] for n in nets]), "subnets")
         by_net: dict[str, list[dict[str, Any]]] = {}
         for sn in subnets:
             by_net.setdefault(sn.get("network_id", ""), []).append(sn)
         return {n["id"]: self._vpc_info(n, by_net.get(n["id"], [])) for n in nets if n.get("id") in ids}
 
     async def _own_networks(self) -> list[dict[str, Any]]:
-        nets = (await self.s.call(RT_VPC, "", "network", "GET", "/networks"))["networks"]
+        nets = await self.s.list_all(RT_VPC, "", "network", "/networks", "networks")
         return [n for n in nets
                 if not n.get("router:external") and not (n.get("shared") and not described(n.get("description")))]
 
@@ -283,7 +282,7 @@ class OsVpcHandler(VPCHandler):
         nets = await self._own_networks()
         if not nets:
             return []
-        subnets = (await self.s.call(RT_VPC, "", "network", "GET", "/subnets"))["subnets"]
+        subnets = await self.s.list_all(RT_VPC, "", "network", "/subnets", "subnets")
         by_net: dict[str, list[dict[str, Any]]] = {}
         for sn in subnets:
             by_net.setdefault(sn.get("network_id", ""), []).append(sn)

@@ -1,6 +1,7 @@
-"""The OpenStack driver's HTTP leg (``transport.py``): REST calls on the event loop over aiohttp, with
-the token and endpoints from openstacksdk — URL joining, proxies, answers of every kind, failures
-without an answer, and logging in again when the cloud refuses a token."""
+"""The OpenStack driver's call path (``session.py`` + ``transport.py``): REST calls on the event loop over
+aiohttp, with the token and endpoints from openstacksdk — URL joining, proxies, answers of every kind,
+failures without an answer, logging in again when the cloud refuses a token, and lists that span
+pages."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import uuid
 import pytest
 from aiohttp import web
 
+from spider_core.calllog import call_log
 from spider_core.drivers.base import ConnectionInfo
+from spider_core.drivers.openstack.session import next_marker, with_marker
 from spider_core.drivers.openstack.transport import HttpTransport, TransportError, join_url, proxy_for
 from spider_core.errors import DriverError
 from spider_core.model import IID, SubnetInfo, VPCReqInfo
@@ -34,6 +37,20 @@ def test_proxy_comes_from_the_environment_and_no_proxy_wins(monkeypatch):
     assert proxy_for("https://keystone.internal:5000/v3") is None
     assert proxy_for("http://127.0.0.1:8192/v3") is None
     assert proxy_for("http://cloud.example.com/v3") is None, "no http_proxy set: http goes direct"
+
+
+def test_next_page_markers_of_every_service_style():
+    nova = {"servers": [{}], "servers_links": [{"rel": "next",
+                                                "href": "http://h/compute/v2.1/servers/detail?limit=1000&marker=abc"}]}
+    assert next_marker(nova, "servers") == "abc"
+    glance = {"images": [{}], "next": "/v2/images?limit=25&marker=img-9"}
+    assert next_marker(glance, "images") == "img-9"
+    neutron_last = {"networks": [{}], "networks_links": [{"rel": "previous", "href": "http://h/v2.0/networks?marker=x"}]}
+    assert next_marker(neutron_last, "networks") is None
+    assert next_marker({"servers": []}, "servers") is None and next_marker(None, "servers") is None
+    assert with_marker("/networks?router:external=True&marker=old", "n2") == (
+        "/networks?router%3Aexternal=True&marker=n2")
+    assert with_marker("/servers/detail", "s1") == "/servers/detail?marker=s1"
 
 
 @pytest.fixture
@@ -169,6 +186,31 @@ async def test_an_unreachable_cloud_is_a_clear_error_naming_the_connection(twin)
         text = str(err.value)
         assert "refused or unreachable" in text and session.connection in text
         assert "admin" not in text.replace(session.connection, ""), "never the credential"
+    finally:
+        await conn.close()
+        await driver.close()
+
+
+async def test_lists_follow_pages_past_novas_thousand(twin):
+    """Nova answers at most 1,000 servers a page: Spider's VM list sees all 1,234 and the status list
+    too, and a VPC delete that checks which servers still exist does not take page 2 for gone."""
+    driver, conn = await _connect(twin)
+    try:
+        session = conn.extra["session"]
+        await conn.vpc.list_vpc()
+        cloud = twin.twin.clouds["cloud-1"]
+        region = cloud.regions["RegionOne"]
+        project = await session.project_id()
+        image = next(i.id for i in region.glance.builtin.values() if i.name == "cirros-0.6.2")
+        for i in range(1234):
+            region.nova.create_servers(project, "u", name=f"vm-{i:04d}", image_ref=image, flavor_ref="1",
+                                       networks="none")
+        listed = await conn.vm.list_iid()
+        assert len(listed) == 1234 and len({i.system_id for i in listed}) == 1234
+        statuses = await conn.vm.list_vm_status()
+        assert len(statuses) == 1234
+        pages = [r for r in call_log.query(connection=session.connection) if "servers/detail" in r["CloudOSAPI"]]
+        assert len(pages) >= 4, "two lists of two pages each"
     finally:
         await conn.close()
         await driver.close()
