@@ -1,8 +1,9 @@
 """Describe coalescing: concurrent gets for different ids share one describe call.
 
-A ``Coalescer`` keeps at most ``max_inflight`` batches running. A get that arrives while the limit is
-reached waits in the queue; when a batch finishes, everything queued (up to ``max_batch`` ids) goes
-out as the next batch. Each caller gets its own result or its own exception (e.g. ``DriverNotFound``);
+A ``Coalescer`` keeps at most ``max_inflight`` batches running. Gets that arrive in the same turn of the
+event loop (the tasks of one ``gather``) leave together as one batch, on the next turn; a get that
+arrives while the limit is reached waits in the queue, and when a batch finishes everything queued (up
+to ``max_batch`` ids) goes out as the next batch. Each caller gets its own result or its own exception (e.g. ``DriverNotFound``);
 a failure of the whole batch is given to every caller of that batch. Callers asking for the same id
 at the same time share one future.
 
@@ -30,6 +31,7 @@ class Coalescer(Generic[K, V]):
         self._max_batch = max(1, max_batch)
         self._queue: dict[K, asyncio.Future] = {}
         self._inflight = 0
+        self._scheduled = False
         self.batches = 0  # statistics (tests, tuning)
         self.requests = 0
 
@@ -40,8 +42,14 @@ class Coalescer(Generic[K, V]):
             fut = asyncio.get_running_loop().create_future()
             fut.add_done_callback(_consume)
             self._queue[key] = fut
-            self._maybe_start()
+            if not self._scheduled:  # let the rest of this turn's gets join the batch
+                self._scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush)
         return await asyncio.shield(fut)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        self._maybe_start()
 
     def _maybe_start(self) -> None:
         while self._queue and self._inflight < self._max_inflight:

@@ -24,8 +24,15 @@ async def test_coalescer_unit_batches_and_errors():
     assert results[:20] == [f"K{i}" for i in range(20)]
     assert isinstance(results[20], DriverNotFound) and "missing1" in str(results[20])
     assert results[21] == "K3"
-    assert len(calls) == 2 and calls[0] == ["k0"] and len(calls[1]) == 20  # k3 shared, not re-fetched
-    assert c.batches == 2 and c.requests == 22
+    assert calls == [[f"k{i}" for i in range(20)] + ["missing1"]], "one batch; k3 shared, not re-fetched"
+    assert c.batches == 1 and c.requests == 22
+    # a get arriving while a batch runs waits for the next one (max_inflight 1)
+    first = asyncio.ensure_future(c.get("a"))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    second = asyncio.gather(c.get("b"), c.get("c"))
+    assert await first == "A" and await second == ["B", "C"]
+    assert calls[1:] == [["a"], ["b", "c"]]
 
 
 async def test_coalescer_batch_failure_goes_to_every_caller():

@@ -214,3 +214,41 @@ async def test_lists_follow_pages_past_novas_thousand(twin):
     finally:
         await conn.close()
         await driver.close()
+
+
+async def test_concurrent_vm_gets_share_list_calls_and_keep_their_own_answers(twin):
+    """Spider's VM list gets every VM at once: 40 concurrent gets cost a handful of list calls instead
+    of three GETs each, every caller gets its own server (ports and floating IP included), and a
+    server that is gone is that caller's not-found only."""
+    from cloudtwin.services.nova.models import NetRequest
+    from spider_core.errors import is_not_found
+
+    driver, conn = await _connect(twin)
+    try:
+        session = conn.extra["session"]
+        vpc = await conn.vpc.create_vpc(VPCReqInfo(IID("v"), "10.0.0.0/16", [SubnetInfo(IID("s"), "", "10.0.1.0/24")]))
+        region = twin.twin.clouds["cloud-1"].regions["RegionOne"]
+        project = await session.project_id()
+        image = next(i.id for i in region.glance.builtin.values() if i.name == "cirros-0.6.2")
+        made = [region.nova.create_servers(project, "u", name=f"vm-{i}", image_ref=image, flavor_ref="1",
+                                           networks=[NetRequest(network_id=vpc.iid.system_id)])[0]
+                for i in range(40)]
+        port = region.neutron.ports_of_device(made[7].id)[0]
+        fip = region.neutron.allocate_floatingip(project, port.id)
+        region.nova.delete_server(made[13])
+        twin.twin.scheduler.run_due(time.monotonic() + 100)
+        since = (call_log.query(limit=1) or [{"seq": 0}])[-1]["seq"]
+        got = await asyncio.gather(*(conn.vm.get_vm(IID(s.name, s.id)) for s in made), return_exceptions=True)
+        calls = call_log.query(connection=session.connection, since_seq=since)
+        assert len(calls) <= 8, [c["CloudOSAPI"] for c in calls]  # 5 here; 3 GETs a VM before
+        for s, info in zip(made, got):
+            if s is made[13]:
+                assert isinstance(info, Exception) and is_not_found(info)
+                continue
+            assert not isinstance(info, Exception), info
+            assert info.iid.system_id == s.id
+            assert info.private_ip == region.neutron.ports_of_device(s.id)[0].fixed_ips[0]["ip_address"]
+        assert got[7].public_ip == fip.floating_ip_address and got[8].public_ip == ""
+    finally:
+        await conn.close()
+        await driver.close()

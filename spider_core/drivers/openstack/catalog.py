@@ -36,10 +36,8 @@ def image_info(img: dict[str, Any]) -> ImageInfo:
 
 
 async def all_images(s: OsSession, label: str = "") -> list[dict[str, Any]]:
-    hit = s.cached("images", CATALOG_TTL)
-    if hit is not None:
-        return hit
-    return s.remember("images", await s.list_all(RT_IMAGE, label, "image", "/images?limit=1000", "images"))
+    return await s.memo("images", CATALOG_TTL,
+                        lambda: s.list_all(RT_IMAGE, label, "image", "/images?limit=1000", "images"))
 
 
 async def find_image(s: OsSession, name_or_id: str, label: str = "") -> dict[str, Any]:
@@ -91,11 +89,8 @@ def spec_info(region: str, f: dict[str, Any]) -> VMSpecInfo:
 
 
 async def all_flavors(s: OsSession, label: str = "") -> list[dict[str, Any]]:
-    hit = s.cached("flavors", CATALOG_TTL)
-    if hit is not None:
-        return hit
-    return s.remember("flavors", await s.list_all(RT_SPEC, label, "compute", "/flavors/detail?is_public=None",
-                                                  "flavors"))
+    return await s.memo("flavors", CATALOG_TTL,
+                        lambda: s.list_all(RT_SPEC, label, "compute", "/flavors/detail?is_public=None", "flavors"))
 
 
 async def find_flavor(s: OsSession, name_or_id: str, label: str = "") -> dict[str, Any]:

@@ -19,7 +19,7 @@ import asyncio
 import threading
 import time
 from concurrent.futures import Executor
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from spider_core.calllog import call_log
@@ -196,6 +196,8 @@ def map_exception(exc: BaseException, endpoint: str) -> DriverError:
     return OpenStackError(f"{name}: {exc}", error_type=name)
 
 
+T = TypeVar("T")
+
 ConnectionFactory = Callable[[], Any]
 """``factory() -> openstack.connection.Connection`` (blocking; run in the executor)."""
 
@@ -228,6 +230,7 @@ class OsSession:
         self.region = region
         self.zone = zone
         self.cache: dict[str, tuple[float, Any]] = {}  # short-lived lookups (images, flavors, ext net)
+        self._filling: dict[str, asyncio.Future] = {}   # lookups on their way into the cache
         self.features: dict[str, bool] = {}  # what the cloud turned out to support (routers, …)
 
     # ---- the SDK connection (expensive: built once, in a worker thread)
@@ -394,10 +397,6 @@ class OsSession:
     async def project_id(self) -> str:
         """The token's project id ('' when the cloud does not say): list filters use it, since an
         admin token may otherwise see every project's networks and groups."""
-        hit = self.cached("project_id", 3600)
-        if hit is not None:
-            return hit
-
         def get() -> str:
             try:
                 return str(self.sdk().current_project_id or "")
@@ -406,8 +405,10 @@ class OsSession:
             except Exception as exc:  # noqa: BLE001 - mapped
                 raise map_exception(exc, self.endpoint) from None
 
-        loop = asyncio.get_running_loop()
-        return self.remember("project_id", await loop.run_in_executor(self._executor, get))
+        async def fetch() -> str:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, get)
+
+        return await self.memo("project_id", 3600, fetch)
 
     async def catalog_regions(self) -> list[str]:
         """Regions named in the token's service catalog (sorted, unique)."""
@@ -431,6 +432,28 @@ class OsSession:
         return await loop.run_in_executor(self._executor, get)
 
     # ---- small TTL cache for lookups that rarely change
+    async def memo(self, key: str, ttl: float, fetch: Callable[[], Awaitable[T]]) -> T:
+        """The cached value of ``key`` if younger than ``ttl`` s, else ``fetch()``'s, remembered. Callers
+        that miss at the same time share one fetch (a VM list's 200 gets need the flavors once)."""
+        hit = self.cached(key, ttl)
+        if hit is not None:
+            return hit
+        fut = self._filling.get(key)
+        if fut is None or fut.get_loop() is not asyncio.get_running_loop():
+            async def fill() -> Any:
+                return self.remember(key, await fetch())
+
+            fut = asyncio.ensure_future(fill())
+            self._filling[key] = fut
+            fut.add_done_callback(lambda f: self._filled(key, f))
+        return await asyncio.shield(fut)
+
+    def _filled(self, key: str, fut: asyncio.Future) -> None:
+        if self._filling.get(key) is fut:
+            del self._filling[key]
+        if not fut.cancelled():
+            fut.exception()  # retrieved: every waiter got it already
+
     def cached(self, key: str, ttl: float) -> Any:
         hit = self.cache.get(key)
         if hit is not None and time.monotonic() - hit[0] < ttl:

@@ -4,6 +4,11 @@ Start: resolve image and flavor (by name or id), boot on the VPC's network (on a
 requested subnet when the network has several), poll the server with raw GETs until ACTIVE (ERROR ->
 DriverError with the server's fault), then give its port a floating IP from the external network.
 
+Reads: Spider's VM list asks for every VM at once (a get per MetaDB row). Concurrent gets coalesce: a
+batch of at least ``LIST_BATCH_MIN`` servers is read with one paged ``/servers/detail`` (plus one port
+and one floating-IP list for ``get_vm``) instead of three calls per VM; smaller batches keep one GET per
+server, which is cheaper when the project holds many more servers than are asked for.
+
 Control: Nova answers 409 to an action in the wrong state, and CB-Spider's scripts send each action
 twice back to back. So an action whose target state the server is already in, or moving to, returns the
 transitional status without a call; an action that meets another pending transition waits (bounded)
@@ -17,6 +22,7 @@ import time
 from typing import Any
 
 from spider_core.drivers.base import VMHandler
+from spider_core.drivers.coalesce import Coalescer
 from spider_core.drivers.openstack.catalog import all_flavors, all_images, find_flavor, find_image
 from spider_core.drivers.openstack.mapping import describe, described, is_settled, task_state, vm_status
 from spider_core.calllog import RT_VM
@@ -30,6 +36,7 @@ BOOT_TIMEOUT = 600.0
 SETTLE_TIMEOUT = 120.0
 POLL_INTERVAL = 0.5
 EXPECT_WINDOW = 30.0  # how long an issued suspend/resume counts as pending if the cloud shows no task
+LIST_BATCH_MIN = 8    # concurrent gets of at least this many servers are read with one paged list
 
 
 def vm_not_found(server_id: str) -> DriverNotFound:
@@ -51,6 +58,9 @@ class OsVmHandler(VMHandler):
         self.poll_interval = poll_interval
         # server id -> (steady status the last suspend/resume leads to, monotonic deadline)
         self._expect: dict[str, tuple[str, float]] = {}
+        self._labels: dict[str, str] = {}  # server id -> Spider name, for call-log records of a batch
+        self._get_server = Coalescer(self._fetch_servers, vm_not_found, max_inflight=4, max_batch=200)
+        self._get_nics = Coalescer(self._fetch_nics, vm_not_found, max_inflight=4, max_batch=200)
 
     # ---- reads
     async def _server(self, iid: IID) -> dict[str, Any]:
@@ -62,6 +72,40 @@ class OsVmHandler(VMHandler):
             if status_of(exc) == 400:
                 raise vm_not_found(iid.system_id) from None
             raise
+
+    async def _fetch_servers(self, ids: list[str]) -> dict[str, object]:
+        if len(ids) < LIST_BATCH_MIN:
+            got = await asyncio.gather(*(self._server(IID(self._labels.get(i, i), i)) for i in ids),
+                                       return_exceptions=True)
+            return dict(zip(ids, got))
+        wanted = set(ids)
+        return {srv["id"]: srv for srv in await self._servers() if srv.get("id") in wanted}
+
+    async def _nics_of(self, server_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        name = self._labels.get(server_id, server_id)
+        ports = await self._ports(server_id, name)
+        return ports, await self._fips([p["id"] for p in ports], name)
+
+    async def _fetch_nics(self, ids: list[str]) -> dict[str, object]:
+        """server id -> (its ports, floating IPs covering them)."""
+        if len(ids) < LIST_BATCH_MIN:
+            got = await asyncio.gather(*(self._nics_of(i) for i in ids), return_exceptions=True)
+            return dict(zip(ids, got))
+        ports, fips = await asyncio.gather(self._all_ports(), self._all_fips())
+        by_server: dict[str, list[dict[str, Any]]] = {}
+        for p in ports:
+            by_server.setdefault(p.get("device_id", ""), []).append(p)
+        return {i: (by_server.get(i, []), fips) for i in ids}
+
+    async def _read(self, coalescer: Coalescer, iid: IID) -> Any:
+        """One server's data through a coalescer (its name kept for the call log while it waits)."""
+        if not iid.system_id:
+            raise vm_not_found(iid.name_id)
+        self._labels[iid.system_id] = iid.name_id
+        try:
+            return await coalescer.get(iid.system_id)
+        finally:
+            self._labels.pop(iid.system_id, None)
 
     async def _ports(self, server_id: str, name: str) -> list[dict[str, Any]]:
         ports = await self.s.list_all(RT_VM, name, "network", f"/ports?device_id={server_id}", "ports")
@@ -355,7 +399,7 @@ class OsVmHandler(VMHandler):
 
     # ---- status and lists
     async def get_vm_status(self, iid: IID) -> VMStatus:
-        return self.effective_status(await self._server(iid))
+        return self.effective_status(await self._read(self._get_server, iid))
 
     async def _servers(self) -> list[dict[str, Any]]:
         return await self.s.list_all(RT_VM, "", "compute", "/servers/detail", "servers")
@@ -365,9 +409,7 @@ class OsVmHandler(VMHandler):
                 for s in await self._servers()]
 
     async def get_vm(self, iid: IID) -> VMInfo:
-        srv = await self._server(iid)
-        ports = await self._ports(srv["id"], iid.name_id)
-        fips = await self._fips([p["id"] for p in ports], iid.name_id)
+        srv, (ports, fips) = await asyncio.gather(self._read(self._get_server, iid), self._read(self._get_nics, iid))
         return await self._info(srv, ports, fips, iid.name_id)
 
     async def list_vm(self) -> list[VMInfo]:

@@ -31,13 +31,13 @@ def vpc_not_found(net_id: str) -> DriverNotFound:
 
 async def external_network(s: OsSession, name: str = "") -> str:
     """The id of the external network floating IPs come from ('' when the cloud has none)."""
-    hit = s.cached("extnet", 300)
-    if hit is not None:
-        return hit
-    nets = await s.list_all(RT_VPC, name, "network", "/networks?router:external=True", "networks")
-    nets = [n for n in nets if n.get("router:external")]
-    nets.sort(key=lambda n: (n.get("name") != "public", n.get("name", "")))
-    return s.remember("extnet", nets[0]["id"] if nets else "")
+    async def fetch() -> str:
+        nets = await s.list_all(RT_VPC, name, "network", "/networks?router:external=True", "networks")
+        nets = [n for n in nets if n.get("router:external")]
+        nets.sort(key=lambda n: (n.get("name") != "public", n.get("name", "")))
+        return nets[0]["id"] if nets else ""
+
+    return await s.memo("extnet", 300, fetch)
 
 
 async def ports_of(s: OsSession, rt: str, name: str, query: str) -> list[dict[str, Any]]:
