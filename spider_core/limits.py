@@ -9,7 +9,11 @@ driver goes through (the drivers' session ``call`` wrappers):
 * an optional client-side token bucket (``rate`` calls/s, ``burst``), to stay under a known CSP limit;
 * on a throttling answer (429/413, AWS ``RequestLimitExceeded``/``Throttling``...) the call is retried
   after the CSP's ``Retry-After`` or an exponential backoff with full jitter, up to ``retries`` times
-  and ``max_wait`` seconds in total; a burst above the CSP's limit is delayed, not failed.
+  and ``max_wait`` seconds in total; a burst above the CSP's limit is delayed, not failed;
+* with ``adaptive`` (on by default) the first throttling answer also turns on a client-side rate that
+  follows the CSP's: cut to 70% of the measured send rate on each throttle, regrown along a cubic curve
+  on successes (the algorithm of the AWS SDKs' "adaptive" retry mode). A burst then queues in Spider
+  instead of hammering the CSP with retries that it refuses (and may count against the account).
 
 Outages (503) and every other error are *not* retried: the client gets them at once.
 
@@ -24,6 +28,7 @@ import asyncio
 import os
 import random
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
@@ -52,6 +57,7 @@ class LimitPolicy:
     backoff: float = 0.25       # first backoff step, seconds (doubles per retry)
     backoff_max: float = 16.0   # cap of one backoff step
     max_wait: float = 300.0     # total seconds one call may spend waiting on throttling
+    adaptive: int = 1           # 1: learn the CSP's rate from its throttling answers (AdaptiveRate)
 
     def merged(self, overrides: dict[str, Any], where: str) -> "LimitPolicy":
         known = {f.name: f.type for f in fields(self)}
@@ -135,6 +141,111 @@ class _Bucket:
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
 
+class AdaptiveRate:
+    """A client-side send rate learnt from throttling answers, off until the first one.
+
+    The AWS SDKs' adaptive retry mode (botocore ``retries/adaptive.py``): the send rate is measured in
+    half-second buckets and smoothed; a throttle sets the rate to ``BETA`` x min(measured, current) and
+    remembers the rate it happened at; successes regrow it along CUBIC's curve towards and past that
+    rate, never above twice what was really sent. Two changes for a server: the throttles of one
+    half-second count as one event (a burst of 200 refused calls is one signal, not 200 cuts), and
+    waiting calls leave in order, paced at the *current* rate (a rate that regrows frees them sooner).
+    """
+
+    BETA = 0.7
+    SCALE = 0.4         # CUBIC's C
+    SMOOTH = 0.8        # weight of the newest bucket in the measured rate
+    BUCKET = 0.5        # seconds per measuring bucket, and per congestion event
+    MIN_RATE = 0.5      # calls/s: never slower than this
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        now = clock()
+        self.enabled = False
+        self.rate = 0.0              # current fill rate (calls/s) once enabled
+        self.measured = 0.0          # smoothed send rate
+        self._last_max = 0.0
+        self._last_throttle = now - self.BUCKET
+        self._count = 0
+        self._bucket_start = now
+        self._tokens = 0.0
+        self._last_fill = now
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._pacer: asyncio.Task[None] | None = None
+
+    # ---- before a call
+    async def acquire(self) -> float:
+        """Wait for this call's turn (no wait while disabled); returns the seconds waited."""
+        waited = 0.0
+        if self.enabled:
+            self._refill()
+            if self._waiters or self._tokens < 1:
+                started = self._clock()
+                fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._waiters.append(fut)
+                if self._pacer is None or self._pacer.done():
+                    self._pacer = asyncio.get_running_loop().create_task(self._pace())
+                await fut
+                waited = self._clock() - started
+            else:
+                self._tokens -= 1
+        self._measure()
+        return waited
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(max(1.0, self.rate), self._tokens + (now - self._last_fill) * self.rate)
+        self._last_fill = now
+
+    async def _pace(self) -> None:
+        while self._waiters:
+            if self._waiters[0].done():          # its caller was cancelled: no token spent on it
+                self._waiters.popleft()
+                continue
+            self._refill()
+            if self._tokens >= 1:
+                self._tokens -= 1
+                self._waiters.popleft().set_result(None)
+                continue
+            await asyncio.sleep(min(1.0, (1 - self._tokens) / max(self.rate, self.MIN_RATE)))
+
+    def _measure(self) -> None:
+        now = self._clock()
+        self._count += 1
+        span = now - self._bucket_start
+        if span >= self.BUCKET:
+            self.measured = (self._count / span) * self.SMOOTH + self.measured * (1 - self.SMOOTH)
+            self._count = 0
+            self._bucket_start = now
+
+    # ---- after a call
+    def throttled(self) -> None:
+        now = self._clock()
+        if self.enabled and now - self._last_throttle < self.BUCKET:
+            return  # the same congestion event
+        # the open bucket counts too: a burst refused within its first half-second has no history yet
+        sent = max(self.measured, self._count / max(now - self._bucket_start, self.BUCKET))
+        base = max(min(sent, self.rate) if self.enabled else sent, self.MIN_RATE * 2)
+        self._last_max = base
+        self._last_throttle = now
+        self._set(base * self.BETA)
+        if not self.enabled:
+            self.enabled = True
+            self._tokens = 0.0
+            self._last_fill = now
+
+    def succeeded(self) -> None:
+        if not self.enabled:
+            return
+        t = self._clock() - self._last_throttle
+        k = (self._last_max * (1 - self.BETA) / self.SCALE) ** (1 / 3)
+        cubic = self.SCALE * (t - k) ** 3 + self._last_max
+        self._set(min(cubic, 2 * max(self.measured, self.MIN_RATE)))
+
+    def _set(self, rate: float) -> None:
+        self.rate = max(self.MIN_RATE, rate)
+
+
 class CallLimiter:
     """Every CSP call of one connection goes through ``run``."""
 
@@ -143,6 +254,7 @@ class CallLimiter:
         self.policy = policy
         self._sem = asyncio.Semaphore(policy.max_inflight) if policy.max_inflight > 0 else None
         self._bucket = _Bucket(policy.rate, policy.burst) if policy.rate > 0 else None
+        self.adaptive = AdaptiveRate() if policy.adaptive else None
         self._rng = rng or random.Random()
         self.inflight = 0
         self.peak_inflight = 0
@@ -170,13 +282,17 @@ class CallLimiter:
                 if wait > 0:
                     self.rate_waited += wait
                     await asyncio.sleep(wait)
+            if self.adaptive is not None:
+                self.rate_waited += await self.adaptive.acquire()
             try:
-                return await self._once(call)
+                result = await self._once(call)
             except Exception as exc:
                 delay = throttle_delay(exc)
                 if delay is None:
                     raise
                 self.throttled += 1
+                if self.adaptive is not None:
+                    self.adaptive.throttled()
                 pause = self.backoff(attempt, delay)
                 if attempt >= self.policy.retries or time.monotonic() - started + pause > self.policy.max_wait:
                     self.gave_up += 1
@@ -185,6 +301,10 @@ class CallLimiter:
                 self.retries += 1
                 self.waited += pause
                 await asyncio.sleep(pause)
+            else:
+                if self.adaptive is not None:
+                    self.adaptive.succeeded()
+                return result
 
     async def _once(self, call: Callable[[], Awaitable[T]]) -> T:
         if self._sem is None:
@@ -217,4 +337,6 @@ class CallLimiter:
                 "peak_inflight": self.peak_inflight, "queued": self.queued, "peak_queued": self.peak_queued,
                 "calls": self.calls, "throttled": self.throttled, "retries": self.retries,
                 "gave_up": self.gave_up, "waited_s": round(self.waited, 3),
-                "rate_waited_s": round(self.rate_waited, 3)}
+                "rate_waited_s": round(self.rate_waited, 3),
+                "adaptive_rate": (round(self.adaptive.rate, 2) if self.adaptive is not None and self.adaptive.enabled
+                                  else None)}
