@@ -254,7 +254,7 @@ class CallLimiter:
         self.policy = policy
         self._sem = asyncio.Semaphore(policy.max_inflight) if policy.max_inflight > 0 else None
         self._bucket = _Bucket(policy.rate, policy.burst) if policy.rate > 0 else None
-        self.adaptive = AdaptiveRate() if policy.adaptive else None
+        self._adaptive: dict[str, AdaptiveRate] = {}  # per operation class: "read", "write", ""
         self._rng = rng or random.Random()
         self.inflight = 0
         self.peak_inflight = 0
@@ -272,8 +272,19 @@ class CallLimiter:
         step = min(self.policy.backoff_max, self.policy.backoff * (2 ** attempt))
         return max(retry_after, self._rng.uniform(0, step))
 
-    async def run(self, call: Callable[[], Awaitable[T]]) -> T:
-        """``call()`` under the policy; ``call`` is a factory, so a throttled call can be made again."""
+    def adaptive(self, kind: str = "") -> AdaptiveRate | None:
+        """The adaptive rate of one operation class (a CSP that throttles writes leaves reads alone)."""
+        if not self.policy.adaptive:
+            return None
+        rate = self._adaptive.get(kind)
+        if rate is None:
+            rate = self._adaptive[kind] = AdaptiveRate()
+        return rate
+
+    async def run(self, call: Callable[[], Awaitable[T]], kind: str = "") -> T:
+        """``call()`` under the policy; ``call`` is a factory, so a throttled call can be made again.
+        ``kind`` names the call's operation class (``read``/``write``) for the adaptive rate."""
+        adaptive = self.adaptive(kind)
         started = time.monotonic()
         attempt = 0
         while True:
@@ -282,8 +293,8 @@ class CallLimiter:
                 if wait > 0:
                     self.rate_waited += wait
                     await asyncio.sleep(wait)
-            if self.adaptive is not None:
-                self.rate_waited += await self.adaptive.acquire()
+            if adaptive is not None:
+                self.rate_waited += await adaptive.acquire()
             try:
                 result = await self._once(call)
             except Exception as exc:
@@ -291,8 +302,8 @@ class CallLimiter:
                 if delay is None:
                     raise
                 self.throttled += 1
-                if self.adaptive is not None:
-                    self.adaptive.throttled()
+                if adaptive is not None:
+                    adaptive.throttled()
                 pause = self.backoff(attempt, delay)
                 if attempt >= self.policy.retries or time.monotonic() - started + pause > self.policy.max_wait:
                     self.gave_up += 1
@@ -302,8 +313,8 @@ class CallLimiter:
                 self.waited += pause
                 await asyncio.sleep(pause)
             else:
-                if self.adaptive is not None:
-                    self.adaptive.succeeded()
+                if adaptive is not None:
+                    adaptive.succeeded()
                 return result
 
     async def _once(self, call: Callable[[], Awaitable[T]]) -> T:
@@ -338,5 +349,5 @@ class CallLimiter:
                 "calls": self.calls, "throttled": self.throttled, "retries": self.retries,
                 "gave_up": self.gave_up, "waited_s": round(self.waited, 3),
                 "rate_waited_s": round(self.rate_waited, 3),
-                "adaptive_rate": (round(self.adaptive.rate, 2) if self.adaptive is not None and self.adaptive.enabled
-                                  else None)}
+                "adaptive_rate": {kind or "all": round(a.rate, 2) for kind, a in self._adaptive.items()
+                                  if a.enabled} or None}

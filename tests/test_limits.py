@@ -168,6 +168,24 @@ async def test_adaptive_rate_turns_a_retry_storm_into_a_queue():
     assert adaptive.retries * 2 < plain.retries, (adaptive.retries, plain.retries)
 
 
+async def test_throttled_writes_do_not_slow_reads():
+    lim = CallLimiter("c", LimitPolicy(backoff=0.01, backoff_max=0.02), rng=random.Random(3))
+    refusals = iter([True, True, False, False])
+
+    async def write() -> str:
+        if next(refusals, False):
+            raise DriverError("429", http_status=429, retry_after=0.01)
+        return "w"
+
+    assert await asyncio.gather(lim.run(write, "write"), lim.run(write, "write")) == ["w", "w"]
+    assert list(lim.stats()["adaptive_rate"]) == ["write"]
+    assert lim.adaptive("read") is not None and not lim.adaptive("read").enabled
+    waited, t0 = lim.rate_waited, time.monotonic()
+    assert await asyncio.gather(*(lim.run(lambda: asyncio.sleep(0, "r"), "read") for _ in range(50))) == ["r"] * 50
+    assert time.monotonic() - t0 < 0.5 and list(lim.stats()["adaptive_rate"]) == ["write"]
+    assert lim.rate_waited == waited, "no read waited for the write rate"
+
+
 def test_policy_files_merge_by_specificity(tmp_path):
     f = tmp_path / "limits.yaml"
     f.write_text("default: {max_inflight: 16}\nproviders: {cloudtwin: {rate: 10, burst: 10}}\n"

@@ -368,7 +368,7 @@ class OsSession:
 
         if self.limiter is None:
             return await once()
-        return await self.limiter.run(once)
+        return await self.limiter.run(once, "read" if method in ("GET", "HEAD") else "write")
 
     async def list_all(self, resource_type: str, resource_name: str, service: str, path: str,
                        key: str) -> list[dict[str, Any]]:
