@@ -11,6 +11,7 @@ and ``remove_router_interface``, ``/v2.0/{resources}/{id}/tags[/{tag}]``, ``GET 
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from aiohttp import web
@@ -514,6 +515,39 @@ async def get_quota_details(call: Call) -> web.Response:
     return wire.json_response(200, {"quota": out})
 
 
+
+@dataclass(frozen=True)
+class ItemApi:
+    """GET / PUT / DELETE ``/<plural>/{id}`` of one Neutron resource: the same three handlers for
+    every kind, told apart by the state methods, the renderer and the update spec."""
+
+    key: str                                                  # "network", "security_group", ...
+    fetch: Callable[[NeutronState, str, str], Any]            # (state, project, id) -> object or 404
+    remove: Callable[[NeutronState, str, str], None]
+    render: Callable[[NeutronState, Any], dict[str, Any]]
+    change: Callable[[NeutronState, str, str, dict[str, Any]], Any] | None = None
+    spec: Spec | None = None
+    readonly: tuple[str, ...] = ()
+    check: Callable[[dict[str, Any]], None] | None = None    # extra validation of the changes
+
+    async def get(self, call: Call) -> web.Response:
+        st = _state(call)
+        return _one_response(call, 200, self.key, self.render(st, self.fetch(st, call.project_id, call.params["id"])))
+
+    async def update(self, call: Call) -> web.Response:
+        assert self.change is not None and self.spec is not None
+        st = _state(call)
+        changes = parse(_one(call, self.key), self.spec, readonly=self.readonly)
+        if self.check is not None:
+            self.check(changes)
+        obj = self.change(st, call.project_id, call.params["id"], changes)
+        return wire.json_response(200, {self.key: self.render(st, obj)})
+
+    async def delete(self, call: Call) -> web.Response:
+        self.remove(_state(call), call.project_id, call.params["id"])
+        return wire.json_response(204)
+
+
 # ------------------------------------------------------------------------------------------------
 # networks
 # ------------------------------------------------------------------------------------------------
@@ -551,23 +585,10 @@ async def create_network(call: Call) -> web.Response:
                    lambda n: st.delete_network(call.project_id, n.id))
 
 
-async def get_network(call: Call) -> web.Response:
-    st = _state(call)
-    return _one_response(call, 200, "network",
-                         render_network(st, st.get_network(call.project_id, call.params["id"])))
 
 
-async def update_network(call: Call) -> web.Response:
-    st = _state(call)
-    changes = parse(_one(call, "network"), NETWORK_SPEC, readonly=NETWORK_RO)
-    _check_mtu(changes)
-    net = st.update_network(call.project_id, call.params["id"], changes)
-    return wire.json_response(200, {"network": render_network(st, net)})
 
 
-async def delete_network(call: Call) -> web.Response:
-    _state(call).delete_network(call.project_id, call.params["id"])
-    return wire.json_response(204)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -610,21 +631,10 @@ async def create_subnet(call: Call) -> web.Response:
                    lambda s: st.delete_subnet(call.project_id, s.id))
 
 
-async def get_subnet(call: Call) -> web.Response:
-    st = _state(call)
-    return _one_response(call, 200, "subnet", render_subnet(st, st.get_subnet(call.project_id, call.params["id"])))
 
 
-async def update_subnet(call: Call) -> web.Response:
-    st = _state(call)
-    changes = parse(_one(call, "subnet"), SUBNET_UPDATE, readonly=SUBNET_RO)
-    sn = st.update_subnet(call.project_id, call.params["id"], changes)
-    return wire.json_response(200, {"subnet": render_subnet(st, sn)})
 
 
-async def delete_subnet(call: Call) -> web.Response:
-    _state(call).delete_subnet(call.project_id, call.params["id"])
-    return wire.json_response(204)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -681,21 +691,10 @@ async def create_port(call: Call) -> web.Response:
                    lambda p: st.delete_port(call.project_id, p.id))
 
 
-async def get_port(call: Call) -> web.Response:
-    st = _state(call)
-    return _one_response(call, 200, "port", render_port(st, st.get_port(call.project_id, call.params["id"])))
 
 
-async def update_port(call: Call) -> web.Response:
-    st = _state(call)
-    changes = parse(_one(call, "port"), PORT_UPDATE, readonly=PORT_RO)
-    port = st.update_port(call.project_id, call.params["id"], changes)
-    return wire.json_response(200, {"port": render_port(st, port)})
 
 
-async def delete_port(call: Call) -> web.Response:
-    _state(call).delete_port(call.project_id, call.params["id"])
-    return wire.json_response(204)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -732,22 +731,10 @@ async def create_sg(call: Call) -> web.Response:
                    lambda g: st.delete_security_group(call.project_id, g.id))
 
 
-async def get_sg(call: Call) -> web.Response:
-    st = _state(call)
-    return _one_response(call, 200, "security_group",
-                         render_sg(st, st.get_security_group(call.project_id, call.params["id"])))
 
 
-async def update_sg(call: Call) -> web.Response:
-    st = _state(call)
-    changes = parse(_one(call, "security_group"), SG_SPEC, readonly=SG_RO)
-    sg = st.update_security_group(call.project_id, call.params["id"], changes)
-    return wire.json_response(200, {"security_group": render_sg(st, sg)})
 
 
-async def delete_sg(call: Call) -> web.Response:
-    _state(call).delete_security_group(call.project_id, call.params["id"])
-    return wire.json_response(204)
 
 
 async def list_rules(call: Call) -> web.Response:
@@ -776,15 +763,8 @@ async def create_rule(call: Call) -> web.Response:
                    lambda r: st.delete_security_group_rule(call.project_id, r.id))
 
 
-async def get_rule(call: Call) -> web.Response:
-    st = _state(call)
-    return _one_response(call, 200, "security_group_rule",
-                         render_rule(st.get_security_group_rule(call.project_id, call.params["id"])))
 
 
-async def delete_rule(call: Call) -> web.Response:
-    _state(call).delete_security_group_rule(call.project_id, call.params["id"])
-    return wire.json_response(204)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -825,22 +805,10 @@ async def create_fip(call: Call) -> web.Response:
                    lambda f: st.delete_floatingip(call.project_id, f.id))
 
 
-async def get_fip(call: Call) -> web.Response:
-    st = _state(call)
-    return _one_response(call, 200, "floatingip",
-                         render_fip(st, st.get_floatingip(call.project_id, call.params["id"])))
 
 
-async def update_fip(call: Call) -> web.Response:
-    st = _state(call)
-    changes = parse(_one(call, "floatingip"), FIP_UPDATE, readonly=FIP_RO)
-    fip = st.update_floatingip(call.project_id, call.params["id"], changes)
-    return wire.json_response(200, {"floatingip": render_fip(st, fip)})
 
 
-async def delete_fip(call: Call) -> web.Response:
-    _state(call).delete_floatingip(call.project_id, call.params["id"])
-    return wire.json_response(204)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -871,21 +839,10 @@ async def create_router(call: Call) -> web.Response:
                    lambda r: st.delete_router(call.project_id, r.id))
 
 
-async def get_router(call: Call) -> web.Response:
-    st = _state(call)
-    return _one_response(call, 200, "router", render_router(st, st.get_router(call.project_id, call.params["id"])))
 
 
-async def update_router(call: Call) -> web.Response:
-    st = _state(call)
-    changes = parse(_one(call, "router"), {**ROUTER_SPEC, "routes": ("routes", c_routes)}, readonly=ROUTER_RO)
-    router = st.update_router(call.project_id, call.params["id"], changes)
-    return wire.json_response(200, {"router": render_router(st, router)})
 
 
-async def delete_router(call: Call) -> web.Response:
-    _state(call).delete_router(call.project_id, call.params["id"])
-    return wire.json_response(204)
 
 
 def _interface_body(call: Call) -> dict[str, Any]:
@@ -987,6 +944,22 @@ def tag_routes(router: Router, collection: str, resource: str) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
+N = NeutronState
+ITEMS: dict[str, ItemApi] = {api.key: api for api in (
+    ItemApi("network", N.get_network, N.delete_network, render_network, N.update_network, NETWORK_SPEC, NETWORK_RO,
+            check=_check_mtu),
+    ItemApi("subnet", N.get_subnet, N.delete_subnet, render_subnet, N.update_subnet, SUBNET_UPDATE, SUBNET_RO),
+    ItemApi("port", N.get_port, N.delete_port, render_port, N.update_port, PORT_UPDATE, PORT_RO),
+    ItemApi("security_group", N.get_security_group, N.delete_security_group, render_sg, N.update_security_group,
+            SG_SPEC, SG_RO),
+    ItemApi("security_group_rule", N.get_security_group_rule, N.delete_security_group_rule,
+            lambda st, rule: render_rule(rule)),
+    ItemApi("floatingip", N.get_floatingip, N.delete_floatingip, render_fip, N.update_floatingip, FIP_UPDATE, FIP_RO),
+    ItemApi("router", N.get_router, N.delete_router, render_router, N.update_router,
+            {**ROUTER_SPEC, "routes": ("routes", c_routes)}, ROUTER_RO),
+)}
+
+
 def add_routes(router: Router) -> None:
     r = router.add
     r(SERVICE, "GET", "/", versions, "network:version:get", auth=False)
@@ -996,23 +969,21 @@ def add_routes(router: Router) -> None:
     r(SERVICE, "GET", "/v2.0/quotas", list_quotas, "network:quota:list")
     r(SERVICE, "GET", "/v2.0/quotas/{project_id}", get_quota, "network:quota:get")
     r(SERVICE, "GET", "/v2.0/quotas/{project_id}/details", get_quota_details, "network:quota:get")
-    crud = [
-        ("networks", "network", list_networks, create_network, get_network, update_network, delete_network),
-        ("subnets", "subnet", list_subnets, create_subnet, get_subnet, update_subnet, delete_subnet),
-        ("ports", "port", list_ports, create_port, get_port, update_port, delete_port),
-        ("security-groups", "security_group", list_sgs, create_sg, get_sg, update_sg, delete_sg),
-        ("security-group-rules", "security_group_rule", list_rules, create_rule, get_rule, None, delete_rule),
-        ("floatingips", "floatingip", list_fips, create_fip, get_fip, update_fip, delete_fip),
-        ("routers", "router", list_routers, create_router, get_router, update_router, delete_router),
-    ]
-    for coll, res, lst, create, get, update, delete in crud:
-        base = f"/v2.0/{coll}"
+    collections = [("networks", "network", list_networks, create_network),
+                   ("subnets", "subnet", list_subnets, create_subnet),
+                   ("ports", "port", list_ports, create_port),
+                   ("security-groups", "security_group", list_sgs, create_sg),
+                   ("security-group-rules", "security_group_rule", list_rules, create_rule),
+                   ("floatingips", "floatingip", list_fips, create_fip),
+                   ("routers", "router", list_routers, create_router)]
+    for coll, res, lst, create in collections:
+        base, item = f"/v2.0/{coll}", ITEMS[res]
         r(SERVICE, "GET", base, lst, f"network:{res}:list")
         r(SERVICE, "POST", base, create, f"network:{res}:create")
-        r(SERVICE, "GET", base + "/{id}", get, f"network:{res}:get")
-        if update is not None:
-            r(SERVICE, "PUT", base + "/{id}", update, f"network:{res}:update")
-        r(SERVICE, "DELETE", base + "/{id}", delete, f"network:{res}:delete")
+        r(SERVICE, "GET", base + "/{id}", item.get, f"network:{res}:get")
+        if item.change is not None:
+            r(SERVICE, "PUT", base + "/{id}", item.update, f"network:{res}:update")
+        r(SERVICE, "DELETE", base + "/{id}", item.delete, f"network:{res}:delete")
     r(SERVICE, "PUT", "/v2.0/routers/{id}/add_router_interface", add_interface, "network:router:action")
     r(SERVICE, "PUT", "/v2.0/routers/{id}/remove_router_interface", remove_interface, "network:router:action")
     for coll, res in (("networks", "network"), ("subnets", "subnet"), ("ports", "port"),
