@@ -318,10 +318,6 @@ async def versions(call: Call) -> web.Response:
 
 
 # ---------------------------------------------------------------------------------------------- load balancers
-async def list_lbs(call: Call) -> web.Response:
-    st = _state(call)
-    return list_response(call, "loadbalancers",
-                         [render_lb(st, lb) for lb in st.list("loadbalancer", call.project_id)])
 
 
 async def create_lb(call: Call) -> web.Response:
@@ -424,18 +420,33 @@ def _headers(f: Fields, default: Any) -> Any:
 
 
 def _no_nulls(values: dict[str, Any], *names: str) -> None:
+    """Octavia stores a null name or description as ''."""
     for n in names:
         if n in values and values[n] is None:
             values[n] = ""
 
 
-async def list_listeners(call: Call) -> web.Response:
-    st = _state(call)
-    items = st.list("listener", call.project_id)
-    lb_id = call.query.get("loadbalancer_id")
-    if lb_id:
-        items = [li for li in items if li.loadbalancer_id == lb_id]
-    return list_response(call, "listeners", [render_listener(st, li) for li in items])
+def _drop_nulls(values: dict[str, Any], *names: str) -> None:
+    """A null for these fields in an update means 'leave it as it is'."""
+    for n in names:
+        if n in values and values[n] is None:
+            del values[n]
+
+
+def _lister(kind: str, plural: str, render: Callable[[OctaviaState, Any], dict[str, Any]],
+            by_lb: bool = False) -> Callable[[Call], Any]:
+    """``GET /v2/lbaas/<plural>``: the caller's objects (``?loadbalancer_id=`` narrows when ``by_lb``)."""
+    async def handler(call: Call) -> web.Response:
+        st = _state(call)
+        items = st.list(kind, call.project_id)
+        lb_id = call.query.get("loadbalancer_id") if by_lb else None
+        if lb_id:
+            items = [x for x in items if x.loadbalancer_id == lb_id]
+        return list_response(call, plural, [render(st, x) for x in items])
+
+    return handler
+
+
 
 
 async def create_listener(call: Call) -> web.Response:
@@ -465,10 +476,8 @@ async def update_listener(call: Call) -> web.Response:
     f.read_only("loadbalancer_id", "protocol", "protocol_port", "project_id", kind="listener")
     changes = _listener_common(f, _MISSING)
     _no_nulls(changes, "name", "description")
-    for k in ("connection_limit", "timeout_client_data", "timeout_member_connect", "timeout_member_data",
-              "timeout_tcp_inspect", "admin_state_up", "sni_container_refs", "tags"):
-        if k in changes and changes[k] is None:
-            del changes[k]
+    _drop_nulls(changes, "connection_limit", "timeout_client_data", "timeout_member_connect", "timeout_member_data",
+                "timeout_tcp_inspect", "admin_state_up", "sni_container_refs", "tags")
     li = st.update_listener(call.project_id, call.params["listener_id"], changes)
     return wire.json_response(200, {"listener": render_listener(st, li)})
 
@@ -511,13 +520,6 @@ def _pool_common(f: Fields, default: Any) -> dict[str, Any]:
                   "session_persistence": _session_persistence(f, default), "tags": f.tags(default=default)})
 
 
-async def list_pools(call: Call) -> web.Response:
-    st = _state(call)
-    items = st.list("pool", call.project_id)
-    lb_id = call.query.get("loadbalancer_id")
-    if lb_id:
-        items = [p for p in items if p.loadbalancer_id == lb_id]
-    return list_response(call, "pools", [render_pool(st, p) for p in items])
 
 
 async def create_pool(call: Call) -> web.Response:
@@ -546,9 +548,7 @@ async def update_pool(call: Call) -> web.Response:
     if alg is not None:
         changes["lb_algorithm"] = alg
     _no_nulls(changes, "name", "description")
-    for k in ("admin_state_up", "tags"):
-        if k in changes and changes[k] is None:
-            del changes[k]
+    _drop_nulls(changes, "admin_state_up", "tags")
     pool = st.update_pool(call.project_id, call.params["pool_id"], changes)
     return wire.json_response(200, {"pool": render_pool(st, pool)})
 
@@ -598,9 +598,7 @@ async def update_member(call: Call) -> web.Response:
     f.read_only("address", "protocol_port", "subnet_id", "project_id", kind="member")
     changes = _member_common(f, _MISSING)
     _no_nulls(changes, "name")
-    for k in ("weight", "backup", "admin_state_up", "tags"):
-        if k in changes and changes[k] is None:
-            del changes[k]
+    _drop_nulls(changes, "weight", "backup", "admin_state_up", "tags")
     mb = st.update_member(call.project_id, call.params["pool_id"], call.params["member_id"], changes)
     return wire.json_response(200, {"member": render_member(st, mb)})
 
@@ -654,10 +652,6 @@ def _codes_ok(codes: str) -> bool:
     return True
 
 
-async def list_hms(call: Call) -> web.Response:
-    st = _state(call)
-    items = st.list("healthmonitor", call.project_id)
-    return list_response(call, "healthmonitors", [render_hm(st, hm) for hm in items])
 
 
 async def create_hm(call: Call) -> web.Response:
@@ -696,9 +690,7 @@ async def update_hm(call: Call) -> web.Response:
     f.read_only("pool_id", "type", "project_id", kind="health monitor")
     changes = _hm_common(f, _MISSING)
     _no_nulls(changes, "name")
-    for k in ("delay", "timeout", "max_retries", "max_retries_down", "admin_state_up", "tags"):
-        if k in changes and changes[k] is None:
-            del changes[k]
+    _drop_nulls(changes, "delay", "timeout", "max_retries", "max_retries_down", "admin_state_up", "tags")
     hm = st.get_healthmonitor(call.project_id, call.params["hm_id"])
     _check_http_fields(hm.type, {k: v for k, v in changes.items() if v is not None})
     hm = st.update_healthmonitor(call.project_id, call.params["hm_id"], changes)
@@ -748,6 +740,12 @@ async def quota_list(call: Call) -> web.Response:
 
 
 # ---------------------------------------------------------------------------------------------- routes
+list_lbs = _lister("loadbalancer", "loadbalancers", render_lb)
+list_listeners = _lister("listener", "listeners", render_listener, by_lb=True)
+list_pools = _lister("pool", "pools", render_pool, by_lb=True)
+list_hms = _lister("healthmonitor", "healthmonitors", render_hm)
+
+
 def add_routes(r: Router) -> None:
     r.add(SERVICE, "GET", "/", versions, "load-balancer:version:list", auth=False)
     routes: list[tuple[str, str, Any, str]] = [
