@@ -13,6 +13,7 @@ before they are stored.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import logging.handlers
 import os
@@ -136,6 +137,7 @@ class CallLog:
         self._ring: deque[CallRecord] = deque(maxlen=capacity)
         self._seq = 0
         self._writer: LineWriter | None = None
+        self._atexit = False
         self._host_ip = _host_ip()
 
     def configure(self, log_dir: Path | None, capacity: int | None = None,
@@ -152,6 +154,9 @@ class CallLog:
             writer = LineWriter(log_dir / "calllogs.log", max_bytes, backups)
             with self._lock:
                 self._writer = writer
+            if not self._atexit:  # a process that never calls configure(None) still writes every line
+                atexit.register(self.configure, None)
+                self._atexit = True
 
     def flush(self) -> None:
         """Wait until every record so far is in the file (tests, shutdown)."""

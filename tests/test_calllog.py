@@ -101,3 +101,17 @@ def test_file_writer_keeps_every_line_in_order_across_rotations(tmp_path):
     for t in range(4):
         assert [n for n in names if n.startswith(f"t{t}-")] == [f"t{t}-{i}" for i in range(300)]
     log.configure(None)
+
+
+def test_a_process_that_exits_without_closing_the_log_loses_no_line(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("from pathlib import Path; from spider_core.calllog import CallLog\n"
+            f"log = CallLog(); log.configure(Path({str(tmp_path)!r}))\n"
+            "for i in range(500):\n"
+            "    log.record(cloud_os='MOCK', region_zone='r/', resource_type='VM', resource_name=f'v{i}',\n"
+            "               api='CreateVM', elapsed=0.0)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    lines = (tmp_path / "calllogs.log").read_text().splitlines()
+    assert len(lines) == 500 and '"ResourceName" : "v499"' in lines[-1]
