@@ -128,127 +128,105 @@ async def twin():
         yield server
 
 
-async def _connect(twin):
+@pytest.fixture
+async def conn(twin):
+    """A CLOUDTWIN connection of its own project (MockName) on cloud-1, closed after the test."""
     from spider_core.drivers.openstack import CloudTwinDriver
 
     driver = CloudTwinDriver()
     mock = f"t-{uuid.uuid4().hex[:10]}"
-    conn = await driver.connect(ConnectionInfo("CLOUDTWIN", {"IdentityEndpoint": twin.url, "DomainName": "cloud-1",
-                                                             "MockName": mock}, "default",
-                                               connection_name=f"conn-{mock}"))
-    return driver, conn
+    c = await driver.connect(ConnectionInfo("CLOUDTWIN", {"IdentityEndpoint": twin.url, "DomainName": "cloud-1",
+                                                          "MockName": mock}, "default", connection_name=f"conn-{mock}"))
+    yield c
+    await c.close()
+    await driver.close()
 
 
-async def test_a_refused_token_means_one_new_login_not_a_failure(twin):
+async def test_a_refused_token_means_one_new_login_not_a_failure(twin, conn):
     """Keystone forgets every token (a restart, a revocation): a burst of calls all get 401, one of them
     logs in again in the pool, every call succeeds on retry, and no call logs in by itself."""
-    driver, conn = await _connect(twin)
-    try:
-        session = conn.extra["session"]
-        made = await conn.vpc.create_vpc(VPCReqInfo(IID("v1"), "10.0.0.0/16",
-                                                    [SubnetInfo(IID("s1"), "", "10.0.1.0/24")]))
-        old = session._token
-        assert old and list(twin.twin.tokens) == [old]
-        twin.twin.tokens.clear()
-        got = await asyncio.gather(*(conn.vpc.get_vpc(made.iid) for _ in range(20)))
-        assert {g.iid.system_id for g in got} == {made.iid.system_id}
-        assert session._token != old and list(twin.twin.tokens) == [session._token], "one login for the burst"
-        await asyncio.gather(*(conn.vpc.get_vpc(made.iid) for _ in range(20)))
-        assert len(twin.twin.tokens) == 1, "no login per call"
-    finally:
-        await conn.close()
-        await driver.close()
+    session = conn.extra["session"]
+    made = await conn.vpc.create_vpc(VPCReqInfo(IID("v1"), "10.0.0.0/16",
+                                                [SubnetInfo(IID("s1"), "", "10.0.1.0/24")]))
+    old = session._token
+    assert old and list(twin.twin.tokens) == [old]
+    twin.twin.tokens.clear()
+    got = await asyncio.gather(*(conn.vpc.get_vpc(made.iid) for _ in range(20)))
+    assert {g.iid.system_id for g in got} == {made.iid.system_id}
+    assert session._token != old and list(twin.twin.tokens) == [session._token], "one login for the burst"
+    await asyncio.gather(*(conn.vpc.get_vpc(made.iid) for _ in range(20)))
+    assert len(twin.twin.tokens) == 1, "no login per call"
 
 
-async def test_a_token_near_its_expiry_is_renewed_before_the_cloud_refuses_it(twin):
-    driver, conn = await _connect(twin)
-    try:
-        session = conn.extra["session"]
+async def test_a_token_near_its_expiry_is_renewed_before_the_cloud_refuses_it(twin, conn):
+    session = conn.extra["session"]
+    await conn.vpc.list_vpc()
+    old = session._token
+    assert session._token_renew_at - time.monotonic() > 600, "Cloud-Twin tokens live an hour"
+    session._token_renew_at = time.monotonic() - 1          # due now
+    await asyncio.gather(*(conn.vpc.list_vpc() for _ in range(10)))
+    assert session._token != old and len(twin.twin.tokens) == 2, "one new login, not ten"
+
+
+async def test_an_unreachable_cloud_is_a_clear_error_naming_the_connection(twin, conn):
+    session = conn.extra["session"]
+    await conn.vpc.list_vpc()          # logged in, endpoints known
+    session._endpoints = {k: "http://127.0.0.1:9/network/v2.0" for k in session._endpoints}
+    with pytest.raises(DriverError) as err:
         await conn.vpc.list_vpc()
-        old = session._token
-        assert session._token_renew_at - time.monotonic() > 600, "Cloud-Twin tokens live an hour"
-        session._token_renew_at = time.monotonic() - 1          # due now
-        await asyncio.gather(*(conn.vpc.list_vpc() for _ in range(10)))
-        assert session._token != old and len(twin.twin.tokens) == 2, "one new login, not ten"
-    finally:
-        await conn.close()
-        await driver.close()
+    text = str(err.value)
+    assert "refused or unreachable" in text and session.connection in text
+    assert "admin" not in text.replace(session.connection, ""), "never the credential"
 
 
-async def test_an_unreachable_cloud_is_a_clear_error_naming_the_connection(twin):
-    driver, conn = await _connect(twin)
-    try:
-        session = conn.extra["session"]
-        await conn.vpc.list_vpc()          # logged in, endpoints known
-        session._endpoints = {k: "http://127.0.0.1:9/network/v2.0" for k in session._endpoints}
-        with pytest.raises(DriverError) as err:
-            await conn.vpc.list_vpc()
-        text = str(err.value)
-        assert "refused or unreachable" in text and session.connection in text
-        assert "admin" not in text.replace(session.connection, ""), "never the credential"
-    finally:
-        await conn.close()
-        await driver.close()
-
-
-async def test_lists_follow_pages_past_novas_thousand(twin):
+async def test_lists_follow_pages_past_novas_thousand(twin, conn):
     """Nova answers at most 1,000 servers a page: Spider's VM list sees all 1,234 and the status list
-    too, and a VPC delete that checks which servers still exist does not take page 2 for gone."""
-    driver, conn = await _connect(twin)
-    try:
-        session = conn.extra["session"]
-        await conn.vpc.list_vpc()
-        cloud = twin.twin.clouds["cloud-1"]
-        region = cloud.regions["RegionOne"]
-        project = await session.project_id()
-        image = next(i.id for i in region.glance.builtin.values() if i.name == "cirros-0.6.2")
-        for i in range(1234):
-            region.nova.create_servers(project, "u", name=f"vm-{i:04d}", image_ref=image, flavor_ref="1",
-                                       networks="none")
-        listed = await conn.vm.list_iid()
-        assert len(listed) == 1234 and len({i.system_id for i in listed}) == 1234
-        statuses = await conn.vm.list_vm_status()
-        assert len(statuses) == 1234
-        pages = [r for r in call_log.query(connection=session.connection) if "servers/detail" in r["CloudOSAPI"]]
-        assert len(pages) >= 4, "two lists of two pages each"
-    finally:
-        await conn.close()
-        await driver.close()
+    too (the same helper serves every list, e.g. the one a VPC delete reads to see which servers exist)."""
+    session = conn.extra["session"]
+    await conn.vpc.list_vpc()
+    cloud = twin.twin.clouds["cloud-1"]
+    region = cloud.regions["RegionOne"]
+    project = await session.project_id()
+    image = next(i.id for i in region.glance.builtin.values() if i.name == "cirros-0.6.2")
+    for i in range(1234):
+        region.nova.create_servers(project, "u", name=f"vm-{i:04d}", image_ref=image, flavor_ref="1",
+                                   networks="none")
+    listed = await conn.vm.list_iid()
+    assert len(listed) == 1234 and len({i.system_id for i in listed}) == 1234
+    statuses = await conn.vm.list_vm_status()
+    assert len(statuses) == 1234
+    pages = [r for r in call_log.query(connection=session.connection) if "servers/detail" in r["CloudOSAPI"]]
+    assert len(pages) >= 4, "two lists of two pages each"
 
 
-async def test_concurrent_vm_gets_share_list_calls_and_keep_their_own_answers(twin):
+async def test_concurrent_vm_gets_share_list_calls_and_keep_their_own_answers(twin, conn):
     """Spider's VM list gets every VM at once: 40 concurrent gets cost a handful of list calls instead
     of three GETs each, every caller gets its own server (ports and floating IP included), and a
     server that is gone is that caller's not-found only."""
     from cloudtwin.services.nova.models import NetRequest
     from spider_core.errors import is_not_found
 
-    driver, conn = await _connect(twin)
-    try:
-        session = conn.extra["session"]
-        vpc = await conn.vpc.create_vpc(VPCReqInfo(IID("v"), "10.0.0.0/16", [SubnetInfo(IID("s"), "", "10.0.1.0/24")]))
-        region = twin.twin.clouds["cloud-1"].regions["RegionOne"]
-        project = await session.project_id()
-        image = next(i.id for i in region.glance.builtin.values() if i.name == "cirros-0.6.2")
-        made = [region.nova.create_servers(project, "u", name=f"vm-{i}", image_ref=image, flavor_ref="1",
-                                           networks=[NetRequest(network_id=vpc.iid.system_id)])[0]
-                for i in range(40)]
-        port = region.neutron.ports_of_device(made[7].id)[0]
-        fip = region.neutron.allocate_floatingip(project, port.id)
-        region.nova.delete_server(made[13])
-        twin.twin.scheduler.run_due(time.monotonic() + 100)
-        since = (call_log.query(limit=1) or [{"seq": 0}])[-1]["seq"]
-        got = await asyncio.gather(*(conn.vm.get_vm(IID(s.name, s.id)) for s in made), return_exceptions=True)
-        calls = call_log.query(connection=session.connection, since_seq=since)
-        assert len(calls) <= 8, [c["CloudOSAPI"] for c in calls]  # 5 here; 3 GETs a VM before
-        for s, info in zip(made, got):
-            if s is made[13]:
-                assert isinstance(info, Exception) and is_not_found(info)
-                continue
-            assert not isinstance(info, Exception), info
-            assert info.iid.system_id == s.id
-            assert info.private_ip == region.neutron.ports_of_device(s.id)[0].fixed_ips[0]["ip_address"]
-        assert got[7].public_ip == fip.floating_ip_address and got[8].public_ip == ""
-    finally:
-        await conn.close()
-        await driver.close()
+    session = conn.extra["session"]
+    vpc = await conn.vpc.create_vpc(VPCReqInfo(IID("v"), "10.0.0.0/16", [SubnetInfo(IID("s"), "", "10.0.1.0/24")]))
+    region = twin.twin.clouds["cloud-1"].regions["RegionOne"]
+    project = await session.project_id()
+    image = next(i.id for i in region.glance.builtin.values() if i.name == "cirros-0.6.2")
+    made = [region.nova.create_servers(project, "u", name=f"vm-{i}", image_ref=image, flavor_ref="1",
+                                       networks=[NetRequest(network_id=vpc.iid.system_id)])[0]
+            for i in range(40)]
+    port = region.neutron.ports_of_device(made[7].id)[0]
+    fip = region.neutron.allocate_floatingip(project, port.id)
+    region.nova.delete_server(made[13])
+    twin.twin.scheduler.run_due(time.monotonic() + 100)
+    since = (call_log.query(limit=1) or [{"seq": 0}])[-1]["seq"]
+    got = await asyncio.gather(*(conn.vm.get_vm(IID(s.name, s.id)) for s in made), return_exceptions=True)
+    calls = call_log.query(connection=session.connection, since_seq=since)
+    assert len(calls) <= 8, [c["CloudOSAPI"] for c in calls]  # 5 here; 3 GETs a VM before
+    for s, info in zip(made, got):
+        if s is made[13]:
+            assert isinstance(info, Exception) and is_not_found(info)
+            continue
+        assert not isinstance(info, Exception), info
+        assert info.iid.system_id == s.id
+        assert info.private_ip == region.neutron.ports_of_device(s.id)[0].fixed_ips[0]["ip_address"]
+    assert got[7].public_ip == fip.floating_ip_address and got[8].public_ip == ""

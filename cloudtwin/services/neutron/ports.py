@@ -13,6 +13,18 @@ from cloudtwin.services.neutron.resources import Network, Port, MAX_FIXED_IPS
 class PortMethods:
     """Ports: fixed IPs, device binding, the indexes by device, network, subnet and IP."""
 
+    def _checked_groups(self, project_id: str, ids: list[str], psec: bool) -> list[str]:
+        """The distinct groups ``ids`` name (each must exist); refused on a port without port security."""
+        sgs: list[str] = []
+        for sid in ids:
+            sg = self.get_security_group(project_id, sid)
+            if sg.id not in sgs:
+                sgs.append(sg.id)
+        if sgs and not psec:
+            raise ApiError(400, "Port security must be enabled and port must have an IP address in order "
+                                "to use security groups.", code="PortSecurityAndIPRequiredForSecurityGroups")
+        return sgs
+
     def _new_mac(self) -> str:
         while True:
             n = self._rng.getrandbits(24)
@@ -43,14 +55,7 @@ class PortMethods:
                     "network",):
                 sgs = [self._default_sg[project_id]] if project_id in self._default_sg else []
         else:
-            sgs = []
-            for sid in security_groups:
-                sg = self.get_security_group(project_id, sid)
-                if sg.id not in sgs:
-                    sgs.append(sg.id)
-            if sgs and not psec:
-                raise ApiError(400, "Port security must be enabled and port must have an IP address in order "
-                                    "to use security groups.", code="PortSecurityAndIPRequiredForSecurityGroups")
+            sgs = self._checked_groups(project_id, security_groups, psec)
         if allowed_address_pairs and not psec:
             raise ApiError(409, "Port Security must be enabled in order to have allowed address pairs on a port.",
                            code="AddressPairAndPortSecurityRequired")
@@ -144,15 +149,7 @@ class PortMethods:
         sg_changed = False
         psec = changes.get("port_security_enabled", port.port_security_enabled)
         if "security_groups" in changes:
-            sgs: list[str] = []
-            for sid in changes.pop("security_groups") or []:
-                sg = self.get_security_group(project_id, sid)
-                if sg.id not in sgs:
-                    sgs.append(sg.id)
-            if sgs and not psec:
-                raise ApiError(400, "Port security must be enabled and port must have an IP address in order "
-                                    "to use security groups.", code="PortSecurityAndIPRequiredForSecurityGroups")
-            new_sgs: list[str] | None = sgs
+            new_sgs: list[str] | None = self._checked_groups(project_id, changes.pop("security_groups") or [], psec)
         else:
             new_sgs = None
             if not psec and port.security_groups:
