@@ -59,6 +59,13 @@ class NetworkMethods:
             self._shared_nets[net.id] = None
         return net
 
+    def owned_subnet(self, project_id: str, subnet_id: str) -> Subnet:
+        sn = self.get_subnet(project_id, subnet_id)
+        if sn.project_id != project_id:
+            raise ApiError(403, f"The request you have made requires authorization on subnet {subnet_id}.",
+                           code="PolicyNotAuthorized")
+        return sn
+
     def owned_network(self, project_id: str, network_id: str) -> Network:
         net = self.get_network(project_id, network_id)
         if net.project_id != project_id:
@@ -212,10 +219,7 @@ class NetworkMethods:
                        for p in sn.allocation_pools])
 
     def update_subnet(self, project_id: str, subnet_id: str, changes: dict[str, Any]) -> Subnet:
-        sn = self.get_subnet(project_id, subnet_id)
-        if sn.project_id != project_id:
-            raise ApiError(403, f"The request you have made requires authorization on subnet {subnet_id}.",
-                           code="PolicyNotAuthorized")
+        sn = self.owned_subnet(project_id, subnet_id)
         network = ipaddress.ip_network(sn.cidr)
         if "gateway_ip" in changes:
             gw = changes["gateway_ip"]
@@ -235,10 +239,7 @@ class NetworkMethods:
         return sn
 
     def delete_subnet(self, project_id: str, subnet_id: str) -> None:
-        sn = self.get_subnet(project_id, subnet_id)
-        if sn.project_id != project_id:
-            raise ApiError(403, f"The request you have made requires authorization on subnet {subnet_id}.",
-                           code="PolicyNotAuthorized")
+        sn = self.owned_subnet(project_id, subnet_id)
         if self._subnet_ports.get(sn.id):
             raise ApiError(409, f"Unable to complete operation on subnet {sn.id}: One or more ports have an "
                                 "IP allocation from this subnet.", code="SubnetInUse")

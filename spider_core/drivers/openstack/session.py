@@ -214,7 +214,6 @@ class OsSession:
         self.limiter = limiter
         self._conn: Any = None
         self._lock = threading.Lock()
-        self._adapters: dict[str, Any] = {}
         self._endpoints: dict[str, str] = {}
         self._token = ""
         self._token_renew_at = 0.0  # time.monotonic() after which the token is fetched again
@@ -247,21 +246,6 @@ class OsSession:
                     self._conn = conn
         return conn
 
-    def adapter(self, service: str) -> Any:
-        ad = self._adapters.get(service)
-        if ad is None:
-            with self._lock:
-                ad = self._adapters.get(service)
-                if ad is None:
-                    conn = self._conn
-                    ad = getattr(conn, SERVICES.get(service, service))
-                    try:  # discovery once, not raced by the first parallel calls
-                        ad.get_endpoint()
-                    except TypeError:  # the identity proxy's get_endpoint wants arguments
-                        pass
-                    self._adapters[service] = ad
-        return ad
-
     # ---- login: a token and the service endpoints, from the SDK (blocking; in the pool)
     def _login(self, renew: bool) -> tuple[str, float]:
         """(token, seconds it stays good); ``renew`` drops the current one first (refused or due)."""
@@ -282,9 +266,9 @@ class OsSession:
         return token, life
 
     def _endpoint_of(self, service: str) -> str:
+        """The versioned endpoint of ``service`` (discovery; fetched once, under the login lock)."""
         try:
-            self.sdk()
-            ad = self.adapter(service)
+            ad = getattr(self.sdk(), SERVICES.get(service, service))
             if service == "identity":  # its proxy's get_endpoint wants arguments
                 return str(ad.get_endpoint_data().url)
             return str(ad.get_endpoint())
@@ -476,7 +460,6 @@ class OsSession:
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
-        self._adapters.clear()
         self._endpoints.clear()
         self._token = ""
         if conn is not None:
