@@ -8,6 +8,7 @@ URL layout (what the Keystone catalog hands out)::
     /{cloud}/{region}/network/v2.0/...     Neutron
     /{cloud}/{region}/image/...            Glance (root = version list)
     /{cloud}/{region}/load-balancer/...    Octavia (/v2 and /v2.0)
+    /{cloud}/{region}/volume/...           Cinder (root = version list; /v3/{project_id}/...)
     /_twin/...              the admin API (faults, events, state, reset, snapshot)
 
 The dispatcher routes, authenticates, applies faults/throttling/latency for the operation, runs the
@@ -34,7 +35,7 @@ from cloudtwin.routing import Call, Router
 log = logging.getLogger("cloudtwin")
 
 SERVICE_PATHS = {"compute": "compute/v2.1", "network": "network", "image": "image",
-                 "load-balancer": "load-balancer"}
+                 "load-balancer": "load-balancer", "volume": "volume"}
 NOVA_MIN = (2, 1)
 _MV = re.compile(r"^\s*(\d+)\.(\d+)\s*$")
 

@@ -17,8 +17,15 @@ from cloudtwin.clouds import Cloud, Project, Token, stable_id
 from cloudtwin.errors import ApiError
 from cloudtwin.routing import Call, Router
 
-SERVICE_NAMES = {"compute": "nova", "network": "neutron", "image": "glance", "load-balancer": "octavia",
-                 "identity": "keystone"}
+# service (URL segment) -> the catalog entries (type, name) it is published under. Block storage is
+# listed under both of Cinder's current types: clients look up "block-storage" (openstacksdk) or
+# "volumev3" (gophercloud, cinderclient), and its URL carries the project id, as Cinder's does.
+CATALOG_TYPES: dict[str, tuple[tuple[str, str], ...]] = {
+    "compute": (("compute", "nova"),), "network": (("network", "neutron"),), "image": (("image", "glance"),),
+    "load-balancer": (("load-balancer", "octavia"),),
+    "volume": (("block-storage", "cinder"), ("volumev3", "cinderv3")),
+    "identity": (("identity", "keystone"),)}
+PROJECT_IN_URL = {"volume": "/v3/{project_id}"}
 UNAUTHORIZED = "The request you have made requires authentication."
 
 
@@ -37,19 +44,23 @@ async def version(call: Call) -> web.Response:
     return wire.json_response(200, {"version": version_doc(call)})
 
 
-def catalog(call: Call, cloud: Cloud) -> list[dict[str, Any]]:
+def catalog(call: Call, cloud: Cloud, project_id: str) -> list[dict[str, Any]]:
+    """The service catalog of a token scoped to ``project_id``: every service in every region (plus
+    CB-Spider's region alias ``default``), each endpoint on the public, internal and admin interfaces."""
     out = []
     for service in [*SERVICE_PATHS, "identity"]:
-        endpoints = []
-        regions = list(cloud.regions)
-        for region in regions + ["default"] * ("default" not in regions):
-            target = cloud.profile.default_region if region == "default" else region
-            url = call.request.app["service_url"](call.request, cloud.name, target, service)
-            for iface in ("public", "internal", "admin"):
-                endpoints.append({"id": stable_id("ep", cloud.name, region, service, iface).replace("-", ""),
-                                  "interface": iface, "region": region, "region_id": region, "url": url})
-        out.append({"type": service, "name": SERVICE_NAMES[service],
-                    "id": stable_id("svc", cloud.name, service).replace("-", ""), "endpoints": endpoints})
+        for stype, sname in CATALOG_TYPES[service]:
+            endpoints = []
+            regions = list(cloud.regions)
+            for region in regions + ["default"] * ("default" not in regions):
+                target = cloud.profile.default_region if region == "default" else region
+                url = call.request.app["service_url"](call.request, cloud.name, target, service)
+                url += PROJECT_IN_URL.get(service, "").format(project_id=project_id)
+                for iface in ("public", "internal", "admin"):
+                    endpoints.append({"id": stable_id("ep", cloud.name, region, stype, iface).replace("-", ""),
+                                      "interface": iface, "region": region, "region_id": region, "url": url})
+            out.append({"type": stype, "name": sname,
+                        "id": stable_id("svc", cloud.name, stype).replace("-", ""), "endpoints": endpoints})
     return out
 
 
@@ -67,7 +78,7 @@ def token_body(call: Call, tok: Token, methods: list[str]) -> dict[str, Any]:
         "roles": [{"id": stable_id("role", "admin").replace("-", ""), "name": "admin"},
                   {"id": stable_id("role", "member").replace("-", ""), "name": "member"},
                   {"id": stable_id("role", "reader").replace("-", ""), "name": "reader"}],
-        "catalog": catalog(call, cloud),
+        "catalog": catalog(call, cloud, tok.project.id),
     }}
 
 
@@ -178,7 +189,7 @@ def _project_doc(call: Call, p: Project) -> dict[str, Any]:
 
 async def auth_catalog(call: Call) -> web.Response:
     assert call.token is not None
-    return wire.json_response(200, {"catalog": catalog(call, call.token.cloud)})
+    return wire.json_response(200, {"catalog": catalog(call, call.token.cloud, call.token.project.id)})
 
 
 async def projects(call: Call) -> web.Response:

@@ -1,6 +1,16 @@
-"""Nova v2.1: servers and their lifecycle, actions, flavors, keypairs, zones, limits and quotas."""
+"""Nova v2.1: servers and their lifecycle, actions, flavors, keypairs, zones, limits and quotas
+(``handlers``); volume attachments (``volumes``); and the proxy APIs that Nova serves below
+microversion 2.36 over Neutron's and Glance's objects (``proxies``)."""
 
-from cloudtwin.services.nova.handlers import add_routes
+from cloudtwin.routing import Router
+from cloudtwin.services.nova import handlers, proxies, volumes
 from cloudtwin.services.nova.models import NovaState as STATE
+
+
+def add_routes(r: Router) -> None:
+    handlers.add_routes(r)
+    volumes.add_routes(r)
+    proxies.add_routes(r)
+
 
 __all__ = ["STATE", "add_routes"]
