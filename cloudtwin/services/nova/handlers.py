@@ -23,6 +23,7 @@ from cloudtwin.errors import ApiError
 from cloudtwin.routing import Call, Router
 from cloudtwin.services.nova.models import (Flavor, Keypair, NetRequest, NovaState, Server, generate_keypair,
                                             host_id, ref_id)
+from cloudtwin.services.nova.proxies import nova_rules as _nova_rules
 
 MAX_LIMIT = 1000            # Nova's osapi_max_limit
 _PASS_CHARS = string.ascii_letters + string.digits
@@ -583,23 +584,6 @@ async def server_security_groups(call: Call) -> web.Response:
         out.append({"id": sg.id, "name": sg.name, "description": getattr(sg, "description", "") or "",
                     "tenant_id": sg.project_id, "rules": _nova_rules(view, sg)})
     return wire.json_response(200, {"security_groups": out})
-
-
-def _nova_rules(view: View, sg: Any) -> list[dict[str, Any]]:
-    out = []
-    sgs = view.neutron.security_groups
-    for r in view.neutron.rules_of(sg):
-        if r.direction != "ingress":
-            continue   # Nova's proxy shows ingress rules only
-        remote = r.remote_group_id
-        group = {"name": sgs[remote].name, "tenant_id": sg.project_id} if remote in sgs else {}
-        proto = r.protocol
-        out.append({"id": r.id, "parent_group_id": sg.id, "ip_protocol": proto,
-                    "from_port": r.port_range_min if r.port_range_min is not None else (-1 if proto else None),
-                    "to_port": r.port_range_max if r.port_range_max is not None else (-1 if proto else None),
-                    "ip_range": {"cidr": r.remote_ip_prefix} if r.remote_ip_prefix else {},
-                    "group": group})
-    return out
 
 
 # ---- flavors ----------------------------------------------------------------------------------------
