@@ -37,6 +37,7 @@ log = logging.getLogger("cloudtwin")
 SERVICE_PATHS = {"compute": "compute/v2.1", "network": "network", "image": "image",
                  "load-balancer": "load-balancer", "volume": "volume"}
 NOVA_MIN = (2, 1)
+MICROVERSION_MIN = {"compute": NOVA_MIN, "volume": (3, 0)}   # services that negotiate microversions
 _MV = re.compile(r"^\s*(\d+)\.(\d+)\s*$")
 
 
@@ -111,7 +112,7 @@ class Dispatcher:
                 self.twin.admin_guard(request)
             elif route.auth:
                 self._authenticate(call)
-            if service == "compute":
+            if service in MICROVERSION_MIN:
                 self._microversion(call, headers)
             if request.method in ("POST", "PUT", "PATCH"):
                 await call.read_body()
@@ -150,17 +151,22 @@ class Dispatcher:
         call.token = token
 
     def _microversion(self, call: Call, headers: dict[str, str]) -> None:
+        """Negotiate the request's microversion (Nova: ``compute 2.x``, Cinder: ``volume 3.x``)."""
         assert call.cloud is not None
+        service = call.route.service
         h = call.request.headers
         text = None
         osv = h.get("OpenStack-API-Version", "")
-        if osv.lower().startswith("compute "):
+        if osv.lower().startswith(service + " "):
             text = osv.split(None, 1)[1]
-        elif h.get("X-OpenStack-Nova-API-Version"):
+        elif service == "compute" and h.get("X-OpenStack-Nova-API-Version"):
             text = h["X-OpenStack-Nova-API-Version"]
-        max_v = parse_microversion(call.cloud.profile.max_microversion)
+        profile = call.cloud.profile
+        min_v = MICROVERSION_MIN[service]
+        max_v = parse_microversion(profile.max_microversion if service == "compute"
+                                   else profile.volume_max_microversion)
         if text is None:
-            version = NOVA_MIN
+            version = min_v
         elif text.strip().lower() == "latest":
             version = max_v
         else:
@@ -168,15 +174,18 @@ class Dispatcher:
                 version = parse_microversion(text)
             except ValueError:
                 raise ApiError(400, f"Invalid API version request string {text}.") from None
-            if not NOVA_MIN <= version <= max_v:
+            if not min_v <= version <= max_v:
                 raise ApiError(406, f"Version {text.strip()} is not supported by the API. Minimum is "
-                                    f"{NOVA_MIN[0]}.{NOVA_MIN[1]} and maximum is {max_v[0]}.{max_v[1]}.",
+                                    f"{min_v[0]}.{min_v[1]} and maximum is {max_v[0]}.{max_v[1]}.",
                                code="computeFault")
         call.microversion = version
         v = f"{version[0]}.{version[1]}"
-        headers["OpenStack-API-Version"] = f"compute {v}"
-        headers["X-OpenStack-Nova-API-Version"] = v
-        headers["Vary"] = "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
+        headers["OpenStack-API-Version"] = f"{service} {v}"
+        if service == "compute":
+            headers["X-OpenStack-Nova-API-Version"] = v
+            headers["Vary"] = "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
+        else:
+            headers["Vary"] = "OpenStack-API-Version"
 
 
 def create_app(twin: Twin, *, public_url: str | None = None) -> web.Application:

@@ -1,4 +1,4 @@
-"""Errors in each service's own envelope (Keystone, Nova, Neutron, Glance, Octavia).
+"""Errors in each service's own envelope (Keystone, Nova, Cinder, Neutron, Glance, Octavia).
 
 Handlers raise ``ApiError(status, message, code=...)``; the app's dispatcher renders it the way the
 addressed service does, so a client sees exactly what the real service would send. ``code`` is the
@@ -55,7 +55,7 @@ def conflict(message: str, code: str | None = None) -> ApiError:
 def body_for(service: str, err: ApiError) -> tuple[Any, str]:
     """``(body, content_type)`` of an error in ``service``'s style."""
     status = err.status
-    if service == "compute":
+    if service in ("compute", "volume"):   # Cinder answers with Nova's fault envelope
         fault = err.code or NOVA_FAULTS.get(status, "computeFault")
         inner: dict[str, Any] = {"code": status, "message": err.message}
         if err.retry_after is not None:

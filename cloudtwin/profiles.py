@@ -73,6 +73,9 @@ class Profile:
     rate_limits: tuple[RateLimit, ...]
     throttle_status: int
     stages: dict[str, Any] = field(default_factory=dict)  # overrides of cloudtwin/data/stages.yaml
+    volume_max_microversion: str = "3.70"
+    volume_types: tuple[dict[str, Any], ...] = ({"name": "__DEFAULT__"},)
+    default_volume_type: str = "__DEFAULT__"
 
     @property
     def default_region(self) -> str:
@@ -223,6 +226,15 @@ def build_profile(name: str, doc: dict[str, Any], source: str) -> Profile:
     _need(throttle_status in (413, 429, 503), source, "errors.throttle_status", "413, 429 or 503")
     stages = doc.get("stages") or {}
     _need(isinstance(stages, dict), source, "stages", "a mapping of kind -> state -> overrides")
+    storage = doc.get("block_storage") or {}
+    _need(isinstance(storage, dict), source, "block_storage", "a mapping")
+    vtypes = tuple(storage.get("volume_types") or ({"name": "__DEFAULT__"},))
+    for i, vt in enumerate(vtypes):
+        _need(isinstance(vt, dict) and isinstance(vt.get("name"), str) and vt["name"], source,
+              f"block_storage.volume_types[{i}]", "each volume type needs a 'name'")
+    default_vtype = str(storage.get("default_type", vtypes[0]["name"]))
+    _need(default_vtype in {vt["name"] for vt in vtypes}, source, "block_storage.default_type",
+          "must name one of block_storage.volume_types")
     return Profile(
         name=name, description=str(doc.get("description", "")), source=source, regions=tuple(regions),
         users=users, projects=tuple(auth.get("projects", ["admin"])),
@@ -231,4 +243,6 @@ def build_profile(name: str, doc: dict[str, Any], source: str) -> Profile:
         images=images, flavors=flavors, quotas={str(k): int(v) for k, v in quotas.items()},
         default_egress=egress, default_security_group=bool(network.get("default_security_group", True)),
         public_cidr=public_cidr, latency=tuple(latency), rate_limits=tuple(limits),
-        throttle_status=throttle_status, stages=stages)
+        throttle_status=throttle_status, stages=stages,
+        volume_max_microversion=str(storage.get("max_microversion", "3.70")), volume_types=vtypes,
+        default_volume_type=default_vtype)

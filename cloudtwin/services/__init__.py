@@ -14,8 +14,10 @@ SERVICE_MODULES = {
     "network": "cloudtwin.services.neutron",
     "image": "cloudtwin.services.glance",
     "load-balancer": "cloudtwin.services.octavia",
+    "volume": "cloudtwin.services.cinder",
 }
-STATE_KEYS = {"compute": "nova", "network": "neutron", "image": "glance", "load-balancer": "octavia"}
+STATE_KEYS = {"compute": "nova", "network": "neutron", "image": "glance", "load-balancer": "octavia",
+              "volume": "cinder"}
 
 
 def load_modules() -> dict[str, object]:

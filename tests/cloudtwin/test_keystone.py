@@ -36,7 +36,11 @@ async def test_password_login_scopes_a_cloud_and_project(twin):
         assert body["project"]["domain"]["name"] == "cloud-1"
         assert body["expires_at"].endswith("Z") and "." in body["expires_at"]
         types = {svc["type"] for svc in body["catalog"]}
-        assert types == {"compute", "network", "image", "load-balancer", "identity"}
+        assert types == {"compute", "network", "image", "load-balancer", "identity", "block-storage", "volumev3"}
+        for vtype in ("block-storage", "volumev3"):
+            volume = next(svc for svc in body["catalog"] if svc["type"] == vtype)
+            assert {e["url"] for e in volume["endpoints"] if e["region"] == "RegionOne"} == {
+                f"{twin.url}/cloud-1/RegionOne/volume/v3/{body['project']['id']}"}, "Cinder's URL holds the project"
         compute = next(svc for svc in body["catalog"] if svc["type"] == "compute")
         urls = {(e["region"], e["interface"]): e["url"] for e in compute["endpoints"]}
         assert urls[("RegionOne", "public")] == twin.url + "/cloud-1/RegionOne/compute/v2.1"

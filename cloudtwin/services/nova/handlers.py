@@ -21,6 +21,7 @@ from aiohttp import web
 from cloudtwin import wire
 from cloudtwin.errors import ApiError
 from cloudtwin.routing import Call, Router
+from cloudtwin.services.nova.volumes import parse_block_devices
 from cloudtwin.services.nova.models import (Flavor, Keypair, NetRequest, NovaState, Server, generate_keypair,
                                             host_id, ref_id)
 from cloudtwin.services.nova.proxies import nova_rules as _nova_rules
@@ -140,6 +141,15 @@ class View:
                     "extra_specs": dict(f.extra_specs) if f else {}}
         return {"id": s.flavor_id, "links": [{"rel": "bookmark", "href": f"{self.root}/flavors/{s.flavor_id}"}]}
 
+    def volumes_attached(self, s: Server) -> list[dict[str, Any]]:
+        out = []
+        for a in self.region.cinder.attachments_of_server(s.id):
+            item: dict[str, Any] = {"id": a.volume_id}
+            if self.mv >= (2, 3):
+                item["delete_on_termination"] = a.delete_on_termination
+            out.append(item)
+        return out
+
     def summary(self, s: Server) -> dict[str, Any]:
         return {"id": s.id, "name": s.name, "links": self.links("servers", s.id)}
 
@@ -171,7 +181,7 @@ class View:
             "OS-EXT-STS:task_state": attrs.get("task_state"),
             "OS-EXT-STS:vm_state": attrs.get("vm_state"),
             "OS-EXT-STS:power_state": attrs.get("power_state", 0),
-            "os-extended-volumes:volumes_attached": [],
+            "os-extended-volumes:volumes_attached": self.volumes_attached(s),
             "security_groups": self.sg_names(s, ports),
         }
         if status == "ERROR" and s.fault:
@@ -383,18 +393,7 @@ async def create_server(call: Call) -> web.Response:
     if not isinstance(flavor_ref, (str, int)) or isinstance(flavor_ref, bool):
         raise _invalid("flavorRef", flavor_ref, f"{flavor_ref!r} is not of type 'string', 'integer'")
     flavor_ref = str(flavor_ref)
-    bdm = body.get("block_device_mapping_v2")
-    boot_volume = False
-    if bdm is not None:
-        if not isinstance(bdm, list) or not all(isinstance(d, dict) for d in bdm):
-            raise _invalid("block_device_mapping_v2", bdm, "a list of block device mappings")
-        boot = next((d for d in bdm if d.get("boot_index") in (0, "0")), None)
-        if boot is not None and boot.get("destination_type") == "volume":
-            boot_volume = True   # boot from volume: the server shows image ""
-            if not image_ref and boot.get("source_type") == "image" and isinstance(boot.get("uuid"), str):
-                image_ref_check = boot["uuid"]
-                if _nova(call).region.glance.find(call.project_id, image_ref_check) is None:
-                    raise ApiError(400, f"Image {image_ref_check} could not be found.")
+    devices = parse_block_devices(call, body)
     sgs_raw = body.get("security_groups")
     sgs: list[str] | None = None
     if sgs_raw is not None:
@@ -440,7 +439,7 @@ async def create_server(call: Call) -> web.Response:
         networks=networks, security_groups=sgs, key_name=key_name, zone=zone, user_data=user_data,
         metadata=metadata, min_count=min_count, max_count=max_count, description=description, tags=tags,
         access_ipv4=str(access4), access_ipv6=str(access6), config_drive=bool(body.get("config_drive")),
-        disk_config=disk_config, boot_volume=boot_volume,
+        disk_config=disk_config, devices=devices,
         zone_check=lambda z: call.twin.faults.zone_check(call, z))
     first = made[0]
     view = View(call)

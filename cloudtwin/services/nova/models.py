@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 from cloudtwin.clouds import stable_id
 from cloudtwin.errors import ApiError
 from cloudtwin.resource import Resource
+from cloudtwin.services.nova import block_devices
+from cloudtwin.services.nova.block_devices import BlockDevice
 
 if TYPE_CHECKING:
     from cloudtwin.clouds import RegionState
@@ -306,13 +308,16 @@ class NovaState:
                        metadata: dict[str, str] | None = None, min_count: int = 1, max_count: int = 1,
                        description: str | None = None, tags: list[str] | None = None,
                        access_ipv4: str = "", access_ipv6: str = "", config_drive: bool = False,
-                       disk_config: str = "MANUAL", boot_volume: bool = False,
+                       disk_config: str = "MANUAL", devices: list[BlockDevice] | None = None,
                        zone_check: Callable[[str], None] | None = None) -> list[Server]:
         """Validate a create request against the region's state and start building the server(s).
 
-        ``networks``: None (omitted), "auto", "none" or a list of ``NetRequest``. Every check runs
-        before anything is created; a later Neutron failure rolls back what this call made.
+        ``networks``: None (omitted), "auto", "none" or a list of ``NetRequest``. ``devices``: the
+        block device mapping; a volume-backed root (boot from volume) needs no ``image_ref``. Every check
+        runs before anything is created; a later Neutron or Cinder failure rolls back what this call made.
         """
+        devices = list(devices or [])
+        boot_volume = block_devices.boots_from_volume(devices)
         flavor = self.find_flavor(flavor_ref)
         if flavor is None:
             raise ApiError(400, f"Flavor {flavor_ref} could not be found.")
@@ -325,7 +330,7 @@ class NovaState:
                 raise ApiError(400, f"Image {image_ref} could not be found.")
             if image.status != "active":
                 raise ApiError(400, f"Image {image.id} is not active.")
-            if flavor.disk and image.min_disk > flavor.disk:
+            if flavor.disk and image.min_disk > flavor.disk and not boot_volume:
                 raise ApiError(400, "Flavor's disk is too small for requested image. Flavor disk is "
                                     f"{flavor.disk * 1024 ** 3} bytes, minimum requested disk is "
                                     f"{image.min_disk * 1024 ** 3} bytes.")
@@ -334,6 +339,8 @@ class NovaState:
             image_id = image.id
         elif not boot_volume:
             raise ApiError(400, "Missing imageRef attribute")
+        if boot_volume:
+            image_id = ""     # a volume-backed server shows no image; its root volume carries it
         if key_name is not None and (user_id, project_id, key_name) not in self._kp_index:
             raise ApiError(400, "Invalid key_name provided.")
         if user_data is not None:
@@ -360,6 +367,8 @@ class NovaState:
         if zone_check is not None:
             zone_check(chosen)
         count = self._check_quota(project_id, flavor, min_count, max_count)
+        if devices:
+            block_devices.check(self.region, project_id, devices, count)
         cloud = self.region.cloud
         reservation = "r-" + cloud.new_id().replace("-", "")[:8]
         made: list[Server] = []
@@ -387,11 +396,14 @@ class NovaState:
                                                 security_group_ids=sg_ids, device_id=s.id, device_owner=owner)
                     except ApiError as err:
                         raise _nova_error(err) from None
+                if devices:
+                    block_devices.attach_all(self.region, s, devices)
                 self.servers[s.id] = s
                 self._index(s)
         except BaseException:
             for s in made:
                 neutron.release_device(s.id)
+                self.region.cinder.rollback_server(s.id)
                 if self.servers.pop(s.id, None) is not None:
                     self._unindex(s)
                 s.removed = True
@@ -460,6 +472,7 @@ class NovaState:
         s.removed = True
         self.region.twin.scheduler.cancel(s)
         self.region.neutron.release_device(s.id)
+        self.region.cinder.server_gone(s.id)
         self._notify(s, "DELETED")
 
     def _notify(self, s: Server, state: str) -> None:
@@ -491,6 +504,7 @@ class NovaState:
                 for port in neutron.ports_of_device(s.id):   # the VM is up: its ports are plugged
                     if port.state != "ACTIVE":
                         neutron.plug_port(port, s.id, f"compute:{s.availability_zone}")
+                self.region.cinder.server_active(s.id)        # ... and its boot volumes in use
         elif state == "ERROR":
             s.fault = {"code": 500, "created": time.time(),
                        "message": message or "Unknown error while the instance was in transition."}
