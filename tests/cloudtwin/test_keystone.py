@@ -119,3 +119,60 @@ def test_openstacksdk_logs_in_with_the_documented_default(threaded_twin):
     assert conn.session.get_token()
     assert conn.compute.get_endpoint() == threaded_twin.url + "/cloud-7/RegionOne/compute/v2.1"
     assert [p.name for p in conn.identity.projects()] == ["admin"]
+
+
+async def test_services_and_endpoints_are_the_catalog(twin):
+    async with aiohttp.ClientSession() as s:
+        async with s.post(twin.url + "/v3/auth/tokens", json=auth_body(project="tenant-a")) as r:
+            token = r.headers["X-Subject-Token"]
+            body = (await r.json())["token"]
+        pid, cat = body["project"]["id"], body["catalog"]
+        h = {"X-Auth-Token": token}
+        async with s.get(twin.url + "/v3/services", headers=h) as r:
+            assert r.status == 200
+            doc = await r.json()
+        assert doc["links"] == {"self": twin.url + "/v3/services", "previous": None, "next": None}
+        assert sorted((x["id"], x["type"], x["name"]) for x in doc["services"]) == sorted(
+            (x["id"], x["type"], x["name"]) for x in cat)
+        assert all(x["enabled"] and x["links"]["self"] == f"{twin.url}/v3/services/{x['id']}" for x in doc["services"])
+        async with s.get(twin.url + "/v3/endpoints", headers=h) as r:
+            assert r.status == 200
+            endpoints = (await r.json())["endpoints"]
+        # the same endpoints; the stored URL keeps the project as a template where the catalog fills it in
+        listed = sorted((e["id"], e["service_id"], e["interface"], e["region"], e["region_id"],
+                         e["url"].replace("$(project_id)s", pid)) for e in endpoints)
+        expected = sorted((e["id"], x["id"], e["interface"], e["region"], e["region_id"], e["url"])
+                          for x in cat for e in x["endpoints"])
+        assert listed == expected and len(listed) == 3 * 2 * len(cat), "public/internal/admin in RegionOne + default"
+        assert not any(pid in e["url"] for e in endpoints), "no token's project in a registered URL"
+        compute = next(x for x in cat if x["type"] == "compute")
+        async with s.get(twin.url + "/v3/services?type=compute", headers=h) as r:
+            assert [x["id"] for x in (await r.json())["services"]] == [compute["id"]]
+        async with s.get(twin.url + "/v3/services/" + compute["id"], headers=h) as r:
+            assert r.status == 200 and (await r.json())["service"]["name"] == "nova"
+        query = f"service_id={compute['id']}&interface=public&region_id=RegionOne"
+        async with s.get(twin.url + "/v3/endpoints?" + query, headers=h) as r:
+            doc = await r.json()
+        (ep,) = doc["endpoints"]
+        assert ep["url"] == twin.url + "/cloud-1/RegionOne/compute/v2.1"
+        assert doc["links"]["self"] == twin.url + "/v3/endpoints?" + query
+        async with s.get(twin.url + "/v3/endpoints/" + ep["id"], headers=h) as r:
+            assert r.status == 200 and (await r.json())["endpoint"] == ep
+        async with s.get(twin.url + "/v3/endpoints?interface=nope", headers=h) as r:
+            assert (await r.json())["endpoints"] == []
+        for kind in ("services", "endpoints"):
+            async with s.get(f"{twin.url}/v3/{kind}/nope", headers=h) as r:
+                assert r.status == 404
+                assert await r.json() == {"error": {"code": 404, "title": "Not Found",
+                                                    "message": f"Could not find {kind[:-1]}: nope."}}
+            async with s.get(f"{twin.url}/v3/{kind}") as r:
+                assert r.status == 401
+
+
+def test_openstacksdk_lists_services_and_endpoints(threaded_twin):
+    conn = sdk_connect(threaded_twin.url)
+    services = {svc.type: svc for svc in conn.identity.services()}
+    assert {"compute", "network", "image", "load-balancer", "identity"} <= set(services)
+    (ep,) = list(conn.identity.endpoints(service_id=services["network"].id, interface="public",
+                                         region_id="RegionOne"))
+    assert ep.url == conn.network.get_endpoint().rstrip("/").removesuffix("/v2.0")

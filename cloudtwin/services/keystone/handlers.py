@@ -219,6 +219,68 @@ async def domains(call: Call) -> web.Response:
                                                  "description": f"Cloud-Twin cloud ({c.profile.name})"}]})
 
 
+# ---- services and endpoints: the catalog's own entries, as Keystone's admin API lists them -----------
+
+# Keystone stores an endpoint's URL as registered; a token's catalog fills the project in, the
+# endpoint list does not (Cinder's ``.../v3/$(project_id)s``).
+PROJECT_TEMPLATE = "$(project_id)s"
+
+
+def _registered(call: Call) -> list[dict[str, Any]]:
+    """Every service with its endpoints, taken from ``catalog`` so the two views never disagree."""
+    assert call.token is not None
+    return catalog(call, call.token.cloud, PROJECT_TEMPLATE)
+
+
+def _identity_url(call: Call) -> str:
+    return call.request.app["service_url"](call.request, "", "", "identity")  # type: ignore[no-any-return]
+
+
+def _service_doc(call: Call, svc: dict[str, Any]) -> dict[str, Any]:
+    return {"id": svc["id"], "type": svc["type"], "name": svc["name"], "enabled": True, "description": "",
+            "links": {"self": f"{_identity_url(call)}/services/{svc['id']}"}}
+
+
+def _endpoint_doc(call: Call, svc: dict[str, Any], ep: dict[str, Any]) -> dict[str, Any]:
+    return {"id": ep["id"], "service_id": svc["id"], "interface": ep["interface"], "region": ep["region"],
+            "region_id": ep["region_id"], "url": ep["url"], "enabled": True,
+            "links": {"self": f"{_identity_url(call)}/endpoints/{ep['id']}"}}
+
+
+def _collection(call: Call, key: str, items: list[dict[str, Any]]) -> web.Response:
+    query = call.request.query_string
+    link = f"{_identity_url(call)}/{key}" + (f"?{query}" if query else "")
+    return wire.json_response(200, {key: items, "links": {"self": link, "previous": None, "next": None}})
+
+
+async def list_services(call: Call) -> web.Response:
+    items = [_service_doc(call, svc) for svc in _registered(call)]
+    return _collection(call, "services", wire.filter_by(items, call.query, ("type", "name")))
+
+
+async def get_service(call: Call) -> web.Response:
+    sid = call.params["id"]
+    svc = next((s for s in _registered(call) if s["id"] == sid), None)
+    if svc is None:
+        raise ApiError(404, f"Could not find service: {sid}.")
+    return wire.json_response(200, {"service": _service_doc(call, svc)})
+
+
+async def list_endpoints(call: Call) -> web.Response:
+    items = [_endpoint_doc(call, svc, ep) for svc in _registered(call) for ep in svc["endpoints"]]
+    return _collection(call, "endpoints",
+                       wire.filter_by(items, call.query, ("service_id", "interface", "region_id")))
+
+
+async def get_endpoint(call: Call) -> web.Response:
+    eid = call.params["id"]
+    found = next((_endpoint_doc(call, svc, ep) for svc in _registered(call) for ep in svc["endpoints"]
+                  if ep["id"] == eid), None)
+    if found is None:
+        raise ApiError(404, f"Could not find endpoint: {eid}.")
+    return wire.json_response(200, {"endpoint": found})
+
+
 def add_routes(r: Router) -> None:
     s = "identity"
     r.add(s, "GET", "/", versions, "identity:version:list", auth=False)
@@ -233,4 +295,8 @@ def add_routes(r: Router) -> None:
     r.add(s, "GET", "/v3/users/{uid}/projects", projects, "identity:project:list")
     r.add(s, "GET", "/v3/regions", regions, "identity:region:list")
     r.add(s, "GET", "/v3/domains", domains, "identity:domain:list")
+    r.add(s, "GET", "/v3/services", list_services, "identity:service:list")
+    r.add(s, "GET", "/v3/services/{id}", get_service, "identity:service:get")
+    r.add(s, "GET", "/v3/endpoints", list_endpoints, "identity:endpoint:list")
+    r.add(s, "GET", "/v3/endpoints/{id}", get_endpoint, "identity:endpoint:get")
 
