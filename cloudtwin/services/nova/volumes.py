@@ -135,11 +135,11 @@ def _attachment_doc(call: Call, a: Any) -> dict[str, Any]:
 def _check_server_state(call: Call, s: Any, verb: str) -> None:
     assert call.region is not None
     attrs = call.region.nova.life.attrs(s.state)
+    vm_state = attrs.get("vm_state", s.state.lower())
+    if vm_state not in ATTACH_VM_STATES:       # Nova's check_instance_state: vm_state, then task_state
+        raise ApiError(409, f"Cannot '{verb}' instance {s.id} while it is in vm_state {vm_state}")
     if attrs.get("task_state"):
         raise ApiError(409, f"Cannot '{verb}' instance {s.id} while it is in task_state {attrs['task_state']}")
-    vm_state = attrs.get("vm_state", s.state.lower())
-    if vm_state not in ATTACH_VM_STATES:
-        raise ApiError(409, f"Cannot '{verb}' instance {s.id} while it is in vm_state {vm_state}")
     if s.locked:
         raise ApiError(409, f"Instance {s.id} is locked")
 
