@@ -301,6 +301,8 @@ async def test_list_paging_and_project_isolation(api, twin):
     status, doc = await api.nova("GET", "/os-security-groups?limit=2&offset=1")
     assert status == 200 and [g["name"] for g in doc["security_groups"]] == ["a", "b"], \
         "Nova slices Neutron's order (default, b, a, c), then sorts the page"
+    status, doc = await api.nova("GET", "/os-security-groups?offset=" + "9" * 5000)
+    assert (status, doc) == (200, {"security_groups": []})
     for query, text in (("limit=abc", "'abc' does not match '^[0-9]*$'"), ("offset=-1", "does not match"),
                         ("limit=", "'' is too short")):
         status, doc = await api.nova("GET", f"/os-security-groups?{query}")
@@ -501,6 +503,7 @@ async def test_images_filters_paging_and_delete(api):
         href = doc["images_links"][0]["href"]
         path = href[href.index("/images"):]
     assert seen == everything and len(everything) == 5
+    assert names((await api.nova("GET", "/images?limit=" + "9" * 5000))[1]) == everything
     for query, text in (("limit=x", "'x' does not match '^[0-9]*$'"), ("marker=nope", "Invalid marker"),
                         ("changes-since=yesterday", "Invalid changes-since value")):
         status, doc = await api.nova("GET", f"/images?{query}")

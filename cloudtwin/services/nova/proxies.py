@@ -84,12 +84,13 @@ def _relayed(err: ApiError, status: int | None = None) -> ApiError:
 
 
 def _is_uuid(value: Any) -> bool:
-    """oslo's ``is_uuid_like``: any spelling ``uuid.UUID`` reads back to the same hex digits."""
+    """oslo's ``is_uuid_like`` (Nova's uuid check): any spelling that reads back as the same 32 hex
+    digits, with or without dashes, braces or a ``urn:uuid:`` prefix."""
     if not isinstance(value, str):
         return False
+    digits = value.replace("urn:", "").replace("uuid:", "").strip("{}").replace("-", "").lower()
     try:
-        return uuid.UUID(value).hex == value.replace("urn:", "").replace("uuid:", "").strip("{}") \
-            .replace("-", "").lower()
+        return uuid.UUID(value).hex == digits
     except ValueError:
         return False
 
@@ -130,7 +131,10 @@ def _query_count(call: Call, name: str) -> int | None:
         if not _DIGITS.match(value):
             raise ApiError(400, f"Invalid input for query parameters {name}. Value: {value}. "
                                 f"{value!r} does not match '^[0-9]*$'")
-    return int(values[-1]) if values else None
+    if not values:
+        return None
+    text = values[-1]
+    return int(text) if len(text) <= 18 else 10 ** 18   # beyond any list; int() refuses 4300+ digits
 
 
 def _links(call: Call, kind: str, oid: str) -> list[dict[str, str]]:
@@ -536,13 +540,14 @@ def _image_filters(call: Call) -> dict[str, str]:
 
 
 def _since(text: str) -> float:
+    """``changes-since`` as a timestamp (Nova hands Glance ``updated_at=gte:<it>``); naive means UTC."""
     try:
         ts = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=timezone.utc)
+        return ts.timestamp()
     except ValueError:
         raise ApiError(400, f"Invalid changes-since value: {text}") from None
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
-    return ts.timestamp()
 
 
 def _image_matches(img: "Image", filters: dict[str, str], since: float | None) -> bool:
