@@ -534,3 +534,23 @@ def test_openstacksdk_volume_lifecycle_and_server_attachments(threaded_twin):
     while list(bs.volumes()):
         assert time.monotonic() < end, "the boot volume goes with its server"
         time.sleep(0.02)
+
+
+async def test_nova_made_volumes_are_named_empty_and_attached_on_the_servers_host(api):
+    net = await make_net(api)
+    img = await image_id(api, "ubuntu-22.04")
+    code, body = await api.nova("POST", "/servers", {"server": {
+        "name": "exact", "flavorRef": "1", "networks": [{"uuid": net}],
+        "block_device_mapping_v2": [{"boot_index": 0, "uuid": img, "source_type": "image",
+                                     "destination_type": "volume", "volume_size": 2}]}})
+    assert code == 400 and "minimum size is 2361393152 bytes" in body["badRequest"]["message"], \
+        "the volume must hold the image itself, not only its min_disk"
+    sid = await boot(api, net, [{"boot_index": 0, "uuid": img, "source_type": "image",
+                                 "destination_type": "volume", "volume_size": 3}])
+    server = await api.wait_server(sid)
+    root = server["os-extended-volumes:volumes_attached"][0]["id"]
+    vol = (await api.vol("GET", f"/volumes/{root}"))[1]["volume"]
+    assert (vol["name"], vol["description"]) == ("", ""), "Nova names its boot volumes ''"
+    assert vol["attachments"][0]["host_name"] == server["OS-EXT-SRV-ATTR:host"]
+    code, body = await api.vol("POST", "/volumes", {"volume": {"size": 1}})
+    assert body["volume"]["name"] is None, "a volume created without a name has none"

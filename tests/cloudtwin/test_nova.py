@@ -658,3 +658,38 @@ def test_snapshot_round_trip_keeps_servers_keypairs_and_indexes(tmp_path):
     assert b.state == "BUILD" and b.due_state == "ACTIVE", "the pending BUILD resumes after restore"
     fresh.scheduler.run_due(time.monotonic() + 10)
     assert b.state == "ACTIVE" and b.launched_at is not None
+
+
+async def test_server_tags_subresource_from_2_26(twin):
+    """CB-Spider's driver reads and writes VM tags through /servers/{id}/tags."""
+    import aiohttp
+
+    from test_cinder import login, make_net, image_id
+
+    async with aiohttp.ClientSession() as s:
+        api = await login(s, twin.url)
+        net = await make_net(api)
+        code, body = await api.nova("POST", "/servers", {"server": {
+            "name": "tagged", "flavorRef": "1", "imageRef": await image_id(api), "networks": [{"uuid": net}],
+            "tags": ["env=dev"]}}, mv="2.52")
+        assert code == 202, body
+        sid = body["server"]["id"]
+        assert (await api.nova("GET", f"/servers/{sid}/tags"))[0] == 404, "no tags API before 2.26"
+        assert (await api.nova("GET", f"/servers/{sid}/tags", mv="2.26"))[1] == {"tags": ["env=dev"]}
+        assert (await api.nova("PUT", f"/servers/{sid}/tags/owner=me", mv="2.26"))[0] == 201
+        assert (await api.nova("PUT", f"/servers/{sid}/tags/owner=me", mv="2.26"))[0] == 204
+        assert (await api.nova("GET", f"/servers/{sid}/tags/owner=me", mv="2.26"))[0] == 204
+        code, body = await api.nova("GET", f"/servers/{sid}", mv="2.26")
+        assert body["server"]["tags"] == ["env=dev", "owner=me"]
+        assert (await api.nova("DELETE", f"/servers/{sid}/tags/env=dev", mv="2.26"))[0] == 204
+        assert (await api.nova("DELETE", f"/servers/{sid}/tags/env=dev", mv="2.26"))[0] == 404
+        code, body = await api.nova("PUT", f"/servers/{sid}/tags", {"tags": ["a", "b", "a"]}, mv="2.26")
+        assert code == 200 and body == {"tags": ["a", "b"]}
+        code, body = await api.nova("PUT", f"/servers/{sid}/tags", {"tags": [f"t{i}" for i in range(51)]}, mv="2.26")
+        assert code == 400 and "per-server limit 50" in body["badRequest"]["message"]
+        code, body = await api.nova("PUT", f"/servers/{sid}/tags", {"tags": ["x" * 61]}, mv="2.26")
+        assert code == 400
+        code, body = await api.nova("PUT", f"/servers/{sid}/tags", {"tags": "a"}, mv="2.26")
+        assert code == 400
+        assert (await api.nova("DELETE", f"/servers/{sid}/tags", mv="2.26"))[0] == 204
+        assert (await api.nova("GET", f"/servers/{sid}/tags", mv="2.26"))[1] == {"tags": []}

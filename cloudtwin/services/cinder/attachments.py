@@ -80,9 +80,9 @@ class AttachmentMethods:
         raise _reserve_refused(v.id, status)
 
     # ---- what Nova asks
-    def attach_to_server(self, v: Volume, server_id: str, device: str, *, boot_index: int | None = None,
-                         delete_on_termination: bool = False, made_for_server: bool = False,
-                         boot: bool = False) -> Attachment:
+    def attach_to_server(self, v: Volume, server_id: str, device: str, *, host: str | None = None,
+                         boot_index: int | None = None, delete_on_termination: bool = False,
+                         made_for_server: bool = False, boot: bool = False) -> Attachment:
         """Attach ``v`` to a server as ``device``. ``boot``: the server is being built, so the volume
         waits (attaching) until the server turns ACTIVE; otherwise it goes in-use after a stage."""
         if v.state != "boot_attaching":
@@ -91,7 +91,7 @@ class AttachmentMethods:
             self._check_reservable(v)
             self._enter(v, "boot_attaching" if boot else self.life.actions["attach"].enter)
         v.touch()
-        return self._new_attachment(v, server_id, device=device, attach_status="attaching", bdm=True,
+        return self._new_attachment(v, server_id, host_name=host, device=device, attach_status="attaching", bdm=True,
                                     boot_index=boot_index, delete_on_termination=delete_on_termination,
                                     made_for_server=made_for_server)
 

@@ -103,16 +103,16 @@ class View:
                 {"rel": "bookmark", "href": f"{self.base}/{project_id}/{kind}/{oid}"}]
 
     def volume_summary(self, v: Volume) -> dict[str, Any]:
-        return {"id": v.id, "name": v.name or None, "links": self.links("volumes", v.id, v.project_id)}
+        return {"id": v.id, "name": v.name, "links": self.links("volumes", v.id, v.project_id)}
 
     def volume(self, v: Volume) -> dict[str, Any]:
         c = self.cinder
         attached = [{"server_id": a.server_id, "attachment_id": a.id, "attached_at": _stamp(a.attached_at),
-                     "host_name": None, "volume_id": v.id, "device": a.device, "id": v.id}
+                     "host_name": a.host_name, "volume_id": v.id, "device": a.device, "id": v.id}
                     for a in c.attachments_of_volume(v.id) if a.attach_status == "attached"]
         vtype = next((t for t in c.types.values() if t.name == v.volume_type), None)
         out: dict[str, Any] = {
-            "id": v.id, "name": v.name or None, "status": c.status(v), "size": v.size,
+            "id": v.id, "name": v.name, "status": c.status(v), "size": v.size,
             "availability_zone": v.availability_zone, "created_at": _stamp(v.created_at),
             "updated_at": _stamp(v.updated_at), "description": v.description, "volume_type": v.volume_type,
             "snapshot_id": v.snapshot_id, "source_volid": v.source_volid, "metadata": dict(v.metadata),
@@ -320,7 +320,7 @@ async def create_volume(call: Call) -> web.Response:
     if zone:
         call.twin.faults.zone_check(call, zone)
     multiattach = _bool(body["multiattach"], "multiattach") if body.get("multiattach") is not None else False
-    v = c.create_volume(pid, call.token.user_id, size=_size(body.get("size")), name=name or "",
+    v = c.create_volume(pid, call.token.user_id, size=_size(body.get("size")), name=name,
                         description=description, volume_type=_opt_str(body, "volume_type"), zone=zone,
                         metadata=_metadata(body.get("metadata")),
                         image=_image(call, image_ref) if image_ref else None,

@@ -167,7 +167,7 @@ class CinderState(AttachmentMethods):
         return zones[0]
 
     # ---- volumes: changes
-    def create_volume(self, project_id: str, user_id: str, *, size: int | None, name: str = "",
+    def create_volume(self, project_id: str, user_id: str, *, size: int | None, name: str | None = None,
                       description: str | None = None, volume_type: str | None = None, zone: str | None = None,
                       metadata: dict[str, str] | None = None, image: Any = None, source_volid: str | None = None,
                       multiattach: bool = False, state: str | None = None) -> Volume:
@@ -205,7 +205,7 @@ class CinderState(AttachmentMethods):
         vtype = self.find_type(volume_type or (source.volume_type if source else None))
         chosen = self.resolve_zone(zone or (source.availability_zone if source else None))
         self.check_quota(project_id, volumes=1, gigabytes=size, size=size)
-        v = Volume(id=self.region.cloud.new_id(), project_id=project_id, user_id=user_id, name=name or "",
+        v = Volume(id=self.region.cloud.new_id(), project_id=project_id, user_id=user_id, name=name,
                    size=size, availability_zone=chosen, description=description, volume_type=vtype.name,
                    metadata=dict(metadata or {}), source_volid=source.id if source else None,
                    multiattach=multiattach, bootable=bool(image is not None or (source and source.bootable)),

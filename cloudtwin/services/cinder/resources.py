@@ -13,6 +13,7 @@ GIB = 1024 ** 3
 
 @dataclass(kw_only=True)
 class Volume(Resource):
+    name: str | None = None                     # Cinder tells "no name" (null) from "" (Nova's boot volumes)
     user_id: str = ""
     size: int = 1                               # GiB
     availability_zone: str = ""
@@ -37,6 +38,7 @@ class Attachment(Resource):
 
     volume_id: str
     server_id: str | None = None
+    host_name: str | None = None                # the compute host of the server it is attached to
     device: str = ""
     attach_status: str = "reserved"
     attach_mode: str = "rw"

@@ -1,15 +1,17 @@
 """Nova v2.1: servers and their lifecycle, actions, flavors, keypairs, zones, limits and quotas
-(``handlers``); volume attachments (``volumes``); and the proxy APIs that Nova serves below
-microversion 2.36 over Neutron's and Glance's objects (``proxies``)."""
+(``handlers``); block devices and volume attachments (``block_devices``, ``volumes``); server tags
+(``tags``); and the proxy APIs that Nova serves below microversion 2.36 over Neutron's and Glance's
+objects (``proxies``)."""
 
 from cloudtwin.routing import Router
-from cloudtwin.services.nova import handlers, proxies, volumes
+from cloudtwin.services.nova import handlers, proxies, tags, volumes
 from cloudtwin.services.nova.models import NovaState as STATE
 
 
 def add_routes(r: Router) -> None:
     handlers.add_routes(r)
     volumes.add_routes(r)
+    tags.add_routes(r)
     proxies.add_routes(r)
 
 

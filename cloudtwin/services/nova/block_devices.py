@@ -93,11 +93,12 @@ def check(region: "RegionState", project_id: str, devices: list[BlockDevice], co
                 raise ApiError(400, f"Image {d.uuid} could not be found.")
             if image.status != "active":
                 raise ApiError(400, f"Image {image.id} is not active.")
-            needed = max(int(image.min_disk or 0), -(-(image.size or 0) // 1024 ** 3), 1)
-            if size is not None and size < needed:
+            # Nova's _check_requested_image: the volume must hold the image and its min_disk (in bytes)
+            minimum = max(int(image.min_disk or 0) * 1024 ** 3, int(image.size or 0))
+            if size is not None and size * 1024 ** 3 < minimum:
                 raise ApiError(400, f"Volume is smaller than the minimum size specified in image metadata. Volume "
-                                    f"size is {size * 1024 ** 3} bytes, minimum size is {needed * 1024 ** 3} bytes.")
-            size = size or needed
+                                    f"size is {size * 1024 ** 3} bytes, minimum size is {minimum} bytes.")
+            size = size or max(1, -(-minimum // 1024 ** 3))
         elif not size:
             raise ApiError(400, "Block Device Mapping is Invalid: Blank volumes (source: 'blank', dest: 'volume') "
                                 "need to have non-zero size.")
@@ -129,10 +130,10 @@ def attach_all(region: "RegionState", server: Any, devices: list[BlockDevice]) -
             image = region.glance.find(server.project_id, d.uuid) if d.source_type == "image" else None
             v = cinder.create_volume(server.project_id, server.user_id, size=d.volume_size, image=image,
                                      volume_type=d.volume_type, zone=_volume_zone(region, server),
-                                     description=None, state="boot_attaching")
+                                     name="", description="", state="boot_attaching")
         else:
             v = cinder.get_volume(server.project_id, d.uuid)
-        cinder.attach_to_server(v, server.id, device, boot_index=d.boot_index, made_for_server=made,
+        cinder.attach_to_server(v, server.id, device, host=server.host, boot_index=d.boot_index, made_for_server=made,
                                 delete_on_termination=d.delete_on_termination, boot=True)
 
 

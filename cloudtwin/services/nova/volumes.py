@@ -193,7 +193,7 @@ async def attach_volume(call: Call) -> web.Response:
     used = {ROOT_DEVICE} | {a.device for a in cinder.attachments_of_server(s.id)}
     if device in used:
         raise ApiError(400, f"The supplied device path ({device}) is in use.")
-    a = cinder.attach_to_server(v, s.id, device or next_device(used),
+    a = cinder.attach_to_server(v, s.id, device or next_device(used), host=s.host,
                                 delete_on_termination=delete_on_termination)
     return wire.json_response(200, {"volumeAttachment": _attachment_doc(call, a)})
 
