@@ -56,6 +56,19 @@ def truthy(value: str | None) -> bool | None:
     return None
 
 
+HUGE = 10 ** 18   # stands for a count beyond any list
+
+
+def count(text: str) -> int:
+    """A decimal count from a query parameter (limit, offset); digits past 18 mean "more
+    than any list holds" (``int()`` itself refuses 4,300+ digits with a ValueError). ValueError when
+    ``text`` is not an integer."""
+    digits = text.strip().lstrip("+-")
+    if len(digits) > 18 and digits.isdigit():
+        return -HUGE if text.strip().startswith("-") else HUGE
+    return int(text)
+
+
 def page(items: Sequence[Any], query: Any, *, key: str = "id", max_limit: int = 0,
          marker_error: str | None = None) -> tuple[list[Any], Any | None]:
     """OpenStack paging: ``?limit=N&marker=<id>``. Returns the page and the marker of the next page.
@@ -80,14 +93,14 @@ def page(items: Sequence[Any], query: Any, *, key: str = "id", max_limit: int = 
         limit = max_limit or len(items)
         if limit_text not in (None, ""):
             try:
-                limit = int(limit_text)
+                limit = count(limit_text)
             except ValueError:
                 raise _bad_request("limit param must be an integer") from None
             if limit < 0:
                 raise _bad_request("limit param must be positive")
     else:
         try:
-            limit = int(limit_text) if limit_text else 0
+            limit = count(limit_text) if limit_text else 0
         except ValueError:
             limit = 0
         if limit <= 0:

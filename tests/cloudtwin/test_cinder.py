@@ -554,3 +554,18 @@ async def test_nova_made_volumes_are_named_empty_and_attached_on_the_servers_hos
     assert vol["attachments"][0]["host_name"] == server["OS-EXT-SRV-ATTR:host"]
     code, body = await api.vol("POST", "/volumes", {"volume": {"size": 1}})
     assert body["volume"]["name"] is None, "a volume created without a name has none"
+
+
+async def test_huge_numbers_are_bad_input_not_crashes(api):
+    code, body = await api.vol("POST", "/volumes", {"volume": {"size": "9" * 5000}})
+    assert code == 400 and "size" in body["badRequest"]["message"]
+    code, body = await api.vol("POST", "/volumes", {"volume": {"size": 10 ** 40}})
+    assert code == 400
+    net = await make_net(api)
+    code, body = await api.nova("POST", "/servers", {"server": {
+        "name": "big", "flavorRef": "1", "networks": [{"uuid": net}],
+        "block_device_mapping_v2": [{"boot_index": "9" * 5000, "uuid": await image_id(api),
+                                     "source_type": "image", "destination_type": "volume", "volume_size": 1}]}})
+    assert code == 400 and "boot_index" in body["badRequest"]["message"]
+    code, body = await api.vol("GET", "/volumes/detail?limit=" + "9" * 5000)
+    assert code == 200

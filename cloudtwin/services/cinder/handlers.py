@@ -171,8 +171,8 @@ def _opt_str(body: dict[str, Any], key: str, *, max_len: int = 255) -> str | Non
 def _size(value: Any, key: str = "size") -> int | None:
     if value is None:
         return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 10:
+        value = int(value)     # longer digit strings exceed any size (and int() refuses 4300+ digits)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value > 2 ** 31 - 1:
         raise _invalid(key, value, f"{value!r} is not a positive integer")
     return value

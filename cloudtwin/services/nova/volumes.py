@@ -32,10 +32,10 @@ def _optional_int(d: dict[str, Any], key: str) -> int | None:
     v = d.get(key)
     if v is None or v == "":
         return None
-    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+    if isinstance(v, str) and v.strip().lstrip("-").isdigit() and len(v.strip()) <= 10:
         v = int(v)
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise _invalid(key, v, f"{v!r} is not of type 'integer', 'string', 'null'")
+    if not isinstance(v, int) or isinstance(v, bool) or abs(v) > 2 ** 31 - 1:
+        raise _invalid(key, v, f"{str(v)[:40]!r} is not an integer of at most 32 bits")
     return v
 
 
@@ -150,8 +150,8 @@ async def list_attachments(call: Call) -> web.Response:
     items = call.region.cinder.attachments_of_server(s.id)
     q = call.query
     try:
-        offset = int(q.get("offset", 0) or 0)
-        limit = int(q["limit"]) if q.get("limit") else len(items)
+        offset = wire.count(q.get("offset") or "0")
+        limit = wire.count(q["limit"]) if q.get("limit") else len(items)
     except ValueError:
         raise ApiError(400, "limit and offset must be integers") from None
     if offset < 0 or limit < 0:
