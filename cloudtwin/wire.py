@@ -56,6 +56,13 @@ def truthy(value: str | None) -> bool | None:
     return None
 
 
+def boolean(value: object) -> bool | None:
+    """A JSON boolean, or a string that spells one ("true", "0", "on", ...); None for anything else."""
+    if isinstance(value, bool):
+        return value
+    return truthy(value) if isinstance(value, str) else None
+
+
 HUGE = 10 ** 18   # stands for a count beyond any list
 
 

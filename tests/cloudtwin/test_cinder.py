@@ -15,7 +15,7 @@ import pytest
 from cloudtwin import snapshot
 from cloudtwin.app import TwinServer
 from cloudtwin.clouds import Twin, TwinConfig
-from twin_helpers import FAST, sdk_connect
+from twin_helpers import FAST, keystone_login, sdk_connect
 
 CLOUD = "cloud-v"
 
@@ -71,13 +71,8 @@ class Api:
 
 
 async def login(s: aiohttp.ClientSession, url: str, cloud: str = CLOUD, project: str = "vols") -> Api:
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "password": "admin", "domain": {"name": cloud}}}},
-        "scope": {"project": {"name": project, "domain": {"name": cloud}}}}}
-    async with s.post(url + "/v3/auth/tokens", json=body) as r:
-        assert r.status == 201
-        doc = await r.json()
-        return Api(s, url, r.headers["X-Subject-Token"], doc["token"]["project"]["id"], cloud)
+    token, doc = await keystone_login(s, url, project=project, cloud=cloud)
+    return Api(s, url, token, doc["project"]["id"], cloud)
 
 
 @pytest.fixture

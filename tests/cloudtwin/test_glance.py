@@ -8,18 +8,16 @@ from typing import Any
 import aiohttp
 import pytest
 
+from twin_helpers import keystone_login
+
 from cloudtwin.clouds import stable_id
 
 I = "/cloud-1/RegionOne/image"
 
 
 async def login(s: aiohttp.ClientSession, url: str, project: str = "p1", cloud: str = "cloud-1") -> tuple[str, str]:
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "password": "admin", "domain": {"name": cloud}}}},
-        "scope": {"project": {"name": project, "domain": {"name": cloud}}}}}
-    async with s.post(url + "/v3/auth/tokens", json=body) as r:
-        assert r.status == 201
-        return r.headers["X-Subject-Token"], (await r.json())["token"]["project"]["id"]
+    token, doc = await keystone_login(s, url, project=project, cloud=cloud)
+    return token, doc["project"]["id"]
 
 
 @pytest.fixture

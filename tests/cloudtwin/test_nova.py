@@ -11,6 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from twin_helpers import keystone_login
+
 from cloudtwin.clouds import Twin, TwinConfig
 
 C = "/cloud-1/RegionOne/compute/v2.1"
@@ -20,13 +22,8 @@ C = "/cloud-1/RegionOne/compute/v2.1"
 
 async def login(s: aiohttp.ClientSession, url: str, project: str = "p1", cloud: str = "cloud-1"
                 ) -> tuple[str, str, str]:
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "password": "admin", "domain": {"name": cloud}}}},
-        "scope": {"project": {"name": project, "domain": {"name": cloud}}}}}
-    async with s.post(url + "/v3/auth/tokens", json=body) as r:
-        assert r.status == 201
-        doc = await r.json()
-        return r.headers["X-Subject-Token"], doc["token"]["project"]["id"], doc["token"]["user"]["id"]
+    token, doc = await keystone_login(s, url, project=project, cloud=cloud)
+    return token, doc["project"]["id"], doc["user"]["id"]
 
 
 class Api:

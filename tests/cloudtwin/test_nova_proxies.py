@@ -12,6 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from twin_helpers import keystone_login
+
 C = "/cloud-1/RegionOne/compute/v2.1"
 N = "/cloud-1/RegionOne/network/v2.0"
 G = "/cloud-1/RegionOne/image/v2"
@@ -21,12 +23,8 @@ NOT_FOUND = {"itemNotFound": {"code": 404, "message": "The resource could not be
 # ---- helpers ---------------------------------------------------------------------------------------
 
 async def login(s: aiohttp.ClientSession, url: str, project: str, cloud: str = "cloud-1") -> tuple[str, str]:
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "password": "admin", "domain": {"name": cloud}}}},
-        "scope": {"project": {"name": project, "domain": {"name": cloud}}}}}
-    async with s.post(url + "/v3/auth/tokens", json=body) as r:
-        assert r.status == 201
-        return r.headers["X-Subject-Token"], (await r.json())["token"]["project"]["id"]
+    token, doc = await keystone_login(s, url, project=project, cloud=cloud)
+    return token, doc["project"]["id"]
 
 
 class Api:

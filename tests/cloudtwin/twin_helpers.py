@@ -66,6 +66,16 @@ def add_probe_route(srv: TwinServer, service: str = "compute", path: str = "/v2.
     router.add(service, method, path, probe, operation)
 
 
+async def keystone_login(s: Any, url: str, *, project: str = "admin", cloud: str = "cloud-1") -> tuple[str, Any]:
+    """A password login as admin/admin to ``project`` of ``cloud``: (token, the token document)."""
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "password": "admin", "domain": {"name": cloud}}}},
+        "scope": {"project": {"name": project, "domain": {"name": cloud}}}}}
+    async with s.post(url + "/v3/auth/tokens", json=body) as r:
+        assert r.status == 201, await r.text()
+        return r.headers["X-Subject-Token"], (await r.json())["token"]
+
+
 def sdk_connect(url: str, *, cloud: str = "cloud-1", project: str = "p1", region: str = "RegionOne",
                 user: str = "admin", password: str = "admin") -> Any:
     """Unmodified openstacksdk, logged in to one cloud of a twin."""

@@ -188,9 +188,7 @@ def _metadata(value: Any) -> dict[str, str]:
 
 
 def _bool(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    parsed = wire.truthy(value) if isinstance(value, str) else None
+    parsed = wire.boolean(value)
     if parsed is None:
         raise _invalid(key, value, f"{value!r} is not a boolean")
     return parsed

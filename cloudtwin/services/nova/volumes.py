@@ -43,9 +43,7 @@ def _optional_bool(d: dict[str, Any], key: str) -> bool:
     v = d.get(key, False)
     if v is None:
         return False
-    if isinstance(v, bool):
-        return v
-    parsed = wire.truthy(v) if isinstance(v, str) else None
+    parsed = wire.boolean(v)
     if parsed is None:
         raise _invalid(key, v, f"{v!r} is not of type 'boolean', 'string'")
     return parsed
