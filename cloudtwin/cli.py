@@ -81,6 +81,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="give every ACTIVE server a network namespace whose nftables rules follow its security "
                         "groups, with TCP 22/1000 and UDP 2000 responders, probed via /_twin/dataplane/probe "
                         "(needs root, iproute2 and nftables; $CLOUDTWIN_DATAPLANE)")
+    p.add_argument("--vm-runtime", choices=["machine", "network"],
+                   default=os.environ.get("CLOUDTWIN_VM_RUNTIME") or "machine",
+                   help="with --dataplane: 'machine' (default) runs each VM as a small machine you can ssh "
+                        "into (sshd with the server's keypair, metadata, user-data, a cgroup with the flavor's "
+                        "limits); 'network' keeps bare namespaces with responders only ($CLOUDTWIN_VM_RUNTIME)")
     p.add_argument("--dataplane-cleanup", action="store_true",
                    help="remove the namespaces left by data-plane twins that are no longer running, then exit")
     p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
@@ -99,7 +104,8 @@ def config_from_args(args: argparse.Namespace) -> TwinConfig:
     return TwinConfig(seed=args.seed, time_scale=args.time_scale, default_profile=args.default_profile,
                       cloud_rules=rules, auto_create=not args.no_auto_create, profile_dirs=list(args.profiles),
                       admin_token=args.admin_token or None, state_file=args.state,
-                      dataplane=getattr(args, "dataplane", None))
+                      dataplane=getattr(args, "dataplane", None),
+                      vm_runtime=getattr(args, "vm_runtime", None) or "machine")
 
 
 def build_twin(args: argparse.Namespace) -> Twin:

@@ -170,6 +170,7 @@ class TwinConfig:
     admin_token: str | None = None     # required on /_twin/* when set (non-loopback binds)
     state_file: str | None = None      # snapshot restored at start and written at stop
     dataplane: str | None = None       # "netns": servers become network namespaces (root + nftables)
+    vm_runtime: str = "machine"        # with a data plane: "machine" (sshd, user-data, cgroups) or "network"
 
 
 class Twin:
@@ -236,6 +237,25 @@ class Twin:
         for c in targets:
             c.reset()
         self.events.record("twin.reset", cloud=cloud)
+
+    def allocate_public_cidr(self) -> str:
+        """The first /24 of the public test range that no region of any cloud uses yet: every region's
+        floating IPs are distinct, so the host can route to all of them at once."""
+        import ipaddress
+
+        from cloudtwin.profiles import PUBLIC_RANGE
+
+        used = set()
+        for cloud in self.clouds.values():
+            for region in cloud.regions.values():
+                neutron = region.services.get("neutron")
+                sn = neutron.subnets.get(neutron.public_subnet_id) if neutron and neutron.public_subnet_id else None
+                if sn is not None:
+                    used.add(sn.cidr)
+        for net in ipaddress.ip_network(PUBLIC_RANGE).subnets(new_prefix=24):
+            if str(net) not in used:
+                return str(net)
+        raise ProfileError(f"every /24 of {PUBLIC_RANGE} is in use: at most 512 regions get 'auto' public ranges")
 
     # ---- running
     def start(self) -> None:

@@ -23,6 +23,10 @@ NOVA_QUOTAS = ("instances", "cores", "ram", "key_pairs")
 OCTAVIA_QUOTAS = ("load_balancers", "listeners", "pools", "members", "health_monitors")
 
 
+AUTO_PUBLIC_CIDR = "auto"     # each region gets its own /24 of PUBLIC_RANGE
+PUBLIC_RANGE = "198.18.0.0/15"  # RFC 2544's benchmarking range: never real public address space
+
+
 class ProfileError(ValueError):
     """A profile file is malformed; the message names the file and the field."""
 
@@ -199,11 +203,12 @@ def build_profile(name: str, doc: dict[str, Any], source: str) -> Profile:
     network = doc.get("network") or {}
     egress = tuple(network.get("default_egress", ["IPv4", "IPv6"]))
     _need(all(e in ("IPv4", "IPv6") for e in egress), source, "network.default_egress", "IPv4 and/or IPv6")
-    public_cidr = str(network.get("public_cidr", "203.0.113.0/24"))
-    try:
-        ipaddress.ip_network(public_cidr)
-    except ValueError:
-        raise ProfileError(f"{source}: network.public_cidr: '{public_cidr}' is not a CIDR") from None
+    public_cidr = str(network.get("public_cidr", AUTO_PUBLIC_CIDR))
+    if public_cidr != AUTO_PUBLIC_CIDR:
+        try:
+            ipaddress.ip_network(public_cidr)
+        except ValueError:
+            raise ProfileError(f"{source}: network.public_cidr: '{public_cidr}' is not a CIDR or 'auto'") from None
     latency = []
     for i, spec in enumerate(doc.get("latency") or []):
         _need(isinstance(spec, dict) and "operation" in spec, source, f"latency[{i}]",

@@ -5,7 +5,9 @@ so a recycled pid is not mistaken for the owner) *before* it creates any namespa
 deletes its namespaces and its file; a twin that died without stopping (SIGKILL, a crash) leaves both,
 and the next twin's start, or ``spider twin --dataplane-cleanup``, removes every namespace whose prefix
 has no live owner. Deleting a namespace deletes the veth ends, bridges and nft tables inside it, and
-a veth dies with either end, so namespaces are all there is to delete.
+a veth dies with either end. A twin's machines leave a tmpfs (``/run/cloudtwin/<prefix>``) and
+cgroups (``cloudtwin/<prefix>``): their processes died with the twin (see ``machines``), the cleanup
+kills any left and removes both.
 """
 
 from __future__ import annotations
@@ -78,9 +80,12 @@ def live_prefixes() -> set[str]:
 
 
 def prefixes_in_use() -> set[str]:
-    """Registered prefixes plus those of existing namespaces (a new prefix must avoid both)."""
+    """Registered prefixes plus those of existing namespaces and machine leftovers (a new prefix must
+    avoid all of them)."""
+    from cloudtwin.dataplane import machines
+
     found = {p for p in map(owner_prefix, list_namespaces()) if p}
-    return found | set(registrations())
+    return found | set(registrations()) | machines.stale_prefixes(REGISTRY_DIR)
 
 
 def namespaces_of(prefix: str) -> list[str]:
@@ -90,6 +95,10 @@ def namespaces_of(prefix: str) -> list[str]:
 
 
 def remove_prefix(prefix: str) -> int:
+    """Everything of ``prefix``: its machines (processes, cgroups, tmpfs) first, then its namespaces."""
+    from cloudtwin.dataplane import cgroups, machines
+
+    machines.remove_prefix(cgroups.detect(), REGISTRY_DIR, prefix)
     names = namespaces_of(prefix)
     delete_namespaces_sync(names)
     unregister(prefix)

@@ -64,16 +64,17 @@ def vm_layout(neutron: Any, server_id: str) -> VmLayout:
     return VmLayout(tuple(nics))
 
 
-def public_gateway(neutron: Any, public_cidr: str) -> tuple[str, int]:
-    """The address of the region's test client: the public subnet's gateway, which Neutron's allocator
-    never hands out (its default pools skip it), or the first host when there is no subnet yet."""
-    net = ipaddress.ip_network(public_cidr, strict=False)
-    sid = getattr(neutron, "public_subnet_id", None)
-    sn = neutron.subnets.get(sid) if sid else None
-    if sn is not None and sn.gateway_ip:
-        return sn.gateway_ip, ipaddress.ip_network(sn.cidr).prefixlen
-    first = next(iter(net.hosts()), net.network_address)
-    return str(first), net.prefixlen
+def public_gateway(neutron: Any) -> tuple[str, int, str | None]:
+    """``(client ip, prefix length, host ip)`` of the region's public subnet (made if need be): the
+    test client holds the gateway address and the twin's host the last host address, both kept out of
+    the floating-IP pool. The host address is None on an IPv6 or a too small public subnet."""
+    sn = neutron.subnets.get(neutron.ensure_public_network() and neutron.public_subnet_id)
+    net = ipaddress.ip_network(sn.cidr)
+    gateway = sn.gateway_ip or str(next(iter(net.hosts()), net.network_address))
+    host = str(net.broadcast_address - 1) if net.version == 4 and net.num_addresses >= 8 else None
+    in_pool = host is not None and any(ipaddress.ip_address(p["start"]) <= ipaddress.ip_address(host)
+                                       <= ipaddress.ip_address(p["end"]) for p in sn.allocation_pools)
+    return gateway, net.prefixlen, None if in_pool else host
 
 
 # ---- firewall ---------------------------------------------------------------------------------------

@@ -32,12 +32,13 @@ from typing import Any
 
 from cloudtwin.background import Background
 from cloudtwin.clouds import DEFAULT_REGION_ALIAS
-from cloudtwin.dataplane import cleanup, responders
+from cloudtwin.dataplane import cleanup, machines, responders
 from cloudtwin.dataplane.conntrack import flush_here
 from cloudtwin.dataplane.layout import VmLayout, port_policies, public_gateway, vm_layout
 from cloudtwin.dataplane.netns import PUBLIC_IF, Names, NetnsThreads, ip_batch, ip_batch_sync, new_prefix
 from cloudtwin.dataplane.nft import BREAKS, apply_here, compile_ruleset
 from cloudtwin.dataplane.probe import PROTOCOLS, ProbeSpec, run_probes
+from cloudtwin.services.nova.models import hostname_of
 
 log = logging.getLogger("cloudtwin.dataplane")
 
@@ -47,6 +48,9 @@ Relink = tuple["Vm", VmLayout, bool]           # (vm, new layout, private side c
 DEBOUNCE = 0.05
 RECONCILE_EVERY = 1.0
 MAX_PROBES = 5000
+# server states after which a VM's machine must start from scratch (its processes died or rebooted)
+CYCLING_STATES = ("SHUTOFF", "CRASHED", "ERROR", "REBOOT", "HARD_REBOOT")
+DEFAULT_LOGIN_USER = "cb-user"
 
 
 class DataPlaneError(RuntimeError):
@@ -83,6 +87,8 @@ class PublicSide:
     prefixlen: int
     mac: str
     responders: responders.Responders | None = None
+    host_ip: str | None = None        # the host shell's address on this public network (None: not linked)
+    host_link: str | None = None
 
 
 @dataclass
@@ -99,6 +105,7 @@ class Vm:
     ruleset: str | None = None
     remote_groups: frozenset[str] = frozenset()
     responders: responders.Responders | None = None
+    machine: machines.Machine | None = None
 
 
 @dataclass
@@ -130,6 +137,8 @@ class DataPlane:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self.machines: machines.Machines | None = None
+        self._cycled: set[VmKey] = set()
         self._worker = Background("cloudtwin-dataplane", self._work)
         self._reconciler = Background("cloudtwin-dataplane-reconcile", self._reconcile_loop)
         self._stopped = False
@@ -150,6 +159,9 @@ class DataPlane:
         self.names = Names(new_prefix(cleanup.prefixes_in_use()))
         cleanup.register(self.prefix)              # registered before any namespace exists
         atexit.register(self._atexit)
+        if getattr(self.twin.config, "vm_runtime", "machine") == "machine":
+            self.machines = machines.Machines(self.prefix, cleanup.REGISTRY_DIR)
+            self.machines.start()
         ip_batch_sync([f"netns add {self.names.fabric}"])
         ip_batch_sync(["link set lo up"], self.names.fabric)
         self.twin.region_hooks.append(self._attach)
@@ -176,6 +188,8 @@ class DataPlane:
             for pub in self.publics.values():
                 if pub.responders:
                     pub.responders.close()
+            if self.machines is not None:
+                await asyncio.get_running_loop().run_in_executor(None, self.machines.stop)
             await asyncio.get_running_loop().run_in_executor(None, cleanup.remove_prefix, self.prefix)
             self.vms.clear()
             self.publics.clear()
@@ -185,6 +199,8 @@ class DataPlane:
     def _atexit(self) -> None:
         """Last resort when the process exits without ``stop`` (an exception in the server)."""
         if not self._stopped and self.names is not None:
+            if self.machines is not None:
+                self.machines.stop()
             cleanup.remove_prefix(self.prefix)
 
     # ==============================================================================================
@@ -220,6 +236,8 @@ class DataPlane:
 
     def _on_server(self, region: Any, server: Any, state: str) -> None:
         key = self._key(region, server.id)
+        if state in CYCLING_STATES and key in self.vms:
+            self._cycled.add(key)       # noted now: the worker may only see the state after the next one
         if state == "DELETED":
             if key in self.vms:
                 self._mark("remove", [key])
@@ -286,6 +304,8 @@ class DataPlane:
         while True:
             await asyncio.sleep(RECONCILE_EVERY)
             try:
+                if self.machines is not None:
+                    self.machines.reap()
                 self._reconcile()
             except Exception:  # noqa: BLE001 - the loop must survive any state it meets
                 log.exception("data plane: reconcile failed")
@@ -295,12 +315,19 @@ class DataPlane:
     # ==============================================================================================
 
     async def settled(self, timeout: float = 10.0) -> bool:
-        """Wait until every change made so far is in the kernel."""
+        """Wait until every change made so far is in the kernel, and every machine that runs has its
+        sshd listening (a probe of port 22 must meet the VM's sshd, not a VM half booted)."""
+        end = time.monotonic() + timeout
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
-            return True
         except asyncio.TimeoutError:
             return False
+        while any(vm.machine is not None and vm.machine.running and not vm.machine.frozen
+                  and not vm.machine.ssh_ready for vm in self.vms.values()):
+            if time.monotonic() > end:
+                return False
+            await asyncio.sleep(0.01)
+        return True
 
     async def _work(self) -> None:
         while True:
@@ -359,6 +386,12 @@ class DataPlane:
             await asyncio.gather(*(ip_batch(self._vm_lines(vm, addresses=False), vm.ns) for vm in switch))
         targets = {vm.key for vm, _, _ in relink} | {k for k in firewall if k in self.vms}
         await self._firewall([self.vms[k] for k in targets if k in self.vms])
+        if self.machines is not None:
+            for key in plumb:
+                vm = self.vms.get(key)
+                found = self._server(key)
+                if vm is not None and found is not None:
+                    await self._power(vm, *found)
 
     def _new_vm(self, key: VmKey, server: Any) -> Vm:
         assert self.names is not None
@@ -389,11 +422,11 @@ class DataPlane:
         region = c.regions.get(region_name) if c is not None else None
         if region is None:
             return None
-        ip, plen = public_gateway(region.neutron, c.profile.public_cidr)
+        ip, plen, host_ip = public_gateway(region.neutron)
         i = self._next["client"]
         self._next["client"] += 1
         pub = PublicSide(cloud, region_name, i, self.names.public_bridge(i), self.names.client_ns(i),
-                         self.names.client_link(i), ip, plen, self.names.client_mac(i))
+                         self.names.client_link(i), ip, plen, self.names.client_mac(i), host_ip=host_ip)
         self.publics[(cloud, region_name)] = pub
         new.append(pub)
         return pub
@@ -509,8 +542,9 @@ class DataPlane:
         self.stats["vms_created"] += len(fresh)
 
     async def _serve(self, owner: Vm | PublicSide) -> None:
+        banner = not (isinstance(owner, Vm) and self.machines is not None)   # a machine runs a real sshd
         try:
-            sockets = await self.threads.run(owner.ns, responders.open_sockets)
+            sockets = await self.threads.run(owner.ns, responders.open_sockets, banner)
             owner.responders = await responders.serve(sockets)
         except OSError as exc:
             log.warning("data plane: responders in %s failed: %s", owner.ns, exc)
@@ -521,6 +555,9 @@ class DataPlane:
         assert self.names is not None
         fabric: list[str] = []
         client_lines: dict[str, list[str]] = {}
+        if self.machines is not None:
+            gone = [vm.ns for vm in vms if vm.machine is not None]
+            await asyncio.get_running_loop().run_in_executor(None, lambda: [self.machines.remove(ns) for ns in gone])
         for vm in vms:
             if vm.responders:
                 vm.responders.close()
@@ -538,6 +575,93 @@ class DataPlane:
         await asyncio.gather(*(ip_batch(lines, ns) for ns, lines in client_lines.items()))
         await ip_batch([f"netns delete {vm.ns}" for vm in vms])
         self.stats["vms_removed"] += len(vms)
+
+    # ---- machines: a VM's processes follow its server's power state ----------------------------------
+
+    async def _power(self, vm: Vm, region: Any, server: Any) -> None:
+        """Boot, freeze, thaw, kill or reboot the VM's machine to match Nova's view of the server."""
+        assert self.machines is not None
+        want = machine_power(region.nova.life.attrs(server.state))
+        cycled = vm.key in self._cycled
+        self._cycled.discard(vm.key)
+        m = vm.machine
+        if m is None:
+            if want != "run":
+                return
+            spec = self._machine_spec(region, server, vm)
+            name = vm.ns.rsplit("-", 1)[-1]
+            try:
+                m = vm.machine = await asyncio.to_thread(self.machines.prepare, vm.ns, name, spec)
+            except (OSError, machines.MachineError) as exc:
+                log.warning("data plane: machine of %s (%s) cannot be made: %s", vm.ns, server.id, exc)
+                return
+        if cycled or want == "off":
+            await asyncio.to_thread(self.machines.power_off, m)
+        if want == "run":
+            if m.frozen:
+                self.machines.freeze(m, False)
+            if not m.running:
+                self.machines.boot(m)       # on the loop's thread: the tree dies with the thread that forks it
+        elif want == "freeze":
+            self.machines.freeze(m, True)
+
+    def _machine_spec(self, region: Any, server: Any, vm: Vm) -> machines.MachineSpec:
+        keys = []
+        if server.key_name:
+            kp = region.nova._kp_index.get((server.user_id, server.project_id, server.key_name))
+            if kp is not None:
+                keys.append(kp.public_key)
+        image = region.glance.find(server.project_id, server.image_id) if server.image_id else None
+        if image is None:      # booted from a volume: the root volume remembers its image
+            for att in region.cinder.attachments_of_server(server.id):
+                vol = region.cinder.volumes.get(att.volume_id)
+                if att.boot_index == 0 and vol is not None and vol.image_metadata.get("image_id"):
+                    image = region.glance.find(server.project_id, vol.image_metadata["image_id"])
+        layout = vm.layout or vm_layout(region.neutron, server.id)
+        return machines.MachineSpec(
+            server_id=server.id, hostname=hostname_of(server.name),
+            login_user=(getattr(image, "login_user", "") or DEFAULT_LOGIN_USER), public_keys=keys,
+            vcpus=server.vcpus, ram_mib=server.ram, user_data=server.user_data,
+            addresses=[*layout.fixed, *(layout.floating or ())])
+
+    def _vm_by_server(self, server_id: str) -> Vm:
+        vm = next((v for v in self.vms.values() if v.key[2] == server_id), None)
+        if vm is None:
+            raise DataPlaneError(f"server {server_id} has no data-plane VM (not ACTIVE, or not known)")
+        return vm
+
+    def console(self, cloud: str, region: str, server_id: str) -> str | None:
+        """The VM's console log (its boot and cloud-init output), None when it has no machine."""
+        vm = self.vms.get((cloud, region, server_id))
+        if vm is None or vm.machine is None or self.machines is None:
+            return None
+        return self.machines.console(vm.machine)
+
+    def vm_info(self, server_id: str) -> dict[str, Any]:
+        vm = self._vm_by_server(server_id)
+        m = vm.machine
+        return {"server_id": server_id, "name": getattr(vm.server, "name", ""), "namespace": vm.ns,
+                "cloud": vm.key[0], "region": vm.key[1],
+                "login_user": m.spec.login_user if m else None,
+                "addresses": {"fixed": list(vm.layout.fixed) if vm.layout else [], "floating": self._floating(vm)},
+                "ssh_ready": bool(m and m.ssh_ready), "running": bool(m and m.running),
+                "frozen": bool(m and m.frozen), "boots": m.boots if m else 0,
+                "memory_bytes": m.cgroup.memory_bytes() if m else None,
+                "cpu_usec": m.cgroup.cpu_usec() if m else None,
+                "host_reachable": bool(vm.public and vm.public.host_ip)}
+
+    async def exec_in_vm(self, server_id: str, argv: list[str], *, stdin: bytes | None = None,
+                         timeout: float = 30.0) -> dict[str, Any]:
+        """Run a command as root inside the VM (no SSH needed): ``{exit_code, stdout, stderr, duration_ms}``."""
+        if self.machines is None:
+            raise DataPlaneError("this twin's VMs run no processes (--vm-runtime network)")
+        vm = self._vm_by_server(server_id)
+        if vm.machine is None:
+            raise DataPlaneError(f"server {server_id} has no machine yet")
+        try:
+            return await self.machines.exec(vm.machine, argv, stdin=stdin, timeout=timeout)
+        except machines.MachineError as exc:
+            raise DataPlaneError(str(exc)) from None
 
     # ---- firewall --------------------------------------------------------------------------------
 
@@ -579,9 +703,11 @@ class DataPlane:
         for cloud in self.twin.clouds.values():
             for rname, region in cloud.regions.items():
                 pub = self.publics.get((cloud.name, rname))
-                ip = pub.ip if pub else public_gateway(region.neutron, cloud.profile.public_cidr)[0]
+                ip = pub.ip if pub else public_gateway(region.neutron)[0]
                 clients.append({"cloud": cloud.name, "region": rname, "ip": ip,
-                                "namespace": pub.ns if pub else None, "ready": pub is not None})
+                                "namespace": pub.ns if pub else None, "ready": pub is not None,
+                                "host_ip": pub.host_ip if pub else None,
+                                "host_link": pub.host_link if pub else None})
         servers = [{"cloud": vm.key[0], "region": vm.key[1], "server_id": vm.key[2], "namespace": vm.ns,
                     "up": bool(vm.up), "fixed_ips": list(vm.layout.fixed) if vm.layout else [],
                     "floating_ips": self._floating(vm)} for vm in self.vms.values()]
@@ -696,8 +822,25 @@ class DataPlane:
                       f"link add name {p.link} type veth peer name eth0 address {p.mac} netns {p.ns}",
                       f"link set {p.link} master {p.bridge} up"]
             self._endpoints[(p.bridge, p.ip)] = Endpoint(p.ns, "eth0", p.mac)
+        host: list[str] = []
+        taken = await _host_routes()
+        for p in pubs:
+            net = ipaddress.ip_network(f"{p.ip}/{p.prefixlen}", strict=False)
+            if p.host_ip is None or any(net.overlaps(t) for t in taken):
+                if p.host_ip is not None:
+                    log.warning("data plane: %s of %s/%s is already routed on this host: no host link",
+                                net, p.cloud, p.region)
+                p.host_ip = None
+                continue
+            taken.append(net)
+            p.host_link = self.names.host_link(p.index)
+            peer = self.names.host_peer(p.index)
+            lines += [f"link add name {peer} type veth peer name {p.host_link} netns {os.getpid()}",
+                      f"link set {peer} master {p.bridge} up"]
+            host += [f"addr add {p.host_ip}/{p.prefixlen} dev {p.host_link}", f"link set {p.host_link} up"]
         await ip_batch([f"netns add {p.ns}" for p in pubs])
         await ip_batch(lines, self.names.fabric)
+        await ip_batch(host)
         await asyncio.gather(*(ip_batch(["link set lo up", f"addr add {p.ip}/{p.prefixlen} dev eth0",
                                          "link set eth0 up"], p.ns) for p in pubs))
         await asyncio.gather(*(self._serve(p) for p in pubs))
@@ -715,6 +858,45 @@ class DataPlane:
                 lines.setdefault(dst.ns, []).extend(self._neigh_line(dst.ns, src_ip, mac, dst.dev))
                 break
         await asyncio.gather(*(ip_batch(v, ns) for ns, v in lines.items() if v))
+
+
+async def _host_routes() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Every destination the host already routes, except the default route: a public range that
+    overlaps one gets no host link (the twin never shadows a real route)."""
+    import json
+
+    proc = await asyncio.create_subprocess_exec("ip", "-j", "route", "show", "table", "all",
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    out, _ = await proc.communicate()
+    nets = []
+    try:
+        routes = json.loads(out or b"[]")
+    except ValueError:
+        routes = []
+    for r in routes:
+        dst = r.get("dst", "default")
+        if dst in ("default", "0.0.0.0/0", "::/0") or r.get("type") in ("broadcast", "local", "multicast"):
+            continue
+        try:
+            nets.append(ipaddress.ip_network(dst, strict=False))
+        except ValueError:
+            continue
+    return nets
+
+
+def machine_power(attrs: dict[str, Any]) -> str:
+    """What a server's Nova state asks of its machine: ``run``, ``freeze``, ``off`` or ``keep`` (a
+    transition under way keeps what it has until its end state)."""
+    vm_state, task = attrs.get("vm_state"), attrs.get("task_state")
+    if task in ("reboot_started", "reboot_started_hard"):
+        return "off"
+    if vm_state in ("stopped", "error", "deleted"):
+        return "off"
+    if vm_state in ("suspended", "paused"):
+        return "keep" if task else "freeze"
+    if vm_state == "active":
+        return "keep" if task else "run"
+    return "keep"
 
 
 def _parse_probe_body(body: Any) -> tuple[int, list[dict[str, Any]]]:

@@ -2,9 +2,10 @@
 objects), and entering a namespace from a worker thread.
 
 Every object a twin makes carries its prefix (``ctw`` + 4 hex digits, unique per running twin), so
-cleanup deletes by exact pattern and never touches anything else. Nothing is ever created in the
-host's root namespace: bridges live in the twin's ``<prefix>-fab`` namespace, and each veth is created
-inside it with its peer sent straight into the VM's (or client's) namespace.
+cleanup deletes by exact pattern and never touches anything else. Bridges live in the twin's
+``<prefix>-fab`` namespace, and each veth is created inside it with its peer sent straight into the VM's
+(or client's) namespace. The one thing in the host's own namespace is each public side's host link
+(``<prefix>h####``, the peer of a fabric veth): it dies with the fabric namespace.
 
 Python 3.11 has no ``os.setns``, so ``entered()`` calls ``setns(2)`` through ctypes. It switches only
 the calling thread, which is why it must run on ``NetnsThreads`` workers and never on the event loop:
@@ -105,6 +106,14 @@ class Names:
 
     def client_link(self, i: int) -> str:
         return f"{self.prefix}c{_b36(i)}"
+
+    def host_link(self, i: int) -> str:
+        """The host's end of public side ``i``'s link from the host shell (in the twin's own namespace)."""
+        return f"{self.prefix}h{_b36(i)}"
+
+    def host_peer(self, i: int) -> str:
+        """The fabric end of that link, on the public bridge."""
+        return f"{self.prefix}g{_b36(i)}"
 
     def _mac(self, kind: int, i: int) -> str:
         inst = int(self.prefix[len(PROJECT_PREFIX):], 16)

@@ -1,5 +1,5 @@
-"""The services every VM and client namespace offers: TCP 22 (an SSH-style banner), TCP 1000 (echo) and
-UDP 2000 (echo); ICMP echo is answered by the kernel.
+"""The services every VM and client namespace offers: TCP 22 (an SSH-style banner, where no real sshd
+runs), TCP 1000 (echo) and UDP 2000 (echo); ICMP echo is answered by the kernel.
 
 Sockets are made inside the namespace on a worker thread (``open_sockets`` runs under
 ``netns.entered``) and served from the twin's event loop: a socket keeps its namespace for life, so
@@ -41,17 +41,21 @@ def _bind(kind: int, port: int) -> socket.socket:
     return sock
 
 
-def open_sockets() -> tuple[socket.socket, socket.socket, socket.socket]:
-    """TCP 22, TCP 1000 and UDP 2000 in the calling thread's namespace."""
+def open_sockets(banner: bool = True) -> tuple[socket.socket | None, socket.socket, socket.socket]:
+    """TCP 22 (unless a real sshd answers there: ``banner=False``), TCP 1000 and UDP 2000 in the calling
+    thread's namespace."""
     made: list[socket.socket] = []
+    wanted = ([(socket.SOCK_STREAM, SSH_PORT)] if banner else []) + [
+        (socket.SOCK_STREAM, ECHO_TCP_PORT), (socket.SOCK_DGRAM, ECHO_UDP_PORT)]
     try:
-        for kind, port in ((socket.SOCK_STREAM, SSH_PORT), (socket.SOCK_STREAM, ECHO_TCP_PORT),
-                           (socket.SOCK_DGRAM, ECHO_UDP_PORT)):
+        for kind, port in wanted:
             made.append(_bind(kind, port))
     except OSError:
         for s in made:
             s.close()
         raise
+    if not banner:
+        return None, made[0], made[1]
     return made[0], made[1], made[2]
 
 
@@ -107,18 +111,20 @@ class Responders:
         self.conns.clear()
 
 
-async def serve(sockets: tuple[socket.socket, socket.socket, socket.socket]) -> Responders:
+async def serve(sockets: tuple[socket.socket | None, socket.socket, socket.socket]) -> Responders:
     loop = asyncio.get_running_loop()
     ssh, echo, udp = sockets
     out = Responders()
     try:
-        out.servers.append(await loop.create_server(lambda: _Tcp(out.conns, True), sock=ssh))
+        if ssh is not None:
+            out.servers.append(await loop.create_server(lambda: _Tcp(out.conns, True), sock=ssh))
         out.servers.append(await loop.create_server(lambda: _Tcp(out.conns, False), sock=echo))
         transport, _ = await loop.create_datagram_endpoint(_UdpEcho, sock=udp)
         out.transports.append(transport)
     except BaseException:
         out.close()
         for s in sockets:
-            s.close()
+            if s is not None:
+                s.close()
         raise
     return out

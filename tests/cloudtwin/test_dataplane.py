@@ -183,7 +183,7 @@ def test_inbound_tcp22_only_then_added_rules_apply_within_a_second(lab: Lab):
     _, ip = lab.server("vm-in", sg)
     assert lab.eight(ip) == "pass fail fail fail | pass pass pass pass"
     detail = lab.probes([{"id": "b", "from": "client", "to": ip, "proto": "tcp", "port": 22}])["b"]["detail"]
-    assert detail.startswith("banner SSH-2.0-CloudTwin")
+    assert detail.startswith("banner SSH-2.0-OpenSSH"), "the VM's own sshd answers"
     started = time.monotonic()
     lab.rule(sg, protocol="tcp", port_range_min=1000, port_range_max=1000)
     lab.rule(sg, protocol="udp", port_range_min=1, port_range_max=65535)

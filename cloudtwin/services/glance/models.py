@@ -23,7 +23,8 @@ DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 # keys of a profile image entry that are image fields, not free-form properties
 _FIELD_KEYS = {"id", "name", "status", "visibility", "protected", "os_hidden", "size", "virtual_size",
-               "min_ram", "min_disk", "disk_format", "container_format", "tags", "owner", "checksum"}
+               "min_ram", "min_disk", "disk_format", "container_format", "tags", "owner", "checksum",
+               "login_user"}
 # properties a user may not set at create (read-only or reserved by Glance)
 RESERVED = {"id", "status", "owner", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value",
             "created_at", "updated_at", "self", "file", "schema", "location", "locations", "direct_url",
@@ -48,6 +49,7 @@ class Image(Resource):
     tags: list[str] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)
     builtin: bool = False
+    login_user: str = ""        # the image's default login user (twin VMs), from the profile
 
     def visible_to(self, project_id: str) -> bool:
         return self.visibility in ("public", "community") or self.owner == project_id
@@ -72,7 +74,8 @@ def profile_image(region: "RegionState", spec: dict[str, Any]) -> Image:
         container_format=str(spec.get("container_format", "bare")),
         checksum=hashlib.md5(digest.encode()).hexdigest(), os_hash_value=digest,
         tags=list(spec.get("tags") or []),
-        properties={k: v for k, v in spec.items() if k not in _FIELD_KEYS}, builtin=True)
+        properties={k: v for k, v in spec.items() if k not in _FIELD_KEYS}, builtin=True,
+        login_user=str(spec.get("login_user") or ""))
     img.state = img.status
     return img
 

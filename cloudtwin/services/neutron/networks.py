@@ -6,6 +6,7 @@ import ipaddress
 from typing import Any
 
 from cloudtwin.errors import ApiError
+from cloudtwin.profiles import AUTO_PUBLIC_CIDR
 from cloudtwin.services.neutron.ipam import IpPool, default_pools, invalid, invalid_attr, parse_cidr, parse_ip
 from cloudtwin.services.neutron.resources import Network, Subnet, FloatingIP
 
@@ -30,8 +31,14 @@ class NetworkMethods:
         self._shared_nets[net.id] = None
         self.public_network_id = net.id
         cidr = self.profile.public_cidr
-        sn = self._add_subnet(owner, net, cidr=str(ipaddress.ip_network(cidr, strict=False)),
-                              ip_version=ipaddress.ip_network(cidr, strict=False).version,
+        if cidr == AUTO_PUBLIC_CIDR:
+            cidr = self.region.twin.allocate_public_cidr()
+        network = ipaddress.ip_network(cidr, strict=False)
+        # the gateway (first host) stands for the test client and the last host for the twin's host
+        # (the data plane's link from the host shell): floating IPs come from between them
+        hosts = [network.network_address + 2, network.broadcast_address - 2] if network.version == 4 else []
+        pools = ([{"start": str(hosts[0]), "end": str(hosts[1])}] if hosts and hosts[0] <= hosts[1] else None)
+        sn = self._add_subnet(owner, net, cidr=str(network), ip_version=network.version, allocation_pools=pools,
                               name="public-subnet", enable_dhcp=False, quota=False)
         self.public_subnet_id = sn.id
         return net.id

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
@@ -560,6 +561,12 @@ def _external(net: Any) -> bool:
         if v is not None:
             return bool(v)
     return False
+
+
+def hostname_of(name: str) -> str:
+    """The hostname Nova gives a server named ``name`` (lower case, other characters as '-', <= 63)."""
+    h = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    return h[:63] or "server"
 
 
 def _host(zone: str, n: int) -> str:
