@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from mock_driver.faults import FaultInjectingSession
 from mock_driver.moto_backend import MotoBackend, account_id
 from mock_driver.profile import MockProfile, MockRegion, load_profile
 from spider_core.drivers.aws.connection import build_connection
-from spider_core.drivers.aws.session import AwsSession
 from spider_core.drivers.aws.view import AwsView
 from spider_core.drivers.base import (AnyCallHandler, CloudConnection, CloudDriver, ConnectionInfo,
                                       DriverCapability, ImageHandler, RegionZoneHandler, VMSpecHandler)
@@ -237,10 +237,10 @@ class MockDriver(CloudDriver):
         loop = asyncio.get_running_loop()
         images = await loop.run_in_executor(backend.executor, backend.ensure_images, account,
                                             region.aws_region, names)
-        session = AwsSession(client_factory=lambda svc: backend.client(account, region.aws_region, svc),
-                             executor=backend.executor, cloud_os="MOCK",
-                             region_zone=f"{region.name}/{info.zone}", connection=info.connection_name,
-                             limiter=info.limiter)
+        session = FaultInjectingSession(client_factory=lambda svc: backend.client(account, region.aws_region, svc),
+                                        executor=backend.executor, cloud_os="MOCK",
+                                        region_zone=f"{region.name}/{info.zone}", connection=info.connection_name,
+                                        limiter=info.limiter, mock_name=mock_name, region=region.name)
         view = MockView(profile, region, images)
         conn = build_connection(session, view, include_default=False, max_inflight=1,
                                 region_zone=MockRegionZoneHandler(profile, region.name),

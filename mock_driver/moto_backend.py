@@ -293,6 +293,8 @@ class MotoBackend(ImagesMixin):
                 c = self._session.client(service, region_name=region, config=cfg)
                 # first in the chain: nothing of ours ever reaches the network
                 c.meta.events.register_first("before-send", self._send_hook(account))
+                from mock_driver.fault_hooks import install as install_fault_hooks
+                install_fault_hooks(c)  # MOCK faults (mock_driver/faults.py) answer as AWS would
                 if self.speedups:
                     from mock_driver.moto_speedups import cache_user_agent
                     cache_user_agent(c)

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 # resource types drivers name in call records (CB-Spider's call-log enum)
 RT_REGIONZONE = "REGIONZONE"
@@ -139,6 +139,8 @@ class CallLog:
         self._writer: LineWriter | None = None
         self._atexit = False
         self._host_ip = _host_ip()
+        # called with (cloud_os, api, elapsed seconds, failed) for every record (the metrics' CSP latency)
+        self.observers: list[Callable[[str, str, float, bool], None]] = []
 
     def configure(self, log_dir: Path | None, capacity: int | None = None,
                   max_bytes: int = 20 * 1024 * 1024, backups: int = 100) -> None:
@@ -177,6 +179,8 @@ class CallLog:
             writer = self._writer
         if writer is not None:
             writer.put(rec.line(self._host_ip))
+        for observe in self.observers:
+            observe(cloud_os, api, elapsed, bool(error))
         return rec
 
     @contextmanager

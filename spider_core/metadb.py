@@ -24,7 +24,7 @@ import asyncio
 import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -61,6 +61,18 @@ CREATE TABLE IF NOT EXISTS iid_infos (
     PRIMARY KEY (connection_name, resource_type, name_id, owner_vpc)
 ) WITHOUT ROWID;                             -- the key is the table: one B-tree to write, not two
 CREATE INDEX IF NOT EXISTS iid_by_owner ON iid_infos (connection_name, resource_type, owner_vpc);
+CREATE TABLE IF NOT EXISTS intents (         -- a create or delete whose cloud call may be in flight
+    id TEXT PRIMARY KEY, job_id TEXT NOT NULL DEFAULT '', op TEXT NOT NULL,
+    connection_name TEXT NOT NULL, resource_type TEXT NOT NULL, owner_vpc TEXT NOT NULL DEFAULT '',
+    name_id TEXT NOT NULL, sp_uuid TEXT NOT NULL DEFAULT '', system_id TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, operation TEXT NOT NULL, resource TEXT NOT NULL, name TEXT NOT NULL,
+    connection_name TEXT NOT NULL, status TEXT NOT NULL, origin TEXT NOT NULL,
+    request TEXT NOT NULL,                   -- JSON: method, route, path, match_info, query, body
+    result TEXT, error TEXT, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, id);
+CREATE INDEX IF NOT EXISTS jobs_by_connection ON jobs (connection_name, id);
 """
 
 
@@ -75,6 +87,43 @@ class IIDRow:
     owner_vpc: str = ""
     zone: str = ""
     created_at: str = ""
+
+
+@dataclass(frozen=True)
+class IntentRow:
+    """A create or delete recorded before its cloud call: while it exists, the cloud may hold (or still
+    hold) a resource the IID table does not show, so a restart reconciles it with the cloud."""
+
+    id: str
+    op: str                 # "create" or "delete"
+    connection: str
+    resource_type: str
+    name: str
+    owner_vpc: str = ""
+    sp_uuid: str = ""       # the name the cloud knows the resource by
+    system_id: str = ""     # deletes: the stored ``spUUID:cspId``
+    detail: dict = field(default_factory=dict)
+    job_id: str = ""
+    created_at: str = ""
+
+
+@dataclass
+class JobRow:
+    """One asynchronous operation (or one reconciled at start); ``request`` replays it."""
+
+    id: str
+    operation: str
+    resource: str
+    name: str
+    connection: str
+    status: str
+    origin: str
+    request: dict
+    result: Any = None
+    error: str | None = None
+    created_at: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
 
 
 class DuplicateRow(SpiderError):
@@ -318,13 +367,15 @@ class MetaDB:
 
     # ---- IIDs ---------------------------------------------------------------------------------
 
-    async def insert_iids(self, rows: list[IIDRow]) -> None:
-        """Insert every row or none; an existing key raises DuplicateRow."""
+    async def insert_iids(self, rows: list[IIDRow], *, intent: str = "") -> None:
+        """Insert every row or none; an existing key raises DuplicateRow. ``intent`` is closed in the
+        same transaction, so a crash leaves either both (mapped, done) or neither (still open)."""
         now = datetime.now(timezone.utc).isoformat()
         stmts = [("INSERT INTO iid_infos (connection_name, resource_type, owner_vpc, name_id, system_id, zone_id, "
                   "created_at) VALUES (?,?,?,?,?,?,?)",
                   (r.connection, r.resource_type, r.owner_vpc, r.name, r.system_id, r.zone,
                    r.created_at or now)) for r in rows]
+        stmts += _close_intent(intent)
         try:
             await self._write(stmts)
         except sqlite3.IntegrityError:
@@ -371,22 +422,22 @@ class MetaDB:
                               (connection, rtype, csp_id, "%:" + _like_escape(csp_id)))
         return IIDRow(*row) if row else None
 
-    async def delete_iids(self, keys: list[tuple[str, str, str, str]]) -> int:
-        """Delete ``(connection, type, owner_vpc, name)`` rows in one transaction."""
+    async def delete_iids(self, keys: list[tuple[str, str, str, str]], *, intent: str = "") -> int:
+        """Delete ``(connection, type, owner_vpc, name)`` rows in one transaction (closing ``intent``)."""
         counts = await self._write([(
             "DELETE FROM iid_infos WHERE connection_name=? AND resource_type=? AND owner_vpc=? AND name_id=?",
-            k) for k in keys])
-        return sum(counts)
+            k) for k in keys] + _close_intent(intent))
+        return sum(counts[:len(keys)])
 
     async def delete_iid_with_children(self, connection: str, rtype: str, name: str, owner_vpc: str,
-                                       child_type: str) -> None:
+                                       child_type: str, *, intent: str = "") -> None:
         """Delete a row and every ``child_type`` row it owns (a VPC and its subnets), atomically."""
         await self._write([
             ("DELETE FROM iid_infos WHERE connection_name=? AND resource_type=? AND owner_vpc=? AND name_id=?",
              (connection, rtype, owner_vpc, name)),
             ("DELETE FROM iid_infos WHERE connection_name=? AND resource_type=? AND owner_vpc=?",
              (connection, child_type, name)),
-        ])
+        ] + _close_intent(intent))
 
     async def count_iids(self, rtype: str, connection: str = "") -> int:
         if connection:
@@ -395,6 +446,75 @@ class MetaDB:
         else:
             row = self._one("SELECT COUNT(*) FROM iid_infos WHERE resource_type=?", (rtype,))
         return int(row[0]) if row else 0
+
+    # ---- intents -------------------------------------------------------------------------------
+
+    async def open_intent(self, intent: IntentRow) -> None:
+        """Record a create/delete before its cloud call; the caller awaits the commit first."""
+        await self._write([(
+            "INSERT INTO intents (id, job_id, op, connection_name, resource_type, owner_vpc, name_id, sp_uuid, "
+            "system_id, detail, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (intent.id, intent.job_id, intent.op, intent.connection, intent.resource_type, intent.owner_vpc,
+             intent.name, intent.sp_uuid, intent.system_id, json.dumps(intent.detail),
+             intent.created_at or _now()))])
+
+    async def close_intent(self, intent_id: str) -> None:
+        await self._write(_close_intent(intent_id))
+
+    def count_open_intents(self) -> int:
+        row = self._one("SELECT COUNT(*) FROM intents")
+        return int(row[0]) if row else 0
+
+    async def list_intents(self) -> list[IntentRow]:
+        rows = self._all("SELECT id, op, connection_name, resource_type, name_id, owner_vpc, sp_uuid, system_id, "
+                         "detail, job_id, created_at FROM intents ORDER BY created_at, id")
+        return [IntentRow(*r[:8], json.loads(r[8] or "{}"), *r[9:]) for r in rows]  # type: ignore[misc]
+
+    # ---- jobs ---------------------------------------------------------------------------------
+
+    async def put_job(self, job: JobRow) -> None:
+        await self._write([("INSERT INTO jobs (id, operation, resource, name, connection_name, status, origin, "
+                            "request, result, error, created_at, started_at, finished_at) "
+                            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", _job_params(job))])
+
+    async def update_job(self, job: JobRow) -> None:
+        """Write a job's status, result, error and times (the request never changes)."""
+        await self._write([("UPDATE jobs SET status=?, result=?, error=?, started_at=?, finished_at=? WHERE id=?",
+                            (job.status, _dump(job.result), job.error, job.started_at, job.finished_at,
+                             job.id))])
+
+    async def set_job_status(self, job_id: str, status: str, *, only_if: str) -> bool:
+        """Change a job's status only if it still has ``only_if`` (cancelling a queued job)."""
+        counts = await self._write([("UPDATE jobs SET status=?, finished_at=? WHERE id=? AND status=?",
+                                     (status, _now(), job_id, only_if))])
+        return counts[0] > 0
+
+    async def get_job(self, job_id: str) -> JobRow | None:
+        row = self._one(_SELECT_JOB + " WHERE id=?", (job_id,))
+        return _job(row) if row else None
+
+    async def list_jobs(self, *, connection: str = "", statuses: tuple[str, ...] = (),
+                        limit: int = 1000) -> list[JobRow]:
+        """Jobs newest first, filtered by connection and status."""
+        where, params = [], []
+        if connection:
+            where.append("connection_name=?")
+            params.append(connection)
+        if statuses:
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            params.extend(statuses)
+        sql = _SELECT_JOB + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
+        return [_job(r) for r in self._all(sql, (*params, limit))]
+
+    async def count_jobs(self, status: str) -> int:
+        row = self._one("SELECT COUNT(*) FROM jobs WHERE status=?", (status,))
+        return int(row[0]) if row else 0
+
+    async def prune_jobs(self, before_iso: str) -> int:
+        """Forget finished jobs older than ``before_iso``."""
+        counts = await self._write([("DELETE FROM jobs WHERE status IN ('done','failed','cancelled') "
+                                     "AND finished_at < ?", (before_iso,))])
+        return counts[0]
 
     async def dump(self) -> dict[str, list[tuple]]:
         """Every row of every table (tests compare before/after a failed call)."""
@@ -420,6 +540,33 @@ class MetaDB:
     async def _delete(self, table: str, key: str, value: str) -> bool:
         counts = await self._write([(f"DELETE FROM {table} WHERE {key}=?", (value,))])
         return counts[0] > 0
+
+
+_SELECT_JOB = ("SELECT id, operation, resource, name, connection_name, status, origin, request, result, error, "
+               "created_at, started_at, finished_at FROM jobs")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _job_params(job: JobRow) -> tuple:
+    return (job.id, job.operation, job.resource, job.name, job.connection, job.status, job.origin,
+            json.dumps(job.request), _dump(job.result), job.error, job.created_at or _now(), job.started_at,
+            job.finished_at)
+
+
+def _job(row: tuple) -> JobRow:
+    return JobRow(*row[:7], json.loads(row[7]), None if row[8] is None else json.loads(row[8]),  # type: ignore[misc]
+                  *row[9:])
+
+
+def _close_intent(intent_id: str) -> list[tuple[str, tuple]]:
+    return [("DELETE FROM intents WHERE id=?", (intent_id,))] if intent_id else []
 
 
 _SELECT_IID = ("SELECT connection_name, resource_type, name_id, system_id, owner_vpc, zone_id, created_at "

@@ -30,7 +30,7 @@ import os
 import time
 from collections import deque
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 __all__ = ["LockManager", "INFO_FAMILIES", "SAMPLE_LIMIT"]
 
@@ -188,6 +188,7 @@ class LockManager:
         self._stats: dict[str, _Stats] = {}
         self._tokens = 0
         self._since = datetime.now(timezone.utc)
+        self.on_wait: Callable[[str, float], None] | None = None  # (family, seconds waited): the metrics
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> LockManager:
@@ -310,6 +311,8 @@ class LockManager:
         entry.mode = "write" if write else "read"
         waited = (granted - start) * 1000.0
         stats.acquired += 1
+        if self.on_wait is not None:
+            self.on_wait(family, waited / 1000.0)
         stats.wait.append(waited)
         if waited > stats.wait_max:
             stats.wait_max = waited

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
 import logging
+import time
 
 from aiohttp import web
 
+from spider_core import lifecycle
+from spider_core.admission import Overloaded
 from spider_core.errors import SpiderError
 from spider_core.rest import (
+    async_jobs,
     routes_catalog,
     routes_connection,
+    routes_jobs,
     routes_keypair,
+    routes_mock,
     routes_nlb,
     routes_security,
     routes_system,
     routes_vm,
     routes_vpc,
 )
-from spider_core.rest.transport import SPIDER_KEY, message
+from spider_core.rest.transport import SPIDER_KEY, bind, conn_name, message, query
 from spider_core.services.context import Spider
 
 log = logging.getLogger(__name__)
@@ -30,7 +37,11 @@ MAX_BODY = 4 * 1024 * 1024
 
 # Paths that never need credentials (contract 1.2).
 OPEN_PATHS = frozenset({"/spider/endpointinfo", "/spider/version", "/spider/ver", "/spider/healthcheck",
-                        "/spider/health", "/spider/ping", "/spider/readyz"})
+                        "/spider/health", "/spider/ping", "/spider/readyz", "/spider/healthz"})
+
+# Paths outside the admission bound: probes and monitoring must answer while the server sheds load.
+UNGATED_PATHS = OPEN_PATHS | {"/spider/metrics", "/spider/splockinfo", "/spider/splockstats", "/spider/limitinfo",
+                              "/spider/calllog"}
 
 _CORS = {"Access-Control-Allow-Origin": "*",
          "Access-Control-Allow-Methods": "GET, HEAD, PUT, PATCH, POST, DELETE",
@@ -89,10 +100,86 @@ def _middleware(username: str | None, password: str | None):
     return transport
 
 
+@web.middleware
+async def _observe(request: web.Request, handler):
+    """Request count and latency by route and status (``spider_core.metrics``)."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away
+        raise
+    finally:
+        metrics = getattr(request.app[SPIDER_KEY], "metrics", None)
+        if metrics is not None:
+            resource = getattr(request.match_info.route, "resource", None)
+            metrics.observe_request(resource.canonical if resource is not None else "unmatched", request.method,
+                                    status, time.perf_counter() - started)
+
+
+def _unavailable(request: web.Request, text: str, retry_after: int) -> web.Response:
+    response = message(request, text, 503)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+async def _connection_of(request: web.Request) -> str:
+    """The request's connection for its per-connection bound; '' when it has none (or a body the
+    handler will refuse with its own message)."""
+    name = query(request, "ConnectionName") if request.query_string else ""
+    if name or not request.can_read_body:
+        return name
+    try:
+        return conn_name(request, await bind(request))
+    except SpiderError:
+        return ""
+
+
+@web.middleware
+async def _admit(request: web.Request, handler):
+    """The load bound (``spider_core.admission``), the SIGTERM drain, and async submission."""
+    sp = request.app[SPIDER_KEY]
+    admission = getattr(sp, "admission", None)
+    path = request.path
+    if admission is None or path in UNGATED_PATHS or path.startswith("/spider/mock/") or \
+            (request.method == "GET" and path.startswith("/spider/job")):
+        return await handler(request)
+    if sp.phase == "draining":
+        return _unavailable(request, "Spider is shutting down: it finishes the work in flight and takes no new "
+                                     "work; retry on a running server", 5)
+    run_async, by_header = async_jobs.wants_async(request)
+    try:
+        ticket = await admission.admit(await _connection_of(request))
+    except Overloaded as exc:
+        sp.metrics.rejected.labels(exc.scope).inc()
+        return _unavailable(request, exc.message, exc.retry_after)
+    try:
+        if run_async:
+            return await async_jobs.submit(request, by_header)
+        return await handler(request)
+    finally:
+        ticket.release()
+
+
+async def _start_background(app: web.Application) -> None:
+    """Recovery after a restart and the job runner start with the app (not at import: the route
+    tests build an app around a stand-in object)."""
+    sp = app[SPIDER_KEY]
+    if isinstance(sp, Spider):
+        sp.spawn(lifecycle.recover(sp, async_jobs.executor(app)))
+
+
 def create_app(spider: Spider, *, username: str | None = None, password: str | None = None) -> web.Application:
-    app = web.Application(middlewares=[_middleware(username, password)], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[_observe, _middleware(username, password), _admit], client_max_size=MAX_BODY)
     app[SPIDER_KEY] = spider
     for module in (routes_system, routes_connection, routes_catalog, routes_vpc, routes_security, routes_keypair,
-                   routes_vm, routes_nlb):
+                   routes_vm, routes_nlb, routes_jobs, routes_mock):
         app.router.add_routes(module.routes)
+    app.on_startup.append(_start_background)
     return app

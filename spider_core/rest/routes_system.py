@@ -32,13 +32,36 @@ async def version(request: web.Request) -> web.Response:
 @routes.get("/spider/healthcheck")
 @routes.get("/spider/health")
 @routes.get("/spider/ping")
-@routes.get("/spider/readyz")
 async def health(request: web.Request) -> web.Response:
     try:
         await spider(request).db.ping()
     except Exception as exc:  # noqa: BLE001 - reported, as CB-Spider does, with 503
         return message(request, f"MetaDB is not available: {exc}", 503)
     return reply(request, {"message": "CB-Spider is ready"})
+
+
+@routes.get("/spider/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """Alive: the process answers (under overload and while draining too; no MetaDB round trip)."""
+    return reply(request, {"message": "alive", "phase": spider(request).phase})
+
+
+@routes.get("/spider/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    """Can take work: recovered after a restart, not draining, not shedding load, MetaDB answering."""
+    ok, why = spider(request).readiness()
+    if not ok:
+        response = message(request, why, 503)
+        response.headers["Retry-After"] = "1"
+        return response
+    return await health(request)
+
+
+@routes.get("/spider/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format (``spider_core.metrics``)."""
+    return web.Response(body=spider(request).metrics.render(),
+                        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
 def lock_and_limit_view(request: web.Request) -> dict:

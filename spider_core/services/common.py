@@ -221,10 +221,16 @@ async def count(sp: Spider, kind: Kind, conn_name: str = "") -> int:
 
 
 async def store_or_rollback(sp: Spider, rows: list[IIDRow], rollback: Callable[[], Awaitable[Any]],
-                            what: str) -> None:
-    """Store IIDs after a CSP create; if that fails, delete the CSP resource again (CB-Spider's rule)."""
+                            what: str, intent: Any = None) -> None:
+    """Store IIDs after a CSP create, closing its intent in the same transaction; if that fails,
+    delete the CSP resource again (CB-Spider's rule). A cancellation (the shutdown deadline) rolls
+    nothing back: the write may still land, and the open intent lets the next start decide."""
     try:
-        await sp.db.insert_iids(rows)
+        await sp.db.insert_iids(rows, intent=intent.id if intent is not None else "")
+        if intent is not None:
+            intent.closed = True
+    except asyncio.CancelledError:
+        raise
     except BaseException as exc:
         try:
             await drive(rollback())
@@ -232,6 +238,4 @@ async def store_or_rollback(sp: Spider, rows: list[IIDRow], rollback: Callable[[
             log.error("rollback of %s after a MetaDB failure failed: %s", what, rb_exc)
             raise SpiderError(f"{what}: MetaDB write failed ({exc}) and rolling back the CSP resource "
                               f"failed ({rb_exc})") from None
-        if isinstance(exc, asyncio.CancelledError):
-            raise
         raise SpiderError(f"{what}: MetaDB write failed, CSP resource rolled back: {exc}") from None

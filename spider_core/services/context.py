@@ -13,12 +13,16 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from spider_core import errors
+from spider_core.admission import Admission, Bounds
 from spider_core.drivers.base import CloudConnection, CloudDriver, ConnectionInfo, DriverCapability
 from spider_core.drivers.registry import DriverRegistry
+from spider_core.jobs import JobRunner
 from spider_core.limits import CallLimiter, PolicyBook
 from spider_core.metadb import MetaDB
+from spider_core.metrics import Metrics
 from spider_core.model import ConnectionConfigInfo
 from spider_core.splock import LockManager
 
@@ -92,6 +96,31 @@ class Spider:
         self._retired: list[CloudConnection] = []
         self._generation = 0
         self._background: set[asyncio.Task] = set()
+        self.admission = Admission(Bounds.from_env())
+        self.jobs = JobRunner(db)
+        self.phase = "starting"   # -> reconciling -> ready -> draining (spider_core.lifecycle)
+        self.metrics = Metrics(self)
+        self.jobs.on_finish = lambda job: self.metrics.jobs_finished.labels(job.status, job.origin).inc()
+
+    def readiness(self) -> tuple[bool, str]:
+        """(can take work, why not): false while recovering after a restart, shutting down, or shedding load."""
+        if self.phase == "draining":
+            return False, "Spider is shutting down: it finishes the work in flight and takes no new work"
+        if self.phase != "ready":
+            return False, (f"Spider is starting: reconciling {self.db.count_open_intents()} interrupted "
+                           "creates/deletes with the clouds")
+        if self.admission.overloaded():
+            gate = self.admission.server
+            return False, (f"Spider is overloaded: {gate.inflight} requests in flight and {gate.queued} waiting "
+                           f"(bound {gate.limit} + queue {gate.queue})")
+        return True, "CB-Spider is ready"
+
+    def spawn(self, coro: Any) -> asyncio.Task:
+        """Run a background task that ``close`` cancels."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
 
     @classmethod
     async def start(cls, settings: Settings | None = None, registry: DriverRegistry | None = None) -> "Spider":
@@ -110,6 +139,8 @@ class Spider:
         task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
+        await self.jobs.drain(0)
+        self.metrics.close()
         for task in list(self._background):
             task.cancel()
         if self._background:

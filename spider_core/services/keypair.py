@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 from spider_core import errors, ids
+from spider_core.intents import recorded
 from spider_core.errors import SpiderError
 from spider_core.metadb import IIDRow
 from spider_core.model import HIDDEN, IID, KeyPairInfo, KeyPairReqInfo
@@ -46,9 +47,10 @@ async def create(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> 
         if await sp.db.get_iid(conn_name, KEY.rtype, name) is not None:
             raise errors.already_exists(KEY.type_word, name, conn_name)
         uuid = new_uuid(conn, KEY, name, id_mode)
-        created = await drive(keys.create_key(KeyPairReqInfo(IID(uuid, ""), tags)))
-        row = IIDRow(conn_name, KEY.rtype, name, ids.spider_system_id(uuid, created.iid.system_id))
-        await store_or_rollback(sp, [row], lambda: keys.delete_key(created.iid), f"VM KeyPair '{name}'")
+        async with recorded(sp, "create", KEY.rtype, conn_name, name, sp_uuid=uuid) as intent:
+            created = await drive(keys.create_key(KeyPairReqInfo(IID(uuid, ""), tags)))
+            row = IIDRow(conn_name, KEY.rtype, name, ids.spider_system_id(uuid, created.iid.system_id))
+            await store_or_rollback(sp, [row], lambda: keys.delete_key(created.iid), f"VM KeyPair '{name}'", intent)
         return user_key(row, created, hide=False)
 
 
@@ -84,9 +86,11 @@ async def delete(sp: Spider, conn_name: str, name: str, force: bool) -> bool:
     async with sp.locks.write(KEY.lock_family, conn_name, name):
         row = await lookup(sp, conn_name, KEY, name)
         conn = await sp.connection(conn_name)
-        if not await delete_with_driver(sp, conn, KEY, row, force, handler(conn, KEY).delete_key):
-            return False
-        await sp.db.delete_iids([(conn_name, KEY.rtype, "", name)])
+        async with recorded(sp, "delete", KEY.rtype, conn_name, name, system_id=row.system_id) as intent:
+            if not await delete_with_driver(sp, conn, KEY, row, force, handler(conn, KEY).delete_key):
+                return False
+            await sp.db.delete_iids([(conn_name, KEY.rtype, "", name)], intent=intent.id)
+            intent.closed = True
         return True
 
 

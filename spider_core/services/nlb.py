@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 from spider_core import errors, ids
+from spider_core.intents import recorded
 from spider_core.errors import SpiderError
 from spider_core.metadb import IIDRow
 from spider_core.model import (
@@ -103,11 +104,13 @@ async def create(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> 
                                  VMGroupInfo((group_req.get("Protocol") or "").upper(), group_req.get("Port") or "",
                                              [driver_iid(r) for r in vm_rows]),
                                  hc, kvs_in(req.get("TagList")))
-            created = await drive(nlbs.create_nlb(nlb_req))
-            row = IIDRow(conn_name, NLB.rtype, name, ids.spider_system_id(uuid, created.iid.system_id),
-                         owner_vpc=vpc_name)
-            await store_or_rollback(sp, [row], lambda: nlbs.delete_nlb(created.iid),
-                                    f"Network Load Balancer '{name}'")
+            async with recorded(sp, "create", NLB.rtype, conn_name, name, owner_vpc=vpc_name,
+                                sp_uuid=uuid) as intent:
+                created = await drive(nlbs.create_nlb(nlb_req))
+                row = IIDRow(conn_name, NLB.rtype, name, ids.spider_system_id(uuid, created.iid.system_id),
+                             owner_vpc=vpc_name)
+                await store_or_rollback(sp, [row], lambda: nlbs.delete_nlb(created.iid),
+                                        f"Network Load Balancer '{name}'", intent)
             return await user_nlb(sp, conn_name, row, created)
 
 
@@ -145,9 +148,12 @@ async def delete(sp: Spider, conn_name: str, name: str, force: bool) -> bool:
     async with sp.locks.write(NLB.lock_family, conn_name, name):
         row = await lookup(sp, conn_name, NLB, name)
         conn = await sp.connection(conn_name)
-        if not await delete_with_driver(sp, conn, NLB, row, force, handler(conn, NLB).delete_nlb):
-            return False
-        await sp.db.delete_iids([(conn_name, NLB.rtype, row.owner_vpc, name)])
+        async with recorded(sp, "delete", NLB.rtype, conn_name, name, owner_vpc=row.owner_vpc,
+                            system_id=row.system_id) as intent:
+            if not await delete_with_driver(sp, conn, NLB, row, force, handler(conn, NLB).delete_nlb):
+                return False
+            await sp.db.delete_iids([(conn_name, NLB.rtype, row.owner_vpc, name)], intent=intent.id)
+            intent.closed = True
         return True
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 from spider_core import errors, ids
+from spider_core.intents import recorded
 from spider_core.errors import SpiderError
 from spider_core.metadb import IIDRow
 from spider_core.model import IID, SecurityInfo, SecurityReqInfo, SecurityRule, normalise_rule
@@ -72,11 +73,13 @@ async def create(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> 
             if await sp.db.get_iid(conn_name, SG.rtype, name) is not None:
                 raise errors.already_exists(SG.type_word, name, conn_name)
             uuid = new_uuid(conn, SG, name, id_mode)
-            created = await drive(sgs.create_security(SecurityReqInfo(IID(uuid, ""), driver_iid(vpc_row), rules,
-                                                                      kvs_in(req.get("TagList")))))
-            row = IIDRow(conn_name, SG.rtype, name, ids.spider_system_id(uuid, created.iid.system_id),
-                         owner_vpc=vpc_name)
-            await store_or_rollback(sp, [row], lambda: sgs.delete_security(created.iid), f"Security Group '{name}'")
+            async with recorded(sp, "create", SG.rtype, conn_name, name, owner_vpc=vpc_name, sp_uuid=uuid) as intent:
+                created = await drive(sgs.create_security(SecurityReqInfo(IID(uuid, ""), driver_iid(vpc_row), rules,
+                                                                          kvs_in(req.get("TagList")))))
+                row = IIDRow(conn_name, SG.rtype, name, ids.spider_system_id(uuid, created.iid.system_id),
+                             owner_vpc=vpc_name)
+                await store_or_rollback(sp, [row], lambda: sgs.delete_security(created.iid),
+                                        f"Security Group '{name}'", intent)
             return user_sg(row, created, user_iid(vpc_row))
 
 
@@ -117,9 +120,12 @@ async def delete(sp: Spider, conn_name: str, name: str, force: bool) -> bool:
     async with sp.locks.write(SG.lock_family, conn_name, name):
         row = await lookup(sp, conn_name, SG, name)
         conn = await sp.connection(conn_name)
-        if not await delete_with_driver(sp, conn, SG, row, force, handler(conn, SG).delete_security):
-            return False
-        await sp.db.delete_iids([(conn_name, SG.rtype, row.owner_vpc, name)])
+        async with recorded(sp, "delete", SG.rtype, conn_name, name, owner_vpc=row.owner_vpc,
+                            system_id=row.system_id) as intent:
+            if not await delete_with_driver(sp, conn, SG, row, force, handler(conn, SG).delete_security):
+                return False
+            await sp.db.delete_iids([(conn_name, SG.rtype, row.owner_vpc, name)], intent=intent.id)
+            intent.closed = True
         return True
 
 

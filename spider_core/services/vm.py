@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from spider_core import errors, ids
+from spider_core.intents import recorded
 from spider_core.calllog import call_log
 from spider_core.errors import SpiderError
 from spider_core.metadb import IIDRow
@@ -135,13 +136,15 @@ async def start(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> V
                            [driver_iid(r) for r in sg_rows], driver_iid(key_row), root_type, root_size, [],
                            req.get("VMUserId", ""), req.get("VMUserPasswd", ""), kvs_in(req.get("TagList")),
                            zone=subnet_row.zone)
-        with call_log.timed(cloud_os=conn.provider, region_zone=conn.region_zone, resource_type="VM",
-                            resource_name=name, api="CB-Spider:StartVM()", connection=conn_name):
-            info = await drive(vms.start_vm(vm_req))
-            info = await _wait_for_public_ip(sp, conn, info)
-        row = IIDRow(conn_name, VM.rtype, name, ids.spider_system_id(uuid, info.iid.system_id),
-                     zone=subnet_row.zone or info.zone)
-        await store_or_rollback(sp, [row], lambda: vms.terminate_vm(info.iid), f"VM '{name}'")
+        async with recorded(sp, "create", VM.rtype, conn_name, name, sp_uuid=uuid,
+                            detail={"zone": subnet_row.zone}) as intent:
+            with call_log.timed(cloud_os=conn.provider, region_zone=conn.region_zone, resource_type="VM",
+                                resource_name=name, api="CB-Spider:StartVM()", connection=conn_name):
+                info = await drive(vms.start_vm(vm_req))
+                info = await _wait_for_public_ip(sp, conn, info)
+            row = IIDRow(conn_name, VM.rtype, name, ids.spider_system_id(uuid, info.iid.system_id),
+                         zone=subnet_row.zone or info.zone)
+            await store_or_rollback(sp, [row], lambda: vms.terminate_vm(info.iid), f"VM '{name}'", intent)
         return user_vm(row, info, await _names(sp, conn_name))
 
 
@@ -275,15 +278,17 @@ async def terminate(sp: Spider, conn_name: str, name: str, force: bool) -> str:
         row = await lookup(sp, conn_name, VM, name)
         conn = await sp.connection(conn_name)
         vms = handler(conn, VM)
-        with call_log.timed(cloud_os=conn.provider, region_zone=conn.region_zone, resource_type="VM",
-                            resource_name=name, api="CB-Spider:TerminateVM()", connection=conn_name):
-            outcome = await delete_with_driver(sp, conn, VM, row, force, vms.terminate_vm)
-            if outcome is True:  # the driver said not-found (or forced): the VM is gone for us
-                result = VMStatus.TERMINATED.value
-            else:
-                result = outcome.value if isinstance(outcome, VMStatus) else str(outcome)
-                result = await _wait_terminated(sp, conn, driver_iid(row), result)
-        await sp.db.delete_iids([(conn_name, VM.rtype, "", name)])
+        async with recorded(sp, "delete", VM.rtype, conn_name, name, system_id=row.system_id) as intent:
+            with call_log.timed(cloud_os=conn.provider, region_zone=conn.region_zone, resource_type="VM",
+                                resource_name=name, api="CB-Spider:TerminateVM()", connection=conn_name):
+                outcome = await delete_with_driver(sp, conn, VM, row, force, vms.terminate_vm)
+                if outcome is True:  # the driver said not-found (or forced): the VM is gone for us
+                    result = VMStatus.TERMINATED.value
+                else:
+                    result = outcome.value if isinstance(outcome, VMStatus) else str(outcome)
+                    result = await _wait_terminated(sp, conn, driver_iid(row), result)
+            await sp.db.delete_iids([(conn_name, VM.rtype, "", name)], intent=intent.id)
+            intent.closed = True
         return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 from spider_core import errors, ids
+from spider_core.intents import recorded
 from spider_core.errors import SpiderError
 from spider_core.metadb import IIDRow
 from spider_core.model import IID, SubnetInfo, VPCInfo, VPCReqInfo
@@ -71,17 +72,21 @@ async def create(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> 
         subnets = [_subnet_req(conn, i, id_mode) for i in subnet_items]
         user_names = {s.iid.name_id: n for s, n in zip(subnets, names)}
         vpc_uuid = new_uuid(conn, VPC, name, id_mode)
-        created = await drive(vpcs.create_vpc(VPCReqInfo(IID(vpc_uuid, ""), (req.get("IPv4_CIDR") or "").strip(),
-                                                         subnets, kvs_in(req.get("TagList")))))
-        rows = [IIDRow(conn_name, VPC.rtype, name, ids.spider_system_id(vpc_uuid, created.iid.system_id))]
-        zone_of = {s.iid.name_id: s.zone for s in subnets}
-        for sub in created.subnets or []:
-            user = user_names.get(sub.iid.name_id)
-            if user is None:
-                continue
-            rows.append(IIDRow(conn_name, SUBNET.rtype, user, ids.spider_system_id(sub.iid.name_id, sub.iid.system_id),
-                               owner_vpc=name, zone=sub.zone or zone_of.get(sub.iid.name_id, "")))
-        await store_or_rollback(sp, rows, lambda: vpcs.delete_vpc(created.iid), f"VPC '{name}'")
+        planned = [[user_names[s.iid.name_id], s.iid.name_id, s.zone] for s in subnets]
+        async with recorded(sp, "create", VPC.rtype, conn_name, name, sp_uuid=vpc_uuid,
+                            detail={"subnets": planned}) as intent:
+            created = await drive(vpcs.create_vpc(VPCReqInfo(IID(vpc_uuid, ""), (req.get("IPv4_CIDR") or "").strip(),
+                                                             subnets, kvs_in(req.get("TagList")))))
+            rows = [IIDRow(conn_name, VPC.rtype, name, ids.spider_system_id(vpc_uuid, created.iid.system_id))]
+            zone_of = {s.iid.name_id: s.zone for s in subnets}
+            for sub in created.subnets or []:
+                user = user_names.get(sub.iid.name_id)
+                if user is None:
+                    continue
+                rows.append(IIDRow(conn_name, SUBNET.rtype, user,
+                                   ids.spider_system_id(sub.iid.name_id, sub.iid.system_id),
+                                   owner_vpc=name, zone=sub.zone or zone_of.get(sub.iid.name_id, "")))
+            await store_or_rollback(sp, rows, lambda: vpcs.delete_vpc(created.iid), f"VPC '{name}'", intent)
         return user_vpc(rows[0], created, rows[1:])
 
 
@@ -123,10 +128,12 @@ async def delete(sp: Spider, conn_name: str, name: str, force: bool) -> bool:
     async with sp.locks.write(VPC.lock_family, conn_name, name):
         row = await lookup(sp, conn_name, VPC, name)
         conn = await sp.connection(conn_name)
-        ok = await delete_with_driver(sp, conn, VPC, row, force, handler(conn, VPC).delete_vpc)
-        if not ok:
-            return False
-        await sp.db.delete_iid_with_children(conn_name, VPC.rtype, name, "", SUBNET.rtype)
+        async with recorded(sp, "delete", VPC.rtype, conn_name, name, system_id=row.system_id) as intent:
+            ok = await delete_with_driver(sp, conn, VPC, row, force, handler(conn, VPC).delete_vpc)
+            if not ok:
+                return False
+            await sp.db.delete_iid_with_children(conn_name, VPC.rtype, name, "", SUBNET.rtype, intent=intent.id)
+            intent.closed = True
         return True
 
 
@@ -142,14 +149,17 @@ async def add_subnet(sp: Spider, conn_name: str, vpc_name: str, req: dict, id_mo
         if await sp.db.get_iid(conn_name, SUBNET.rtype, sub_name, vpc_name) is not None:
             raise errors.already_exists(SUBNET.type_word, sub_name, conn_name)
         sub = _subnet_req(conn, req, id_mode)
-        info = await drive(vpcs.add_subnet(driver_iid(vpc_row), sub))
-        created = next((s for s in info.subnets or [] if s.iid.name_id == sub.iid.name_id), None)
-        if created is None:
-            raise SpiderError(f"{conn.provider} driver did not return the new subnet '{sub_name}'")
-        row = IIDRow(conn_name, SUBNET.rtype, sub_name, ids.spider_system_id(sub.iid.name_id, created.iid.system_id),
-                     owner_vpc=vpc_name, zone=created.zone or sub.zone)
-        await store_or_rollback(sp, [row], lambda: vpcs.remove_subnet(driver_iid(vpc_row), created.iid),
-                                f"Subnet '{sub_name}'")
+        async with recorded(sp, "create", SUBNET.rtype, conn_name, sub_name, owner_vpc=vpc_name,
+                            sp_uuid=sub.iid.name_id, detail={"zone": sub.zone}) as intent:
+            info = await drive(vpcs.add_subnet(driver_iid(vpc_row), sub))
+            created = next((s for s in info.subnets or [] if s.iid.name_id == sub.iid.name_id), None)
+            if created is None:
+                raise SpiderError(f"{conn.provider} driver did not return the new subnet '{sub_name}'")
+            row = IIDRow(conn_name, SUBNET.rtype, sub_name,
+                         ids.spider_system_id(sub.iid.name_id, created.iid.system_id),
+                         owner_vpc=vpc_name, zone=created.zone or sub.zone)
+            await store_or_rollback(sp, [row], lambda: vpcs.remove_subnet(driver_iid(vpc_row), created.iid),
+                                    f"Subnet '{sub_name}'", intent)
         return user_vpc(vpc_row, info, await sp.db.list_iids(conn_name, SUBNET.rtype, owner_vpc=vpc_name))
 
 
@@ -170,11 +180,14 @@ async def remove_subnet(sp: Spider, conn_name: str, vpc_name: str, name: str, fo
         row = await lookup(sp, conn_name, SUBNET, name, owner_vpc=vpc_name)
         conn = await sp.connection(conn_name)
         vpcs = handler(conn, VPC)
-        ok = await delete_with_driver(sp, conn, SUBNET, row, force,
-                                      lambda iid: vpcs.remove_subnet(driver_iid(vpc_row), iid))
-        if not ok:
-            return False
-        await sp.db.delete_iids([(conn_name, SUBNET.rtype, vpc_name, name)])
+        async with recorded(sp, "delete", SUBNET.rtype, conn_name, name, owner_vpc=vpc_name,
+                            system_id=row.system_id) as intent:
+            ok = await delete_with_driver(sp, conn, SUBNET, row, force,
+                                          lambda iid: vpcs.remove_subnet(driver_iid(vpc_row), iid))
+            if not ok:
+                return False
+            await sp.db.delete_iids([(conn_name, SUBNET.rtype, vpc_name, name)], intent=intent.id)
+            intent.closed = True
         return True
 
 

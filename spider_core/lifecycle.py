@@ -1,0 +1,92 @@
+"""Start and stop without losing work: recovery after a restart, and the SIGTERM drain.
+
+At start, before ``/spider/readyz`` says ready: every open intent is reconciled with its cloud
+(``spider_core.intents``), every job is settled (finished through its intent, found finished in the
+MetaDB, or run again) and queued jobs are resumed. Intents whose connection cannot be reached are
+retried in the background until they settle.
+
+On SIGTERM (``spider serve``): readiness turns false and new requests get 503, the listener closes,
+requests and jobs in flight get ``SPIDER_SHUTDOWN_TIMEOUT`` seconds to finish; what is still running
+then is cancelled with its job and intent left in the MetaDB, which the next start finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from spider_core.intents import RETRY_SECONDS, Outcome, Reconciler
+from spider_core.jobs import FINISHED, Execute, now_iso
+from spider_core.metadb import JobRow
+from spider_core.services.common import KINDS
+
+if TYPE_CHECKING:
+    from spider_core.services.context import Spider
+
+log = logging.getLogger("spider.lifecycle")
+
+
+async def recover(sp: "Spider", execute: Execute) -> None:
+    """Reconcile intents, settle and resume jobs, then declare the server ready."""
+    sp.jobs.start(execute)
+    reconciler = Reconciler(sp)
+    sp.phase = "reconciling"
+    try:
+        await _settle(sp, await reconciler.run_once())
+        await _resume(sp, {row.job_id for row in reconciler.pending if row.job_id})
+    except Exception:  # noqa: BLE001 - a recovery bug must not keep the server from serving
+        log.exception("recovery after the restart failed; open intents stay for the next start")
+    if sp.phase == "reconciling":
+        sp.phase = "ready"
+    while reconciler.pending:
+        await asyncio.sleep(RETRY_SECONDS)
+        try:
+            await _settle(sp, await reconciler.run_once())
+        except Exception:  # noqa: BLE001
+            log.exception("retrying open intents failed")
+
+
+async def _settle(sp: "Spider", outcomes: list[Outcome]) -> None:
+    for out in outcomes:
+        row = out.intent
+        log.warning("reconciled %s of %s '%s' on '%s': %s - %s", row.op, row.resource_type, row.name,
+                    row.connection, out.status, out.message)
+        ok = out.status == "done"
+        job = await sp.db.get_job(row.job_id) if row.job_id else None
+        if job is not None and job.status not in FINISHED:
+            await sp.jobs.finish(job, ok, out.result, None if ok else out.message)
+        elif job is None:
+            await sp.jobs.record(JobRow(id="", operation=row.op, resource=row.resource_type, name=row.name,
+                                        connection=row.connection, status=out.status, origin="reconcile",
+                                        request={}, result=out.result, error=None if ok else out.message,
+                                        created_at=row.created_at, started_at=row.created_at,
+                                        finished_at=now_iso()))
+
+
+async def _resume(sp: "Spider", held: set[str]) -> None:
+    """Queued jobs go back in the queue (oldest first); running ones without an open intent never
+    reached the cloud or had finished: the MetaDB tells which, else they run again."""
+    for job in reversed(await sp.db.list_jobs(statuses=("running",), limit=1_000_000)):
+        if job.id in held:
+            continue
+        kind = KINDS.get(job.resource)
+        row = await sp.db.get_iid(job.connection, kind.rtype, job.name) if kind and job.name else None
+        if job.operation == "create" and row is not None:
+            await sp.jobs.finish(job, True, {"IId": {"NameId": job.name, "SystemId": row.system_id.partition(":")[2]},
+                                             "Reconciled": True}, None)
+        elif job.operation == "delete" and kind is not None and job.name and row is None:
+            await sp.jobs.finish(job, True, {"Result": "true", "Reconciled": True}, None)
+        else:
+            job.status, job.started_at = "queued", None
+            await sp.db.update_job(job)
+            log.warning("job %s (%s %s '%s') was interrupted before reaching the cloud: running it again",
+                        job.id, job.operation, job.resource, job.name)
+    for job in reversed(await sp.db.list_jobs(statuses=("queued",), limit=1_000_000)):
+        sp.jobs.enqueue(job.id)
+
+
+async def drain(sp: "Spider", deadline: float) -> int:
+    """Stop taking work and give jobs in flight ``deadline`` seconds; returns how many were cancelled."""
+    sp.phase = "draining"
+    return await sp.jobs.drain(deadline)
