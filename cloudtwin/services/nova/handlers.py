@@ -25,6 +25,7 @@ from cloudtwin.services.nova.volumes import parse_block_devices
 from cloudtwin.services.nova.models import (Flavor, Keypair, NetRequest, NovaState, Server, generate_keypair,
                                             host_id, ref_id)
 from cloudtwin.services.nova.proxies import nova_rules as _nova_rules
+from cloudtwin.services.nova.console import console_output
 
 MAX_LIMIT = 1000            # Nova's osapi_max_limit
 _PASS_CHARS = string.ascii_letters + string.digits
@@ -500,6 +501,9 @@ async def server_action(call: Call) -> web.Response:
         s.touch()
     elif name in ("addFloatingIp", "removeFloatingIp"):
         _floating_ip_action(call, s, name, arg)
+    elif name == "os-getConsoleOutput":      # a read: 200 with the log, not 202
+        call.twin.faults.zone_check(call, s.availability_zone)
+        return wire.json_response(200, {"output": await console_output(call, s, arg)})
     else:
         raise ApiError(400, f"There is no such action: {name}")
     return wire.json_response(202)
