@@ -114,7 +114,7 @@ def test_sdk_flow(threaded_twin):
     assert public.is_router_external and public.is_shared
     fip = conn.network.create_ip(floating_network_id=public.id)
     assert fip.status == "DOWN" and ipaddress.ip_address(fip.floating_ip_address) in ipaddress.ip_network(
-        "203.0.113.0/24")
+        "198.18.0.0/15"), "floating IPs come from RFC 2544's test range"
     fip = conn.network.update_ip(fip, port_id=port.id)
     assert fip.port_id == port.id and fip.fixed_ip_address == port.fixed_ips[0]["ip_address"]
     assert fip.status == "ACTIVE"
@@ -361,7 +361,9 @@ async def test_projects_are_isolated(twin, api):
         public = body["networks"][1]
         assert public["router:external"] is True and public["shared"] is True
         _, subs = await other.req("GET", "/v2.0/subnets")
-        assert [s_["cidr"] for s_ in subs["subnets"]] == ["203.0.113.0/24"]
+        [public_subnet] = subs["subnets"]
+        assert ipaddress.ip_network(public_subnet["cidr"]).subnet_of(ipaddress.ip_network("198.18.0.0/15"))
+        assert ipaddress.ip_network(public_subnet["cidr"]).prefixlen == 24
         status, body = await other.req("DELETE", f"/v2.0/networks/{public['id']}")
         assert status == 403
 
@@ -418,7 +420,8 @@ async def test_floating_ips_and_routers(api):
     assert status == 201
     fip = body["floatingip"]
     assert fip["status"] == "ACTIVE" and fip["fixed_ip_address"] == port["port"]["fixed_ips"][0]["ip_address"]
-    assert fip["floating_ip_address"] not in ("203.0.113.0", "203.0.113.1", "203.0.113.255")
+    host = ipaddress.ip_address(fip["floating_ip_address"]).packed[3]
+    assert host not in (0, 1, 254, 255), "not the network, the client's gateway, the host's link, broadcast"
     status, body = await api.req("PUT", f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": None}})
     assert status == 200 and body["floatingip"]["status"] == "DOWN" and body["floatingip"]["port_id"] is None
     status, body = await api.req("PUT", f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": pid}})
@@ -434,7 +437,7 @@ async def test_floating_ips_and_routers(api):
         "name": "r", "external_gateway_info": {"network_id": public}}})
     assert status == 201
     router = body["router"]
-    assert router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"].startswith("203.0.113.")
+    assert router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"].startswith("198.18.")
     status, body = await api.req("PUT", f"/v2.0/routers/{router['id']}/add_router_interface",
                                  {"subnet_id": sub["subnet"]["id"]})
     assert status == 200 and body["subnet_id"] == sub["subnet"]["id"]
@@ -581,8 +584,10 @@ def test_lean_egress_profile_has_no_default_rules_and_no_default_sg():
 
 def test_floating_ip_pool_exhaustion_and_quota():
     st, p = _state()
-    got = {st.allocate_floatingip(p).floating_ip_address for _ in range(253)}
-    assert len(got) == 253 and "203.0.113.1" not in got
+    got = {st.allocate_floatingip(p).floating_ip_address for _ in range(252)}
+    net = ipaddress.ip_network(st.subnets[st.public_subnet_id].cidr)
+    assert len(got) == 252 and str(net[1]) not in got and str(net[254]) not in got, \
+        "the gateway (test client) and the last host (the host's link) are never floating IPs"
     with pytest.raises(Exception) as e:
         st.allocate_floatingip(p)
     assert e.value.status == 409 and e.value.code == "IpAddressGenerationFailure"

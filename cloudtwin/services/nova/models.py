@@ -449,6 +449,8 @@ class NovaState:
             raise self._conflict(s, action)
         self.region.twin.scheduler.enter(s, life, act.enter, self.placement_of(s), self._on_server_enter)
         s.touch()
+        if self.server_listeners:      # an action's first state is entered here, not by the scheduler
+            self._notify(s, act.enter)
 
     def delete_server(self, s: Server) -> None:
         """Enter DELETING; the server stays visible (task_state deleting) until the DELETED stage."""
@@ -492,6 +494,8 @@ class NovaState:
             s.fault = {"code": 500, "created": time.time(),
                        "message": message or "Instance crashed (injected by Cloud-Twin)."}
         s.touch()
+        if self.server_listeners:
+            self._notify(s, to)
 
     def _on_server_enter(self, s: Server, state: str, message: str) -> None:
         if state == "DELETED":
