@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from spider_core import __version__
+from spider_core import __version__, lifecycle
 from spider_core.calllog import call_log
 from spider_core.loop import run, stop_on_signals, tune_gc
 from spider_core.model import ConnectionConfigInfo, KeyValue
@@ -193,7 +193,8 @@ async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Even
                 print(await twin.start(), flush=True)
                 twin_connections = await register_twin_connections(sp, twin.url)
         app = create_app(sp, username=username, password=password)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        deadline = lifecycle.shutdown_deadline()
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=deadline)
         await runner.setup()
         site = web.TCPSite(runner, address.host, address.port, backlog=4096, reuse_address=True)
         await site.start()
@@ -211,6 +212,8 @@ async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Even
         if ready is not None:
             ready.set()
         await stop_on_signals().wait()
+        print(await lifecycle.stop_serving(sp, runner, deadline), flush=True)  # SIGTERM: finish or persist
+        runner = None
     finally:
         if runner is not None:
             await runner.cleanup()

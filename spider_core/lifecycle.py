@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
 from typing import TYPE_CHECKING
+
+from aiohttp import web
 
 from spider_core.intents import RETRY_SECONDS, Outcome, Reconciler
 from spider_core.jobs import FINISHED, Execute, now_iso
@@ -86,7 +90,30 @@ async def _resume(sp: "Spider", held: set[str]) -> None:
         sp.jobs.enqueue(job.id)
 
 
-async def drain(sp: "Spider", deadline: float) -> int:
-    """Stop taking work and give jobs in flight ``deadline`` seconds; returns how many were cancelled."""
+def shutdown_deadline() -> float:
+    """``SPIDER_SHUTDOWN_TIMEOUT`` seconds (default 30) that work in flight gets after SIGTERM."""
+    text = os.environ.get("SPIDER_SHUTDOWN_TIMEOUT", "").strip()
+    try:
+        value = float(text) if text else 30.0
+    except ValueError:
+        raise SystemExit(f"spider: SPIDER_SHUTDOWN_TIMEOUT={text!r}: a number of seconds") from None
+    if value < 0:
+        raise SystemExit(f"spider: SPIDER_SHUTDOWN_TIMEOUT={text!r}: a number of seconds >= 0")
+    return value
+
+
+async def stop_serving(sp: "Spider", runner: web.AppRunner, deadline: float) -> str:
+    """The SIGTERM drain: refuse new work, close the listener, give requests and jobs in flight
+    ``deadline`` seconds, cancel the rest (their intents and jobs stay for the next start). Returns
+    the one-line summary ``spider serve`` prints."""
+    started = time.monotonic()
     sp.phase = "draining"
-    return await sp.jobs.drain(deadline)
+    requests = sp.admission.server.inflight
+    running = sp.jobs.running
+    print(f"spidertwin: stopping: {requests} request(s) and {running} job(s) in flight get up to {deadline:g} s; "
+          f"{sp.jobs.queued} queued job(s) stay queued for the next start", flush=True)
+    _, cancelled = await asyncio.gather(runner.cleanup(), sp.jobs.drain(deadline))
+    left = sp.db.count_open_intents()
+    return (f"spidertwin: stopped in {time.monotonic() - started:.1f} s: {running - cancelled} of {running} running "
+            f"job(s) finished, {cancelled} interrupted; {left} open intent(s) and the queued jobs are finished at "
+            "the next start")
