@@ -32,7 +32,7 @@ from typing import Any
 
 from cloudtwin.background import Background
 from cloudtwin.clouds import DEFAULT_REGION_ALIAS
-from cloudtwin.dataplane import cleanup, machines, responders
+from cloudtwin.dataplane import cleanup, machines, metadata, responders
 from cloudtwin.dataplane.conntrack import flush_here
 from cloudtwin.dataplane.layout import VmLayout, port_policies, public_gateway, vm_layout
 from cloudtwin.dataplane.netns import PUBLIC_IF, Names, NetnsThreads, ip_batch, ip_batch_sync, new_prefix
@@ -106,6 +106,7 @@ class Vm:
     remote_groups: frozenset[str] = frozenset()
     responders: responders.Responders | None = None
     machine: machines.Machine | None = None
+    metadata: metadata.MetadataServer | None = None
 
 
 @dataclass
@@ -185,6 +186,8 @@ class DataPlane:
             for vm in self.vms.values():
                 if vm.responders:
                     vm.responders.close()
+                if vm.metadata:
+                    vm.metadata.close()
             for pub in self.publics.values():
                 if pub.responders:
                     pub.responders.close()
@@ -442,7 +445,7 @@ class DataPlane:
         """The VM namespace's side: addresses (new links only), link state, route and client neighbour."""
         assert vm.layout is not None and self.names is not None
         state = "up" if vm.up else "down"
-        lines = ["link set lo up"] if addresses and private else []
+        lines = ["link set lo up", f"addr add {metadata.METADATA_ADDRESS}/32 dev lo"] if addresses and private else []
         self._neigh.pop(vm.ns, None)          # a link that went down or was re-made lost its neighbours
         for k, nic in enumerate(vm.layout.nics if private else ()):
             if addresses:
@@ -546,6 +549,9 @@ class DataPlane:
         try:
             sockets = await self.threads.run(owner.ns, responders.open_sockets, banner)
             owner.responders = await responders.serve(sockets)
+            if isinstance(owner, Vm):      # Nova's metadata service at 169.254.169.254, inside the VM
+                sock = await self.threads.run(owner.ns, metadata.open_socket)
+                owner.metadata = await metadata.serve(sock, functools.partial(self._server, owner.key))
         except OSError as exc:
             log.warning("data plane: responders in %s failed: %s", owner.ns, exc)
 
@@ -561,6 +567,8 @@ class DataPlane:
         for vm in vms:
             if vm.responders:
                 vm.responders.close()
+            if vm.metadata:
+                vm.metadata.close()
             # the veths are not deleted one by one (~20 ms of kernel time each): deleting the namespace
             # destroys them in the kernel's batched, asynchronous namespace cleanup
             self._unlink(vm, private=True, fabric=[], client_lines=client_lines)

@@ -299,3 +299,20 @@ def test_sigkill_of_the_twin_takes_its_vms_and_the_next_start_cleans(tmp_path: P
         nxt.proc.wait(30)
     assert not Path(f"/run/cloudtwin/{live}").exists() and not (layout.unified / "cloudtwin" / live).exists()
     assert live not in Path("/proc/mounts").read_text(), "a stopped twin leaves no mount, cgroup or directory"
+
+
+def test_metadata_service_inside_the_vm(lab: Lab):
+    key = lab.key("kp")
+    sg = lab.ssh_group("ssh")
+    server, ip = lab.server("meta", sg, "kp", user_data="#!/bin/sh\necho ud\n")
+    script = ("python3 -c \"import json,urllib.request as u;"
+              "b='http://169.254.169.254/';"
+              "d=json.load(u.urlopen(b+'openstack/latest/meta_data.json'));"
+              "print(d['uuid'], d['name'], d['public_keys']['kp'].split()[0]);"
+              "print(u.urlopen(b+'openstack/latest/user_data').read().decode().strip().splitlines()[-1]);"
+              "print(u.urlopen(b+'latest/meta-data/public-ipv4').read().decode())\"")
+    done = ssh(key, "ubuntu", ip, script)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split("\n")
+    assert lines[0].split() == [server.id, "meta", "ssh-rsa"], "the metadata instance id is the server id"
+    assert lines[1] == "echo ud" and lines[2] == ip
