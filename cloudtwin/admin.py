@@ -1,5 +1,6 @@
 """The admin API under ``/_twin``: clouds, profiles, faults, scenarios, events, state, reset, snapshots
-and, when the twin runs one, the data plane (status, probes, the compiler-break hook).
+and, when the twin runs one, the data plane (status, probes, the compiler-break hook, and per VM
+``/vms/{server}`` and ``/vms/{server}/exec`` from ``vm_hooks``).
 
 It is how a test drives the twin: "take region RegionOne of cloud-2 down for 30 s", "throttle cloud-3
 at 10 creates/s", "what did you inject and which requests did it hit?". Bodies are JSON; errors are
@@ -21,6 +22,7 @@ from cloudtwin import snapshot, wire
 from cloudtwin.errors import ApiError
 from cloudtwin.profiles import ProfileError
 from cloudtwin.routing import Call, Router
+from cloudtwin.vm_hooks import vm_exec, vm_info
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 
@@ -292,6 +294,7 @@ def add_routes(r: Router) -> None:
         ("POST", "/snapshot", save_snapshot), ("POST", "/restore", restore_snapshot),
         ("GET", "/dataplane", dataplane_status), ("POST", "/dataplane/probe", dataplane_probe),
         ("POST", "/dataplane/debug", dataplane_debug),
+        ("GET", "/vms/{server}", vm_info), ("POST", "/vms/{server}/exec", vm_exec),
     ]:
         op = f"admin:{pattern.strip('/').split('/')[0]}:{method.lower()}"
         r.add(a, method, pattern, handler, op, auth=False)

@@ -90,6 +90,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="remove the namespaces left by data-plane twins that are no longer running, then exit")
     p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--log-level", default=os.environ.get("CLOUDTWIN_LOG_LEVEL", "warning"))
+    from cloudtwin.vm_cli import add_subcommands
+
+    add_subcommands(p)      # spider twin exec|ssh: into the VMs of a running twin
 
 
 def config_from_args(args: argparse.Namespace) -> TwinConfig:
@@ -193,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "twin_command", None):
+        from cloudtwin import vm_cli
+
+        return vm_cli.run(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if getattr(args, "dataplane_cleanup", False):
         return dataplane_cleanup()

@@ -25,7 +25,6 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from cloudtwin.dataplane.metadata import instance_id
 from cloudtwin.errors import ApiError
 from cloudtwin.services.nova.models import Server, hostname_of
 
@@ -109,6 +108,8 @@ def _table(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
 
 def boot_log(region: Any, server: Server) -> str:
     """A plausible, deterministic serial log of the server's boot (and power-off when it is stopped)."""
+    from cloudtwin.dataplane.metadata import instance_id     # (it imports Nova's models: not at import time)
+
     host = hostname_of(server.name)
     image = region.glance.find(server.project_id, server.image_id) if server.image_id else None
     user = getattr(image, "login_user", None) or "ubuntu"
