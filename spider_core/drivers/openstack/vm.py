@@ -18,6 +18,7 @@ for it to settle first.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from typing import Any
 
@@ -32,11 +33,30 @@ from spider_core.errors import DriverError, DriverNotFound
 from spider_core.model import IID, KeyValue, NICInfo, VMAction, VMInfo, VMReqInfo, VMStatus, VMStatusInfo
 
 VM_USER = "cb-user"
+# CB-Spider's OpenStack driver sends this cloud-config with every Linux VM (VMHandler.StartVM)
+CLOUD_INIT = """#cloud-config
+users:
+  - name: {{username}}
+    ssh-authorized-keys:
+      - {{public_key}}
+    sudo: ['ALL=(ALL) NOPASSWD:ALL']
+    groups: sudo
+    shell: /bin/bash
+runcmd:
+  - sed -i -e '$aAllowUsers {{username}}' /etc/ssh/sshd_config
+  - restart ssh
+"""
 BOOT_TIMEOUT = 600.0
 SETTLE_TIMEOUT = 120.0
 POLL_INTERVAL = 0.5
 EXPECT_WINDOW = 30.0  # how long an issued suspend/resume counts as pending if the cloud shows no task
 LIST_BATCH_MIN = 8    # concurrent gets of at least this many servers are read with one paged list
+
+
+def is_windows(image: dict[str, Any]) -> bool:
+    """A Glance image of Windows (``os_type``, or ``os_distro``/the name saying so), as CB-Spider tells."""
+    text = " ".join(str(image.get(k) or "") for k in ("os_type", "os_distro", "name")).lower()
+    return "windows" in text
 
 
 def vm_not_found(server_id: str) -> DriverNotFound:
@@ -261,6 +281,8 @@ class OsVmHandler(VMHandler):
         key = req.keypair_iid.system_id or req.keypair_iid.name_id
         if key:
             server["key_name"] = key
+            if not is_windows(image):
+                server["user_data"] = await self._cloud_init(key, name)
         zone = req.zone or self.s.zone
         if zone:
             server["availability_zone"] = zone
@@ -289,6 +311,13 @@ class OsVmHandler(VMHandler):
         info.vmspec_name = req.vmspec_name or info.vmspec_name
         info.tags = list(req.tags)
         return info
+
+    async def _cloud_init(self, key: str, name: str) -> str:
+        """CB-Spider's user-data for a Linux VM: cloud-init makes ``cb-user`` with the keypair's public
+        key and sudo, so ``ssh -i <key> cb-user@<PublicIP>`` works on any image, as on CB-Spider."""
+        kp = (await self.s.call(RT_VM, name, "compute", "GET", f"/os-keypairs/{key}"))["keypair"]
+        text = CLOUD_INIT.replace("{{username}}", VM_USER).replace("{{public_key}}", kp.get("public_key", "").strip())
+        return base64.b64encode(text.encode()).decode()
 
     async def _attach_public_ip(self, ports: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
         if not ports:
