@@ -23,7 +23,7 @@ from cloudtwin.errors import ApiError
 from cloudtwin.routing import Call, Router
 from cloudtwin.services.nova.volumes import parse_block_devices
 from cloudtwin.services.nova.models import (Flavor, Keypair, NetRequest, NovaState, Server, generate_keypair,
-                                            host_id, ref_id)
+                                            host_id, hostname_of, ref_id)
 from cloudtwin.services.nova.proxies import nova_rules as _nova_rules
 from cloudtwin.services.nova.console import console_output
 
@@ -191,7 +191,7 @@ class View:
         if mv >= (2, 3):
             out.update({"OS-EXT-SRV-ATTR:reservation_id": s.reservation_id,
                         "OS-EXT-SRV-ATTR:launch_index": s.launch_index,
-                        "OS-EXT-SRV-ATTR:hostname": _hostname(s.name),
+                        "OS-EXT-SRV-ATTR:hostname": hostname_of(s.name),
                         "OS-EXT-SRV-ATTR:kernel_id": "", "OS-EXT-SRV-ATTR:ramdisk_id": "",
                         "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
                         "OS-EXT-SRV-ATTR:user_data": s.user_data})
@@ -233,11 +233,6 @@ def _usg(ts: float | None) -> str | None:
     if ts is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(ts)) + f"{int(ts % 1 * 1e6):06d}"
-
-
-def _hostname(name: str) -> str:
-    h = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
-    return h[:63] or "server"
 
 
 # ---- servers ----------------------------------------------------------------------------------------
