@@ -130,7 +130,12 @@ _SYSTEM = _family("system", [
        summary="Readiness check"),
     _r("health-check-health", "GET", "/health", "health", scoped=False, auth=False, summary="Readiness check"),
     _r("health-check-ping", "GET", "/ping", "ping", scoped=False, auth=False, summary="Readiness check"),
-    _r("health-check-readyz", "GET", "/readyz", "readyz", scoped=False, auth=False, summary="Readiness check"),
+    _r("health-check-readyz", "GET", "/readyz", "readyz", scoped=False, auth=False,
+       summary="Readiness: 503 while recovering after a restart, shutting down or shedding load"),
+    _r("health-check-healthz", "GET", "/healthz", "healthz", scoped=False, auth=False,
+       summary="Liveness (project extension): the process answers"),
+    _r("get-metrics", "GET", "/metrics", "metrics", scoped=False, text=True,
+       summary="Prometheus metrics (project extension)"),
     _r("get-splockinfo", "GET", "/splockinfo", "splockinfo", scoped=False, query=("detail",),
        summary="SP-Lock state (detail=true: rich project view)"),
     _r("get-limitinfo", "GET", "/limitinfo", "limitinfo", scoped=False, query=("ConnectionName",),
@@ -374,9 +379,33 @@ _NLB = _family("nlb", [
     *_resource_common("nlb", "nlb", "nlb", {"Name": "nlb-r1", "VPCName": "vpc-01", "CSPId": "nlb-0a1b2c"}),
 ])
 
+# project extension: asynchronous jobs (``?async=true`` / ``Prefer: respond-async`` on creates, deletes,
+# VM control) and the MOCK provider's fault rules
+_JOB = _family("job", [
+    _r("get-job", "GET", "/job/{Id}", "get_job", scoped=False, query=("wait",),
+       summary="A job; wait=S long-polls until it finishes (up to 120 s)"),
+    _r("list-job", "GET", "/job", "list_job", scoped=False, query=("ConnectionName", "status", "limit"),
+       summary="Jobs, newest first (status: queued,running,done,failed,cancelled)"),
+    _r("cancel-job", "DELETE", "/job/{Id}", "cancel_job", scoped=False, summary="Cancel a job that has not started"),
+])
+
+_MOCK_FAULT_EX = {"kind": "throttle", "match": {"project": "example-mock-name", "method": "POST"}, "rate": 10}
+_MOCK = _family("mock", [
+    _r("list-mockfault", "GET", "/mock/faults", "list_mock_faults", scoped=False, summary="MOCK fault rules"),
+    _r("add-mockfault", "POST", "/mock/faults", "add_mock_faults", scoped=False, body="raw", example=_MOCK_FAULT_EX,
+       summary="Add MOCK fault rules (Cloud-Twin's schema: throttle, error, latency, outage)"),
+    _r("clear-mockfault", "DELETE", "/mock/faults", "clear_mock_faults", scoped=False,
+       summary="Remove every MOCK fault rule"),
+    _r("remove-mockfault", "DELETE", "/mock/faults/{Id}", "remove_mock_fault", scoped=False,
+       summary="Remove one MOCK fault rule"),
+    _r("list-mockevent", "GET", "/mock/events", "list_mock_events", scoped=False,
+       query=("since", "kind", "rule", "limit"), summary="What MOCK faults injected, into which call"),
+])
+
 #: Every operation, in contract order. Server authors: iterate this for route-coverage tests.
 ROUTES: tuple[Route, ...] = tuple(_SYSTEM + _CONNECTION + _REGIONZONE + _IMAGE_SPEC + _VPC + _SG + _KEYPAIR
-                                  + _VM + _NLB)
+                                  + _VM + _NLB + _JOB + _MOCK)
+FINISHED_JOB = ("done", "failed", "cancelled")
 ROUTES_BY_ID: dict[str, Route] = {r.op_id: r for r in ROUTES}
 
 
@@ -533,6 +562,8 @@ class _Operations:
     def health(self) -> Any: return self._call("health-check-health")
     def ping(self) -> Any: return self._call("health-check-ping")
     def readyz(self) -> Any: return self._call("health-check-readyz")
+    def healthz(self) -> Any: return self._call("health-check-healthz")
+    def metrics(self) -> Any: return self._call("get-metrics")
 
     def splockinfo(self, detail: bool = False) -> Any:
         """``{"splockinfo": [...]}``; ``detail=True`` asks for the project's rich lock view."""
@@ -823,12 +854,35 @@ class _Operations:
         return self.count_nlb_by_connection(conn) if conn else self.count_all_nlb()
 
 
+    # ---- jobs and MOCK faults (project extensions) ----------------------------------------------------
+    def get_job(self, job_id: str, wait: float | None = None) -> Any:
+        return self._call("get-job", job_id, query={"wait": wait})
+
+    def list_job(self, conn: str | None = None, status: str | None = None, limit: int | None = None) -> Any:
+        return self._call("list-job", query={"ConnectionName": conn, "status": status, "limit": limit})
+
+    def cancel_job(self, job_id: str) -> Any: return self._call("cancel-job", job_id)
+    def list_mock_faults(self) -> Any: return self._call("list-mockfault")
+    def add_mock_faults(self, rules: Any) -> Any: return self._call("add-mockfault", req=rules)
+    def clear_mock_faults(self) -> Any: return self._call("clear-mockfault")
+    def remove_mock_fault(self, rule_id: str) -> Any: return self._call("remove-mockfault", rule_id)
+
+    def list_mock_events(self, since: int | None = None, kind: str | None = None) -> Any:
+        return self._call("list-mockevent", query={"since": since, "kind": kind})
+
+
 class _Base(_Operations):
+    """``asynchronous=True`` sends ``Prefer: respond-async``: creates, deletes and VM control answer
+    at once with a job (202), to follow with ``get_job``/``wait_job``; every other route is unchanged."""
+
     def __init__(self, base_url: str = DEFAULT_BASE_URL, username: str | None = None,
-                 password: str | None = None, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+                 password: str | None = None, timeout: float | None = DEFAULT_TIMEOUT, *,
+                 asynchronous: bool = False) -> None:
         self.base_url = _normalise_base_url(base_url)
         self.timeout = timeout
         self.headers = {"Accept": "application/json", **basic_auth_header(username, password)}
+        if asynchronous:
+            self.headers["Prefer"] = "respond-async"
 
     def url(self, p: Prepared) -> str:
         return self.base_url + p.path
@@ -847,10 +901,11 @@ class SpiderClient(_Base):
     """Blocking client on one pooled ``requests.Session``. Use as a context manager or call close()."""
 
     def __init__(self, base_url: str = DEFAULT_BASE_URL, username: str | None = None,
-                 password: str | None = None, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+                 password: str | None = None, timeout: float | None = DEFAULT_TIMEOUT, *,
+                 asynchronous: bool = False) -> None:
         import requests
 
-        super().__init__(base_url, username, password, timeout)
+        super().__init__(base_url, username, password, timeout, asynchronous=asynchronous)
         self.session = requests.Session()
         self.session.headers.update(self.headers)
 
@@ -879,6 +934,18 @@ class SpiderClient(_Base):
     def _call(self, op_id: str, *path_args: Any, **kw: Any) -> Any:
         return self.send(self.prepare(op_id, *path_args, **kw))
 
+    def wait_job(self, job_id: str, timeout: float = 600.0, poll: float = 60.0) -> Any:
+        """Long-poll a job until it finishes (done, failed or cancelled) or ``timeout`` passes;
+        returns the job as last seen."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            job = self.get_job(job_id, wait=round(max(0.0, min(poll, left)), 3))
+            if job.get("Status") in FINISHED_JOB or left <= 0:
+                return job
+
 
 # =================================================================================================
 # Async client (aiohttp)
@@ -893,8 +960,8 @@ class AsyncSpiderClient(_Base):
 
     def __init__(self, base_url: str = DEFAULT_BASE_URL, username: str | None = None,
                  password: str | None = None, timeout: float | None = DEFAULT_TIMEOUT,
-                 connector_limit: int = 100) -> None:
-        super().__init__(base_url, username, password, timeout)
+                 connector_limit: int = 100, *, asynchronous: bool = False) -> None:
+        super().__init__(base_url, username, password, timeout, asynchronous=asynchronous)
         self._limit = connector_limit
         self._session: Any = None
 
@@ -938,3 +1005,14 @@ class AsyncSpiderClient(_Base):
     def _call(self, op_id: str, *path_args: Any, **kw: Any) -> Any:
         # Build synchronously (argument errors surface at call time), send as a coroutine.
         return self.send(self.prepare(op_id, *path_args, **kw))
+
+    async def wait_job(self, job_id: str, timeout: float = 600.0, poll: float = 60.0) -> Any:
+        """Long-poll a job until it finishes or ``timeout`` passes; returns the job as last seen."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            job = await self.get_job(job_id, wait=round(max(0.0, min(poll, left)), 3))
+            if job.get("Status") in FINISHED_JOB or left <= 0:
+                return job

@@ -121,7 +121,7 @@ class JobRunner:
     async def get(self, job_id: str) -> JobRow:
         job = await self.db.get_job(job_id)
         if job is None:
-            raise JobError(f"job '{job_id}' does not exist", status=404)
+            raise JobError(f"job '{job_id}' not found", status=404)
         return job
 
     async def wait(self, job_id: str, seconds: float) -> JobRow:

@@ -44,9 +44,14 @@ def command_of(op_id: str) -> tuple[str, str]:
     return RENAMES.get(resource, resource), verb
 
 
+# ``spctl job wait``: GET /job/{Id}?wait= repeated until the job finishes (not a route of its own)
+JOB_WAIT = Route("wait-job", "GET", "/job/{Id}", query=("timeout",), family="job",
+                 summary="Wait until a job finishes (long-polls GET /job/{Id}?wait=; --timeout S, default 600)")
+
+
 def commands() -> dict[tuple[str, str], Route]:
     """Every ``(resource, verb)`` with its route (unique by construction; checked by the tests)."""
-    return {command_of(r.op_id): r for r in ROUTES}
+    return {command_of(r.op_id): r for r in (*ROUTES, JOB_WAIT)}
 
 
 # ---- flags ---------------------------------------------------------------------------------------
@@ -109,6 +114,9 @@ def _global_flags(parser: argparse.ArgumentParser, suppress: bool) -> None:
     parser.add_argument("-p", "--password", help="password (env SPIDER_PASSWORD)", **({"default": None} | d))
     parser.add_argument("-v", "--version", action="store_true", help="print the version and exit",
                         **({"default": False} | d))
+    parser.add_argument("--async", dest="run_async", action="store_true",
+                        help="run a create, delete or VM control as a job: print the job at once "
+                             "(then: spctl job wait --Id ID)", **({"default": False} | d))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -285,9 +293,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return usage_error(ns._vparser, rt, missing)
 
     server = ns.server or DEFAULT_SERVER
+    if ns.run_async:
+        prepared.params["async"] = "true"
     try:
         with SpiderClient(server, ns.username, ns.password, timeout=DEFAULT_TIMEOUT) as client:
-            result = client.send(prepared)
+            if rt is JOB_WAIT:
+                result = client.wait_job(prepared.path.rsplit("/", 1)[-1],
+                                         timeout=float(prepared.params.get("timeout") or 600))
+            else:
+                result = client.send(prepared)
     except SpiderAPIError as exc:
         print_error(exc.message)
         return EXIT_ERROR

@@ -130,3 +130,39 @@ async def test_healthz_readyz_and_metrics(null_server):
     assert refused.status == 503 and "shutting down" in refused.json["message"] and refused.headers["Retry-After"]
     assert (await srv.call("GET", "healthz")).status == 200
     srv.sp.phase = "ready"
+
+
+def test_python_client_and_spctl_submit_and_wait(spider_process, capsys):
+    import json
+
+    from spider_core import spctl
+    from spider_core.client import SpiderClient
+
+    srv = spider_process()
+    with SpiderClient(srv.base) as sync:
+        sync.register_driver({"DriverName": "null-driver01", "ProviderName": "NULL",
+                              "DriverLibFileName": "null-driver-v1.0.so"})
+        sync.register_credential({"CredentialName": "null-cred", "ProviderName": "NULL",
+                                  "KeyValueInfoList": [{"Key": "Name", "Value": "c1"}]})
+        sync.register_region({"RegionName": "null-region01", "ProviderName": "NULL",
+                              "KeyValueInfoList": [{"Key": "Region", "Value": "null-region"}]})
+        sync.create_connection_config({"ConfigName": NULL_CONNECTION, "ProviderName": "NULL",
+                                       "DriverName": "null-driver01", "CredentialName": "null-cred",
+                                       "RegionName": "null-region01"})
+    with SpiderClient(srv.base, asynchronous=True) as client:
+        job = client.create_vpc(NULL_CONNECTION, VPC)
+        assert job["Status"] in ("queued", "running", "done") and job["Operation"] == "create"
+        done = client.wait_job(job["Id"], timeout=30)
+        assert done["Status"] == "done" and done["Result"]["IId"]["NameId"] == "vpc-a1"
+        assert client.list_vpc(NULL_CONNECTION)["vpc"][0]["IId"]["NameId"] == "vpc-a1"  # reads stay synchronous
+    server = f"127.0.0.1:{srv.port}"
+    body = json.dumps({"ConnectionName": NULL_CONNECTION, "ReqInfo": {"Name": "k-spctl"}})
+    assert spctl.main(["-s", server, "--async", "keypair", "create", "-d", body]) == 0
+    submitted = json.loads(capsys.readouterr().out)
+    assert submitted["Resource"] == "keypair" and submitted["Name"] == "k-spctl"
+    assert spctl.main(["-s", server, "job", "wait", "--Id", submitted["Id"]]) == 0
+    assert json.loads(capsys.readouterr().out)["Status"] == "done"
+    assert spctl.main(["-s", server, "job", "list", "-c", NULL_CONNECTION, "--status", "done"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["job"]) == 2
+    assert spctl.main(["-s", server, "--async", "vpc", "list", "-c", NULL_CONNECTION]) == 1
+    assert "async=true is for creates" in json.loads(capsys.readouterr().out)["message"]

@@ -36,7 +36,7 @@ async def add_faults(request: web.Request) -> web.Response:
         rules = FAULTS.add(doc)
     except ValueError as exc:
         raise SpiderError(str(exc), status=400) from None
-    return reply(request, {"faults": [r.public(r.start) for r in rules]}, 201)
+    return reply(request, {"faults": [r.public(r.start) for r in rules]})
 
 
 @routes.delete("/spider/mock/faults")
@@ -48,7 +48,7 @@ async def clear_faults(request: web.Request) -> web.Response:
 async def remove_fault(request: web.Request) -> web.Response:
     rule_id = path(request, "Id")
     if not FAULTS.remove(rule_id):
-        raise SpiderError(f"fault '{rule_id}' does not exist", status=404)
+        raise SpiderError(f"fault '{rule_id}' not found", status=404)
     return reply(request, {"removed": 1})
 
 
