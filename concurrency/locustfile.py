@@ -64,6 +64,8 @@ def add_arguments(parser: Any) -> None:
     g.add_argument("--spider-spec", default=_env("spec"), help="VM spec (default: picked from the connection)")
     g.add_argument("--spider-action", choices=VM_ACTIONS, default=_env("action", "reboot"),
                    help="VM control action")
+    g.add_argument("--spider-async", action="store_true", default=_env("async") == "1",
+                   help="submit creates/deletes/VM control as jobs (?async=true) and wait for each job")
     g.add_argument("--spider-list-size", type=int, default=int(_env("list_size", "10")),
                    help="resources created for a list template")
     g.add_argument("--spider-setup", action="store_true", default=_env("setup") == "1",
@@ -75,7 +77,7 @@ def plan_from_options(options: Any) -> LoadPlan:
                     users=options.spider_n or options.num_users or 1, connection=options.spider_connection,
                     same_name=options.spider_same_name, loop=options.spider_loop, prefix=options.spider_prefix,
                     image=options.spider_image, spec=options.spider_spec, action=options.spider_action,
-                    list_size=options.spider_list_size)
+                    list_size=options.spider_list_size, async_jobs=options.spider_async)
     if options.spider_run_id:
         plan.run_id = options.spider_run_id
     return plan

@@ -64,6 +64,7 @@ class LoadPlan:
     action: str = "reboot"
     list_size: int = 10
     nlb_vms: int = 2
+    async_jobs: bool = False   # submit creates/deletes/control as jobs (?async=true) and wait for them
 
     def __post_init__(self) -> None:
         self.op = normalise_op(self.op)
@@ -118,7 +119,22 @@ class LoadPlan:
 
     @property
     def request_name(self) -> str:
-        return f"{self.op} {self.resource}"
+        return f"{self.op} {self.resource}" + (" (submit)" if self.submits_jobs else "")
+
+    @property
+    def submits_jobs(self) -> bool:
+        """Async mode applies to the operations that change something; reads stay synchronous."""
+        return self.async_jobs and self.op not in ("get", "list", "status")
+
+    @property
+    def completion_name(self) -> str:
+        """Async mode: the time from submit to the job's end, reported apart from the submit latency."""
+        return f"{self.op} {self.resource} (completion)"
+
+    @property
+    def outcome_name(self) -> str:
+        """The statistics row whose successes count: the job's completion in async mode."""
+        return self.completion_name if self.submits_jobs else self.request_name
 
     @property
     def contention_name(self) -> str:

@@ -61,6 +61,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", default="", help="VM image (default: picked from the connection)")
     p.add_argument("--spec", default="", help="VM spec (default: picked from the connection)")
     p.add_argument("--list-size", type=int, default=10, help="resources created for a list template (default 10)")
+    p.add_argument("--async", dest="async_jobs", action="store_true",
+                   help="submit creates/deletes/VM control as jobs (?async=true) and long-poll each to its end: "
+                        "the report shows submit latency and time to completion apart")
     p.add_argument("--prefix", default="load", help="resource name prefix (default load)")
     p.add_argument("--lock-threshold", type=float, default=30.0,
                    help="the lock monitor flags keys held longer than this many seconds (default 30)")
@@ -88,6 +91,8 @@ def locust_command(plan: LoadPlan, args: argparse.Namespace, out: Path) -> list[
         cmd.append("--spider-same-name")
     if plan.loop:
         cmd.append("--spider-loop")
+    if plan.async_jobs:
+        cmd.append("--spider-async")
     if args.processes > 1:
         cmd += ["--processes", str(args.processes), "--master-bind-host", "127.0.0.1"]
     return cmd
@@ -166,11 +171,15 @@ def read_figures(plan: LoadPlan, out: Path) -> RunFigures:
         return fig
     fig.stats_rows = sorted(final["entries"], key=lambda e: e["name"]) + [dict(final["aggregated"], name="Aggregated")]
     for row in final["entries"]:
-        if row["name"] == plan.request_name:
+        if row["name"] == plan.outcome_name:
             fig.successes += row["requests"] - row["failures"]
         elif row["name"] == plan.contention_name:
             fig.contention_answers += row["requests"]
     agg = final["aggregated"]
+    if plan.submits_jobs:  # the headline is the jobs' completion; submits and polls have their own rows
+        agg = next((r for r in final["entries"] if r["name"] == plan.outcome_name), agg)
+        agg = dict(agg, failures=agg["failures"] + sum(r["failures"] for r in final["entries"]
+                                                       if r["name"] == plan.request_name))
     fig.requests, fig.failures, fig.ops_per_s = agg["requests"], agg["failures"], agg["ops_per_s"]
     fig.p50, fig.p95, fig.p99, fig.max_ms = agg["p50"], agg["p95"], agg["p99"], round(agg["max_ms"] or 0, 1)
     if final.get("window_s"):  # one-shot: first request sent to last answer received, over all users
@@ -234,6 +243,7 @@ def build_suite(plan: LoadPlan, args: argparse.Namespace, fig: RunFigures, *, st
                 ["throttling retries", limits.get("retries", 0)], ["calls given up", limits.get("gave_up", 0)],
                 ["seconds waiting on throttling", limits.get("waited_s", 0.0)],
                 ["peak CSP calls in flight (since server start)", limits.get("peak_inflight", 0)]]
+    figures += [[f"server: {k}", v] for k, v in (limits.get("server") or {}).items()]  # from /spider/metrics
     if lock_summary is not None:
         figures += [["lock peak holders", lock_summary["peak_holders"]],
                     ["lock peak waiters", lock_summary["peak_waiters"]],
@@ -321,7 +331,8 @@ async def run_async(args: argparse.Namespace, plan_holder: dict[str, Any]) -> in
         return 2
     plan = LoadPlan(op=args.op, resource=args.resource, users=args.n, connection=connection,
                     same_name=args.same_name, loop=args.loop, prefix=args.prefix, image=args.image,
-                    spec=args.spec, action=args.action, list_size=args.list_size)
+                    spec=args.spec, action=args.action, list_size=args.list_size,
+                    async_jobs=getattr(args, "async_jobs", False))
     plan_holder["plan"] = plan
     if registered and not args.quiet:
         print(f"spider load: registered connection {connection}", flush=True)
@@ -329,6 +340,7 @@ async def run_async(args: argparse.Namespace, plan_holder: dict[str, Any]) -> in
     errors: list[str] = []
     counts_before = await asyncio.to_thread(scenario.resource_counts, rest, connection)
     limits_before = await asyncio.to_thread(scenario.limit_stats, rest, connection)
+    metrics_before = await asyncio.to_thread(scenario.server_metrics, rest)
     monitor, lock_summary, locust_rc, cleanup_report = None, None, None, None
     counts_after, locks_left = None, []
     interrupted = False
@@ -361,9 +373,11 @@ async def run_async(args: argparse.Namespace, plan_holder: dict[str, Any]) -> in
         except Exception as exc:  # noqa: BLE001
             errors.append(f"verification failed: {getattr(exc, 'message', exc)}")
     limits_after = await asyncio.to_thread(scenario.limit_stats, rest, connection)
+    limits = limit_delta(limits_before, limits_after)
+    limits["server"] = scenario.metrics_delta(metrics_before, await asyncio.to_thread(scenario.server_metrics, rest))
     fig = read_figures(plan, out)
     suite = build_suite(plan, args, fig, started=started, duration_s=time.monotonic() - t0,
-                        limits=limit_delta(limits_before, limits_after), lock_summary=lock_summary, monitor=monitor,
+                        limits=limits, lock_summary=lock_summary, monitor=monitor,
                         counts_before=counts_before, counts_after=counts_after, locks_left=locks_left,
                         cleanup=cleanup_report, errors=errors, locust_rc=locust_rc)
     code = write_reports(suite, out, title=f"spider load {plan.op} {plan.resource} {args.csp} {plan.users}")

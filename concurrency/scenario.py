@@ -172,6 +172,42 @@ def limit_stats(rest: Rest, connection: str) -> dict[str, Any]:
     return next(iter(data.get("limitinfo") or []), {})
 
 
+# What a run reads from the server's /spider/metrics (summed over labels), before and after.
+METRIC_FIGURES = {
+    "spider_admission_rejected_total": "requests refused with 503 (admission bound)",
+    "spider_jobs_finished_total": "jobs finished",
+    "spider_limiter_throttled_total": "throttling answers (all connections)",
+    "spider_limiter_retried_total": "throttled calls retried (all connections)",
+    "spider_csp_call_duration_seconds_count": "CSP calls (all connections)",
+    "spider_csp_call_duration_seconds_sum": "CSP call seconds (all connections)",
+    "spider_lock_wait_seconds_sum": "seconds waiting for locks",
+}
+
+
+def server_metrics(rest: Rest) -> dict[str, float]:
+    """The METRIC_FIGURES series of ``GET /spider/metrics`` (empty from a server without it)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        resp = rest._session.get(rest.server + "/spider/metrics", timeout=30)
+    except requests.RequestException:
+        return {}
+    if resp.status_code != 200:
+        return {}
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(resp.text):
+        for sample in family.samples:
+            if sample.name in METRIC_FIGURES:
+                totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals
+
+
+def metrics_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """What the run added to each series, labelled for the report."""
+    return {label: round(after.get(name, 0.0) - before.get(name, 0.0), 3) for name, label in METRIC_FIGURES.items()
+            if name in after}
+
+
 # ---------------------------------------------------------------- setup
 
 def pick_image_and_spec(rest: Rest, plan: LoadPlan) -> None:

@@ -55,23 +55,54 @@ class SpiderTemplateUser(FastHttpUser):
         plan = self.plan
         method, path, body = request
         path, body = request_body(plan, method, path, body)
+        as_job = plan.submits_jobs and name is None
+        if as_job:
+            path += ("&" if "?" in path else "?") + "async=true"
         kwargs: dict[str, Any] = {"name": name or plan.request_name, "catch_response": True}
         if body is not None:
             kwargs["data"] = json.dumps(body)
             kwargs["headers"] = {"Content-Type": "application/json"}
         self.first_start = min(self.first_start, time.time())
+        submitted = time.perf_counter()
+        job_id = ""
         with self.client.request(method, path, **kwargs) as resp:
             self.last_end = time.time()
-            if resp.status_code == 200:
+            if resp.status_code == 202 and as_job:
+                resp.success()
+                job_id = json.loads(resp.text)["Id"]
+            elif resp.status_code == 200:
                 resp.success()
                 return True
-            message = self._message(resp)
-            if plan.is_contention_answer(message):
-                resp.request_meta["name"] = plan.contention_name
-                resp.success()
+            else:
+                message = self._message(resp)
+                if plan.is_contention_answer(message):
+                    resp.request_meta["name"] = plan.contention_name
+                    resp.success()
+                    return False
+                resp.failure(plan.normalise_message(message))
                 return False
-            resp.failure(plan.normalise_message(message))
-            return False
+        return self.await_job(job_id, submitted)
+
+    def await_job(self, job_id: str, submitted: float) -> bool:
+        """Long-poll the job to its end; its time from submit is the report's completion row."""
+        plan = self.plan
+        while True:
+            with self.client.request("GET", f"/spider/job/{job_id}?wait=60", name="job poll",
+                                     catch_response=True) as resp:
+                resp.success()  # the poll itself is bookkeeping; the completion is judged below
+                job = json.loads(resp.text) if resp.status_code == 200 else {"Status": "failed",
+                                                                            "Error": self._message(resp)}
+            if job.get("Status") in ("done", "failed", "cancelled"):
+                break
+        self.last_end = time.time()
+        error = None if job["Status"] == "done" else (job.get("Error") or job["Status"])
+        name = plan.completion_name
+        if error and plan.is_contention_answer(error):
+            name, error = plan.contention_name, None
+        self.environment.events.request.fire(
+            request_type="JOB", name=name, response_time=(time.perf_counter() - submitted) * 1000,
+            response_length=0, exception=Exception(plan.normalise_message(error)) if error else None, context={})
+        return error is None and name == plan.completion_name
 
     @staticmethod
     def _message(resp: Any) -> str:
