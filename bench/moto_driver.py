@@ -14,20 +14,20 @@ import asyncio
 import time
 
 from mock_driver.driver import MockDriver
-from mock_driver import moto_backend
+from mock_driver import backends
 from mock_driver.moto_backend import MotoBackend
+from mock_driver.moto_worker import MotoWorkerBackend
 from spider_core.drivers.base import ConnectionInfo
 from spider_core.model import IID, SubnetInfo, VPCReqInfo
 
 
 async def run(n: int, speedups: bool, clients: int) -> None:
-    if moto_backend.inprocess_mode():
+    if backends.inprocess_mode():
         MotoBackend._instance = MotoBackend(speedups=speedups)
-        moto_backend._active = MotoBackend._instance
+        backends.set_backend(MotoBackend._instance)
     else:
-        from mock_driver.moto_worker import MotoWorkerBackend
-        moto_backend._active = MotoWorkerBackend(speedups=speedups)
-    print(f"moto: {type(moto_backend._active).__name__}")
+        backends.set_backend(MotoWorkerBackend(speedups=speedups))
+    print(f"moto: {type(backends.current_backend()).__name__}")
     conn = await MockDriver().connect(ConnectionInfo("MOCK", {"MockName": f"bench-{speedups}"}, "default"))
     vpc = conn.vpc
     await vpc.create_vpc(VPCReqInfo(IID("warm"), "10.0.0.0/16", [SubnetInfo(IID("warm-s"), "", "10.0.1.0/24")]))
@@ -66,11 +66,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.inprocess:
         import os
-        os.environ[moto_backend.INPROCESS_ENV] = "1"
+        os.environ[backends.INPROCESS_ENV] = "1"
     try:
         asyncio.run(run(args.n, not args.no_speedups, args.clients))
     finally:
-        MotoBackend.shutdown()
+        backends.shutdown_backend()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """``MockDriver``: CB-Spider's MOCK provider, implemented by the AWS driver's handlers on moto.
 
 moto runs in one dedicated worker process by default (``mock_driver/moto_worker.py``), or in the server
-process with ``SPIDERTWIN_MOTO_INPROCESS=1`` (see ``mock_driver/moto_backend.py``).
+process with ``SPIDERTWIN_MOTO_INPROCESS=1`` (see ``mock_driver/backends.py``).
 
 Differences from CB-Spider's Go mock that follow from running on a real cloud model (moto):
 CSP ids are AWS ids (``vpc-…``, ``sg-…``, ``i-…``; key pairs use their name), a new security group
@@ -15,7 +15,7 @@ import asyncio
 from typing import Any
 
 from mock_driver.faults import FaultInjectingSession
-from mock_driver.moto_backend import MotoBackend, account_id
+from mock_driver.backends import account_id, get_backend, shutdown_backend
 from mock_driver.profile import MockProfile, MockRegion, load_profile
 from spider_core.drivers.aws.connection import build_connection
 from spider_core.drivers.aws.view import AwsView
@@ -203,8 +203,8 @@ class MockDriver(CloudDriver):
     @staticmethod
     def backend() -> Any:
         """The process's moto backend: a worker process (default) or in-process
-        (``SPIDERTWIN_MOTO_INPROCESS=1``); see ``mock_driver/moto_backend.py``."""
-        return MotoBackend.get()
+        (``SPIDERTWIN_MOTO_INPROCESS=1``); see ``mock_driver/backends.py``."""
+        return get_backend()
 
     keep_backend_on_close = False
     """Tests set this: many short-lived Spider contexts share one worker (as they shared in-process moto)."""
@@ -221,7 +221,7 @@ class MockDriver(CloudDriver):
     async def close(self) -> None:
         """Stop the moto worker (the MOCK cloud state is lost, as on a restart)."""
         if not MockDriver.keep_backend_on_close:
-            await asyncio.get_running_loop().run_in_executor(None, MotoBackend.shutdown)
+            await asyncio.get_running_loop().run_in_executor(None, shutdown_backend)
 
     async def connect(self, info: ConnectionInfo) -> CloudConnection:
         mock_name = _credential(info.credential, "MockName")

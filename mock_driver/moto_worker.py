@@ -1,4 +1,4 @@
-"""moto in ONE dedicated worker process for the MOCK provider (the default; see ``moto_backend.py``).
+"""moto in ONE dedicated worker process for the MOCK provider (the default; ``backends.py`` chooses).
 
 Why: moto is pure-Python and CPU-heavy (~10 ms per VPC create). In the server process it shares one
 GIL with the aiohttp event loop, so under concurrent load both slow down. In a child process moto has
@@ -47,11 +47,12 @@ import sys
 import threading
 import time
 import weakref
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
-from mock_driver.moto_backend import ImagesMixin
+from mock_driver.images import ImagesMixin
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ START_TIMEOUT_S = 120.0
 # hung, not busy: it is killed and replaced, so one stuck call cannot stall every MOCK request forever.
 CALL_TIMEOUT_S = float(os.environ.get("SPIDERTWIN_MOTO_CALL_TIMEOUT", "120"))
 CLOSE_TIMEOUT_S = 5.0
+# Server threads that may each have one request in flight to the worker. Beyond a few, more only queue:
+# moto answers one at a time; what matters is that the next request is already in the pipe.
+PIPELINE_THREADS = 8
 _PROTO = pickle.HIGHEST_PROTOCOL
 
 
@@ -179,14 +183,25 @@ def _driver_error(message: str) -> Exception:
     return DriverError(message)
 
 
+class _InFlight:
+    """One request written to the worker and not yet answered."""
+
+    __slots__ = ("turn", "error")
+
+    def __init__(self) -> None:
+        self.turn = threading.Event()  # set when this request is the oldest in flight (or has failed)
+        self.error: Exception | None = None
+
+
 class MotoWorker:
     """The handle of one worker process generation after generation: start, request, close."""
 
     def __init__(self, *, speedups: bool = True) -> None:
         self.speedups = speedups
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # process, pipe and the queue of requests in flight
         self._proc: subprocess.Popen | None = None
         self._conn: Connection | None = None
+        self._inflight: deque[_InFlight] = deque()  # sent, not yet answered, in the order sent
         self.generation = 0  # incremented for each worker started
         self.status: dict[str, Any] = {}
         self.on_start: list[Any] = []  # called (under the worker lock) after each worker start
@@ -263,7 +278,8 @@ class MotoWorker:
         return proc.wait()
 
     def _lost(self, what: str, *, hung: bool = False) -> Exception:
-        """The worker is gone, hung or the pipe is broken: reap it, and describe it for the caller."""
+        """The worker is gone, hung or the pipe is broken: reap it, fail every request still in flight
+        with the same description, and return it for the caller. Call with ``_lock`` held."""
         proc, conn = self._proc, self._conn
         self._proc = self._conn = None
         if conn is not None:
@@ -273,12 +289,25 @@ class MotoWorker:
         how = f"did not answer within {CALL_TIMEOUT_S:g} s and was killed" if hung else \
             f"died ({self._exit_text(code)})"
         log.warning("MOCK moto worker (pid %s) lost during %s: %s", pid, what, how)
-        return _driver_error(
+        error = _driver_error(
             f"MOCK cloud backend failed: the moto worker process (pid {pid}) {how} "
             f"during {what}; the MOCK in-memory cloud state is lost and the next call starts a fresh worker")
+        self._fail_inflight(error)
+        return error
+
+    def _fail_inflight(self, error: Exception) -> None:
+        while self._inflight:
+            waiting = self._inflight.popleft()
+            waiting.error = error
+            waiting.turn.set()
 
     def request(self, msg: tuple[Any, ...], what: str) -> Any:
+        """Send one request and wait for its answer. Requests of several threads are pipelined: each is
+        written as soon as it comes, so the worker finds the next one waiting when it finishes one
+        (moto still runs them one at a time, in the order sent). The oldest request in flight reads
+        the next answer - which is its own - then hands the turn to the next."""
         data = pickle.dumps(msg, protocol=_PROTO)
+        mine = _InFlight()
         with self._lock:
             if self._closed:
                 raise _driver_error("MOCK moto worker is closed")
@@ -288,14 +317,36 @@ class MotoWorker:
                 raise self._lost(what)
             conn = self._conn
             assert conn is not None
+            generation = self.generation
             try:
                 conn.send_bytes(data)
-                if not conn.poll(CALL_TIMEOUT_S):
-                    log.error("MOCK moto worker did not answer %s within %.0f s: killing it", what, CALL_TIMEOUT_S)
-                    raise self._lost(what, hung=True)
-                raw = conn.recv_bytes()
-            except (EOFError, OSError):
+            except OSError:
                 raise self._lost(what) from None
+            self._inflight.append(mine)
+            if len(self._inflight) == 1:
+                mine.turn.set()
+        mine.turn.wait()
+        if mine.error is not None:
+            raise mine.error
+        try:
+            answered = conn.poll(CALL_TIMEOUT_S)
+            raw = conn.recv_bytes() if answered else None
+        except (EOFError, OSError):
+            answered, raw = True, None
+        with self._lock:
+            if mine.error is not None:  # the worker was lost meanwhile (closed, or another caller saw it)
+                raise mine.error
+            if raw is None:
+                if generation != self.generation:
+                    raise _driver_error("MOCK moto worker was replaced during the call")
+                if not answered:
+                    log.error("MOCK moto worker did not answer %s within %.0f s: killing it", what,
+                              CALL_TIMEOUT_S)
+                raise self._lost(what, hung=not answered)
+            if self._inflight and self._inflight[0] is mine:
+                self._inflight.popleft()
+            if self._inflight:
+                self._inflight[0].turn.set()
         reply = pickle.loads(raw)
         kind = reply[0]
         if kind == "ok":
@@ -317,6 +368,7 @@ class MotoWorker:
                 self._closed = True
             proc, conn = self._proc, self._conn
             self._proc = self._conn = None
+            self._fail_inflight(_driver_error("MOCK moto worker was stopped during the call"))
             if proc is None:
                 return
             try:
@@ -378,10 +430,10 @@ class MotoWorkerBackend(ImagesMixin):
     def __init__(self, *, speedups: bool = True) -> None:
         self.speedups = speedups
         self.worker = MotoWorker(speedups=speedups)
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moto")
+        # several threads, so requests queue in the pipe while the worker computes (see request())
+        self.executor = ThreadPoolExecutor(max_workers=PIPELINE_THREADS, thread_name_prefix="moto")
         self._clients: dict[tuple[str, str, str], ClientProxy] = {}
-        self.images: dict[tuple[str, str], dict[str, str]] = {}
-        self._images_lock = threading.Lock()
+        self._init_images()
         self.worker.on_start.append(self._forget_images)
         _live.add(self)
 

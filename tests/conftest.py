@@ -140,11 +140,11 @@ def _shared_moto_worker():
     """One MOCK moto worker for the whole session (each test's Spider close would otherwise stop it and
     the next test would wait ~3 s for a new one); stopped at the end."""
     from mock_driver.driver import MockDriver
-    from mock_driver.moto_backend import MotoBackend
+    from mock_driver.backends import shutdown_backend
     MockDriver.keep_backend_on_close = True
     yield
     MockDriver.keep_backend_on_close = False
-    MotoBackend.shutdown()
+    shutdown_backend()
 
 
 @pytest.fixture

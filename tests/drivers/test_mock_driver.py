@@ -3,7 +3,7 @@
 import pytest
 
 from mock_driver.driver import MockDriver
-from mock_driver.moto_backend import MotoBackend, account_id
+from mock_driver.backends import account_id, get_backend
 from spider_core.drivers.base import ConnectionInfo
 from spider_core.errors import DriverError, DriverNotFound, is_not_found
 from spider_core.model import IID, AnyCallInfo, KeyValue, SecurityReqInfo, SubnetInfo, VPCReqInfo
@@ -101,7 +101,7 @@ async def test_connect_errors():
 async def test_state_loss_gives_not_found(conn, mock_name):
     vpc = await conn.vpc.create_vpc(VPCReqInfo(IID("v1"), "10.0.0.0/16", [SubnetInfo(IID("s1"), "", "10.0.1.0/24")]))
     sg = await conn.security.create_security(SecurityReqInfo(IID("sg1"), vpc.iid, []))
-    MotoBackend.get().reset()  # what a process restart does to the in-memory cloud
+    get_backend().reset()  # what a process restart does to the in-memory cloud
     fresh = await MockDriver().connect(ConnectionInfo("MOCK", {"MockName": mock_name}, "default"))
     for coro in (fresh.vpc.get_vpc(vpc.iid), fresh.vpc.delete_vpc(vpc.iid),
                  fresh.security.get_security(sg.iid), fresh.security.delete_security(sg.iid),

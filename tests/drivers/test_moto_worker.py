@@ -16,7 +16,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 
-from mock_driver import moto_backend
+from mock_driver import backends
 from mock_driver.moto_backend import MotoBackend
 from mock_driver.moto_worker import ClientProxy, MotoWorkerBackend
 from spider_core.drivers.aws.session import map_error
@@ -89,8 +89,8 @@ def test_calls_work_and_patches_apply_in_the_worker(backend):
     assert pid and pid != os.getpid()
     status = backend.status()
     assert status["pid"] == pid and status["patched"]
-    assert all(status["applied"].get(k) for k in ("ec2_generic_filter", "ec2_security_group_by_id",
-                                                  "light_form_request", "url_router", "user_agent"))
+    assert all(status["applied"].get(k) for k in ("method_names", "ec2_tags_by_resource", "ec2_exact_filters",
+                                                  "ec2_security_group_by_id", "user_agent"))
     # elbv2 (query protocol) too
     elb = backend.client(ec2_account := vpc["Vpc"]["OwnerId"], "us-east-1", "elbv2")
     assert ec2_account and elb.describe_load_balancers()["LoadBalancers"] == []
@@ -259,7 +259,7 @@ def test_mock_driver_close_stops_the_shared_worker(monkeypatch):
     from mock_driver.driver import MockDriver
     from spider_core.drivers.base import ConnectionInfo
 
-    if moto_backend.inprocess_mode():
+    if backends.inprocess_mode():
         pytest.skip("SPIDERTWIN_MOTO_INPROCESS=1: no worker")
     monkeypatch.setattr(MockDriver, "keep_backend_on_close", False)  # the test session keeps it
 
@@ -267,7 +267,7 @@ def test_mock_driver_close_stops_the_shared_worker(monkeypatch):
         conn = await MockDriver().connect(ConnectionInfo("MOCK", {"MockName": f"t-{uuid.uuid4().hex[:8]}"},
                                                          "default"))
         assert await conn.vpc.list_iid() == []
-        backend = MotoBackend.get()
+        backend = backends.get_backend()
         assert isinstance(backend, MotoWorkerBackend)
         pid = backend.worker.pid
         await MockDriver().close()
@@ -275,26 +275,25 @@ def test_mock_driver_close_stops_the_shared_worker(monkeypatch):
 
     pid = asyncio.run(go())
     assert pid and _gone(pid)
-    assert moto_backend._active is None
+    assert backends.current_backend() is None
     assert pid not in _children_named("mock_driver.moto_worker")
 
 
 def test_inprocess_escape_hatch(monkeypatch):
-    saved = moto_backend._active
+    saved = backends.set_backend(None)
     try:
-        moto_backend._active = None
         monkeypatch.setenv("SPIDERTWIN_MOTO_INPROCESS", "1")
-        assert moto_backend.inprocess_mode()
-        assert MotoBackend.get() is MotoBackend.local()
-        moto_backend._active = None
+        assert backends.inprocess_mode()
+        assert backends.get_backend() is MotoBackend.local()
+        backends.set_backend(None)
         monkeypatch.setenv("SPIDERTWIN_MOTO_INPROCESS", "0")
-        assert not moto_backend.inprocess_mode()
+        assert not backends.inprocess_mode()
     finally:
-        moto_backend._active = saved
+        backends.set_backend(saved)
 
 
 def test_no_leftover_workers():
     """Every worker started by this module's backends is reaped (only the shared one may remain)."""
-    shared = getattr(moto_backend._active, "worker", None)
+    shared = getattr(backends.current_backend(), "worker", None)
     keep = {shared.pid} if shared is not None and shared.pid else set()
     assert set(_children_named("mock_driver.moto_worker")) <= keep
