@@ -159,7 +159,8 @@ def start_twin(time_scale: float) -> tuple[subprocess.Popen, str]:
     port = free_port()
     profiles = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-async-profiles-{port}"
     profiles.mkdir(parents=True, exist_ok=True)
-    (profiles / "roomy.yaml").write_text("name: roomy\nextends: openstack\nquotas: {networks: -1, subnets: -1}\n")
+    (profiles / "roomy.yaml").write_text("name: roomy\nextends: openstack\nquotas: {networks: -1, subnets: -1}\n"
+                                         "network: {public_cidr: 198.19.0.0/20}\n")  # 4,094 floating IPs
     proc = subprocess.Popen([sys.executable, "-m", "cloudtwin", "--port", str(port), "--time-scale", str(time_scale),
                              "--profiles", str(profiles), "--cloud", "cloud-1=roomy"],
                             stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)
