@@ -156,3 +156,46 @@ def test_sigterm_during_a_storm_exits_0_in_time_and_leaves_no_half_state(twin, t
     finally:
         srv.stop()
     assert integrity(tmp_path / "root") == "ok"
+
+
+def test_async_vm_jobs_survive_a_sigkill_in_the_middle(tmp_path):
+    """Async VM creates on a cloud with ~5 s builds; SIGKILL while they run; after the restart every job
+    ends done, or failed with a reason; none is lost, and the VMs are consistent."""
+    n = max(10, N // 5)
+    twin = TwinSubprocess("--cloud", "cloud-1=openstack", time_scale=5.0).start()
+    srv = SpiderProcess(tmp_path / "root").start()
+    try:
+        register(srv.url, twin.url, ["cloud-1"])
+        for path, info in (("/vpc", {"Name": "vj-vpc", "IPv4_CIDR": "10.0.0.0/16",
+                                     "SubnetInfoList": [{"Name": "vj-sub", "IPv4_CIDR": "10.0.0.0/20"}]}),
+                           ("/securitygroup", {"Name": "vj-sg", "VPCName": "vj-vpc", "SecurityRules": []}),
+                           ("/keypair", {"Name": "vj-key"})):
+            r = requests.post(srv.url + path, json={"ConnectionName": CONN, "ReqInfo": info}, timeout=60)
+            assert r.status_code == 200, r.text
+        started = time.monotonic()
+        ids = []
+        for i in range(n):
+            body = {"ConnectionName": CONN, "ReqInfo": {
+                "Name": f"vj-vm-{i:03d}", "ImageName": "cirros-0.6.2", "VMSpecName": "m1.tiny", "VPCName": "vj-vpc",
+                "SubnetName": "vj-sub", "SecurityGroupNames": ["vj-sg"], "KeyPairName": "vj-key"}}
+            r = requests.post(srv.url + "/vm", json=body, params={"async": "true"}, timeout=30)
+            assert r.status_code == 202, r.text
+            ids.append(r.json()["Id"])
+        submitted = time.monotonic() - started
+        time.sleep(2.0)  # builds under way
+        srv.proc.kill()
+        srv.proc.wait(10)
+        srv.proc = None
+        srv.start()
+        wait_ready(srv)
+        finals = [requests.get(f"{srv.url}/job/{i}", params={"wait": "120"}, timeout=130).json() for i in ids]
+        statuses = [f["Status"] for f in finals]
+        assert all(s == "done" or (s == "failed" and f["Error"]) for s, f in zip(statuses, finals)), finals
+        lists = requests.get(srv.url + "/allvm", params={"ConnectionName": CONN}, timeout=60).json()["AllList"]
+        assert not lists["OnlyCSPList"] and not lists["OnlySpiderList"], lists
+        assert len(lists["MappedList"] or []) == statuses.count("done")
+        print(f"\nasync VM jobs: {n} job ids in {submitted:.2f} s; SIGKILL mid-build; after the restart "
+              f"{statuses.count('done')} done, {statuses.count('failed')} failed with a reason, 0 lost")
+    finally:
+        srv.stop()
+        twin.stop()
