@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from spider_core.calllog import call_log
+from spider_core.errors import SpiderError
 
 if TYPE_CHECKING:
     from spider_core.services.context import Spider
@@ -31,7 +32,7 @@ class Metrics:
     """The metrics of one Spider server."""
 
     def __init__(self, spider: "Spider") -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry()  # no auto-describe: the live collector reads the server at scrape only
         r = self.registry
         self.requests = Counter("spider_http_requests", "HTTP requests answered, by route and status",
                                 ["route", "method", "status"], registry=r)
@@ -127,7 +128,10 @@ class _LiveState(Collector):
         yield jobs
         intents = GaugeMetricFamily("spider_open_intents", "Creates/deletes whose cloud call is in flight or "
                                                            "awaits reconciliation")
-        intents.add_metric([], sp.db.count_open_intents())
+        try:
+            intents.add_metric([], sp.db.count_open_intents())
+        except SpiderError:  # the MetaDB is closed (a scrape during shutdown)
+            pass
         yield intents
         ready = GaugeMetricFamily("spider_ready", "1 when /spider/readyz answers 200")
         ready.add_metric([], 1 if sp.readiness()[0] else 0)

@@ -107,8 +107,7 @@ class Spider:
         if self.phase == "draining":
             return False, "Spider is shutting down: it finishes the work in flight and takes no new work"
         if self.phase != "ready":
-            return False, (f"Spider is starting: reconciling {self.db.count_open_intents()} interrupted "
-                           "creates/deletes with the clouds")
+            return False, "Spider is starting: reconciling interrupted creates/deletes with the clouds"
         if self.admission.overloaded():
             gate = self.admission.server
             return False, (f"Spider is overloaded: {gate.inflight} requests in flight and {gate.queued} waiting "
