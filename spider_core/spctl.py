@@ -15,6 +15,12 @@ DELETE operations take ConnectionName from the ``-d`` body (no ``-c``).
 
 Output: the JSON answer indented by 2 spaces (coloured only on a TTY); errors as
 ``{"message": "..."}`` with a non-zero exit status.
+
+CB-Spider's documented grammar works too (``spider_core/spctl_compat.py`` translates it): ``-i/--input
+json|yaml`` for the body (default: JSON, else YAML), ``-o/--output json|yaml``, ``-d`` as a string,
+``@file`` or ``-`` (stdin), ``-f/--infile FILE``, ``--cname`` for the connection of any command,
+``--config FILE`` for the server address (``spider_core/spctl_config.py``), flags anywhere on the line
+and CB-Spider's verbs (``vm suspend``, ``vpc listall``, ``security get -n``, ...).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from typing import Any, Sequence, TextIO
 
 from spider_core.client import (DEFAULT_TIMEOUT, ROUTES, Route, SpiderAPIError, SpiderClient,
                                 render_request)
+from spider_core.spctl_compat import translate
+from spider_core.spctl_config import ConfigError, load_config
 
 DEFAULT_SERVER = "localhost:1024"
 RENAMES = {"connection-config": "connection", "vm-spec": "vmspec"}
@@ -114,6 +122,15 @@ def _global_flags(parser: argparse.ArgumentParser, suppress: bool) -> None:
     parser.add_argument("-p", "--password", help="password (env SPIDER_PASSWORD)", **({"default": None} | d))
     parser.add_argument("-v", "--version", action="store_true", help="print the version and exit",
                         **({"default": False} | d))
+    parser.add_argument("-i", "--input", choices=("json", "yaml"), metavar="json|yaml",
+                        help="format of the -d body (default: JSON, else YAML)", **({"default": None} | d))
+    parser.add_argument("-o", "--output", choices=("json", "yaml"), metavar="json|yaml",
+                        help="format of the answer (default json)", **({"default": None} | d))
+    parser.add_argument("--config", metavar="FILE", help="config file with the server address (env SPCTL_CONFIG)",
+                        **({"default": None} | d))
+    parser.add_argument("--cname", metavar="CONNECTION",
+                        help="connection name for any command (query or body, as the route wants it)",
+                        **({"default": None} | d))
     parser.add_argument("--async", dest="run_async", action="store_true",
                         help="run a create, delete or VM control as a job: print the job at once "
                              "(then: spctl job wait --Id ID)", **({"default": False} | d))
@@ -179,7 +196,11 @@ def _colourise(text: str) -> str:
     return token.sub(paint, text)
 
 
-def render(obj: Any, stream: TextIO) -> str:
+def render(obj: Any, stream: TextIO, fmt: str = "json") -> str:
+    if fmt == "yaml":
+        import yaml
+
+        return yaml.safe_dump(obj, sort_keys=False, allow_unicode=True, default_flow_style=False).rstrip("\n")
     if isinstance(obj, (dict, list)):
         text = json.dumps(obj, indent=2, ensure_ascii=False)
         isatty = getattr(stream, "isatty", None)
@@ -189,10 +210,10 @@ def render(obj: Any, stream: TextIO) -> str:
     return str(obj).rstrip("\n")
 
 
-def print_error(message: str, stream: TextIO | None = None) -> None:
+def print_error(message: str, stream: TextIO | None = None, fmt: str = "json") -> None:
     stream = stream or sys.stdout
     message = message.replace("connectionName is empty!", "ConnectionName is empty!")
-    print(render({"message": message}, stream), file=stream)
+    print(render({"message": message}, stream, fmt), file=stream)
 
 
 def usage_error(vp: argparse.ArgumentParser, rt: Route, missing: list[str]) -> int:
@@ -222,11 +243,38 @@ def _version() -> str:
 
 # ---- main ----------------------------------------------------------------------------------------
 
-def _json_arg(text: str) -> Any:
-    if text.startswith("@"):
+def read_body(text: str, fmt: str | None = None) -> Any:
+    """``-d``: the text itself, ``@file``, or ``-``/``@-`` for standard input; parsed as ``fmt``
+    (``json``, ``yaml``, or None: JSON, else YAML - YAML being a superset of JSON's documents)."""
+    if text in ("-", "@-"):
+        text = sys.stdin.read()
+    elif text.startswith("@"):
         with open(text[1:], encoding="utf-8") as fh:
             text = fh.read()
-    return json.loads(text)
+    if not text.strip():
+        raise ValueError("the body is empty")
+    if fmt == "json":
+        return json.loads(text)
+    try:
+        return json.loads(text)
+    except ValueError as json_error:
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            if fmt == "yaml":
+                raise ValueError(f"not valid YAML: {exc}") from None
+            raise ValueError(f"neither JSON ({json_error}) nor YAML") from None
+
+
+def _key(body: Any, name: str) -> Any:
+    """``body[name]`` with CB-Spider's case-insensitive keys (None when absent or not a mapping)."""
+    if isinstance(body, dict):
+        for k, v in body.items():
+            if isinstance(k, str) and k.lower() == name.lower():
+                return v
+    return None
 
 
 def prepare_from_args(ns: argparse.Namespace) -> tuple[Route, Any, list[str]]:
@@ -238,8 +286,18 @@ def prepare_from_args(ns: argparse.Namespace) -> tuple[Route, Any, list[str]]:
     data: str | None = None
     file: str | None = None
     missing: list[str] = []
+    cname = getattr(ns, "cname", None)
+    raw = getattr(ns, "data__data", None)
+    parsed = read_body(raw, getattr(ns, "input", None)) if raw not in (None, "") else None
     for f in flags_of(rt):
         value = getattr(ns, f.dest, None)
+        if (value is None or value == "") and f.kind == "query" and f.name == "ConnectionName":
+            value = cname
+        if (value is None or value == "") and f.kind == "path":
+            found = _key(parsed, f.name)  # CB-Spider's bodies carry e.g. VPCName for add-subnet
+            value = found if isinstance(found, str) else None
+        if (value is None or value == "") and f.kind == "data" and cname and rt.body == "conn":
+            value = json.dumps({"ConnectionName": cname})
         if value is None or value == "":
             if f.required:
                 missing.append(f.name)
@@ -260,7 +318,10 @@ def prepare_from_args(ns: argparse.Namespace) -> tuple[Route, Any, list[str]]:
         return rt, None, missing
     body: Any = None
     if data is not None:
-        body = _json_arg(data)
+        body = parsed if data == raw else read_body(data)
+        if cname and isinstance(body, dict) and _key(body, "ConnectionName") is None \
+                and rt.body in ("conn", "reqinfo"):
+            body = {"ConnectionName": cname, **body}
     elif fields:
         body = {}
         for k, v in fields.items():
@@ -273,7 +334,7 @@ def prepare_from_args(ns: argparse.Namespace) -> tuple[Route, Any, list[str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    ns = parser.parse_args(translate(list(sys.argv[1:] if argv is None else argv), commands()))
     if ns.version:
         print(f"spctl version {_version()} (spidertwin, CB-Spider compatible)")
         return EXIT_OK
@@ -284,32 +345,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         ns._rparser.print_help()
         return EXIT_OK
 
+    fmt = ns.output or "json"
+    try:
+        config = load_config(ns.config)
+    except ConfigError as exc:
+        print_error(str(exc), fmt=fmt)
+        return EXIT_USAGE
     try:
         rt, prepared, missing = prepare_from_args(ns)
     except (ValueError, OSError) as exc:
-        print_error(f"invalid -d/--data: {exc}")
+        print_error(f"invalid -d/--data: {exc}", fmt=fmt)
         return EXIT_ERROR
     if missing:
         return usage_error(ns._vparser, rt, missing)
 
-    server = ns.server or DEFAULT_SERVER
+    server = ns.server or config.server or DEFAULT_SERVER
     if ns.run_async:
         prepared.params["async"] = "true"
     try:
-        with SpiderClient(server, ns.username, ns.password, timeout=DEFAULT_TIMEOUT) as client:
+        with SpiderClient(server, ns.username or config.username, ns.password or config.password,
+                          timeout=config.timeout or DEFAULT_TIMEOUT) as client:
             if rt is JOB_WAIT:
                 result = client.wait_job(prepared.path.rsplit("/", 1)[-1],
                                          timeout=float(prepared.params.get("timeout") or 600))
             else:
                 result = client.send(prepared)
     except SpiderAPIError as exc:
-        print_error(exc.message)
+        print_error(exc.message, fmt=fmt)
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - connection refused, timeout ...: still a JSON message
-        print_error(f"{type(exc).__name__}: {exc}")
+        print_error(f"{type(exc).__name__}: {exc}", fmt=fmt)
         return EXIT_ERROR
     try:
-        print(render(result, sys.stdout), flush=True)
+        print(render(result, sys.stdout, fmt), flush=True)
     except BrokenPipeError:  # `spctl ... | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
