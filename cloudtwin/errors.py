@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from cloudtwin import wire
+from cloudtwin.wire import ApiError  # defined with the wire format (its parsers raise it); rendered here
 
 NOVA_FAULTS = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
                405: "badMethod", 409: "conflictingRequest", 413: "overLimit", 415: "badMediaType",
@@ -23,21 +24,6 @@ TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not F
           405: "Method Not Allowed", 409: "Conflict", 413: "Request Entity Too Large",
           415: "Unsupported Media Type", 429: "Too Many Requests", 500: "Internal Server Error",
           503: "Service Unavailable"}
-
-
-class ApiError(Exception):
-    """An OpenStack API error; rendered per service by ``render``."""
-
-    def __init__(self, status: int, message: str, *, code: str | None = None,
-                 headers: dict[str, str] | None = None, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-        self.headers = dict(headers or {})
-        self.retry_after = retry_after
-        if retry_after is not None:
-            self.headers["Retry-After"] = str(retry_after)
 
 
 def not_found(message: str, code: str | None = None) -> ApiError:

@@ -119,9 +119,23 @@ def page(items: Sequence[Any], query: Any, *, key: str = "id", max_limit: int = 
     return chunk, (_attr(chunk[-1], key) if more and chunk else None)
 
 
-def _bad_request(message: str) -> Exception:
-    from cloudtwin.errors import ApiError  # errors renders with this module: import at call time
+class ApiError(Exception):
+    """An OpenStack API error; ``cloudtwin.errors.render`` renders it per service (it lives here so
+    that the wire parsers can raise it while ``errors`` builds on this module)."""
 
+    def __init__(self, status: int, message: str, *, code: str | None = None,
+                 headers: dict[str, str] | None = None, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = dict(headers or {})
+        self.retry_after = retry_after
+        if retry_after is not None:
+            self.headers["Retry-After"] = str(retry_after)
+
+
+def _bad_request(message: str) -> Exception:
     return ApiError(400, message)
 
 

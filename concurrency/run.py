@@ -12,6 +12,10 @@ judged (setup failed, Locust did not run, cleanup left something behind); 130 in
 """
 from __future__ import annotations
 
+COMMAND_HELP = "run a Locust load template (OP CSP N --resource R) against a Spider"
+COMMAND_DESCRIPTION = ("run a Locust load template headless: N concurrent users do OP on "
+                       "resource R through the Spider, with setup, cleanup, a report and a gate")
+
 import argparse
 import asyncio
 import csv

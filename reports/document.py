@@ -13,18 +13,22 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Protocol, Sequence
 
 from reports.model import STATUSES, SuiteResult
-
-if TYPE_CHECKING:
-    from reports.baseline import BaselineComparison
 
 SCHEMA_VERSION = 1
 
 
+class SerialisableSection(Protocol):
+    """What the document needs of a section it embeds (a ``baseline.BaselineComparison``): the file
+    format sits below the comparison that is read back from it, so it names no class of its."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 def build_document(suites: Sequence[SuiteResult], *, status: str, exit_code: int,
-                   baseline: "BaselineComparison | None" = None,
+                   baseline: SerialisableSection | None = None,
                    generated_at: datetime | None = None) -> dict[str, Any]:
     counts = {s: 0 for s in STATUSES}
     for suite in suites:

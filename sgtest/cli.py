@@ -7,6 +7,10 @@ cleanup left something behind); 130 interrupted (after cleaning up).
 
 from __future__ import annotations
 
+COMMAND_HELP = "verify security-group rules end to end through any Spider's REST API"
+COMMAND_DESCRIPTION = ("verify security-group rules end to end through any Spider's REST API "
+                       "(CB-Spider's SG suites, a generated matrix, your own case files)")
+
 import argparse
 import asyncio
 import os

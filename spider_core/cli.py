@@ -18,6 +18,7 @@ from aiohttp import web
 
 from spider_core import __version__, lifecycle
 from spider_core.calllog import call_log
+from spider_core.commands import Command, discover as discover_commands
 from spider_core.loop import run, stop_on_signals, tune_gc
 from spider_core.model import ConnectionConfigInfo, KeyValue
 from spider_core.rest.app import create_app
@@ -227,23 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spider", description="spidertwin: a CB-Spider-compatible Spider server")
     parser.add_argument("--version", action="version", version=f"spidertwin {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    from cloudtwin import cli as twin_cli
-
-    twin_p = sub.add_parser("twin", help="run Cloud-Twin, the OpenStack-compatible multi-cloud emulator",
-                            description="run Cloud-Twin, the OpenStack-compatible multi-cloud emulator")
-    twin_cli.add_arguments(twin_p)
-    from sgtest import cli as sgtest_cli
-
-    sg_p = sub.add_parser("sgtest", help="verify security-group rules end to end through any Spider's REST API",
-                          description="verify security-group rules end to end through any Spider's REST API "
-                                      "(CB-Spider's SG suites, a generated matrix, your own case files)")
-    sgtest_cli.add_arguments(sg_p)
-    from concurrency import run as load_cli
-
-    load_p = sub.add_parser("load", help="run a Locust load template (OP CSP N --resource R) against a Spider",
-                            description="run a Locust load template headless: N concurrent users do OP on "
-                                        "resource R through the Spider, with setup, cleanup, a report and a gate")
-    load_cli.add_arguments(load_p)
+    plugins: dict[str, Command] = {}
+    for command in discover_commands():  # spider twin / sgtest / load: registered by their packages
+        plugins[command.name] = command
+        command.add_arguments(sub.add_parser(command.name, help=command.help, description=command.description))
     for name, text in (("serve", "run the Spider REST server"),
                        ("demo", "run Cloud-Twin and the Spider server with ready connections: MOCK "
                                 "(mock-config01) and three Cloud-Twin clouds (cloudtwin-cloud-N-config)")):
@@ -259,12 +247,8 @@ def main(argv: list[str] | None = None) -> int:
                            help="where demo starts Cloud-Twin (default 127.0.0.1:8192)")
             p.add_argument("--no-twin", action="store_true", help="MOCK only: don't start Cloud-Twin")
     args = parser.parse_args(argv)
-    if args.command == "twin":
-        return twin_cli.run(args)
-    if args.command == "sgtest":
-        return sgtest_cli.run(args)
-    if args.command == "load":
-        return load_cli.run(args)
+    if args.command in plugins:
+        return plugins[args.command].run(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.root:
         os.environ["SPIDER_ROOT"] = args.root
