@@ -9,6 +9,7 @@ service owns its own state class (``cloudtwin/services/<service>/models.py``).
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import random
 import secrets
 import time
@@ -193,6 +194,9 @@ class Twin:
         self.scheduler = Scheduler(seed=self.seed, time_scale=self.config.time_scale,
                                    hook=self.faults.transition_hook)
         self.region_hooks: list[Callable[[RegionState], None]] = []   # called with every new RegionState
+        # each returns ranges taken outside this twin (the data plane: what the host already routes, e.g.
+        # another twin's public ranges), which 'auto' public ranges avoid
+        self.public_range_hooks: list[Callable[[], list[str]]] = []
         self.dataplane: Any = None         # cloudtwin.dataplane.manager.DataPlane while one runs
         self.clouds: dict[str, Cloud] = {}
         self.tokens: dict[str, Token] = {}
@@ -241,11 +245,10 @@ class Twin:
     def allocate_public_cidr(self) -> str:
         """The first /24 of the public test range that no region of any cloud uses yet: every region's
         floating IPs are distinct, so the host can route to all of them at once."""
-        import ipaddress
-
         from cloudtwin.profiles import PUBLIC_RANGE
 
-        used = set()
+        used: set[str] = set()
+        taken = [ipaddress.ip_network(n) for hook in self.public_range_hooks for n in hook()]
         for cloud in self.clouds.values():
             for region in cloud.regions.values():
                 neutron = region.services.get("neutron")
@@ -253,7 +256,7 @@ class Twin:
                 if sn is not None:
                     used.add(sn.cidr)
         for net in ipaddress.ip_network(PUBLIC_RANGE).subnets(new_prefix=24):
-            if str(net) not in used:
+            if str(net) not in used and not any(net.overlaps(t) for t in taken):
                 return str(net)
         raise ProfileError(f"every /24 of {PUBLIC_RANGE} is in use: at most 512 regions get 'auto' public ranges")
 

@@ -254,6 +254,21 @@ class Runner:
             result.duration_s = time.perf_counter() - t0
         return result
 
+    def _follow_client(self, first: Any) -> None:
+        """A twin prober learns the VM's cloud only once the VM exists; when its client (CLIENT1_IP)
+        differs from the one guessed at the start, later rules use the new one. Rules already made with
+        the old address cannot be followed: that run needs ``--twin-cloud``."""
+        ip = self.prober.info.client_ip
+        if not ip or ip == self.ctx.ip:
+            return
+        new = ClientContext(ip)
+        if [r.wire(self.ctx) for r in first.initial_rules] != [r.wire(new) for r in first.initial_rules]:
+            raise RunRefused(f"the VM's client is {ip}, not {self.ctx.ip}, and the initial rules name the "
+                             "client: run with --twin-cloud")
+        self.ctx = new
+        self.outcome.client_ip = ip
+        self.cfg.progress(f"client {ip} (the VM's cloud)")
+
     async def run(self) -> RunOutcome:
         cfg = self.cfg
         out = self.outcome
@@ -280,6 +295,7 @@ class Runner:
                 self.vm = await self.bed.start_vm(cfg.image, cfg.spec, key)
                 cfg.progress(f"VM running, PublicIP {self.vm.public_ip}")
                 await self.prober.start(self.vm)
+                self._follow_client(first)
                 await self.wait_ready(initial_rules(first, self.ctx))
                 for n, suite in enumerate(traffic):
                     await self.run_suite(suite, csp, first_sg=n == 0)

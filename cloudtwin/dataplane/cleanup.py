@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cloudtwin.dataplane.netns import PREFIX_RE, delete_namespaces_sync, list_namespaces, owner_prefix
+from cloudtwin.dataplane.netns import (PREFIX_RE, delete_host_links_sync, delete_namespaces_sync, list_namespaces,
+                                       owner_prefix)
 
 log = logging.getLogger("cloudtwin.dataplane")
 REGISTRY_DIR = Path(os.environ.get("CLOUDTWIN_RUN_DIR", "/run/cloudtwin"))
@@ -99,6 +100,7 @@ def remove_prefix(prefix: str) -> int:
     from cloudtwin.dataplane import cgroups, machines
 
     machines.remove_prefix(cgroups.detect(), REGISTRY_DIR, prefix)
+    delete_host_links_sync(prefix)
     names = namespaces_of(prefix)
     delete_namespaces_sync(names)
     unregister(prefix)

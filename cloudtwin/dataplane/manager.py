@@ -26,6 +26,7 @@ import logging
 import os
 import resource
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,7 @@ MAX_PROBES = 5000
 # server states after which a VM's machine must start from scratch (its processes died or rebooted)
 CYCLING_STATES = ("SHUTOFF", "CRASHED", "ERROR", "REBOOT", "HARD_REBOOT")
 DEFAULT_LOGIN_USER = "cb-user"
+HOST_NS = ""    # the key of the host's own namespace in neighbour bookkeeping (``ip`` without ``-n``)
 
 
 class DataPlaneError(RuntimeError):
@@ -166,6 +168,7 @@ class DataPlane:
         ip_batch_sync([f"netns add {self.names.fabric}"])
         ip_batch_sync(["link set lo up"], self.names.fabric)
         self.twin.region_hooks.append(self._attach)
+        self.twin.public_range_hooks.append(host_routed_ranges)
         self._reconcile()
         self._worker.start()
         self._reconciler.start()
@@ -177,6 +180,8 @@ class DataPlane:
         self._stopped = True
         if self._attach in self.twin.region_hooks:
             self.twin.region_hooks.remove(self._attach)
+        if host_routed_ranges in self.twin.public_range_hooks:
+            self.twin.public_range_hooks.remove(host_routed_ranges)
         for region in self._regions.values():
             self._detach(region)
         self._regions.clear()
@@ -429,7 +434,8 @@ class DataPlane:
         i = self._next["client"]
         self._next["client"] += 1
         pub = PublicSide(cloud, region_name, i, self.names.public_bridge(i), self.names.client_ns(i),
-                         self.names.client_link(i), ip, plen, self.names.client_mac(i), host_ip=host_ip)
+                         self.names.client_link(i), ip, plen, self.names.client_mac(i), host_ip=host_ip,
+                         host_link=self.names.host_link(i) if host_ip else None)
         self.publics[(cloud, region_name)] = pub
         new.append(pub)
         return pub
@@ -490,7 +496,12 @@ class DataPlane:
     def _unlink(self, vm: Vm, *, private: bool, fabric: list[str], client_lines: dict[str, list[str]]) -> None:
         """Queue the removal of ``vm``'s veths (all, or the public one) and of its client neighbours."""
         if vm.public is not None:
-            client_lines.setdefault(vm.public.ns, []).extend(self._forget(vm, private=private))
+            pub = vm.public
+            if pub.host_link:    # the host forgets the floating IPs' MAC too (a reused address is another VM)
+                host = self._neigh.get(HOST_NS, {})
+                client_lines.setdefault(HOST_NS, []).extend(
+                    f"neigh del {ip} dev {pub.host_link}" for ip in self._floating(vm) if host.pop(ip, None))
+            client_lines.setdefault(pub.ns, []).extend(self._forget(vm, private=private))
         else:
             self._forget(vm, private=private)
         links = vm.links if private else []
@@ -531,6 +542,9 @@ class DataPlane:
                 for ip in self._floating(vm):
                     self._endpoints[(pub.bridge, ip)] = Endpoint(vm.ns, PUBLIC_IF, mac)
                     client_lines.setdefault(pub.ns, []).extend(self._neigh_line(pub.ns, ip, mac, "eth0"))
+                    if pub.host_link:
+                        client_lines.setdefault(HOST_NS, []).extend(
+                            self._neigh_line(HOST_NS, ip, mac, pub.host_link))
         await self._make_publics(new_publics)
         # namespaces, then the firewalls of new VMs before any link exists (default drop from the first
         # packet), then bridges and veths in the fabric in one process, then each namespace's own side
@@ -711,10 +725,12 @@ class DataPlane:
         for cloud in self.twin.clouds.values():
             for rname, region in cloud.regions.items():
                 pub = self.publics.get((cloud.name, rname))
-                ip = pub.ip if pub else public_gateway(region.neutron)[0]
-                clients.append({"cloud": cloud.name, "region": rname, "ip": ip,
+                ip, _, host_ip = public_gateway(region.neutron)
+                clients.append({"cloud": cloud.name, "region": rname, "ip": pub.ip if pub else ip,
                                 "namespace": pub.ns if pub else None, "ready": pub is not None,
-                                "host_ip": pub.host_ip if pub else None,
+                                # the host shell's address on the region's public network (linked when
+                                # the region's first floating IP is plumbed)
+                                "host_ip": pub.host_ip if pub else host_ip,
                                 "host_link": pub.host_link if pub else None})
         servers = [{"cloud": vm.key[0], "region": vm.key[1], "server_id": vm.key[2], "namespace": vm.ns,
                     "up": bool(vm.up), "fixed_ips": list(vm.layout.fixed) if vm.layout else [],
@@ -838,7 +854,7 @@ class DataPlane:
                 if p.host_ip is not None:
                     log.warning("data plane: %s of %s/%s is already routed on this host: no host link",
                                 net, p.cloud, p.region)
-                p.host_ip = None
+                p.host_ip = p.host_link = None
                 continue
             taken.append(net)
             p.host_link = self.names.host_link(p.index)
@@ -871,11 +887,21 @@ class DataPlane:
 async def _host_routes() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """Every destination the host already routes, except the default route: a public range that
     overlaps one gets no host link (the twin never shadows a real route)."""
-    import json
-
     proc = await asyncio.create_subprocess_exec("ip", "-j", "route", "show", "table", "all",
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     out, _ = await proc.communicate()
+    return _parse_routes(out)
+
+
+def host_routed_ranges() -> list[str]:
+    """The same, synchronously, for the twin's public-range allocator (another twin's ranges included)."""
+    out = subprocess.run(["ip", "-j", "route", "show", "table", "all"], capture_output=True).stdout
+    return [str(n) for n in _parse_routes(out) if n.version == 4]
+
+
+def _parse_routes(out: bytes) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    import json
+
     nets = []
     try:
         routes = json.loads(out or b"[]")

@@ -163,6 +163,21 @@ def delete_namespaces_sync(names: list[str]) -> None:
     ip_batch_sync([f"netns delete {n}" for n in names])
 
 
+def host_links(prefix: str) -> list[str]:
+    """``prefix``'s links in the host's own namespace (the public sides' host links)."""
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    names = [line.split(":", 2)[1].strip().split("@", 1)[0] for line in out.splitlines() if ":" in line]
+    return [n for n in names if n.startswith(prefix) and OBJECT_RE.match(n) is None]
+
+
+def delete_host_links_sync(prefix: str) -> None:
+    """Delete them now: a veth whose peer's namespace is being deleted goes only when the kernel's
+    asynchronous namespace cleanup gets to it."""
+    links = host_links(prefix)
+    if links:
+        ip_batch_sync([f"link delete {n}" for n in links])
+
+
 # ---- entering a namespace -------------------------------------------------------------------------
 
 def _setns(fd: int) -> None:

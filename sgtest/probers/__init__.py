@@ -22,7 +22,8 @@ def make_prober(kind: str, *, twin: str = "", client_ip: str = "", timeout_ms: i
     if kind == "ssh":
         from sgtest.probers.ssh import SshProber
 
-        return SshProber(client_ip, timeout_s=max(timeout_ms / 1000, 1.0) if timeout_ms else 3.0)
+        return SshProber(client_ip, timeout_s=max(timeout_ms / 1000, 1.0) if timeout_ms else 3.0, twin=twin,
+                         twin_cloud=twin_cloud, twin_region=twin_region)
     raise ProberError(f"unknown prober '{kind}' (netns, ssh or model)")
 
 

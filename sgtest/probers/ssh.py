@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from typing import Any
 
 from sgtest.expect import SkipPolicy
 from sgtest.probers.base import ProbeBatch, ProberError, ProberInfo, ProbeRequest, ProbeResult, VMTarget
@@ -111,18 +112,26 @@ async def udp_probe(ip: str, port: int, timeout: float) -> tuple[bool, str]:
 
 
 class _LocalListeners:
-    """TCP 1000 and UDP 2000 on this host, the targets of the outbound probes."""
+    """TCP 1000 and UDP 2000 on this host, the targets of the outbound probes; and TCP 22 with an SSH
+    greeting when no sshd of this host's serves it (a CI machine, a twin's host)."""
 
     def __init__(self) -> None:
         self.server: asyncio.AbstractServer | None = None
+        self.ssh: asyncio.AbstractServer | None = None
         self.udp: asyncio.DatagramTransport | None = None
 
     async def start(self) -> list[str]:
         problems = []
+        if self.server is not None:
+            return problems
         try:
             self.server = await asyncio.start_server(lambda r, w: w.close(), "0.0.0.0", 1000)
         except OSError as exc:
             problems.append(f"TCP 1000: {exc.strerror or exc}")
+        try:
+            self.ssh = await asyncio.start_server(_greet, "0.0.0.0", 22)
+        except OSError:
+            self.ssh = None      # this host's own sshd answers port 22
         try:
             self.udp, _ = await asyncio.get_running_loop().create_datagram_endpoint(
                 asyncio.DatagramProtocol, local_addr=("0.0.0.0", 2000))
@@ -131,27 +140,79 @@ class _LocalListeners:
         return problems
 
     async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
+        for srv in (self.server, self.ssh):
+            if srv is not None:
+                srv.close()
+                await srv.wait_closed()
+        self.server = self.ssh = None
         if self.udp is not None:
             self.udp.close()
+            self.udp = None
+
+
+async def _greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"SSH-2.0-sgtest\r\n")
+    try:
+        await writer.drain()
+    finally:
+        writer.close()
 
 
 class SshProber:
-    def __init__(self, client_ip: str, *, timeout_s: float = float(WAIT_S), listen: bool = True) -> None:
-        if not client_ip:
+    """CB-Spider's method. Against Cloud-Twin (``twin`` given, no client IP), this host's address is the
+    twin's host link on the VM's public network, which the data plane reports as ``host_ip``."""
+
+    def __init__(self, client_ip: str, *, timeout_s: float = float(WAIT_S), listen: bool = True,
+                 twin: str = "", twin_cloud: str = "", twin_region: str = "") -> None:
+        if not client_ip and not twin:
             raise ProberError("the ssh prober needs this host's public IP: --client-ip (or --client-ip-echo URL)")
         self.info = ProberInfo("ssh", SkipPolicy.cbspider(), client_ip)
         self.timeout_s = timeout_s
         self.listen = listen
+        self.twin, self.twin_cloud, self.twin_region = twin.rstrip("/"), twin_cloud, twin_region
         self._listeners = _LocalListeners()
         self.warnings: list[str] = []
 
+    async def _twin_state(self) -> dict[str, Any]:
+        import aiohttp
+
+        url = self.twin + "/_twin/dataplane"
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as s:
+                async with s.get(url) as resp:
+                    if resp.status >= 300:
+                        raise ProberError(f"GET {url}: HTTP {resp.status}")
+                    state = await resp.json(content_type=None)
+        except aiohttp.ClientError as exc:
+            raise ProberError(f"GET {url}: {exc}") from None
+        if not state.get("enabled"):
+            raise ProberError(f"Cloud-Twin's data plane at {self.twin} is off (start it with --dataplane netns)")
+        return dict(state)
+
+    def _pick(self, state: dict[str, Any], cloud: str, region: str) -> None:
+        from sgtest.probers.netns import choose_client
+
+        client = choose_client(list(state.get("clients") or []), cloud, region)
+        if not client.get("host_ip"):
+            raise ProberError(f"twin cloud {client.get('cloud')}/{client.get('region')} has no host link: its "
+                              "public range overlaps a route of this host")
+        self.info.client_ip = str(client["host_ip"])
+
     async def prepare(self) -> None:
-        return None
+        if self.twin and not self.info.client_ip:
+            self._pick(await self._twin_state(), self.twin_cloud, self.twin_region)
+
+    async def _locate(self, vm: VMTarget) -> None:
+        """This host's address on the VM's own public network (the runner follows a change)."""
+        if not self.twin or self.twin_cloud or not vm.system_id:
+            return
+        state = await self._twin_state()
+        server = next((s for s in state.get("servers") or [] if s.get("server_id") == vm.system_id), None)
+        if server is not None:
+            self._pick(state, str(server.get("cloud", "")), str(server.get("region", "")))
 
     async def start(self, vm: VMTarget) -> None:
+        await self._locate(vm)
         if self.listen:
             self.warnings += await self._listeners.start()
         code, out = await run_command(ssh_command(vm, listener_remote()), 30)
@@ -176,6 +237,8 @@ class SshProber:
         return ProbeResult(p.id, ok, (time.perf_counter() - started) * 1000, str(detail))
 
     async def probe(self, batch: ProbeBatch) -> list[ProbeResult]:
+        if self.twin:       # read-your-writes: the twin answers once the last rule change is in its kernel
+            await self._twin_state()
         return list(await asyncio.gather(*(self._one(batch.vm, p) for p in batch.probes)))
 
     async def close(self) -> None:
