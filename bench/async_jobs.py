@@ -172,7 +172,7 @@ async def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
     twin, twin_url = start_twin(args.time_scale)
     try:
         await wait_http(int(twin_url.rsplit(":", 1)[1]), "/_twin/health")
-        for mode in ("sync", "async"):
+        for mode in () if args.skip_vms else ("sync", "async"):
             server = Server(None)
             try:
                 server.start()
@@ -224,15 +224,24 @@ def median_of(runs: list[dict[str, Any]], path: list[Any]) -> float:
 
 def summary(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     m = lambda *p: median_of(runs, list(p))  # noqa: E731
-    print(f"\nmedians of {len(runs)} run(s), {args.vms} VM creates on a cloud with ~{args.time_scale:g} s builds:")
+    if not args.skip_vms:
+        vm_summary(m, args)
+    if args.skip_goodput:
+        return
+    goodput_summary(runs, m, args)
+
+
+def vm_summary(m: Any, args: argparse.Namespace) -> None:
+    print(f"\nmedians of {args.repeat} run(s), {args.vms} VM creates on a cloud with ~{args.time_scale:g} s builds:")
     print(f"  sync : wall {m('sync', 'wall_s')} s, {m('sync', 'ops_s')} creates/s, latency p50/p95/p99 "
           f"{m('sync', 'p50_ms')}/{m('sync', 'p95_ms')}/{m('sync', 'p99_ms')} ms, RSS {m('sync', 'rss_mib')} MiB")
     print(f"  async: {args.vms} job ids in {m('async', 'submit_wall_s')} s ({m('async', 'submit_ops_s')} submits/s, "
           f"submit p50/p95/p99 {m('async', 'p50_ms')}/{m('async', 'p95_ms')}/{m('async', 'p99_ms')} ms); all "
           f"finished in {m('async', 'completion_wall_s')} s ({m('async', 'jobs_s')} jobs/s), done "
           f"{m('async', 'done')}, failed {m('async', 'failed')}, RSS {m('async', 'rss_mib')} MiB")
-    if args.skip_goodput:
-        return
+
+
+def goodput_summary(runs: list[dict[str, Any]], m: Any, args: argparse.Namespace) -> None:
     print(f"  goodput, bound {args.bound} in flight + {args.bound} waiting, {args.latency:g} s creates:")
     peaks = [max(g["goodput_s"] for g in r["goodput"]) for r in runs]
     verdicts = []
@@ -266,6 +275,7 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per goodput step (default 10)")
     ap.add_argument("--repeat", type=int, default=1, help="runs; medians are printed (default 1)")
     ap.add_argument("--skip-goodput", action="store_true", help="only the VM creates")
+    ap.add_argument("--skip-vms", action="store_true", help="only the goodput steps")
     ap.add_argument("--json", default="", help="write every run's figures to this file")
     args = ap.parse_args()
     runs = asyncio.run(main_async(args))

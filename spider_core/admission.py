@@ -82,21 +82,34 @@ class Gate:
         self.rejected = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._service = 1.0       # smoothed seconds a holder keeps its slot (for Retry-After)
+        self._window = [time.monotonic(), 0, 0]   # this second's start, admitted, refused
+        self._demand = 1.0        # offered / admitted over the last full second (>= 1)
 
     @property
     def queued(self) -> int:
         return len(self._waiters)
 
+    def _count(self, admitted: bool) -> None:
+        now = time.monotonic()
+        start, ok, refused = self._window
+        if now - start >= 1.0:
+            self._demand = (ok + refused) / ok if ok else (float(refused) or 1.0)
+            self._window = [now, 0, 0]
+        self._window[1 if admitted else 2] += 1
+
     async def enter(self) -> None:
         """Take a slot, waiting in the queue if needed; raises ``Overloaded`` past the bound."""
         if self.limit <= 0 or (self.inflight < self.limit and not self._waiters):
             self._take()
+            self._count(True)
             return
         if len(self._waiters) >= self.queue:
             self.rejected += 1
+            self._count(False)
             raise Overloaded(f"{self.what} is overloaded: {self.inflight} requests in flight (the bound) and "
                              f"{len(self._waiters)} waiting (the queue is full); retry later",
                              self.retry_after(), self.scope)
+        self._count(True)
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
         self.peak_queued = max(self.peak_queued, len(self._waiters))
@@ -143,9 +156,13 @@ class Gate:
             fut.set_result(None)
 
     def retry_after(self) -> int:
-        """Seconds until the queue ahead has likely drained: waiters x service time / slots, 1..60."""
+        """Seconds until a retry is likely to get in, 1..60: the queue ahead drained (waiters x service
+        time / slots), stretched by how far demand exceeds what is admitted (offered / admitted over the
+        last second). Refused clients then come back spread over the time the server needs for them,
+        instead of all at once into a full queue again: refusals stay cheap and goodput near peak."""
         slots = max(1, self.limit or 1)
-        return int(min(60, max(1, math.ceil((len(self._waiters) + 1) * self._service / slots))))
+        drain = (len(self._waiters) + 1) * self._service / slots
+        return int(min(60, max(1, math.ceil(drain * max(1.0, self._demand)))))
 
     def stats(self) -> dict:
         return {"inflight": self.inflight, "queued": self.queued, "limit": self.limit, "queue": self.queue,
