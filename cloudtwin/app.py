@@ -28,14 +28,13 @@ from typing import Any
 from aiohttp import web
 
 from cloudtwin import errors, wire
-from cloudtwin.clouds import Twin, TwinConfig
+from cloudtwin.clouds import TwinConfig
+from cloudtwin.twin import Twin
 from cloudtwin.errors import ApiError
-from cloudtwin.routing import Call, Router
+from cloudtwin.routing import SERVICE_PATHS, Call, Router
 
 log = logging.getLogger("cloudtwin")
 
-SERVICE_PATHS = {"compute": "compute/v2.1", "network": "network", "image": "image",
-                 "load-balancer": "load-balancer", "volume": "volume"}
 NOVA_MIN = (2, 1)
 MICROVERSION_MIN = {"compute": NOVA_MIN, "volume": (3, 0)}   # services that negotiate microversions
 _MV = re.compile(r"^\s*(\d+)\.(\d+)\s*$")

@@ -20,30 +20,13 @@ import yaml
 
 from cloudtwin import snapshot
 from cloudtwin.app import TwinServer
-from cloudtwin.clouds import CloudRule, Twin, TwinConfig
+from cloudtwin.address import DEFAULT_ADDRESS, parse_address
+from cloudtwin.clouds import CloudRule, TwinConfig
+from cloudtwin.twin import Twin
 from cloudtwin.profiles import ProfileError
 from spider_core.loop import run as run_loop, stop_on_signals, tune_gc
 
 log = logging.getLogger("cloudtwin")
-DEFAULT_ADDRESS = "127.0.0.1:8192"
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        host, port = text, "8192"
-    host = host.strip("[]") or "127.0.0.1"
-    if host == "localhost":
-        host = "127.0.0.1"
-    try:
-        number = int(port)
-    except ValueError:
-        raise SystemExit(f"cloudtwin: bad address {text!r}: the port must be a number") from None
-    if not 0 <= number <= 65535:
-        raise SystemExit(f"cloudtwin: bad address {text!r}: port out of range")
-    return host, number
-
-
 def is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -46,9 +46,9 @@ from cloudtwin.background import Background
 from cloudtwin.errors import ApiError
 
 if TYPE_CHECKING:
-    from cloudtwin.clouds import Twin
+    from cloudtwin.twin import Twin
     from cloudtwin.routing import Call
-    from cloudtwin.stages import Placement
+    from cloudtwin.lifecycles import Placement
 
 DISTRIBUTIONS = ("fixed", "uniform", "normal", "lognormal", "exponential", "ramp")
 KINDS = ("outage", "error", "latency", "throttle", "malformed", "stuck", "fail_transition", "crash")

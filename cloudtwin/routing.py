@@ -17,9 +17,13 @@ from aiohttp import web
 from cloudtwin.errors import ApiError
 
 if TYPE_CHECKING:
-    from cloudtwin.clouds import Cloud, Project, RegionState, Token, Twin
+    from cloudtwin.clouds import Cloud, Project, RegionState, Token
+    from cloudtwin.twin import Twin
 
 Handler = Callable[["Call"], Awaitable[web.Response]]
+# the URL segment of each service under /{cloud}/{region}/ and the root path its catalog URL points at
+SERVICE_PATHS = {"compute": "compute/v2.1", "network": "network", "image": "image",
+                 "load-balancer": "load-balancer", "volume": "volume"}
 MAX_BODY = 1024 * 1024  # OpenStack services refuse large bodies with 413; 1 MiB is ample for this API
 
 _PARAM = re.compile(r"\{(\w+)\}")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cloudtwin.clouds import Twin
+    from cloudtwin.twin import Twin
 
 FORMAT = "cloudtwin-snapshot"
 VERSION = 1

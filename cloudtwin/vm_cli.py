@@ -104,7 +104,7 @@ def split_command(args: argparse.Namespace) -> list[str]:
 # ---- the admin API ---------------------------------------------------------------------------------
 
 def base_url(address: str | None) -> str:
-    from cloudtwin.cli import DEFAULT_ADDRESS, parse_address
+    from cloudtwin.address import DEFAULT_ADDRESS, parse_address
 
     host, port = parse_address(address or os.environ.get("CLOUDTWIN_ADDRESS") or DEFAULT_ADDRESS)
     if host in ("0.0.0.0", ""):

@@ -6,10 +6,8 @@ TYPE_CHECKING:`` do not count (they never run). An import of ``a.b.c`` is an edg
 to the packages ``a`` and ``a.b`` (their ``__init__`` runs first) unless the importing module lives
 inside them already.
 
-Circles that lie entirely inside ``cloudtwin`` are tolerated for now (``TOLERATED_INSIDE``): its state
-and the engines acting on it (faults, routing, data plane) are being untangled in a rewrite of its data
-plane. The tolerance is to be removed when that lands; until then a circle that leaves ``cloudtwin``,
-or any circle elsewhere, fails here, and ``test_cloudtwin_circles_are_listed`` prints the tolerated ones.
+Cloud-Twin's state (``clouds``, ``resource``, each service's ``models``) never imports the engines that
+act on it (the twin's assembly, faults, routing, the data plane, the app): they are wired in ``twin``.
 """
 
 from __future__ import annotations
@@ -23,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("spider_core", "mock_driver", "cloudtwin", "sgtest", "concurrency", "reports")
 ABOVE_THE_CORE = ("cloudtwin", "sgtest", "concurrency")
 
-TOLERATED_INSIDE = "cloudtwin"  # to be removed: see the module docstring
+STATE = ("cloudtwin.clouds", "cloudtwin.resource", "cloudtwin.ids")
+ENGINES = ("cloudtwin.twin", "cloudtwin.faults", "cloudtwin.routing", "cloudtwin.dataplane", "cloudtwin.app",
+           "cloudtwin.stages", "cloudtwin.admin")
 
 
 def module_files() -> dict[str, Path]:
@@ -150,24 +150,20 @@ def graph() -> dict[str, set[str]]:
     return import_graph()
 
 
-def _tolerated(circle: list[str]) -> bool:
-    return all(m == TOLERATED_INSIDE or m.startswith(TOLERATED_INSIDE + ".") for m in circle)
-
-
 def test_no_import_circles(graph):
-    found = [c for c in circles(graph) if not _tolerated(c)]
+    found = circles(graph)
     assert not found, "import circles:\n" + "\n".join(" <-> ".join(c) for c in found)
 
 
-def test_cloudtwin_circles_are_listed(graph, capsys):
-    tolerated = [c for c in circles(graph) if _tolerated(c)]
-    with capsys.disabled():
-        for circle in tolerated:
-            inside = set(circle)
-            edges = sorted((a, b) for a in circle for b in graph[a] if b in inside)
-            print(f"\ntolerated cloudtwin circle of {len(circle)} modules: "
-                  + ", ".join(f"{a} -> {b}" for a, b in edges))
-    assert all(not {"cloudtwin.errors", "cloudtwin.wire"} & set(c) for c in tolerated)
+def _is_state(module: str) -> bool:
+    parts = module.split(".")
+    return module in STATE or (module.startswith("cloudtwin.services.") and parts[-1] in ("models", "resources"))
+
+
+def test_cloudtwin_state_imports_no_engine(graph):
+    bad = sorted((a, b) for a, targets in graph.items() if _is_state(a) for b in targets
+                 if any(b == e or b.startswith(e + ".") for e in ENGINES))
+    assert not bad, "state importing an engine:\n" + "\n".join(f"{a} -> {b}" for a, b in bad)
 
 
 def test_the_core_imports_nothing_above_it(graph):

@@ -39,7 +39,7 @@ from cloudtwin.dataplane.layout import VmLayout, port_policies, public_gateway, 
 from cloudtwin.dataplane.netns import PUBLIC_IF, Names, NetnsThreads, ip_batch, ip_batch_sync, new_prefix
 from cloudtwin.dataplane.nft import BREAKS, apply_here, compile_ruleset
 from cloudtwin.dataplane.probe import PROTOCOLS, ProbeSpec, run_probes
-from cloudtwin.services.nova.models import hostname_of
+from cloudtwin.ids import hostname_of
 
 log = logging.getLogger("cloudtwin.dataplane")
 

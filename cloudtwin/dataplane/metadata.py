@@ -43,7 +43,7 @@ from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
 
 from cloudtwin.errors import ApiError
-from cloudtwin.services.nova.models import hostname_of
+from cloudtwin.ids import ec2_id, hostname_of
 
 log = logging.getLogger("cloudtwin.dataplane.metadata")
 
@@ -75,15 +75,6 @@ class Document:
 
 
 # ---- identities ------------------------------------------------------------------------------------
-
-def ec2_id(uuid: str, prefix: str) -> str:
-    """Nova's EC2 form ``<prefix>-%08x`` of the first 32 bits of a UUID."""
-    try:
-        number = int(uuid.replace("-", "")[:8], 16)
-    except ValueError:
-        number = 0
-    return f"{prefix}-{number:08x}"
-
 
 def instance_id(server: Any) -> str:
     return ec2_id(server.id, "i")

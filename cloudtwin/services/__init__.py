@@ -1,5 +1,5 @@
-"""The OpenStack services Cloud-Twin speaks. Importing this package registers each service's
-per-region state (``clouds.REGION_STATES``) and its routes (``ROUTE_MODULES``)."""
+"""The OpenStack services Cloud-Twin speaks: ``register`` puts each service's per-region state into
+``clouds.REGION_STATES``; ``load_modules`` gives the modules whose ``add_routes`` the app calls."""
 
 from __future__ import annotations
 
@@ -34,7 +34,10 @@ def load_modules() -> dict[str, object]:
     return mods
 
 
-for _service, _mod in load_modules().items():
-    _state = getattr(_mod, "STATE", None)
-    if _state is not None:
-        REGION_STATES[STATE_KEYS[_service]] = _state
+def register() -> None:
+    """Put every service's per-region state class into ``clouds.REGION_STATES`` (the twin calls it
+    before it makes a cloud; importing this package alone has no side effects)."""
+    for service, mod in load_modules().items():
+        state = getattr(mod, "STATE", None)
+        if state is not None:
+            REGION_STATES[STATE_KEYS[service]] = state

@@ -14,7 +14,8 @@ import pytest
 
 from cloudtwin import snapshot
 from cloudtwin.app import TwinServer
-from cloudtwin.clouds import Twin, TwinConfig
+from cloudtwin.clouds import TwinConfig
+from cloudtwin.twin import Twin
 from twin_helpers import FAST, keystone_login, sdk_connect
 
 CLOUD = "cloud-v"

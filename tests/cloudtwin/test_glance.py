@@ -10,7 +10,7 @@ import pytest
 
 from twin_helpers import keystone_login
 
-from cloudtwin.clouds import stable_id
+from cloudtwin.ids import stable_id
 
 I = "/cloud-1/RegionOne/image"
 

@@ -10,7 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from cloudtwin.clouds import Twin, TwinConfig
+from cloudtwin.clouds import TwinConfig
+from cloudtwin.twin import Twin
 from twin_helpers import sdk_connect
 
 NET = "/cloud-1/RegionOne/network"

@@ -13,7 +13,8 @@ import pytest
 
 from twin_helpers import keystone_login
 
-from cloudtwin.clouds import Twin, TwinConfig
+from cloudtwin.clouds import TwinConfig
+from cloudtwin.twin import Twin
 
 C = "/cloud-1/RegionOne/compute/v2.1"
 

@@ -12,7 +12,8 @@ import pytest
 
 from cloudtwin import snapshot
 from cloudtwin.app import TwinServer
-from cloudtwin.clouds import Twin, TwinConfig
+from cloudtwin.clouds import TwinConfig
+from cloudtwin.twin import Twin
 from cloudtwin.profiles import ProfileCatalog, ProfileError
 from cloudtwin.stages import Placement, Scheduler, build_lifecycles, load_lifecycles
 from test_faults import login

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
-from cloudtwin.clouds import stable_id
+from cloudtwin.ids import stable_id
 from cloudtwin.errors import ApiError
 from cloudtwin.resource import Resource
 from cloudtwin.services.cinder.attachments import AttachmentMethods
@@ -19,7 +19,7 @@ from cloudtwin.services.cinder.resources import GIB, KIND, Attachment, Volume, V
 
 if TYPE_CHECKING:
     from cloudtwin.clouds import RegionState
-    from cloudtwin.stages import KindLifecycle
+    from cloudtwin.lifecycles import KindLifecycle
 
 # the statuses a plain delete accepts, in the words of Cinder's refusal
 DELETE_REFUSED = ("Invalid volume: Volume status must be available or error or error_restoring or error_extending "

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
-from cloudtwin.clouds import stable_id
+from cloudtwin.ids import stable_id
 from cloudtwin.errors import ApiError
 from cloudtwin.resource import Resource
 

@@ -12,10 +12,10 @@ from typing import Any
 from aiohttp import web
 
 from cloudtwin import wire
-from cloudtwin.app import SERVICE_PATHS
-from cloudtwin.clouds import Cloud, Project, Token, stable_id
+from cloudtwin.clouds import Cloud, Project, Token
+from cloudtwin.ids import stable_id
 from cloudtwin.errors import ApiError
-from cloudtwin.routing import Call, Router
+from cloudtwin.routing import SERVICE_PATHS, Call, Router
 
 # service (URL segment) -> the catalog entries (type, name) it is published under. Block storage is
 # listed under both of Cinder's current types: clients look up "block-storage" (openstacksdk) or

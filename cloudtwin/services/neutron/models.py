@@ -22,7 +22,7 @@ import ipaddress
 import random
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
-from cloudtwin.clouds import stable_id
+from cloudtwin.ids import stable_id
 from cloudtwin.errors import ApiError
 from cloudtwin.resource import Resource
 from cloudtwin.services.neutron.floating_ips import FloatingIpMethods

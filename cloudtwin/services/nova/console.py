@@ -26,7 +26,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from cloudtwin.errors import ApiError
-from cloudtwin.services.nova.models import Server, hostname_of
+from cloudtwin.ids import ec2_id, hostname_of
+from cloudtwin.services.nova.models import Server
 
 if TYPE_CHECKING:
     from cloudtwin.routing import Call
@@ -108,7 +109,6 @@ def _table(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
 
 def boot_log(region: Any, server: Server) -> str:
     """A plausible, deterministic serial log of the server's boot (and power-off when it is stopped)."""
-    from cloudtwin.dataplane.metadata import instance_id     # (it imports Nova's models: not at import time)
 
     host = hostname_of(server.name)
     image = region.glance.find(server.project_id, server.image_id) if server.image_id else None
@@ -116,7 +116,7 @@ def boot_log(region: Any, server: Server) -> str:
     props = getattr(image, "properties", None) or {}
     distro = f"{str(props.get('os_distro') or 'ubuntu').capitalize()} {props.get('os_version') or ''}".strip()
     launched = server.launched_at or server.created_at
-    iid = instance_id(server)
+    iid = ec2_id(server.id, "i")
     neutron = region.neutron
     ports = neutron.ports_of_device(server.id)
     lines = [

@@ -20,10 +20,11 @@ from aiohttp import web
 
 from cloudtwin import wire
 from cloudtwin.errors import ApiError
+from cloudtwin.ids import hostname_of
 from cloudtwin.routing import Call, Router
 from cloudtwin.services.nova.volumes import parse_block_devices
 from cloudtwin.services.nova.models import (Flavor, Keypair, NetRequest, NovaState, Server, generate_keypair,
-                                            host_id, hostname_of, ref_id)
+                                            host_id, ref_id)
 from cloudtwin.services.nova.proxies import nova_rules as _nova_rules
 from cloudtwin.services.nova.console import console_output
 

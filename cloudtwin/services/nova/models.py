@@ -11,12 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
-from cloudtwin.clouds import stable_id
+from cloudtwin.ids import stable_id
 from cloudtwin.errors import ApiError
 from cloudtwin.resource import Resource
 from cloudtwin.services.nova import block_devices
@@ -24,7 +23,7 @@ from cloudtwin.services.nova.block_devices import BlockDevice
 
 if TYPE_CHECKING:
     from cloudtwin.clouds import RegionState
-    from cloudtwin.stages import KindLifecycle
+    from cloudtwin.lifecycles import KindLifecycle
 
 KIND = "server"
 # action name in the API/lifecycle -> the verb Nova's conflict messages use
@@ -565,12 +564,6 @@ def _external(net: Any) -> bool:
         if v is not None:
             return bool(v)
     return False
-
-
-def hostname_of(name: str) -> str:
-    """The hostname Nova gives a server named ``name`` (lower case, other characters as '-', <= 63)."""
-    h = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
-    return h[:63] or "server"
 
 
 def _host(zone: str, n: int) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from cloudtwin import wire
-from cloudtwin.clouds import stable_id
+from cloudtwin.ids import stable_id
 from cloudtwin.errors import ApiError
 from cloudtwin.routing import Call, Router
 from cloudtwin.services.nova.block_devices import (DESTINATION_TYPES, ROOT_DEVICE, SOURCE_TYPES, BlockDevice,
