@@ -24,6 +24,7 @@ from spider_core.model import ConnectionConfigInfo, KeyValue
 from spider_core.rest.app import create_app
 from spider_core.services import connection as conn_svc
 from spider_core.services.context import Settings, Spider
+from spider_core.splock import MODES
 
 log = logging.getLogger("spider")
 
@@ -239,8 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--address", default=None,
                        help="host:port to listen on (default: $SERVER_ADDRESS or 127.0.0.1:1024)")
         p.add_argument("--root", default=None, help="state directory (default: $SPIDER_ROOT or ~/.spidertwin)")
-        p.add_argument("--lock-mode", choices=("sponge", "global"), default=None,
-                       help="sponge (default) or global: one lock per resource type, for benchmarks only")
+        p.add_argument("--lock-mode", choices=MODES, default=None,
+                       help="sponge (default: the lock hierarchy, creates under one parent run together), "
+                            "cbspider (CB-Spider's exact lock use, to compare) or global (one lock per "
+                            "resource type, the old CB-Spider lock, for benchmarks only); also $SPIDER_LOCK_MODE")
         p.add_argument("--log-level", default=os.environ.get("SPIDER_LOG_LEVEL", "warning"))
         if name == "demo":
             p.add_argument("--twin-address", default="127.0.0.1:8192",
@@ -254,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["SPIDER_ROOT"] = args.root
     if args.lock_mode:
         os.environ["SPIDER_LOCK_MODE"] = args.lock_mode
+    lock_mode = os.environ.get("SPIDER_LOCK_MODE", "").strip().lower() or "sponge"
+    if lock_mode not in MODES:
+        print(f"spider: SPIDER_LOCK_MODE must be one of {', '.join(MODES)}, not {lock_mode!r}", file=sys.stderr)
+        return 2
     address = parse_address(args.address or os.environ.get("SERVER_ADDRESS"))
     try:
         demo = args.command == "demo"

@@ -14,10 +14,22 @@ Semantics:
   was granted gives the grant back.
 * Not re-entrant (like Go's ``sync.RWMutex``): a task must not take the same key twice.
 
-``mode="global"`` swaps the sponge lock for the old CB-Spider lock: one exclusive lock per family,
-so every read or write of any name in a family is serialised. Entries are still kept per name (for
-``info()``/``snapshot()``), but they all queue on the family lock. Beware: in global mode one task
-must never hold two locks of the same family at once (it would deadlock on itself).
+Modes (which locks an operation asks for is decided by ``spider_core.lockplan``; this module only
+grants them):
+
+* ``sponge`` (default) and ``cbspider``: one lock per name, as above. ``sponge`` services ask for the
+  lock hierarchy (read locks on the parents a create uses), ``cbspider`` services ask for exactly the
+  locks CB-Spider takes.
+* ``global`` swaps the sponge lock for the old CB-Spider lock: one exclusive lock per family, so every
+  read or write of any name in a family is serialised (services ask for CB-Spider's locks). Entries are
+  still kept per name (for ``info()``/``snapshot()``), but they all queue on the family lock. Beware: in
+  global mode one task must never hold two locks of the same family at once (it would deadlock on
+  itself).
+
+Several locks at once (``hold``) are taken in one documented order, ``LOCK_ORDER`` by family and then
+by name, so two requests can never wait for each other in a circle. Each holder and waiter carries the
+request it serves (``REQUEST``, set by the REST layer), so a long wait can be explained by the request
+that holds the key.
 
 There are no awaits between the lookup of an entry and the change of its count, so the event loop's
 single thread plays the role of CB-Spider's guard mutex.
@@ -26,36 +38,86 @@ single thread plays the role of CB-Spider's guard mutex.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import time
 from collections import deque
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
-__all__ = ["LockManager", "INFO_FAMILIES", "SAMPLE_LIMIT"]
+__all__ = ["LockManager", "Need", "INFO_FAMILIES", "LOCK_ORDER", "MODES", "REQUEST", "SAMPLE_LIMIT", "in_order"]
 
-# The four families /splockinfo shows, in this order, with CB-Spider's lock names.
+# The four strings /splockinfo shows, in this order, with CB-Spider's lock names, and the families
+# each one lists (CB-Spider's VPC SPLock covers subnets too; the sponge mode keys them apart).
 INFO_FAMILIES: tuple[tuple[str, str], ...] = (
     ("vpc", "VPC SPLock"),
     ("sg", "SG SPLock"),
     ("key", "Key SPLock"),
     ("vm", "VM SPLock"),
 )
+_INFO_MEMBERS = {"vpc": ("vpc", "subnet")}
+
+# The one lock order: a request that needs several locks takes them by family in this order (parents
+# before children, so a create's read locks on what it uses come before the write lock on its own
+# name), and within a family by name. Every multi-lock acquisition goes through ``in_order``.
+LOCK_ORDER: tuple[str, ...] = ("connection", "vpc", "subnet", "sg", "key", "vm", "nlb", "disk", "image")
+_RANK = {family: rank for rank, family in enumerate(LOCK_ORDER)}
 
 # Reservoir size per family and per measure (wait, hold): the most recent samples.
 SAMPLE_LIMIT = 10_000
 
-_MODES = ("sponge", "global")
+MODES = ("sponge", "cbspider", "global")
 _now = time.perf_counter
+
+# The request a lock is taken for ("POST /spider/vm"), shown with holders and waiters.
+REQUEST: contextvars.ContextVar[str] = contextvars.ContextVar("spidertwin_lock_request", default="")
+
+# At most this many holder/waiter requests are listed per key in a snapshot.
+_LISTED = 5
+
+
+@dataclass(frozen=True)
+class Need:
+    """One lock a request needs: a read or write lock on ``(family, connection, name)``."""
+
+    family: str
+    name: str
+    write: bool
+
+
+def in_order(needs: Iterable[Need]) -> list[Need]:
+    """The locks to take, in ``LOCK_ORDER`` then by name; a key asked for twice is taken once (write wins).
+
+    Raises ValueError for a family outside the order or an empty name: a lock on nothing protects
+    nothing, and a family without a rank could break the order.
+    """
+    merged: dict[tuple[str, str], bool] = {}
+    for need in needs:
+        if need.family not in _RANK:
+            raise ValueError(f"SP-Lock family {need.family!r} is not in the lock order {LOCK_ORDER}")
+        if not need.name:
+            raise ValueError(f"SP-Lock on an empty {need.family} name")
+        key = (need.family, need.name)
+        merged[key] = merged.get(key, False) or need.write
+    return [Need(f, n, w) for (f, n), w in sorted(merged.items(), key=lambda kv: (_RANK[kv[0][0]], kv[0][1]))]
+
+
+def _task_name() -> str:
+    """Who asks when no request is named (a job, the start-up reconciler): its asyncio task's name."""
+    task = asyncio.current_task()
+    return task.get_name() if task is not None else ""
 
 
 class _Waiter:
-    __slots__ = ("future", "write", "granted")
+    __slots__ = ("future", "write", "granted", "since", "request")
 
-    def __init__(self, future: Any, write: bool) -> None:
+    def __init__(self, future: Any, write: bool, since: float, request: str) -> None:
         self.future = future
         self.write = write
         self.granted = False
+        self.since = since
+        self.request = request
 
 
 class _RWLock:
@@ -110,7 +172,7 @@ class _RWLock:
 
 
 class _Entry:
-    __slots__ = ("family", "connection", "name", "refcount", "lock", "holders", "waiters", "mode")
+    __slots__ = ("family", "connection", "name", "refcount", "lock", "holders", "queued", "mode")
 
     def __init__(self, family: str, connection: str, name: str, lock: _RWLock) -> None:
         self.family = family
@@ -118,8 +180,9 @@ class _Entry:
         self.name = name
         self.refcount = 0
         self.lock = lock
-        self.holders: dict[int, float] = {}  # holder token -> perf_counter at grant (insertion ordered)
-        self.waiters = 0
+        # holder token -> (perf_counter at grant, request); insertion ordered, so the first is the oldest
+        self.holders: dict[int, tuple[float, str]] = {}
+        self.queued: list[_Waiter] = []  # waiting on this key, oldest first
         self.mode = ""
 
 
@@ -173,13 +236,44 @@ class _Guard:
             self._manager._release(entry, self._token)
 
 
+class _MultiGuard:
+    """``LockManager.hold``: several locks taken one after another in the given order, given back in
+    reverse; a failure or cancellation half-way gives back what was already taken."""
+
+    __slots__ = ("_manager", "_connection", "_needs", "_held")
+
+    def __init__(self, manager: LockManager, connection: str, needs: list[Need]) -> None:
+        self._manager = manager
+        self._connection = connection
+        self._needs = needs
+        self._held: list[tuple[_Entry, int]] = []
+
+    async def __aenter__(self) -> None:
+        if self._held:
+            raise RuntimeError("SP-Lock guard is already held; create a new one per use")
+        try:
+            for need in self._needs:
+                self._held.append(await self._manager._acquire(need.family, self._connection, need.name, need.write))
+        except BaseException:
+            self._give_back()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._give_back()
+
+    def _give_back(self) -> None:
+        held, self._held = self._held, []
+        for entry, token in reversed(held):
+            self._manager._release(entry, token)
+
+
 class LockManager:
     """All SP-Locks of one server."""
 
     def __init__(self, mode: str = "sponge", *, namespace: str = "") -> None:
         mode = (mode or "sponge").strip().lower()
-        if mode not in _MODES:
-            raise ValueError(f"SP-Lock mode must be 'sponge' or 'global', not {mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"SP-Lock mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.mode = mode
         self.namespace = namespace or ""
         self._global = mode == "global"
@@ -192,11 +286,11 @@ class LockManager:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> LockManager:
-        """``SPIDER_LOCK_MODE`` (sponge|global, default sponge) and ``PERMISSION_BASED_CONTROL_MODE``."""
+        """``SPIDER_LOCK_MODE`` (sponge|cbspider|global, default sponge) and ``PERMISSION_BASED_CONTROL_MODE``."""
         env = os.environ if environ is None else environ
         mode = env.get("SPIDER_LOCK_MODE", "").strip().lower() or "sponge"
-        if mode not in _MODES:
-            raise ValueError(f"SPIDER_LOCK_MODE must be 'sponge' or 'global', not {mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"SPIDER_LOCK_MODE must be one of {', '.join(MODES)}, not {mode!r}")
         return cls(mode, namespace=env.get("PERMISSION_BASED_CONTROL_MODE", "").strip())
 
     # ---- public API ------------------------------------------------------------------------------
@@ -209,6 +303,14 @@ class LockManager:
         """Shared lock: ``async with locks.read("vpc", conn, "vpc-01"): ...``"""
         return _Guard(self, family, connection, name, False)
 
+    def hold(self, connection: str, needs: Iterable[Need], *, exact: bool = False) -> _MultiGuard:
+        """Several locks for one request: ``async with locks.hold(conn, plan): ...``.
+
+        The locks are taken in ``LOCK_ORDER`` (``in_order``); ``exact=True`` takes them as listed
+        instead, for the ``cbspider`` plans that reproduce CB-Spider's own sequence.
+        """
+        return _MultiGuard(self, connection, list(needs) if exact else in_order(needs))
+
     def entry_count(self) -> int:
         return sum(len(entries) for entries in self._families.values())
 
@@ -217,8 +319,9 @@ class LockManager:
         out = []
         for family, lock_name in INFO_FAMILIES:
             parts = [f"<{lock_name}> "]
-            for entry in self._families.get(family, {}).values():
-                parts.append(f"({entry.connection}:{entry.name}, {hex(id(entry))}:{entry.refcount}) ")
+            for member in _INFO_MEMBERS.get(family, (family,)):
+                for entry in self._families.get(member, {}).values():
+                    parts.append(f"({entry.connection}:{entry.name}, {hex(id(entry))}:{entry.refcount}) ")
             out.append("".join(parts))
         return out
 
@@ -228,14 +331,18 @@ class LockManager:
         for entries_of_family in self._families.values():
             for entry in entries_of_family.values():
                 oldest = next(iter(entry.holders.values()), None)
+                first_waiter = entry.queued[0] if entry.queued else None
                 entries.append({
                     "family": entry.family,
                     "connection": entry.connection,
                     "name": entry.name,
                     "holders": len(entry.holders),
                     "mode": entry.mode,
-                    "waiters": entry.waiters,
-                    "held_for_ms": round((now - oldest) * 1000.0, 3) if oldest is not None else 0.0,
+                    "waiters": len(entry.queued),
+                    "held_for_ms": round((now - oldest[0]) * 1000.0, 3) if oldest is not None else 0.0,
+                    "waited_for_ms": round((now - first_waiter.since) * 1000.0, 3) if first_waiter else 0.0,
+                    "holder_requests": [request for _, request in list(entry.holders.values())[:_LISTED]],
+                    "waiter_requests": [w.request for w in entry.queued[:_LISTED]],
                     "refcount": entry.refcount,
                 })
         stats = {
@@ -283,16 +390,17 @@ class LockManager:
             stats = self._stats[family] = _Stats()
 
         start = _now()
+        request = REQUEST.get() or _task_name()
         if not lock.try_take(write):
-            waiter = _Waiter(self._loop_future(), write)
+            waiter = _Waiter(self._loop_future(), write, start, request)
             lock.queue.append(waiter)
-            entry.waiters += 1
+            entry.queued.append(waiter)
             if len(lock.queue) > stats.max_waiters:
                 stats.max_waiters = len(lock.queue)
             try:
                 await waiter.future
             except BaseException:
-                entry.waiters -= 1
+                entry.queued.remove(waiter)
                 if waiter.granted:
                     lock.give_back(write)
                 else:
@@ -303,11 +411,11 @@ class LockManager:
                 self._drop(entry)
                 lock.wake()
                 raise
-            entry.waiters -= 1
+            entry.queued.remove(waiter)
         granted = _now()
         self._tokens += 1
         token = self._tokens
-        entry.holders[token] = granted
+        entry.holders[token] = (granted, request)
         entry.mode = "write" if write else "read"
         waited = (granted - start) * 1000.0
         stats.acquired += 1
@@ -319,7 +427,7 @@ class LockManager:
         return entry, token
 
     def _release(self, entry: _Entry, token: int) -> None:
-        started = entry.holders.pop(token)
+        started, _ = entry.holders.pop(token)
         held = (_now() - started) * 1000.0
         stats = self._stats.get(entry.family)
         if stats is not None:  # None only after reset_stats() during the hold

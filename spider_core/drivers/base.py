@@ -22,7 +22,7 @@ import threading
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Mapping
 
 from spider_core.model import (
     IID,
@@ -72,6 +72,10 @@ class ConnectionInfo:
                 f"region={self.region!r}, zone={self.zone!r}, connection_name={self.connection_name!r})")
 
 
+# The child kinds ``DriverCapability.serialize_in_vpc`` may name (what ``spider_core.lockplan`` serialises).
+SERIALIZE_IN_VPC_KINDS: tuple[str, ...] = ("subnet", "sg", "vm", "nlb")
+
+
 @dataclass(frozen=True)
 class DriverCapability:
     """CB-Spider's ``DriverCapabilityInfo``; field names map 1:1 onto its Go names in ``wire``."""
@@ -95,6 +99,16 @@ class DriverCapability:
     tag_support_resource_types: tuple[str, ...] = ()
     # Spider-side knob (not part of CB-Spider's record): wait for SSH on PublicIP:22 after VM start.
     probe_ssh_after_start: bool = False
+    # Spider-side knob: child creates the cloud cannot take concurrently within one VPC, e.g.
+    # ``{"sg": True}``. Those creates take their VPC's write lock instead of a shared one (CB-Spider's
+    # serialisation, for this provider only; see ``spider_core.lockplan``). Keys: subnet, sg, vm, nlb.
+    # Empty (everything parallel) unless the cloud's API is known to fail on such concurrent changes.
+    serialize_in_vpc: Mapping[str, bool] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.serialize_in_vpc) - set(SERIALIZE_IN_VPC_KINDS))
+        if unknown:
+            raise ValueError(f"serialize_in_vpc knows {', '.join(SERIALIZE_IN_VPC_KINDS)}, not {', '.join(unknown)}")
 
     @classmethod
     def names(cls) -> list[str]:

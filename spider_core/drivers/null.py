@@ -9,6 +9,9 @@ Behaviour is that of a small, well-behaved cloud:
   ``Name`` means ``"default"``). Connections whose credentials share a Name share one cloud.
 * CSP ids are ``"null-" + 12 hex digits``; returned IIDs carry the driver NameId (spUUID) given at
   create time and that CSP id. Lookups use ``system_id`` and fall back to ``name_id`` when it is empty.
+* Like a real cloud it refuses to delete what is in use (AWS's ``DependencyViolation`` words): a VPC
+  with VMs, security groups or NLBs in it, a subnet with VMs, a security group a VM uses. Key pairs
+  can be deleted under a VM, and a VM under an NLB, as in AWS.
 * Unknown ids raise ``DriverNotFound("<id> ... does not exist")``; SG AddRules of an existing rule
   and RemoveRules of a missing one raise ``DriverError`` (nothing changes); the same for NLB VMs.
 * StartVM checks image, spec, VPC, subnet-in-VPC, SGs and keypair, then answers ``Running`` at once
@@ -322,6 +325,13 @@ class NullVPCHandler(VPCHandler):
         return _copy_vpc(self.cloud.vpcs.find(iid))
 
     async def delete_vpc(self, iid: IID) -> bool:
+        vpc = self.cloud.vpcs.find(iid)
+        csp_id = vpc.iid.system_id
+        users = [v.iid.system_id for t in (self.cloud.vms, self.cloud.sgs, self.cloud.nlbs)
+                 for v in t.items.values() if v.vpc_iid.system_id == csp_id]
+        if users:
+            raise DriverError(f"DependencyViolation: The vpc '{csp_id}' has dependencies and cannot be deleted "
+                              f"(in use by {', '.join(sorted(users)[:3])})")
         self.cloud.vpcs.pop(iid)
         return True
 
@@ -336,6 +346,11 @@ class NullVPCHandler(VPCHandler):
         vpc = self.cloud.vpcs.find(vpc_iid)
         for i, s in enumerate(vpc.subnets):
             if _matches(s.iid, subnet_iid):
+                users = [v.iid.system_id for v in self.cloud.vms.items.values()
+                         if v.subnet_iid.system_id == s.iid.system_id]
+                if users:
+                    raise DriverError(f"DependencyViolation: The subnet '{s.iid.system_id}' has dependencies and "
+                                      f"cannot be deleted (in use by {', '.join(sorted(users)[:3])})")
                 del vpc.subnets[i]
                 return True
         raise DriverNotFound(f"{subnet_iid.system_id or subnet_iid.name_id} subnet does not exist!!")
@@ -373,6 +388,13 @@ class NullSecurityHandler(SecurityHandler):
         return _copy_sg(self.cloud.sgs.find(iid))
 
     async def delete_security(self, iid: IID) -> bool:
+        sg = self.cloud.sgs.find(iid)
+        csp_id = sg.iid.system_id
+        users = [v.iid.system_id for v in self.cloud.vms.items.values()
+                 if any(g.system_id == csp_id for g in v.security_group_iids)]
+        if users:
+            raise DriverError(f"DependencyViolation: resource {csp_id} has a dependent object "
+                              f"(in use by {', '.join(sorted(users)[:3])})")
         self.cloud.sgs.pop(iid)
         return True
 

@@ -29,6 +29,7 @@ from spider_core.rest import (
 )
 from spider_core.rest.transport import SPIDER_KEY, bind, conn_name, message, query
 from spider_core.services.context import Spider
+from spider_core.splock import REQUEST as LOCK_REQUEST
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,10 @@ def _middleware(username: str | None, password: str | None):
 
 @web.middleware
 async def _observe(request: web.Request, handler):
-    """Request count and latency by route and status (``spider_core.metrics``)."""
+    """Request count and latency by route and status (``spider_core.metrics``); names the request for
+    the SP-Locks it takes, so a long lock wait shows which request holds the key."""
     started = time.perf_counter()
+    LOCK_REQUEST.set(f"{request.method} {request.path}")
     status = 500
     try:
         response = await handler(request)

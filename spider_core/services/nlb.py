@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from spider_core import errors, ids
+from spider_core import errors, ids, lockplan
 from spider_core.intents import recorded
 from spider_core.errors import SpiderError
 from spider_core.metadb import IIDRow
@@ -70,6 +70,15 @@ async def _vm_rows(sp: Spider, conn_name: str, names: list[str]) -> list[IIDRow]
     return [await lookup(sp, conn_name, VM, n) for n in names]
 
 
+def _vm_names(value: object, type_name: str) -> list[str]:
+    """Member VM names from a request: a list of non-empty names (they become lock keys)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise errors.validation(type_name, "VMs")
+    return [required(n, type_name, "VMs") for n in value]
+
+
 async def user_nlb(sp: Spider, conn_name: str, row: IIDRow, info: NLBInfo, vms: NameMap | None = None) -> NLBInfo:
     vms = vms or NameMap(await sp.db.list_iids(conn_name, VM.rtype))
     vpc_row = await sp.db.get_iid(conn_name, VPC.rtype, row.owner_vpc) if row.owner_vpc else None
@@ -92,26 +101,27 @@ async def create(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> 
     conn = await sp.connection(conn_name)
     hc = health_checker_in(conn, req.get("HealthChecker") or {})
     nlbs = handler(conn, NLB)
-    async with sp.locks.read(VPC.lock_family, conn_name, vpc_name):
+    vm_names = _vm_names(group_req.get("VMs"), "VMGroupInfo")
+    plan = lockplan.nlb_create(sp.locks.mode, name, vpc_name, vm_names, conn.capability.serialize_in_vpc)
+    async with sp.locks.hold(conn_name, plan.needs, exact=plan.exact):
         vpc_row = await lookup(sp, conn_name, VPC, vpc_name)
-        async with sp.locks.write(NLB.lock_family, conn_name, name):
-            if await sp.db.get_iid(conn_name, NLB.rtype, name, owner_vpc=vpc_name) is not None:
-                raise errors.already_exists(NLB.type_word, name, conn_name)
-            vm_rows = await _vm_rows(sp, conn_name, group_req.get("VMs") or [])
-            uuid = new_uuid(conn, NLB, name, id_mode)
-            nlb_req = NLBReqInfo(IID(uuid, ""), driver_iid(vpc_row), (req.get("Type") or "PUBLIC").upper(),
-                                 (req.get("Scope") or "REGION").upper(), listener,
-                                 VMGroupInfo((group_req.get("Protocol") or "").upper(), group_req.get("Port") or "",
-                                             [driver_iid(r) for r in vm_rows]),
-                                 hc, kvs_in(req.get("TagList")))
-            async with recorded(sp, "create", NLB.rtype, conn_name, name, owner_vpc=vpc_name,
-                                sp_uuid=uuid) as intent:
-                created = await drive(nlbs.create_nlb(nlb_req))
-                row = IIDRow(conn_name, NLB.rtype, name, ids.spider_system_id(uuid, created.iid.system_id),
-                             owner_vpc=vpc_name)
-                await store_or_rollback(sp, [row], lambda: nlbs.delete_nlb(created.iid),
-                                        f"Network Load Balancer '{name}'", intent)
-            return await user_nlb(sp, conn_name, row, created)
+        if await sp.db.get_iid(conn_name, NLB.rtype, name, owner_vpc=vpc_name) is not None:
+            raise errors.already_exists(NLB.type_word, name, conn_name)
+        vm_rows = await _vm_rows(sp, conn_name, vm_names)
+        uuid = new_uuid(conn, NLB, name, id_mode)
+        nlb_req = NLBReqInfo(IID(uuid, ""), driver_iid(vpc_row), (req.get("Type") or "PUBLIC").upper(),
+                             (req.get("Scope") or "REGION").upper(), listener,
+                             VMGroupInfo((group_req.get("Protocol") or "").upper(), group_req.get("Port") or "",
+                                         [driver_iid(r) for r in vm_rows]),
+                             hc, kvs_in(req.get("TagList")))
+        async with recorded(sp, "create", NLB.rtype, conn_name, name, owner_vpc=vpc_name,
+                            sp_uuid=uuid) as intent:
+            created = await drive(nlbs.create_nlb(nlb_req))
+            row = IIDRow(conn_name, NLB.rtype, name, ids.spider_system_id(uuid, created.iid.system_id),
+                         owner_vpc=vpc_name)
+            await store_or_rollback(sp, [row], lambda: nlbs.delete_nlb(created.iid),
+                                    f"Network Load Balancer '{name}'", intent)
+        return await user_nlb(sp, conn_name, row, created)
 
 
 async def get(sp: Spider, conn_name: str, name: str) -> NLBInfo:
@@ -167,7 +177,9 @@ async def _with_nlb(sp: Spider, conn_name: str, name: str):
 
 
 async def add_vms(sp: Spider, conn_name: str, name: str, vm_names: list[str]) -> NLBInfo:
-    async with sp.locks.write(NLB.lock_family, conn_name, name):
+    vm_names = _vm_names(vm_names, "NLBAddRemoveVMReq")
+    plan = lockplan.nlb_members(sp.locks.mode, name, vm_names)
+    async with sp.locks.hold(conn_name, plan.needs, exact=plan.exact):
         row, nlbs, _ = await _with_nlb(sp, conn_name, name)
         vm_rows = await _vm_rows(sp, conn_name, vm_names)
         await drive(nlbs.add_vms(driver_iid(row), [driver_iid(r) for r in vm_rows]))
@@ -175,7 +187,9 @@ async def add_vms(sp: Spider, conn_name: str, name: str, vm_names: list[str]) ->
 
 
 async def remove_vms(sp: Spider, conn_name: str, name: str, vm_names: list[str]) -> bool:
-    async with sp.locks.write(NLB.lock_family, conn_name, name):
+    vm_names = _vm_names(vm_names, "NLBAddRemoveVMReq")
+    plan = lockplan.nlb_members(sp.locks.mode, name, vm_names)
+    async with sp.locks.hold(conn_name, plan.needs, exact=plan.exact):
         row, nlbs, _ = await _with_nlb(sp, conn_name, name)
         vm_rows = await _vm_rows(sp, conn_name, vm_names)
         return await drive(nlbs.remove_vms(driver_iid(row), [driver_iid(r) for r in vm_rows]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from spider_core import errors, ids
+from spider_core import errors, ids, lockplan
 from spider_core.intents import recorded
 from spider_core.errors import SpiderError
 from spider_core.metadb import IIDRow
@@ -67,20 +67,20 @@ async def create(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> 
     rules = rules_in(req.get("SecurityRules"))
     conn = await sp.connection(conn_name)
     sgs = handler(conn, SG)
-    async with sp.locks.write(VPC.lock_family, conn_name, vpc_name):
+    plan = lockplan.sg_create(sp.locks.mode, vpc_name, name, conn.capability.serialize_in_vpc)
+    async with sp.locks.hold(conn_name, plan.needs, exact=plan.exact):
         vpc_row = await lookup(sp, conn_name, VPC, vpc_name)
-        async with sp.locks.write(SG.lock_family, conn_name, name):
-            if await sp.db.get_iid(conn_name, SG.rtype, name) is not None:
-                raise errors.already_exists(SG.type_word, name, conn_name)
-            uuid = new_uuid(conn, SG, name, id_mode)
-            async with recorded(sp, "create", SG.rtype, conn_name, name, owner_vpc=vpc_name, sp_uuid=uuid) as intent:
-                created = await drive(sgs.create_security(SecurityReqInfo(IID(uuid, ""), driver_iid(vpc_row), rules,
-                                                                          kvs_in(req.get("TagList")))))
-                row = IIDRow(conn_name, SG.rtype, name, ids.spider_system_id(uuid, created.iid.system_id),
-                             owner_vpc=vpc_name)
-                await store_or_rollback(sp, [row], lambda: sgs.delete_security(created.iid),
-                                        f"Security Group '{name}'", intent)
-            return user_sg(row, created, user_iid(vpc_row))
+        if await sp.db.get_iid(conn_name, SG.rtype, name) is not None:
+            raise errors.already_exists(SG.type_word, name, conn_name)
+        uuid = new_uuid(conn, SG, name, id_mode)
+        async with recorded(sp, "create", SG.rtype, conn_name, name, owner_vpc=vpc_name, sp_uuid=uuid) as intent:
+            created = await drive(sgs.create_security(SecurityReqInfo(IID(uuid, ""), driver_iid(vpc_row), rules,
+                                                                      kvs_in(req.get("TagList")))))
+            row = IIDRow(conn_name, SG.rtype, name, ids.spider_system_id(uuid, created.iid.system_id),
+                         owner_vpc=vpc_name)
+            await store_or_rollback(sp, [row], lambda: sgs.delete_security(created.iid),
+                                    f"Security Group '{name}'", intent)
+        return user_sg(row, created, user_iid(vpc_row))
 
 
 async def get(sp: Spider, conn_name: str, name: str) -> SecurityInfo:
@@ -161,25 +161,21 @@ async def register(sp: Spider, conn_name: str, req: dict) -> SecurityInfo:
     conn = await sp.connection(conn_name)
     sgs = handler(conn, SG)
 
-    async def adopt() -> SecurityInfo:
-        async with sp.locks.write(SG.lock_family, conn_name, name):
-            if await sp.db.get_iid(conn_name, SG.rtype, name) is not None:
-                raise errors.already_exists(SG.type_word, name, conn_name)
-            info = await drive(sgs.get_security(IID(csp_id, csp_id)))
-            owner = vpc_name
-            if not owner:
-                vpc_row = await sp.db.find_iid_by_csp_id(conn_name, VPC.rtype, info.vpc_iid.system_id)
-                owner = vpc_row.name if vpc_row else ""
-            row = IIDRow(conn_name, SG.rtype, name, ids.spider_system_id(csp_id, info.iid.system_id or csp_id),
-                         owner_vpc=owner)
-            await sp.db.insert_iids([row])
-            return user_sg(row, info, await _vpc_iid(sp, conn_name, row))
-
-    if vpc_name:
-        async with sp.locks.write(VPC.lock_family, conn_name, vpc_name):
+    plan = lockplan.sg_register(sp.locks.mode, vpc_name, name)
+    async with sp.locks.hold(conn_name, plan.needs, exact=plan.exact):
+        if vpc_name:
             await lookup(sp, conn_name, VPC, vpc_name)
-            return await adopt()
-    return await adopt()
+        if await sp.db.get_iid(conn_name, SG.rtype, name) is not None:
+            raise errors.already_exists(SG.type_word, name, conn_name)
+        info = await drive(sgs.get_security(IID(csp_id, csp_id)))
+        owner = vpc_name
+        if not owner:
+            vpc_row = await sp.db.find_iid_by_csp_id(conn_name, VPC.rtype, info.vpc_iid.system_id)
+            owner = vpc_row.name if vpc_row else ""
+        row = IIDRow(conn_name, SG.rtype, name, ids.spider_system_id(csp_id, info.iid.system_id or csp_id),
+                     owner_vpc=owner)
+        await sp.db.insert_iids([row])
+        return user_sg(row, info, await _vpc_iid(sp, conn_name, row))
 
 
 async def owner_vpc(sp: Spider, conn_name: str, csp_id: str) -> IID:

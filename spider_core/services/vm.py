@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from spider_core import errors, ids
+from spider_core import errors, ids, lockplan
 from spider_core.intents import recorded
 from spider_core.calllog import call_log
 from spider_core.errors import SpiderError
@@ -104,8 +104,9 @@ async def start(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> V
     vpc_name = required(req.get("VPCName"), "VMReqInfo", "VPCName")
     subnet_name = required(req.get("SubnetName"), "VMReqInfo", "SubnetName")
     sg_names = req.get("SecurityGroupNames") or []
-    if not sg_names:
+    if not sg_names or not isinstance(sg_names, list):
         raise errors.validation("VMReqInfo", "SecurityGroupNames")
+    sg_names = [required(s, "VMReqInfo", "SecurityGroupNames") for s in sg_names]
     key_name = required(req.get("KeyPairName"), "VMReqInfo", "KeyPairName")
     image_type = (req.get("ImageType") or "PublicImage").strip()
     if image_type.lower() not in ("publicimage", "myimage", "public", "my", ""):
@@ -118,7 +119,9 @@ async def start(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> V
     conn = await sp.connection(conn_name)
     root_type, root_size = _root_disk(conn, req.get("RootDiskType", ""), req.get("RootDiskSize", ""))
     vms = handler(conn, VM)
-    async with sp.locks.write(VM.lock_family, conn_name, name):
+    plan = lockplan.vm_start(sp.locks.mode, name, vpc_name, subnet_name, sg_names, key_name,
+                             conn.capability.serialize_in_vpc)
+    async with sp.locks.hold(conn_name, plan.needs, exact=plan.exact):
         if await sp.db.get_iid(conn_name, VM.rtype, name) is not None:
             raise errors.already_exists(VM.type_word, name, conn_name)
         subnet_row = await lookup(sp, conn_name, SUBNET, subnet_name, owner_vpc=vpc_name)
