@@ -1,0 +1,1 @@
+"""Runnable examples of what spidertwin is for (``python -m examples.<name>``)."""
