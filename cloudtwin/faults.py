@@ -551,9 +551,14 @@ class FaultEngine:
                     nova = region.services.get("nova")
                     if nova is None:
                         continue
+                    names = {p.id: p.name for p in cloud.projects.values()}
+                    want_project = rule.match.get("project", "*")
                     for server in list(nova.servers.values()):
                         zone = getattr(server, "availability_zone", "") or ""
-                        if server.state == "ACTIVE" and fnmatch.fnmatchcase(zone, rule.match.get("zone", "*")):
+                        project_ok = (fnmatch.fnmatchcase(server.project_id, want_project)
+                                      or fnmatch.fnmatchcase(names.get(server.project_id, ""), want_project))
+                        if server.state == "ACTIVE" and project_ok and fnmatch.fnmatchcase(
+                                zone, rule.match.get("zone", "*")):
                             victims.append((nova, server))
             victims.sort(key=lambda v: v[1].id)
             if rule.fraction is not None:

@@ -179,3 +179,23 @@ def require_root_dataplane() -> None:
         if os.environ.get("SPIDERTWIN_REQUIRE_ROOT_TESTS") == "1":
             pytest.fail(f"SPIDERTWIN_REQUIRE_ROOT_TESTS=1 but {problem}")
         pytest.skip(problem)
+
+
+def require_twin_vms(*tools: str) -> None:
+    """What twin VMs (``--vm-runtime machine``) need on top of the data plane: OpenSSH's server and
+    client, tini, and ``tools`` the test itself runs. Skip with the reason, or fail under
+    ``SPIDERTWIN_REQUIRE_ROOT_TESTS=1`` (CI)."""
+    import shutil
+
+    require_root_dataplane()
+    missing = [t for t in ("ssh", "tini", "unshare", "nsenter", *tools) if shutil.which(t) is None]
+    if not Path("/usr/sbin/sshd").exists():
+        missing.append("sshd")
+    if missing:
+        import pytest
+
+        reason = (f"twin VMs need {', '.join(missing)} (apt-get install openssh-server openssh-client tini "
+                  "netcat-openbsd sudo iputils-ping)")
+        if os.environ.get("SPIDERTWIN_REQUIRE_ROOT_TESTS") == "1":
+            pytest.fail(f"SPIDERTWIN_REQUIRE_ROOT_TESTS=1 but {reason}")
+        pytest.skip(reason)

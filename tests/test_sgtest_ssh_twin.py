@@ -10,29 +10,21 @@ a laptop without them; failed under SPIDERTWIN_REQUIRE_ROOT_TESTS=1, as in CI).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from sgtest.cli import main as sgtest_main
-from spider_helpers import SpiderProcess, TwinSubprocess, require_root_dataplane
+from spider_helpers import SpiderProcess, TwinSubprocess, require_twin_vms
 from test_cloudtwin_spider import register
 
 CLOUD = "sshprobe-1"
-TOOLS = ("ssh", "tini", "nc", "sudo", "ping")
+TOOLS = ("nc", "sudo", "ping")
 
 
 @pytest.fixture(scope="module")
 def twin():
-    require_root_dataplane()
-    missing = [t for t in TOOLS if shutil.which(t) is None] + (["sshd"] if not Path("/usr/sbin/sshd").exists() else [])
-    if missing:
-        reason = f"the ssh prober on twin VMs needs {', '.join(missing)}"
-        if os.environ.get("SPIDERTWIN_REQUIRE_ROOT_TESTS") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_twin_vms(*TOOLS)
     t = TwinSubprocess("--cloud", f"{CLOUD}=openstack", "--dataplane", "netns").start()
     try:
         yield t

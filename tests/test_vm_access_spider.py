@@ -8,8 +8,6 @@ SPIDERTWIN_REQUIRE_ROOT_TESTS=1, as in CI).
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from spider_helpers import SpiderProcess, TwinSubprocess, require_root_dataplane
+from spider_helpers import SpiderProcess, TwinSubprocess, require_twin_vms
 from test_cloudtwin_spider import register
 
 CLOUD = "access-1"
@@ -27,12 +25,7 @@ CONN = f"cloudtwin-{CLOUD}-config"
 
 @pytest.fixture(scope="module")
 def twin():
-    require_root_dataplane()
-    if shutil.which("ssh") is None or not Path("/usr/sbin/sshd").exists() or shutil.which("tini") is None:
-        reason = "twin VMs need openssh-server, openssh-client and tini"
-        if os.environ.get("SPIDERTWIN_REQUIRE_ROOT_TESTS") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_twin_vms()
     t = TwinSubprocess("--dataplane", "netns").start()
     try:
         yield t

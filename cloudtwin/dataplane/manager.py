@@ -520,6 +520,7 @@ class DataPlane:
         new_publics: list[PublicSide] = []
         fabric: list[str] = []
         client_lines: dict[str, list[str]] = {}
+        host_neigh: list[tuple[PublicSide, str, str]] = []
         for vm, layout, full in relink:
             self._unlink(vm, private=full, fabric=fabric, client_lines=client_lines)
             vm.layout = layout
@@ -542,10 +543,11 @@ class DataPlane:
                 for ip in self._floating(vm):
                     self._endpoints[(pub.bridge, ip)] = Endpoint(vm.ns, PUBLIC_IF, mac)
                     client_lines.setdefault(pub.ns, []).extend(self._neigh_line(pub.ns, ip, mac, "eth0"))
-                    if pub.host_link:
-                        client_lines.setdefault(HOST_NS, []).extend(
-                            self._neigh_line(HOST_NS, ip, mac, pub.host_link))
+                    host_neigh.append((pub, ip, mac))
         await self._make_publics(new_publics)
+        for pub, ip, mac in host_neigh:        # after the host links exist (or were refused)
+            if pub.host_link:
+                client_lines.setdefault(HOST_NS, []).extend(self._neigh_line(HOST_NS, ip, mac, pub.host_link))
         # namespaces, then the firewalls of new VMs before any link exists (default drop from the first
         # packet), then bridges and veths in the fabric in one process, then each namespace's own side
         await ip_batch([f"netns add {vm.ns}" for vm in fresh])

@@ -25,7 +25,7 @@ class Api:
     """A logged-in raw client of one twin cloud: Cinder and Nova paths with their microversion headers."""
 
     def __init__(self, s: aiohttp.ClientSession, url: str, token: str, project_id: str, cloud: str = CLOUD) -> None:
-        self.s, self.url, self.token, self.pid = s, url, token, project_id
+        self.s, self.url, self.token, self.pid, self.cloud = s, url, token, project_id, cloud
         self.volume = f"{url}/{cloud}/RegionOne/volume/v3/{project_id}"
         self.compute = f"{url}/{cloud}/RegionOne/compute/v2.1"
         self.network = f"{url}/{cloud}/RegionOne/network/v2.0"
@@ -92,7 +92,7 @@ async def make_net(api: Api) -> str:
 
 
 async def image_id(api: Api, name: str = "cirros-0.6.2") -> str:
-    code, body = await api.call("GET", f"{api.url}/{CLOUD}/RegionOne/image/v2/images?name={name}", service="image")
+    code, body = await api.call("GET", f"{api.url}/{api.cloud}/RegionOne/image/v2/images?name={name}", service="image")
     assert code == 200
     return body["images"][0]["id"]
 

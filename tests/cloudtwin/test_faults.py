@@ -237,3 +237,29 @@ def test_distributions():
     rule = parse_rule({"kind": "error", "status": 500, "at": "2030-01-01T00:00:00Z", "duration": 5},
                       rule_id="x", base_seed=0, now=time.time())
     assert not rule.active(time.time()) and rule.active(rule.start + 1) and not rule.active(rule.start + 6)
+
+
+async def test_crash_rules_match_the_project_by_name_or_id(twin):
+    from test_cinder import image_id, login, make_net
+
+    async with aiohttp.ClientSession() as s:
+        servers = {}
+        for project in ("crash-me", "spare-me"):
+            api = await login(s, twin.url, cloud="crash-c", project=project)
+            net = await make_net(api)
+            code, body = await api.call("POST", api.compute + "/servers", {"server": {
+                "name": project, "flavorRef": "1", "imageRef": await image_id(api), "networks": [{"uuid": net}]}},
+                service="compute")
+            assert code == 202, body
+            servers[project] = (api, body["server"]["id"])
+        for api, sid in servers.values():
+            await api.wait_server(sid)
+        await add_fault(s, twin.url, {"kind": "crash", "match": {"cloud": "crash-c", "project": "crash-me"},
+                                      "to": "ERROR"})
+        deadline = time.monotonic() + 10
+        api, sid = servers["crash-me"]
+        while (await api.nova("GET", f"/servers/{sid}"))[1]["server"]["status"] != "ERROR":
+            assert time.monotonic() < deadline, "the matching project's server crashes"
+            await asyncio.sleep(0.05)
+        api, sid = servers["spare-me"]
+        assert (await api.nova("GET", f"/servers/{sid}"))[1]["server"]["status"] == "ACTIVE"

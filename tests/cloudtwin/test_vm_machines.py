@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import os
-import shutil
 import signal
 import subprocess
 import time
@@ -24,22 +22,10 @@ import requests
 
 from cloudtwin.clouds import TwinConfig
 from cloudtwin.dataplane import cgroups
-from spider_helpers import TwinSubprocess, require_root_dataplane
+from spider_helpers import TwinSubprocess, require_twin_vms
 from twin_helpers import ThreadedTwin, sdk_connect
 
 FAST = 0.05
-
-
-def _require_machines() -> None:
-    require_root_dataplane()
-    missing = [t for t in ("ssh", "tini", "unshare", "nsenter") if shutil.which(t) is None]
-    if not Path("/usr/sbin/sshd").exists():
-        missing.append("sshd")
-    if missing:
-        msg = f"twin VMs need {', '.join(missing)} (apt-get install openssh-server openssh-client tini)"
-        if os.environ.get("SPIDERTWIN_REQUIRE_ROOT_TESTS") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
 
 
 def admin(url: str, method: str, path: str, body: Any = None) -> Any:
@@ -50,7 +36,7 @@ def admin(url: str, method: str, path: str, body: Any = None) -> Any:
 
 @pytest.fixture(scope="module")
 def vm_twin() -> Iterator[ThreadedTwin]:
-    _require_machines()
+    require_twin_vms()
     twin = ThreadedTwin(TwinConfig(time_scale=FAST, dataplane="netns")).start()
     try:
         yield twin
@@ -250,7 +236,7 @@ def test_each_region_gets_its_own_public_range_and_host_route(vm_twin: ThreadedT
 
 
 def test_sigkill_of_the_twin_takes_its_vms_and_the_next_start_cleans(tmp_path: Path):
-    _require_machines()
+    require_twin_vms()
     twin = TwinSubprocess("--dataplane", "netns", time_scale=FAST).start()
     assert twin.proc is not None
     try:
