@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,16 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from spider_helpers import REPO, SpiderProcess, TwinSubprocess, require_root_dataplane
-
-
-def _require_machines() -> None:
-    require_root_dataplane()
-    if shutil.which("ssh") is None or not Path("/usr/sbin/sshd").exists() or shutil.which("tini") is None:
-        reason = "twin VMs need openssh-server, openssh-client and tini"
-        if os.environ.get("SPIDERTWIN_REQUIRE_ROOT_TESTS") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+from spider_helpers import REPO, SpiderProcess, TwinSubprocess, require_twin_vms
 
 
 def run_example(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -44,7 +34,7 @@ def run_example(*args: str, timeout: float = 240) -> subprocess.CompletedProcess
 
 @pytest.fixture(scope="module")
 def twin():
-    _require_machines()
+    require_twin_vms()
     t = TwinSubprocess("--dataplane", "netns").start()
     try:
         yield t
@@ -99,7 +89,7 @@ def test_six_vms_report_an_outage_does_not_stop_them_and_exactly_the_two_crashed
 
 
 def test_standalone_run_starts_and_stops_its_own_twin_and_spider(tmp_path):
-    _require_machines()
+    require_twin_vms()
     work = tmp_path / "work"
     done = run_example("-n", "2", "--crash", "1", "--outage", "0", "--observe", "1", "--time-scale", "0.1",
                        "--workdir", str(work))

@@ -9,7 +9,6 @@ left running. The twin is started with ``--parent-pid`` so it also goes if this 
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import signal
 import socket
@@ -153,48 +152,13 @@ def open_stack(twin_url: str | None, spider_url: str | None, *, time_scale: floa
     return stack
 
 
-PUBLIC_RANGE = ipaddress.ip_network("198.18.0.0/15")     # the twin's public test range (RFC 2544)
-
-
-def host_routes() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """Every destination this host routes (the default route aside)."""
-    out = subprocess.run(["ip", "-j", "route", "show", "table", "all"], capture_output=True, text=True).stdout
-    nets = []
-    for r in json.loads(out or "[]"):
-        dst = r.get("dst", "default")
-        if dst in ("default", "0.0.0.0/0", "::/0") or r.get("type") in ("broadcast", "local", "multicast"):
-            continue
-        try:
-            nets.append(ipaddress.ip_network(dst, strict=False))
-        except ValueError:
-            continue
-    return nets
-
-
 def ensure_cloud(stack: Stack, cloud: str) -> str:
-    """Make ``cloud`` in the twin with a public /24 that nothing on this host routes yet; returns it.
-
-    A twin picks its regions' public ranges among its own clouds only, so a second twin on the same
-    host (another user's, or a test's) would pick the range the first one already routes, and get no
-    host link. The example therefore names a free /24 in a small profile of its own. A cloud that
-    already exists is used as it is (its range is returned)."""
-    clouds = stack.twin("GET", "/clouds")
-    for c in clouds.get("clouds", []):
-        if c.get("name") == cloud:
-            dp = stack.twin("GET", "/dataplane")
-            ips = [x["ip"] for x in dp["clients"] if x["cloud"] == cloud]
-            return str(ipaddress.ip_network(f"{ips[0]}/24", strict=False)) if ips else ""
-    taken: list[Any] = host_routes()
-    for x in stack.twin("GET", "/dataplane")["clients"]:
-        taken.append(ipaddress.ip_network(f"{x['ip']}/24", strict=False))
-    for net in PUBLIC_RANGE.subnets(new_prefix=24):
-        if not any(net.overlaps(t) for t in taken if t.version == 4):
-            break
-    else:
-        raise StackError(f"every /24 of {PUBLIC_RANGE} is routed on this host already")
-    profile = f"{cloud}-public-{net.network_address}".replace(".", "-")
-    stack.twin("POST", "/profiles", {"name": profile, "extends": "openstack",
-                                     "description": "openstack with a public range free on this host",
-                                     "network": {"public_cidr": str(net)}})
-    stack.twin("POST", "/clouds", {"name": cloud, "profile": profile})
-    return str(net)
+    """Make ``cloud`` in the twin (default profile) unless it exists; returns its public /24. The twin
+    gives each region a /24 of 198.18.0.0/15 that nothing on this host routes yet (another twin's
+    ranges included), so the host reaches its floating IPs."""
+    if not any(c.get("name") == cloud for c in stack.twin("GET", "/clouds").get("clouds", [])):
+        stack.twin("POST", "/clouds", {"name": cloud, "profile": "openstack"})
+    ips = [x["ip"] for x in stack.twin("GET", "/dataplane")["clients"] if x["cloud"] == cloud]
+    if not ips:
+        raise StackError(f"the twin reports no public network for cloud {cloud}")
+    return str(ipaddress.ip_network(f"{ips[0]}/24", strict=False))
