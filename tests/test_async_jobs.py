@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import NULL_CONNECTION
+NULL_CONNECTION = "null-config01"  # the null_server fixture's connection (tests/conftest.py)
 
 VPC = {"Name": "vpc-a1", "IPv4_CIDR": "10.0.0.0/16", "SubnetInfoList": [{"Name": "s1", "IPv4_CIDR": "10.0.1.0/24"}]}
 

@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from conftest import JSON  # noqa: F401 - the shared fixtures live there
 from mock_driver.fault_hooks import FAULT_PARAM, error_response, install
 from mock_driver.faults import FAULTS, MockFaults, operation_name
 
