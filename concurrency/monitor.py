@@ -4,19 +4,24 @@ CB-Spider's concurrency tests read ``/splockinfo`` by eye after the run; this sa
 (``GET {server}/spider/splockinfo?detail=true``: per key holders, waiters, held_for_ms, refcount; per
 family wait/hold percentiles) every ``interval`` seconds while the run goes on, so a report can say how
 many requests held or waited on a lock at the peak, which key was held longest, whether any key was
-held past a threshold (a stuck CSP call, a lock held across a slow operation) and whether any entry
-was left behind after the run (a leaked lock: every entry should be gone once its requests ended).
+held past a threshold (a stuck CSP call, a lock held across a slow operation), whether any request
+waited for a key past a threshold, and for whom (the holders' requests: a VPC delete waiting for the
+VM creates in that VPC is the lock hierarchy working; SG creates waiting for each other on their VPC
+is serialisation), and whether any entry was left behind after the run (a leaked lock: every entry
+should be gone once its requests ended).
 
 API (what the load harness uses)::
 
     from concurrency.monitor import LockMonitor
 
     async with LockMonitor("http://127.0.0.1:1024", interval=0.1, hold_threshold_s=5.0,
+                           wait_threshold_s=5.0,               # default: hold_threshold_s
                            auth=("user", "pass")) as mon:      # auth optional (Basic)
         ...run the load...
     # leaving the block == ``await mon.stop()``: waits ``grace_s`` (0.5 s), takes a final sample
     mon.summary()        # dict: samples, failed_samples, peak_holders, peak_waiters, peak_entries,
                          #   longest_hold {key, ms, t_s}, long_holds [{key, held_ms, first_seen_s}],
+                         #   long_waits [{key, waited_ms, first_seen_s, holder_requests, waiter_requests}],
                          #   leftovers [{key, holders, waiters, refcount, held_for_ms}],
                          #   family_peaks {family: {holders, waiters, entries}}, family_stats, mode, ok
     mon.metrics_table()  # reports.MetricsTable "Lock timeline" (one row per sample) -> CSV
@@ -27,12 +32,14 @@ API (what the load harness uses)::
 ``start()``/``stop()`` can be used instead of ``async with``. A sample that fails (server busy,
 restarting, refusing) is counted in ``failed_samples`` and the timeline goes on. A key is *flagged*
 once, the first time its current hold exceeds ``hold_threshold_s``; its ``held_ms`` keeps growing to the
-longest hold seen for it. Keys are ``family/connection/name``.
+longest hold seen for it. A wait is flagged the same way against ``wait_threshold_s``, with the requests
+that held the key and the requests that waited when the longest wait was seen (a Spider before the
+lock hierarchy reports no waits: nothing is flagged). Keys are ``family/connection/name``.
 
 Alone: ``python -m concurrency.monitor --server URL --duration S --out DIR`` writes ``timeline.csv``,
 ``timeline.json``, ``lock-timeline.svg``, ``lock-hold.svg`` and ``summary.md`` (exit 1 when a key was
 held past the threshold or an entry was left, 2 when no sample succeeded; ``--duration 0`` runs until
-Ctrl-C).
+Ctrl-C; ``--wait-threshold`` sets the wait flag, default the ``--threshold``).
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ import aiohttp
 
 from reports.model import LatencyChart, MetricsTable
 
-__all__ = ["LockMonitor", "LockSample", "LongHold", "Leftover", "lock_key"]
+__all__ = ["LockMonitor", "LockSample", "LongHold", "LongWait", "Leftover", "lock_key"]
 
 FAMILIES = ("vpc", "sg", "key", "vm")  # /splockinfo's order; other families are kept as they come
 
@@ -79,6 +86,15 @@ class LongHold:
     key: str
     held_ms: float       # the longest hold of this key seen while it was flagged
     first_seen_s: float  # when it was first seen past the threshold
+
+
+@dataclass
+class LongWait:
+    key: str
+    waited_ms: float                 # the longest current wait seen on this key while it was flagged
+    first_seen_s: float              # when a wait on it was first seen past the threshold
+    holder_requests: list[str] = field(default_factory=list)  # who held the key at the longest wait
+    waiter_requests: list[str] = field(default_factory=list)  # who waited then, oldest first
 
 
 @dataclass
@@ -114,7 +130,8 @@ class LockMonitor:
     """Polls a Spider's lock view in the background; see the module docstring for the API."""
 
     def __init__(self, server_url: str, interval: float = 0.1, hold_threshold_s: float = 5.0, *,
-                 auth: tuple[str, str] | None = None, grace_s: float = 0.5, timeout_s: float = 2.0) -> None:
+                 wait_threshold_s: float | None = None, auth: tuple[str, str] | None = None,
+                 grace_s: float = 0.5, timeout_s: float = 2.0) -> None:
         base = server_url.rstrip("/")
         if base.endswith("/spider"):
             base = base[: -len("/spider")]
@@ -122,6 +139,7 @@ class LockMonitor:
         self.server_url = base
         self.interval = interval
         self.hold_threshold_ms = hold_threshold_s * 1000.0
+        self.wait_threshold_ms = (hold_threshold_s if wait_threshold_s is None else wait_threshold_s) * 1000.0
         self.auth = aiohttp.BasicAuth(*auth) if auth else None
         self.grace_s = grace_s
         self.timeout_s = timeout_s
@@ -129,6 +147,7 @@ class LockMonitor:
         self.failed_samples = 0
         self.last_error = ""
         self.long_holds: dict[str, LongHold] = {}
+        self.long_waits: dict[str, LongWait] = {}
         self.leftovers: list[Leftover] = []
         self.final_view: dict[str, Any] = {}
         self.mode = ""
@@ -204,7 +223,20 @@ class LockMonitor:
                     self.long_holds[key] = LongHold(key, round(held, 1), s.t_s)
                 elif held > flagged.held_ms:
                     flagged.held_ms = round(held, 1)
+            waited = float(entry.get("waited_for_ms", 0.0))
+            if entry.get("waiters") and waited > self.wait_threshold_ms:
+                self._flag_wait(entry, waited, s.t_s)
         return s
+
+    def _flag_wait(self, entry: dict[str, Any], waited: float, t_s: float) -> None:
+        key = lock_key(entry)
+        flagged = self.long_waits.get(key)
+        if flagged is None:
+            flagged = self.long_waits[key] = LongWait(key, 0.0, t_s)
+        if waited > flagged.waited_ms:
+            flagged.waited_ms = round(waited, 1)
+            flagged.holder_requests = [str(r) for r in entry.get("holder_requests") or []]
+            flagged.waiter_requests = [str(r) for r in entry.get("waiter_requests") or []]
 
     async def _run(self) -> None:
         next_at = time.perf_counter()
@@ -250,6 +282,7 @@ class LockMonitor:
             "mode": self.mode,
             "interval_s": self.interval,
             "hold_threshold_s": self.hold_threshold_ms / 1000.0,
+            "wait_threshold_s": self.wait_threshold_ms / 1000.0,
             "samples": len(self.samples),
             "failed_samples": self.failed_samples,
             "last_error": self.last_error,
@@ -260,11 +293,12 @@ class LockMonitor:
             "longest_hold": ({"key": longest.longest_hold_key, "ms": longest.longest_hold_ms, "t_s": longest.t_s}
                              if longest and longest.longest_hold_key else {"key": "", "ms": 0.0, "t_s": 0.0}),
             "long_holds": [asdict(h) for h in self.long_holds.values()],
+            "long_waits": [asdict(w) for w in self.long_waits.values()],
             "leftovers": [asdict(x) for x in self.leftovers],
             "final_sample": bool(self.final_view),
             "family_peaks": self.family_peaks(),
             "family_stats": self.final_view.get("stats", {}),
-            "ok": bool(self.final_view) and not self.leftovers and not self.long_holds,
+            "ok": bool(self.final_view) and not self.leftovers and not self.long_holds and not self.long_waits,
         }
 
     def metrics_table(self) -> MetricsTable:
@@ -287,10 +321,13 @@ class LockMonitor:
             ["lock peak entries", s["peak_entries"]],
             ["longest hold", f"{s['longest_hold']['ms']:.0f} ms {s['longest_hold']['key']}".strip()],
             [f"keys held > {s['hold_threshold_s']:g} s", len(s["long_holds"])],
+            [f"keys waited on > {s['wait_threshold_s']:g} s", len(s["long_waits"])],
             ["entries left after the run", len(s["leftovers"]) if s["final_sample"] else "unknown"],
             ["samples (failed)", f"{s['samples']} ({s['failed_samples']})"],
         ]
         rows += [[f"flagged: {h['key']}", f"{h['held_ms']:.0f} ms"] for h in s["long_holds"]]
+        rows += [[f"waited: {w['key']}", f"{w['waited_ms']:.0f} ms behind {', '.join(w['holder_requests']) or '?'}"]
+                 for w in s["long_waits"]]
         rows += [[f"left: {x['key']}", f"holders {x['holders']}, waiters {x['waiters']}"] for x in s["leftovers"]]
         return MetricsTable("Lock peaks", ["figure", "value"], rows, slug="lock-peaks")
 
@@ -324,7 +361,8 @@ def summary_markdown(summary: dict[str, Any], table: MetricsTable) -> str:
             w, h = st["wait_ms"], st["hold_ms"]
             lines.append(f"| {fam} | {st['acquired']} | {w['p50']}/{w['p95']}/{w['p99']}/{w['max']} | "
                          f"{h['p50']}/{h['p95']}/{h['p99']}/{h['max']} |")
-    lines += ["", "Verdict: " + ("OK: no key held past the threshold, no entry left after the run" if summary["ok"]
+    lines += ["", "Verdict: " + ("OK: no key held or waited on past the threshold, no entry left after the run"
+                                 if summary["ok"]
                                  else "PROBLEM: see the flagged / left rows above"), ""]
     return "\n".join(lines)
 
@@ -346,8 +384,8 @@ def write_outputs(mon: LockMonitor, out: Path) -> dict[str, Any]:
 async def monitor_for(args: argparse.Namespace) -> int:
     user = args.user or os.environ.get("SPIDER_USERNAME", "")
     password = args.password or os.environ.get("SPIDER_PASSWORD", "")
-    mon = LockMonitor(args.server, args.interval, args.threshold, auth=(user, password) if user else None,
-                      grace_s=args.grace)
+    mon = LockMonitor(args.server, args.interval, args.threshold, wait_threshold_s=args.wait_threshold,
+                      auth=(user, password) if user else None, grace_s=args.grace)
     await mon.start()
     try:
         if args.duration > 0:
@@ -374,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="lock-monitor", help="output directory")
     ap.add_argument("--interval", type=float, default=0.1, help="seconds between samples")
     ap.add_argument("--threshold", type=float, default=5.0, help="flag keys held longer than this (s)")
+    ap.add_argument("--wait-threshold", type=float, default=None,
+                    help="flag waits longer than this (s), with the holders' requests (default: --threshold)")
     ap.add_argument("--grace", type=float, default=0.5, help="seconds before the final (leftover) sample")
     ap.add_argument("--user", default="", help="Basic auth user (default $SPIDER_USERNAME)")
     ap.add_argument("--password", default="", help="Basic auth password (default $SPIDER_PASSWORD)")
