@@ -5,8 +5,15 @@ connection on an in-process Spider, a gate that holds a driver call open, and th
 from __future__ import annotations
 
 import asyncio
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable
+
+import pytest
+
+from conftest import _start
+from spider_core.services.context import Settings, Spider
+from spider_helpers import TwinSubprocess
 
 CT_CONN = "cloudtwin-cloud-1-config"
 
@@ -55,6 +62,45 @@ async def register_twin(srv: Any, twin_url: str, cloud: str = "cloud-1") -> None
                                   "RegionName": "cloudtwin-region"})):
         r = await srv.call("POST", path, body)
         assert r.status == 200, (path, r.text)
+
+
+TWIN_CLOUDS = 6  # a fresh twin cloud for each test of a module
+
+
+@pytest.fixture(scope="module")
+def twin():
+    t = TwinSubprocess(*itertools.chain.from_iterable(("--cloud", f"cloud-{i}=openstack")
+                                                      for i in range(1, TWIN_CLOUDS + 1)))
+    t.start()
+    t.clouds = itertools.count(1)
+    try:
+        yield t
+    finally:
+        t.stop()
+
+
+@pytest.fixture
+async def twin_server(twin, spider_root):
+    """An in-process Spider with a CLOUDTWIN connection on a twin cloud of its own."""
+    cloud = next(twin.clouds)
+    assert cloud <= TWIN_CLOUDS, "more CLOUDTWIN tests in this module than twin clouds"
+    sp = await Spider.start(Settings(root=spider_root, vm_ip_poll_interval=0.1, vm_terminate_poll_interval=0.1))
+    try:
+        srv = await _start(sp, CT_CONN)
+        try:
+            await register_twin(srv, twin.url, f"cloud-{cloud}")
+            yield srv
+        finally:
+            await srv.client.close()
+    finally:
+        await sp.close()
+
+
+@pytest.fixture(params=["null", "cloudtwin"])
+def provider(request):
+    if request.param == "null":
+        return request.getfixturevalue("null_server"), NULL_CLOUD
+    return request.getfixturevalue("twin_server"), TWIN_CLOUD
 
 
 class Gate:
@@ -116,6 +162,11 @@ async def assert_consistent(srv: Any) -> None:
     orphans = [r for r in rows if r[1] in ("subnet", "sg", "nlb") and r[2] not in vpcs]
     assert orphans == [], f"MetaDB rows pointing at a missing VPC: {orphans}"
     q = {"ConnectionName": srv.conn}
+    for vpc in sorted(vpcs):  # the cloud has every subnet the MetaDB has (a half-deleted VPC would not)
+        got = await srv.call("GET", f"vpc/{vpc}", params=q)
+        assert got.status == 200, got.text
+        assert sorted(sn["IId"]["NameId"] for sn in got.json["SubnetInfoList"] or []) == \
+            sorted(r[3] for r in rows if r[1] == "subnet" and r[2] == vpc), vpc
     for word in ALL_WORDS:
         reply = await srv.call("GET", f"all{word}", params=q)
         assert reply.status == 200, reply.text

@@ -8,21 +8,19 @@ requests reached the cloud together and which queue on a key, then lets them go.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 
 import pytest
 
 from concurrency.monitor import LockMonitor
 from conftest import NULL_CONNECTION, _start, register_null_connection
-from lock_helpers import (CT_CONN, NULL_CLOUD, TWIN_CLOUD, Gate, assert_consistent, is_clean_error, register_twin,
-                          sg_req, until_waiting, vm_req, vpc_req)
+from lock_helpers import (NULL_CLOUD, Gate, assert_consistent, is_clean_error, provider, sg_req,  # noqa: F401
+                          twin, twin_server, until_waiting, vm_req, vpc_req)
 from spider_core import lockplan
 from spider_core.drivers.base import DriverCapability
 from spider_core.drivers.null import NullDriver
 from spider_core.services.context import Settings, Spider
 from spider_core.splock import LOCK_ORDER, LockManager, Need, in_order
-from spider_helpers import TwinSubprocess
 
 R, W = False, True
 
@@ -266,41 +264,6 @@ async def test_cbspider_mode_keeps_the_gap_a_vpc_delete_does_not_wait_for_a_vm_c
 
 
 # ---- a VPC delete during a VM create in that VPC, on NULL and CLOUDTWIN --------------------------------
-
-@pytest.fixture(scope="module")
-def twin():
-    t = TwinSubprocess(*itertools.chain.from_iterable(("--cloud", f"cloud-{i}=openstack") for i in range(1, 4)))
-    t.start()
-    try:
-        yield t
-    finally:
-        t.stop()
-
-
-_clouds = itertools.count(1)
-
-
-@pytest.fixture
-async def twin_server(twin, spider_root):
-    """An in-process Spider with a CLOUDTWIN connection on a twin cloud of its own."""
-    sp = await Spider.start(Settings(root=spider_root, vm_ip_poll_interval=0.1))
-    try:
-        srv = await _start(sp, CT_CONN)
-        try:
-            await register_twin(srv, twin.url, f"cloud-{next(_clouds)}")
-            yield srv
-        finally:
-            await srv.client.close()
-    finally:
-        await sp.close()
-
-
-@pytest.fixture(params=["null", "cloudtwin"])
-def provider(request):
-    if request.param == "null":
-        return request.getfixturevalue("null_server"), NULL_CLOUD
-    return request.getfixturevalue("twin_server"), TWIN_CLOUD
-
 
 async def test_deletes_of_what_a_vm_create_uses_wait_then_fail_in_use(provider):
     srv, cloud = provider
