@@ -26,6 +26,14 @@ Two bounds besides the lock are printed with the figures: the connection's reque
 (``max_inflight``, 256 by default; ``--max-inflight`` writes a SPIDER_LIMITS_FILE setting it) and the
 OpenStack driver's HTTP pool (256 connections per Spider connection). The smaller of the two sets the
 *in-flight floor*, ``ceil(N / bound) x latency``: the least any lock mode can do.
+
+``--one-parent sg,subnet,vm`` (or ``all``) runs the "one parent" scenarios instead (``bench/one_parent.py``):
+100 SG creates in one VPC, 50 subnet adds to one VPC, 100 VM creates sharing one subnet, SG and key
+pair, each at ``--latency`` on its create call, reported as wall / one create for the sponge lock
+hierarchy against ``--lock-mode cbspider`` (CB-Spider's exact lock use), side by side in one run:
+
+    python bench/splock_vs_global.py --one-parent all                  # sponge vs cbspider, ~5 min
+    python bench/splock_vs_global.py --one-parent sg --repeat 3 --json /tmp/one-parent.json
 """
 
 from __future__ import annotations
@@ -281,7 +289,12 @@ def main() -> int:
     ap.add_argument("--latency-ops", default="network:network:create",
                     help="Cloud-Twin operations that get the latency (comma list; add network:subnet:create "
                          "to slow both POSTs of a VPC create)")
-    ap.add_argument("--modes", default="sponge,global", help="lock modes to run, in order")
+    ap.add_argument("--modes", default=None,
+                    help="lock modes to run, in order (default sponge,global; with --one-parent sponge,cbspider)")
+    ap.add_argument("--one-parent", default="",
+                    help="run the one-parent scenarios instead: comma list of sg, subnet, vm, or all")
+    ap.add_argument("--time-scale", type=float, default=0.05,
+                    help="--one-parent: Cloud-Twin's stage time scale (a small one keeps VM builds out of the figures)")
     ap.add_argument("--global-max-n", type=int, default=0,
                     help="global mode: do not run N above this; print N x single as a PROJECTION")
     ap.add_argument("--max-inflight", type=int, default=0,
@@ -290,7 +303,14 @@ def main() -> int:
     args = ap.parse_args()
     args.ns = [int(x) for x in args.ns.split(",") if x.strip()]
     args.latency_ops = [x.strip() for x in args.latency_ops.split(",") if x.strip()]
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
+    if args.one_parent:
+        import one_parent
+        wanted = [x.strip() for x in args.one_parent.split(",") if x.strip()]
+        args.one_parent = list(one_parent.SCENARIOS) if wanted == ["all"] else wanted
+        return one_parent.main(args)
+    modes = [m.strip() for m in (args.modes or "sponge,global").split(",") if m.strip()]
 
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
