@@ -368,11 +368,12 @@ class MotoWorker:
                 self._closed = True
             proc, conn = self._proc, self._conn
             self._proc = self._conn = None
+            busy = bool(self._inflight)  # a caller may be reading the pipe: only close it (EOF ends the worker)
             self._fail_inflight(_driver_error("MOCK moto worker was stopped during the call"))
             if proc is None:
                 return
             try:
-                if conn is not None and proc.poll() is None:
+                if conn is not None and proc.poll() is None and not busy:
                     conn.send_bytes(pickle.dumps(("close",), protocol=_PROTO))
                     if conn.poll(CLOSE_TIMEOUT_S):
                         conn.recv_bytes()

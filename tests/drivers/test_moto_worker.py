@@ -297,3 +297,52 @@ def test_no_leftover_workers():
     shared = getattr(backends.current_backend(), "worker", None)
     keep = {shared.pid} if shared is not None and shared.pid else set()
     assert set(_children_named("mock_driver.moto_worker")) <= keep
+
+
+def test_pipelined_calls_from_many_threads_each_get_their_own_answer(backend):
+    from concurrent.futures import ThreadPoolExecutor
+    account = _account()
+    ec2 = backend.client(account, "us-east-1", "ec2")
+    assert backend.executor._max_workers > 1  # several requests may be in the pipe at once
+
+    def create(i: int) -> tuple[int, str, str]:
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=[
+            {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": f"p{i}"}]}])["Vpc"]
+        return i, vpc["VpcId"], vpc["Tags"][0]["Value"]
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(create, range(160)))
+    assert all(name == f"p{i}" for i, _, name in results)  # every caller got its own answer
+    ids = {vpc_id for _, vpc_id, _ in results}
+    assert len(ids) == 160
+    listed = {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")}
+    assert listed == ids
+
+
+def test_worker_killed_with_calls_in_the_pipe_fails_every_one(backend):
+    import threading
+    account = _account()
+    ec2 = backend.client(account, "us-east-1", "ec2")
+    ec2.describe_vpcs()  # started
+    pid = backend.worker.pid
+    os.kill(pid, signal.SIGSTOP)  # calls queue in the pipe while the worker is stopped
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            ec2.create_vpc(CidrBlock="10.0.0.0/16")
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    os.kill(pid, signal.SIGKILL)
+    for t in threads:
+        t.join(30)
+    assert len(errors) == 6 and all(isinstance(e, DriverError) for e in errors)
+    assert any("killed by SIGKILL" in str(e) for e in errors)
+    assert _wait_gone(pid)
+    fresh = [v for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")]
+    assert fresh == []  # the next call starts a fresh worker with an empty cloud
