@@ -5,14 +5,13 @@ connection on an in-process Spider, a gate that holds a driver call open, and th
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import pytest
 
-from conftest import _start
-from spider_core.services.context import Settings, Spider
 from spider_helpers import TwinSubprocess
 
 CT_CONN = "cloudtwin-cloud-1-config"
@@ -80,20 +79,16 @@ def twin():
 
 
 @pytest.fixture
-async def twin_server(twin, spider_root):
-    """An in-process Spider with a CLOUDTWIN connection on a twin cloud of its own."""
+async def twin_server(twin, null_server):
+    """The in-process server of ``null_server`` with a CLOUDTWIN connection on a twin cloud of its own."""
     cloud = next(twin.clouds)
     assert cloud <= TWIN_CLOUDS, "more CLOUDTWIN tests in this module than twin clouds"
-    sp = await Spider.start(Settings(root=spider_root, vm_ip_poll_interval=0.1, vm_terminate_poll_interval=0.1))
-    try:
-        srv = await _start(sp, CT_CONN)
-        try:
-            await register_twin(srv, twin.url, f"cloud-{cloud}")
-            yield srv
-        finally:
-            await srv.client.close()
-    finally:
-        await sp.close()
+    srv = copy.copy(null_server)
+    srv.conn = CT_CONN
+    srv.sp.settings.vm_ip_poll_interval = 0.1
+    srv.sp.settings.vm_terminate_poll_interval = 0.1
+    await register_twin(srv, twin.url, f"cloud-{cloud}")
+    return srv
 
 
 @pytest.fixture(params=["null", "cloudtwin"])

@@ -13,13 +13,11 @@ import random
 import pytest
 
 from concurrency.monitor import LockMonitor
-from conftest import NULL_CONNECTION, _start, register_null_connection
 from lock_helpers import (NULL_CLOUD, Gate, assert_consistent, is_clean_error, provider, sg_req,  # noqa: F401
                           twin, twin_server, until_waiting, vm_req, vpc_req)
 from spider_core import lockplan
 from spider_core.drivers.base import DriverCapability
 from spider_core.drivers.null import NullDriver
-from spider_core.services.context import Settings, Spider
 from spider_core.splock import LOCK_ORDER, LockManager, Need, in_order
 
 R, W = False, True
@@ -144,18 +142,13 @@ async def test_random_multi_lock_requests_never_deadlock():
 # ---- through the REST edge: NULL ---------------------------------------------------------------------
 
 @pytest.fixture
-async def cb_server(spider_root):
-    """A NULL server in ``cbspider`` lock mode."""
-    sp = await Spider.start(Settings(root=spider_root, lock_mode="cbspider"))
-    try:
-        await register_null_connection(sp)
-        srv = await _start(sp, NULL_CONNECTION)
-        try:
-            yield srv
-        finally:
-            await srv.client.close()
-    finally:
-        await sp.close()
+def cb_server(null_server):
+    """The NULL server with its lock manager in ``cbspider`` mode (set before any request)."""
+    sp = null_server.sp
+    locks = LockManager("cbspider")
+    locks.on_wait = sp.locks.on_wait
+    sp.locks = locks
+    return null_server
 
 
 async def _handler(srv, family: str):
