@@ -396,11 +396,11 @@ async def test_metadb_failure_after_csp_create_rolls_back(mock_server, monkeypat
     original = MetaDB.insert_iids
     failures = []
 
-    async def insert_once_broken(self, rows):
+    async def insert_once_broken(self, rows, **kw):
         if not failures:
             failures.append(rows)
             raise OSError("disk full")
-        return await original(self, rows)
+        return await original(self, rows, **kw)
 
     monkeypatch.setattr(MetaDB, "insert_iids", insert_once_broken)
     msg = await failing(srv, "POST", "vpc", srv.body(VPC_REQ))
@@ -409,6 +409,7 @@ async def test_metadb_failure_after_csp_create_rolls_back(mock_server, monkeypat
     # the CSP VPC Spider created is gone again, and nothing is in the MetaDB
     csp_after = {i.system_id for i in await conn.cloud.vpc.list_iid()}
     assert csp_after == csp_before
+    assert srv.sp.db.count_open_intents() == 0  # the failed create's intent is closed: nothing to reconcile
     created_csp_id = failures[0][0].system_id.split(":", 1)[1]
     assert created_csp_id not in csp_after
     allvpc = (await ok(srv, "GET", "allvpc", params={"ConnectionName": C}))["AllList"]

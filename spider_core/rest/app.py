@@ -136,7 +136,7 @@ async def _connection_of(request: web.Request) -> str:
     """The request's connection for its per-connection bound; '' when it has none (or a body the
     handler will refuse with its own message)."""
     name = query(request, "ConnectionName") if request.query_string else ""
-    if name or not request.can_read_body:
+    if name or not request.body_exists:
         return name
     try:
         return conn_name(request, await bind(request))

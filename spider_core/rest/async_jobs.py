@@ -153,7 +153,7 @@ class StoredRequest:
         self.headers = CIMultiDict()
         self.content_type = record.get("content_type") or "application/json"
         self._body = (record.get("body") or "").encode("utf-8")
-        self.can_read_body = bool(self._body)
+        self.body_exists = self.can_read_body = bool(self._body)
         self._store: dict[Any, Any] = {}
         self.host = "spider-job"
 

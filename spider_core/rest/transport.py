@@ -33,7 +33,9 @@ async def bind(request: web.Request, schema: wire.Schema | None = None, *, flat:
     """
     cached = request.get(_BODY_KEY)
     if cached is None:
-        raw = await request.read() if request.can_read_body else b""
+        # body_exists, not can_read_body: the admission middleware may have read it already (aiohttp
+        # keeps the bytes), and a second bind must see the same body
+        raw = await request.read() if request.body_exists else b""
         if not raw.strip():
             data: Any = {}
         else:
