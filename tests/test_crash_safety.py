@@ -100,7 +100,7 @@ def test_sigkill_during_a_create_storm_leaves_nothing_unmapped(twin, tmp_path):
         register(srv.url, twin.url, ["cloud-1"])
         names = [f"crash-{i:04d}" for i in range(N)]
         storm = _storm_in_background(srv.url, names, timeout=30)
-        time.sleep(1.5)  # creates are in flight: networks made, subnets and MetaDB rows not yet
+        time.sleep(1.1)  # creates are in flight: networks being made, subnets and MetaDB rows not yet
         srv.proc.kill()
         srv.proc.wait(10)
         srv.proc = None
@@ -115,7 +115,9 @@ def test_sigkill_during_a_create_storm_leaves_nothing_unmapped(twin, tmp_path):
         reconciled = requests.get(srv.url + "/job", params={"ConnectionName": CONN}, timeout=10).json()["job"]
         assert {j["Origin"] for j in reconciled} <= {"reconcile"}
         assert all(j["Status"] in ("done", "failed") for j in reconciled)
-        assert state["mapped"] - ok_before == sum(j["Status"] == "done" for j in reconciled), (state, ok_before)
+        # mapped: the 200s, the reconciled ones, and creates that finished but whose answer the kill cut off
+        done = sum(j["Status"] == "done" for j in reconciled)
+        assert ok_before + done <= state["mapped"] <= N, (state, ok_before, done)
         print(f"\ncrash test: {N} creates, {ok_before} answered 200 before SIGKILL, {len(reconciled)} intents "
               f"reconciled ({sum(j['Status'] == 'done' for j in reconciled)} mapped, "
               f"{sum(j['Status'] == 'failed' for j in reconciled)} failed), {state['mapped']} mapped in all, "
