@@ -91,6 +91,7 @@ class PublicSide:
     responders: responders.Responders | None = None
     host_ip: str | None = None        # the host shell's address on this public network (None: not linked)
     host_link: str | None = None
+    linked: bool = False              # the host link exists (the host shell reaches this network)
 
 
 @dataclass
@@ -108,6 +109,7 @@ class Vm:
     remote_groups: frozenset[str] = frozenset()
     responders: responders.Responders | None = None
     machine: machines.Machine | None = None
+    public_ready: bool = False       # its floating IPs are plumbed (addresses, links, neighbours)
     metadata: metadata.MetadataServer | None = None
 
 
@@ -522,6 +524,7 @@ class DataPlane:
         client_lines: dict[str, list[str]] = {}
         host_neigh: list[tuple[PublicSide, str, str]] = []
         for vm, layout, full in relink:
+            vm.public_ready = False
             self._unlink(vm, private=full, fabric=fabric, client_lines=client_lines)
             vm.layout = layout
             cloud, region, _ = vm.key
@@ -557,6 +560,8 @@ class DataPlane:
         jobs = [ip_batch(self._vm_lines(vm, addresses=True, private=full), vm.ns) for vm, _, full in relink]
         jobs += [ip_batch(lines, ns) for ns, lines in client_lines.items() if lines]
         await asyncio.gather(*jobs)
+        for vm, _, _ in relink:
+            vm.public_ready = bool(vm.public is not None and self._floating(vm))
         await asyncio.gather(*(self._serve(vm) for vm in fresh))
         self.stats["vms_created"] += len(fresh)
 
@@ -672,7 +677,7 @@ class DataPlane:
                 "frozen": bool(m and m.frozen), "boots": m.boots if m else 0,
                 "memory_bytes": m.cgroup.memory_bytes() if m else None,
                 "cpu_usec": m.cgroup.cpu_usec() if m else None,
-                "host_reachable": bool(vm.public and vm.public.host_ip)}
+                "host_reachable": bool(vm.public and vm.public.linked and vm.public_ready)}
 
     async def exec_in_vm(self, server_id: str, argv: list[str], *, stdin: bytes | None = None,
                          timeout: float = 30.0) -> dict[str, Any]:
@@ -867,6 +872,8 @@ class DataPlane:
         await ip_batch([f"netns add {p.ns}" for p in pubs])
         await ip_batch(lines, self.names.fabric)
         await ip_batch(host)
+        for p in pubs:
+            p.linked = p.host_link is not None
         await asyncio.gather(*(ip_batch(["link set lo up", f"addr add {p.ip}/{p.prefixlen} dev eth0",
                                          "link set eth0 up"], p.ns) for p in pubs))
         await asyncio.gather(*(self._serve(p) for p in pubs))
