@@ -33,7 +33,7 @@ import statistics
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from concurrency.monitor import LockMonitor
 from core_throughput import PROVIDERS, Server, call, register, wait_http
