@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudtwin.background import Background
-from cloudtwin.lifecycles import (GONE, STAGES_FILE, Action, KindLifecycle, OnEnter, Placement, Stage,  # noqa: F401
-                                  Tracked, TransitionHook, build_lifecycles, load_lifecycles)
+from cloudtwin.lifecycles import GONE, KindLifecycle, OnEnter, Placement, Tracked, TransitionHook
 
 
 @dataclass(order=True)

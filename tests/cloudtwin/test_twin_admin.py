@@ -15,7 +15,8 @@ from cloudtwin.app import TwinServer
 from cloudtwin.clouds import TwinConfig
 from cloudtwin.twin import Twin
 from cloudtwin.profiles import ProfileCatalog, ProfileError
-from cloudtwin.stages import Placement, Scheduler, build_lifecycles, load_lifecycles
+from cloudtwin.lifecycles import Placement, build_lifecycles, load_lifecycles
+from cloudtwin.stages import Scheduler
 from test_faults import login
 
 

@@ -126,7 +126,7 @@ def boot_log(region: Any, server: Server) -> str:
         "[    0.000000] Hypervisor detected: KVM",
         f"[    0.004512] Memory: {server.ram * 1024 - 61440}K/{server.ram * 1024}K available",
         f"[    0.081220] smpboot: Allowing {max(server.vcpus, 1)} CPUs, 0 hotplug CPUs",
-        f"[    0.912004] EXT4-fs (vda1): mounted filesystem with ordered data mode. Opts: (null)",
+        "[    0.912004] EXT4-fs (vda1): mounted filesystem with ordered data mode. Opts: (null)",
     ]
     for k, port in enumerate(ports):
         lines.append(f"[    1.{104 + k:03d}311] virtio_net virtio{k} ens{3 + k}: renamed from eth{k}")
