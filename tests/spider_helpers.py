@@ -159,6 +159,12 @@ class TwinSubprocess:
                 proc.kill()
                 proc.wait(timeout=10)
 
+    def __enter__(self) -> "TwinSubprocess":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
 
 def require_root_dataplane() -> None:
     """Skip a test that needs the netns data plane (root, iproute2, nftables) with a clear reason; under

@@ -25,11 +25,8 @@ CONN = "cloudtwin-cloud-1-config"
 
 @pytest.fixture(scope="module")
 def twin():
-    t = TwinSubprocess("--cloud", "cloud-1=openstack").start()
-    try:
+    with TwinSubprocess("--cloud", "cloud-1=openstack") as t:
         yield t
-    finally:
-        t.stop()
 
 
 @pytest.fixture(scope="module")

@@ -35,20 +35,14 @@ def run_example(*args: str, timeout: float = 240) -> subprocess.CompletedProcess
 @pytest.fixture(scope="module")
 def twin():
     require_twin_vms()
-    t = TwinSubprocess("--dataplane", "netns").start()
-    try:
+    with TwinSubprocess("--dataplane", "netns") as t:
         yield t
-    finally:
-        t.stop()
 
 
 @pytest.fixture(scope="module")
 def spider(twin, tmp_path_factory):
-    srv = SpiderProcess(tmp_path_factory.mktemp("monitoring-spider")).start()
-    try:
+    with SpiderProcess(tmp_path_factory.mktemp("monitoring-spider")) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def test_six_vms_report_an_outage_does_not_stop_them_and_exactly_the_two_crashed_go_silent(twin, spider, tmp_path):

@@ -25,21 +25,15 @@ TOOLS = ("nc", "sudo", "ping")
 @pytest.fixture(scope="module")
 def twin():
     require_twin_vms(*TOOLS)
-    t = TwinSubprocess("--cloud", f"{CLOUD}=openstack", "--dataplane", "netns").start()
-    try:
+    with TwinSubprocess("--cloud", f"{CLOUD}=openstack", "--dataplane", "netns") as t:
         yield t
-    finally:
-        t.stop()
 
 
 @pytest.fixture(scope="module")
 def spider(twin, tmp_path_factory):
-    srv = SpiderProcess(tmp_path_factory.mktemp("sshprobe-spider")).start()
-    try:
+    with SpiderProcess(tmp_path_factory.mktemp("sshprobe-spider")) as srv:
         register(srv.url, twin.url, [CLOUD])
         yield srv
-    finally:
-        srv.stop()
 
 
 def run(spider, twin, prober: str, suite: str, out: Path) -> dict:

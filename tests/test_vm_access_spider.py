@@ -26,21 +26,15 @@ CONN = f"cloudtwin-{CLOUD}-config"
 @pytest.fixture(scope="module")
 def twin():
     require_twin_vms()
-    t = TwinSubprocess("--dataplane", "netns").start()
-    try:
+    with TwinSubprocess("--dataplane", "netns") as t:
         yield t
-    finally:
-        t.stop()
 
 
 @pytest.fixture(scope="module")
 def spider(twin, tmp_path_factory):
-    srv = SpiderProcess(tmp_path_factory.mktemp("access-spider")).start()
-    try:
+    with SpiderProcess(tmp_path_factory.mktemp("access-spider")) as srv:
         register(srv.url, twin.url, [CLOUD])
         yield srv
-    finally:
-        srv.stop()
 
 
 def call(spider: SpiderProcess, method: str, path: str, req: Any = None, timeout: float = 120) -> Any:
