@@ -635,11 +635,8 @@ class DataPlane:
             self.machines.freeze(m, True)
 
     def _machine_spec(self, region: Any, server: Any, vm: Vm) -> machines.MachineSpec:
-        keys = []
-        if server.key_name:
-            kp = region.nova._kp_index.get((server.user_id, server.project_id, server.key_name))
-            if kp is not None:
-                keys.append(kp.public_key)
+        kp = metadata.keypair(region, server)     # the key the metadata service hands out, too
+        keys = [kp.public_key] if kp is not None else []
         image = region.glance.find(server.project_id, server.image_id) if server.image_id else None
         if image is None:      # booted from a volume: the root volume remembers its image
             for att in region.cinder.attachments_of_server(server.id):

@@ -348,7 +348,7 @@ async def delete_volume(call: Call) -> web.Response:
     v = _volume_of(call)
     call.twin.faults.zone_check(call, v.availability_zone)
     force = _mv(call, 3, 23) and bool(wire.truthy(call.query.get("force")))
-    _cinder(call).delete_volume(v, force=force, cascade=bool(wire.truthy(call.query.get("cascade"))))
+    _cinder(call).delete_volume(v, force=force)     # ?cascade= has no snapshots to take along here
     return wire.json_response(202)
 
 

@@ -228,7 +228,7 @@ class CinderState(AttachmentMethods):
         v.touch()
         return v
 
-    def delete_volume(self, v: Volume, *, force: bool = False, cascade: bool = False) -> None:
+    def delete_volume(self, v: Volume, *, force: bool = False) -> None:
         """Start a delete. A plain delete refuses attached or busy volumes; ``force`` (admin
         os-force_delete) takes any state and drops the volume's attachments."""
         if v.state == "deleting":
