@@ -57,6 +57,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="multiply every lifecycle delay (0.1 = ten times faster)")
     p.add_argument("--state", default=None, metavar="FILE",
                    help="restore the state from FILE at start (if it exists) and save it there at stop")
+    p.add_argument("--image-dir", default=os.environ.get("CLOUDTWIN_IMAGE_DIR"), metavar="DIR",
+                   help="where Glance keeps image data (default: a temporary directory removed at exit)")
+    p.add_argument("--image-max-bytes", type=int, default=1024 ** 3, metavar="N",
+                   help="largest image Glance accepts, in bytes (413 beyond it; default 1 GiB)")
     p.add_argument("--admin-token", default=os.environ.get("CLOUDTWIN_ADMIN_TOKEN"),
                    help="require X-Twin-Admin-Token on /_twin/* (mandatory for a non-loopback bind)")
     p.add_argument("--public-url", default=None, help="base URL to put in the Keystone catalog")
@@ -90,6 +94,8 @@ def config_from_args(args: argparse.Namespace) -> TwinConfig:
     return TwinConfig(seed=args.seed, time_scale=args.time_scale, default_profile=args.default_profile,
                       cloud_rules=rules, auto_create=not args.no_auto_create, profile_dirs=list(args.profiles),
                       admin_token=args.admin_token or None, state_file=args.state,
+                      image_dir=getattr(args, "image_dir", None),
+                      image_max_bytes=getattr(args, "image_max_bytes", None) or 1024 ** 3,
                       dataplane=getattr(args, "dataplane", None),
                       vm_runtime=getattr(args, "vm_runtime", None) or "machine")
 

@@ -166,5 +166,7 @@ class TwinConfig:
     max_clouds: int = 10_000
     admin_token: str | None = None     # required on /_twin/* when set (non-loopback binds)
     state_file: str | None = None      # snapshot restored at start and written at stop
+    image_dir: str | None = None       # Glance image data; None: a temporary directory removed at stop
+    image_max_bytes: int = 1024 ** 3   # Glance's image_size_cap: larger uploads get 413
     dataplane: str | None = None       # "netns": servers become network namespaces (root + nftables)
     vm_runtime: str = "machine"        # with a data plane: "machine" (sshd, user-data, cgroups) or "network"

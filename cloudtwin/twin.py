@@ -20,6 +20,7 @@ from cloudtwin.events import EventLog
 from cloudtwin.faults import FaultEngine
 from cloudtwin.ids import stable_id
 from cloudtwin.profiles import PUBLIC_RANGE, ProfileCatalog, ProfileError
+from cloudtwin.services.glance.store import ImageStore
 from cloudtwin.stages import Scheduler
 
 class Twin:
@@ -44,6 +45,7 @@ class Twin:
         # another twin's public ranges), which 'auto' public ranges avoid
         self.public_range_hooks: list[Callable[[], list[str]]] = []
         self.dataplane: Any = None         # cloudtwin.dataplane.manager.DataPlane while one runs
+        self.image_store = ImageStore(self.config.image_dir, self.config.image_max_bytes)
         self.clouds: dict[str, Cloud] = {}
         self.tokens: dict[str, Token] = {}
         self.started_at = time.time()
@@ -121,6 +123,7 @@ class Twin:
         if self.dataplane is not None:
             dataplane, self.dataplane = self.dataplane, None
             await dataplane.stop()
+        self.image_store.close()
 
     def admin_guard(self, request: Any) -> None:
         """The admin API needs ``X-Twin-Admin-Token`` when the twin was given one."""
