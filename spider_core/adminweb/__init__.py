@@ -15,7 +15,7 @@ from aiohttp import web
 
 from spider_core.adminweb import (routes_connection, routes_live, routes_multicloud, routes_reports, routes_resources,
                                   routes_twin)
-from spider_core.adminweb.web import STATIC_DIR, setup_templates
+from spider_core.adminweb.web import setup_templates
 
 
 def enabled() -> bool:
@@ -28,4 +28,3 @@ def setup(app: web.Application) -> None:
     setup_templates(app)
     for module in (routes_connection, routes_resources, routes_multicloud, routes_live, routes_twin, routes_reports):
         app.router.add_routes(module.routes)
-    app.router.add_static("/spider/adminweb/static", STATIC_DIR, append_version=False)

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from spider_core import __version__
-from spider_core.adminweb.web import BASE, action, field, fields, page
+from spider_core.adminweb.web import BASE, STATIC_DIR, action, field, fields, page
 from spider_core.errors import SpiderError
 from spider_core.model import ConnectionConfigInfo, KeyValue
 from spider_core.rest.transport import spider
@@ -175,6 +175,21 @@ async def config_create(request: web.Request, form: dict[str, Any]) -> str:
 @action
 async def config_delete(request: web.Request, form: dict[str, Any]) -> str:
     return await _delete(form, "Connection config", lambda n: connection.delete_connection(spider(request), n))
+
+
+STATIC_TYPES = {".css": "text/css", ".js": "text/javascript"}
+
+
+@routes.get(f"{BASE}/static/{{name}}")
+async def static(request: web.Request) -> web.StreamResponse:
+    """The packaged stylesheet and script (by plain name; nothing else under the package is served)."""
+    name = request.match_info["name"]
+    path = STATIC_DIR / name
+    kind = STATIC_TYPES.get(path.suffix)
+    if kind is None or "/" in name or name.startswith(".") or not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"Content-Type": f"{kind}; charset=utf-8", "Cache-Control": "max-age=300",
+                                           "X-Content-Type-Options": "nosniff"})
 
 
 CONNECTION_PAGES = ("vpc", "securitygroup", "keypair", "vm", "nlb", "vmimage", "vmspec", "regionzone")
