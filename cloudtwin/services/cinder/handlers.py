@@ -124,6 +124,7 @@ class View:
             "updated_at": _stamp(v.updated_at), "description": v.description, "volume_type": v.volume_type,
             "snapshot_id": v.snapshot_id, "source_volid": v.source_volid, "metadata": dict(v.metadata),
             "bootable": "true" if v.bootable else "false", "encrypted": v.encrypted, "multiattach": v.multiattach,
+            **({"metadata": {**v.metadata, "readonly": str(v.readonly)}} if v.readonly_set else {}),
             "replication_status": None, "consistencygroup_id": None, "migration_status": None,
             "user_id": v.user_id, "attachments": attached, "links": self.links("volumes", v.id, v.project_id),
         }
@@ -273,8 +274,7 @@ def _sorted(items: list[Volume], q: Any) -> list[Volume]:
 def _list(call: Call, detail: bool) -> web.Response:
     view = View(call)
     items = _filtered(call)
-    chunk, next_marker = wire.page(items, call.query, max_limit=MAX_LIMIT,
-                                   marker_error="Marker {marker} could not be found.")
+    chunk, next_marker = page(call, items)
     render = view.volume if detail else view.volume_summary
     body: dict[str, Any] = {"volumes": [render(v) for v in chunk]}
     if next_marker:
@@ -292,6 +292,29 @@ async def list_volumes(call: Call) -> web.Response:
 
 async def list_volumes_detail(call: Call) -> web.Response:
     return _list(call, True)
+
+
+def page(call: Call, items: list[Any]) -> tuple[list[Any], str | None]:
+    """Cinder's paging: an unknown marker is a 404, and a full page links to the next one (which may
+    be empty, as Cinder's does)."""
+    try:
+        chunk, next_marker = wire.page(items, call.query, max_limit=MAX_LIMIT,
+                                       marker_error="Marker {marker} could not be found.")
+    except ApiError as err:
+        raise ApiError(404 if "Marker" in err.message else err.status, err.message) from None
+    limit = call.query.get("limit")
+    if next_marker is None and chunk and limit and limit.isdigit() and len(chunk) == int(limit):
+        next_marker = chunk[-1].id
+    return chunk, next_marker
+
+
+async def no_volume_id(call: Call) -> web.Response:
+    """``GET`` or ``DELETE /volumes/``: no volume named, which Cinder answers with 404."""
+    if call.request.path.endswith("/"):
+        raise ApiError(404, "Volume  could not be found.")
+    if call.request.method == "GET":
+        return await list_volumes(call)
+    raise ApiError(405, f"The method {call.request.method} is not allowed for this resource.")
 
 
 def _volume_of(call: Call) -> Volume:
@@ -429,8 +452,8 @@ async def volume_action(call: Call) -> web.Response:
         call.twin.faults.zone_check(call, v.availability_zone)
     result = handler(call, c, v, arg)
     if result is not None:
-        return wire.json_response(200, result)
-    return wire.json_response(200 if name == "os-set_bootable" else 202)
+        return wire.json_response(202 if name == "os-volume_upload_image" else 200, result)
+    return wire.json_response(200 if name in ("os-set_bootable", "os-unset_image_metadata") else 202)
 
 
 def _extend(call: Call, c: CinderState, v: Volume, arg: dict[str, Any]) -> None:
@@ -487,7 +510,49 @@ def _initialize_connection(call: Call, c: CinderState, v: Volume, arg: dict[str,
 
 
 def _force_delete(call: Call, c: CinderState, v: Volume, arg: dict[str, Any]) -> None:
+    if not is_admin(call):
+        raise ApiError(403, "Policy doesn't allow volume_extension:volume_admin_actions:force_delete to be "
+                            "performed.")
     c.delete_volume(v, force=True)
+
+
+def _set_image_metadata(call: Call, c: CinderState, v: Volume, arg: dict[str, Any]) -> dict[str, Any]:
+    meta = _metadata(arg.get("metadata"))
+    if not meta:
+        raise _invalid("metadata", arg.get("metadata"), "'metadata' is a required property")
+    v.image_metadata = {**v.image_metadata, **meta}
+    v.touch()
+    return {"metadata": {k: str(val) for k, val in v.image_metadata.items()}}
+
+
+def _unset_image_metadata(call: Call, c: CinderState, v: Volume, arg: dict[str, Any]) -> None:
+    key = arg.get("key")
+    if not isinstance(key, str) or not key:
+        raise _invalid("key", key, "'key' is a required property")
+    if key not in v.image_metadata:
+        raise ApiError(404, f"Glance metadata for volume {v.id} with key {key} could not be found.")
+    del v.image_metadata[key]
+    v.touch()
+
+
+def _show_image_metadata(call: Call, c: CinderState, v: Volume, arg: dict[str, Any]) -> dict[str, Any]:
+    return {"metadata": {k: str(val) for k, val in v.image_metadata.items()}}
+
+
+def _retype(call: Call, c: CinderState, v: Volume, arg: dict[str, Any]) -> None:
+    new_type = arg.get("new_type")
+    if not isinstance(new_type, str) or not new_type:
+        raise _invalid("new_type", new_type, "'new_type' is a required property")
+    policy = arg.get("migration_policy", "never")
+    if policy not in ("never", "on-demand"):
+        raise _invalid("migration_policy", policy, "must be 'never' or 'on-demand'")
+    c.retype_volume(v, c.find_type(new_type), policy)
+
+
+def _upload_image(call: Call, c: CinderState, v: Volume, arg: dict[str, Any]) -> dict[str, Any]:
+    """os-volume_upload_image: a Glance image of the volume's bytes, made through Glance's model."""
+    from cloudtwin.services.cinder.upload import upload_to_image
+    return {"os-volume_upload_image": upload_to_image(call, c, v, arg)}
 
 
 _ACTIONS: dict[str, Any] = {
@@ -504,6 +569,11 @@ _ACTIONS: dict[str, Any] = {
     "os-initialize_connection": _initialize_connection,
     "os-terminate_connection": lambda call, c, v, arg: None,
     "os-force_delete": _force_delete,
+    "os-set_image_metadata": _set_image_metadata,
+    "os-unset_image_metadata": _unset_image_metadata,
+    "os-show_image_metadata": _show_image_metadata,
+    "os-retype": _retype,
+    "os-volume_upload_image": _upload_image,
 }
 
 
@@ -625,7 +695,8 @@ def add_routes(r: Router) -> None:
     p = "/v3/{project_id}"
     r.add(s, "GET", "/", versions, "volume:version:list", auth=False)
     r.add(s, "GET", "/v3", version, "volume:version:get", auth=False)
-    r.add(s, "GET", f"{p}/volumes", list_volumes, "volume:volume:list")
+    r.add(s, "GET", f"{p}/volumes", no_volume_id, "volume:volume:list")
+    r.add(s, "DELETE", f"{p}/volumes", no_volume_id, "volume:volume:delete")
     r.add(s, "GET", f"{p}/volumes/detail", list_volumes_detail, "volume:volume:list")
     r.add(s, "GET", f"{p}/volumes/summary", volume_summary, "volume:volume:summary")
     r.add(s, "POST", f"{p}/volumes", create_volume, "volume:volume:create")

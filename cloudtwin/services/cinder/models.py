@@ -324,12 +324,32 @@ class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMetho
         self._enter(v, self.life.actions[action].enter)
         v.touch()
 
+    def retype_volume(self, v: Volume, vtype: VolumeType, policy: str) -> None:
+        """os-retype: a type change the backend does in place (``never``) or with a migration."""
+        status = self.status(v)
+        if status not in ("available", "in-use"):
+            raise ApiError(400, f"Invalid volume: Volume status must be available or in-use, currently {status}.")
+        if vtype.name == v.volume_type:
+            raise ApiError(400, "Invalid input received: New volume type must be different from the current one.")
+        if self.snapshots_of_volume(v.id) and policy == "on-demand":
+            raise ApiError(400, "Invalid volume: Volume must not have snapshots to be migrated.")
+        backend = backends.pick_backend(self.region, vtype)
+        if backend is None:
+            raise ApiError(400, f"Invalid volume type: no backend satisfies volume type {vtype.name}.")
+        new_host = f"{backends.HOST}@{backend}#{backend}"
+        if new_host != v.host and policy == "never":
+            raise ApiError(400, "Invalid input received: Retype needs a migration but migration_policy is never.")
+        v.volume_type, v.host = vtype.name, new_host
+        self._enter(v, "retyping_in_use" if status == "in-use" else "retyping")
+        v.touch()
+
     def set_bootable(self, v: Volume, bootable: bool) -> None:
         v.bootable = bootable
         v.touch()
 
     def set_readonly(self, v: Volume, readonly: bool) -> None:
         v.readonly = readonly
+        v.readonly_set = True
         v.touch()
 
     def reset_status(self, v: Volume, status: str) -> None:

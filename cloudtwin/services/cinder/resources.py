@@ -30,6 +30,7 @@ class Volume(Resource):
     multiattach: bool = False
     encrypted: bool = False
     readonly: bool = False
+    readonly_set: bool = False                  # os-update_readonly_flag ran: metadata shows "readonly"
     migration_status: str | None = None
     host: str | None = None                     # host@backend#pool the scheduler chose (None: none fit)
     error: str = ""                             # why it last entered an error state (events, not the API)

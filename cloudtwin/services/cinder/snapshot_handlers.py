@@ -14,8 +14,8 @@ from aiohttp import web
 from cloudtwin import wire
 from cloudtwin.errors import ApiError
 from cloudtwin.routing import Call, Router
-from cloudtwin.services.cinder.handlers import (MAX_LIMIT, View, _bool, _cinder, _invalid, _metadata, _mv,
-                                                _opt_str, _project, _stamp, is_admin)
+from cloudtwin.services.cinder.handlers import (View, _bool, _cinder, _invalid, _metadata, _mv, _opt_str,
+                                                _project, _stamp, is_admin, page)
 from cloudtwin.services.cinder.resources import Backup, Snapshot, Transfer
 
 
@@ -47,7 +47,7 @@ def _page(call: Call, items: list[Any], key: str, path: str, render: Any) -> web
         if offset < 0:
             raise ApiError(400, "Invalid input received: offset must be >= 0")
         items = items[offset:]
-    chunk, next_marker = wire.page(items, q, max_limit=MAX_LIMIT, marker_error="Marker {marker} could not be found.")
+    chunk, next_marker = page(call, items)
     body: dict[str, Any] = {key: [render(i) for i in chunk]}
     if next_marker:
         params = "&".join(f"{k}={v}" for k, v in q.items() if k != "marker")
@@ -57,13 +57,14 @@ def _page(call: Call, items: list[Any], key: str, path: str, render: Any) -> web
 
 
 _SORT = {"created_at", "updated_at", "name", "id", "size", "status"}
+_SORT_ALIASES = {"display_name": "name", "display_description": "description"}
 
 
 def _sorted(items: list[Any], q: Any, status: Any) -> list[Any]:
     spec = q.get("sort") or (f"{q['sort_key']}:{q.get('sort_dir', 'desc')}" if "sort_key" in q else "")
     for part in reversed([p for p in spec.split(",") if p]):
         key, _, direction = part.partition(":")
-        key, direction = key.strip(), direction.strip().lower()
+        key, direction = _SORT_ALIASES.get(key.strip(), key.strip()), direction.strip().lower()
         if key not in _SORT:
             raise ApiError(400, f"Invalid input received: Invalid sort key {key}")
         if direction not in ("", "asc", "desc"):
@@ -127,8 +128,10 @@ async def create_snapshot(call: Call) -> web.Response:
     body = call.body("snapshot")
     c = _cinder(call)
     vid = body.get("volume_id")
-    if not isinstance(vid, str) or not vid:
-        raise _invalid("volume_id", vid, "'volume_id' is a required property")
+    if vid is not None and not isinstance(vid, str):
+        raise _invalid("volume_id", vid, "not of type 'string'")
+    if not vid:
+        raise ApiError(404, "Volume None could not be found.")
     force = _bool(body["force"], "force") if body.get("force") is not None else False
     v = c.get_volume(_owner(call), vid)
     name = _opt_str(body, "name") or _opt_str(body, "display_name")
@@ -214,8 +217,7 @@ async def snapshot_action(call: Call) -> web.Response:
         if not isinstance(arg, dict) or not isinstance(arg.get("status"), str):
             raise _invalid(name, arg, "'status' is a required property")
         c.reset_snapshot_status(s, arg["status"])
-    elif name == "os-update_snapshot_status":
-        _admin(call)
+    elif name == "os-update_snapshot_status":     # the backend's callback: the owner may call it
         if not isinstance(arg, dict) or not isinstance(arg.get("status"), str):
             raise _invalid(name, arg, "'status' is a required property")
         progress = arg.get("progress")
@@ -460,7 +462,8 @@ async def accept_transfer(call: Call) -> web.Response:
     key = body.get("auth_key")
     if not isinstance(key, str):
         raise _invalid("auth_key", key, "'auth_key' is a required property")
-    t = _cinder(call).accept_transfer(call.params["id"], key, _project(call))
+    assert call.token is not None
+    t = _cinder(call).accept_transfer(call.params["id"], key, _project(call), call.token.user_id)
     return wire.json_response(202, {"transfer": render_transfer(call, t, detail=False)})
 
 

@@ -65,7 +65,7 @@ class TransferMethods:
         if v is not None and self.status(v) == "awaiting-transfer":
             self._enter(v, "available")
 
-    def accept_transfer(self, transfer_id: str, auth_key: str, project_id: str) -> Transfer:
+    def accept_transfer(self, transfer_id: str, auth_key: str, project_id: str, user_id: str) -> Transfer:
         t = self.transfers.get(transfer_id)
         if t is None:
             raise ApiError(404, f"Transfer {transfer_id} could not be found.")
@@ -76,12 +76,12 @@ class TransferMethods:
             raise ApiError(400, "Invalid volume: the volume is no longer awaiting transfer.")
         self.quota_guard_transfer(project_id, v)
         self._unindex(v)
-        v.project_id = project_id
+        v.project_id, v.user_id = project_id, user_id
         self._index(v)
         if not t.no_snapshots:
             for s in self.snapshots.values():
                 if s.volume_id == v.id:
-                    s.project_id = project_id
+                    s.project_id, s.user_id = project_id, user_id
         self._enter(v, "available")
         v.touch()
         t.accepted, t.destination_project_id = True, project_id

@@ -21,9 +21,12 @@ def _admin(call: Call) -> None:
         raise ApiError(403, "Policy doesn't allow volume_extension:types_manage to be performed.")
 
 
-def type_doc(vt: VolumeType) -> dict[str, Any]:
+def type_doc(vt: VolumeType, *, qos: bool = True) -> dict[str, Any]:
+    """A type; create and update answer without ``qos_specs_id``, as Cinder's do."""
     doc = volume_type_doc(vt)
     doc["qos_specs_id"] = vt.qos_specs_id
+    if not qos:
+        del doc["qos_specs_id"]
     return doc
 
 
@@ -67,7 +70,7 @@ async def create_type(call: Call) -> web.Response:
         raise ApiError(400, f"Invalid input received: Invalid value '{is_public}' for is_public.")
     specs = check_specs(body.get("extra_specs") or {})
     vt = _cinder(call).create_type(body.get("name"), body.get("description"), parsed, specs)
-    return wire.json_response(200, {"volume_type": type_doc(vt)})
+    return wire.json_response(200, {"volume_type": type_doc(vt, qos=False)})
 
 
 async def update_type(call: Call) -> web.Response:
@@ -79,7 +82,7 @@ async def update_type(call: Call) -> web.Response:
         raise ApiError(400, f"Invalid input received: Invalid value '{is_public}' for is_public.")
     _cinder(call).update_type(vt, name=body.get("name"), description=body.get("description", ...),
                               is_public=wire.boolean(is_public) if is_public is not None else None)
-    return wire.json_response(200, {"volume_type": type_doc(vt)})
+    return wire.json_response(200, {"volume_type": type_doc(vt, qos=False)})
 
 
 async def delete_type(call: Call) -> web.Response:
