@@ -154,6 +154,19 @@ class GlanceState:
         self.images[img.id] = img
         return img
 
+    def set_status(self, image_id: str, status: str, *, size: int | None = None) -> None:
+        """Nova's snapshot upload moving an image along (``saving``, then ``active`` with its size);
+        an image deleted meanwhile is left alone."""
+        img = self.images.get(image_id)
+        if img is None:
+            return
+        img.status = img.state = status
+        if size is not None:
+            img.size = img.virtual_size = size
+            digest = hashlib.sha512(f"{img.id}/{size}".encode()).hexdigest()
+            img.checksum, img.os_hash_value = hashlib.md5(digest.encode()).hexdigest(), digest
+        img.touch()
+
     def delete(self, project_id: str, image_id: str) -> None:
         img = self.get(project_id, image_id)
         if img.builtin or img.owner != project_id:

@@ -4,12 +4,13 @@
 objects (``proxies``)."""
 
 from cloudtwin.routing import Router
-from cloudtwin.services.nova import handlers, proxies, tags, volumes
+from cloudtwin.services.nova import action_handlers, handlers, proxies, tags, volumes
 from cloudtwin.services.nova.models import NovaState as STATE
 
 
 def add_routes(r: Router) -> None:
     handlers.add_routes(r)
+    action_handlers.add_routes(r)
     volumes.add_routes(r)
     tags.add_routes(r)
     proxies.add_routes(r)
