@@ -166,7 +166,7 @@ async def _rebuild(call: Call, nova: NovaState, s: Server, arg: Any) -> web.Resp
         kwargs["user_data"] = body["user_data"]
     password = body.get("adminPass") or _password()
     assert image_ref is not None
-    operations.rebuild(nova, s, image_ref, name=name, metadata=_metadata(body),
+    operations.rebuild(nova, s, ref_id(image_ref), name=name, metadata=_metadata(body),
                        access_ipv4=_str(body, "accessIPv4"), access_ipv6=_str(body, "accessIPv6"), **kwargs)
     _record(call, s, "rebuild")
     out = View(call).server(s, show=True)
@@ -177,7 +177,8 @@ async def _rebuild(call: Call, nova: NovaState, s: Server, arg: Any) -> web.Resp
 async def _rescue(call: Call, nova: NovaState, s: Server, arg: Any) -> web.Response:
     body = _obj("rescue", arg)
     password = _str(body, "adminPass") or _password()
-    operations.rescue(nova, s, _str(body, "rescue_image_ref"))
+    rescue_image = _str(body, "rescue_image_ref")
+    operations.rescue(nova, s, ref_id(rescue_image) if rescue_image else None)
     _record(call, s, "rescue")
     return wire.json_response(200, {"adminPass": password})
 

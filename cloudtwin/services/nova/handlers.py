@@ -26,7 +26,7 @@ from cloudtwin.services.nova.volumes import parse_block_devices
 from cloudtwin.services.nova.models import (Flavor, Keypair, NetRequest, NovaState, Server, generate_keypair,
                                             host_id, ref_id)
 from cloudtwin.services.nova.proxies import nova_rules as _nova_rules
-from cloudtwin.services.nova.scope import is_admin, project_filter
+from cloudtwin.services.nova.scope import is_admin, project_filter, require_admin
 
 MAX_LIMIT = 1000            # Nova's osapi_max_limit
 PASS_CHARS = string.ascii_letters + string.digits
@@ -175,7 +175,7 @@ class View:
             "OS-EXT-AZ:availability_zone": s.availability_zone,
             "config_drive": s.config_drive,
             "key_name": s.key_name,
-            "OS-SRV-USG:launched_at": _usg(s.launched_at),
+            "OS-SRV-USG:launched_at": usg(s.launched_at),
             "OS-SRV-USG:terminated_at": None,
             "OS-EXT-SRV-ATTR:host": s.host or None,
             "OS-EXT-SRV-ATTR:instance_name": f"instance-{s.id[:8]}",
@@ -230,7 +230,7 @@ class View:
         return out
 
 
-def _usg(ts: float | None) -> str | None:
+def usg(ts: float | None) -> str | None:
     """Nova's ``launched_at`` / keypair ``created_at`` style: microseconds, no zone suffix."""
     if ts is None:
         return None
@@ -383,6 +383,47 @@ def _parse_networks(call: Call, raw: Any) -> Any:
     return out
 
 
+def scheduler_group(call: Call) -> str | None:
+    """The server group a create request names in ``os:scheduler_hints`` (checked to exist)."""
+    body = call.body()
+    hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") if isinstance(body, dict) else None
+    if hints is None:
+        return None
+    if not isinstance(hints, dict):
+        raise invalid("os:scheduler_hints", hints, "not an object")
+    group = hints.get("group")
+    if group is None:
+        return None
+    if not isinstance(group, str):
+        raise invalid("group", group, "a server group id")
+    try:
+        nova_of(call).get_server_group(call.project_id, group)
+    except ApiError:
+        raise ApiError(400, f"Invalid input for field/attribute group. Value: {group}. "
+                            f"Instance group {group} could not be found.") from None
+    return group
+
+
+def _target_host(call: Call, body: dict[str, Any]) -> str | None:
+    """An admin's ``host`` / ``hypervisor_hostname`` (2.74): the server must land there."""
+    host = body.get("host")
+    node = body.get("hypervisor_hostname")
+    if host is None and node is None:
+        return None
+    if not mv(call, 2, 74):
+        raise invalid("server", body, "Additional properties are not allowed ('host' was unexpected)")
+    require_admin(call, "compute:servers:create:requested_destination")
+    for v in (host, node):
+        if v is not None and (not isinstance(v, str) or not v):
+            raise invalid("host", v, "a host name")
+    if host is not None and node is not None and host != node:
+        raise ApiError(400, f"Compute host {host} could not be found.")
+    target = host or node
+    if target not in nova_of(call).hosts.hosts:
+        raise ApiError(400, f"Compute host {target} could not be found.")
+    return target
+
+
 async def create_server(call: Call) -> web.Response:
     body = call.body("server")
     nova = nova_of(call)
@@ -443,8 +484,11 @@ async def create_server(call: Call) -> web.Response:
         networks=networks, security_groups=sgs, key_name=key_name, zone=zone, user_data=user_data,
         metadata=metadata, min_count=min_count, max_count=max_count, description=description, tags=tags,
         access_ipv4=str(access4), access_ipv6=str(access6), config_drive=bool(body.get("config_drive")),
-        disk_config=disk_config, devices=devices,
+        disk_config=disk_config, devices=devices, group_id=scheduler_group(call), host=_target_host(call, body),
         zone_check=lambda z: call.twin.faults.zone_check(call, z))
+    for s in made:
+        nova.record_action(s, "create", call.request_id if s is made[0] else f"{call.request_id}-{s.launch_index}",
+                           call.token.user_id)
     first = made[0]
     view = View(call)
     if body.get("return_reservation_id") is True:
@@ -504,16 +548,19 @@ def floating_ip_action(call: Call, s: Server, name: str, arg: Any) -> None:
         raise ApiError(err.status, err.message) from None
 
 
+def interface_doc(view: View, p: Any) -> dict[str, Any]:
+    """One ``interfaceAttachment``: a port as Nova shows it."""
+    item = {"port_state": p.status, "fixed_ips": [dict(ip) for ip in p.fixed_ips], "port_id": p.id,
+            "net_id": p.network_id, "mac_addr": p.mac_address}
+    if view.mv >= (2, 70):
+        item["tag"] = None
+    return item
+
+
 async def server_interfaces(call: Call) -> web.Response:
     s = server_of(call)
     view = View(call)
-    items = []
-    for p in view.ports(s):
-        item = {"port_state": p.status, "fixed_ips": [dict(ip) for ip in p.fixed_ips], "port_id": p.id, "net_id": p.network_id,
-                "mac_addr": p.mac_address}
-        if view.mv >= (2, 70):
-            item["tag"] = None
-        items.append(item)
+    items = [interface_doc(view, p) for p in view.ports(s)]
     if "port_id" in call.params:
         found = next((i for i in items if i["port_id"] == call.params["port_id"]), None)
         if found is None:
@@ -565,13 +612,16 @@ def _flavors(call: Call) -> list[Flavor]:
     q = call.query
     items = list(nova_of(call).flavors.values())
     raw = q.get("is_public")
+    pid = call.project_id
+    if not is_admin(call):     # a member sees public flavors and the private ones shared with it
+        items = [f for f in items if f.is_public or pid in f.access]
     if raw is None:
-        items = [f for f in items if f.is_public]
+        items = [f for f in items if f.is_public or pid in f.access]
     elif raw.strip().lower() != "none":
         want = wire.truthy(raw)
         if want is None:
             raise ApiError(400, f"Invalid is_public filter [{raw}]")
-        items = [f for f in items if f.is_public is want]
+        items = [f for f in items if f.is_public is want or (want and pid in f.access)]
     for key, attr in (("minRam", "ram"), ("minDisk", "disk")):
         if key in q:
             try:
@@ -611,13 +661,22 @@ async def list_flavors_detail(call: Call) -> web.Response:
     return _list_flavors(call, True)
 
 
+def flavor_of(call: Call) -> Flavor:
+    """The flavor of the URL if the caller may see it (a private one needs access, or admin)."""
+    nova = nova_of(call)
+    f = nova.get_flavor(call.params["id"])
+    if not nova.flavor_visible(f, call.project_id, is_admin(call)):
+        raise ApiError(404, f"Flavor {f.id} could not be found.")
+    return f
+
+
 async def get_flavor(call: Call) -> web.Response:
-    f = nova_of(call).get_flavor(call.params["id"])
+    f = flavor_of(call)
     return wire.json_response(200, {"flavor": View(call).flavor(f)})
 
 
 async def flavor_extra_specs(call: Call) -> web.Response:
-    f = nova_of(call).get_flavor(call.params["id"])
+    f = flavor_of(call)
     key = call.params.get("key")
     if key is not None:
         if key not in f.extra_specs:
@@ -639,7 +698,7 @@ def _kp_doc(call: Call, kp: Keypair, *, full: bool) -> dict[str, Any]:
     if mv(call, 2, 2):
         out["type"] = kp.type
     if full:
-        out.update({"user_id": kp.user_id, "id": kp.seq, "created_at": _usg(kp.created_at), "deleted": False,
+        out.update({"user_id": kp.user_id, "id": kp.seq, "created_at": usg(kp.created_at), "deleted": False,
                     "deleted_at": None, "updated_at": None})
     return out
 
@@ -721,89 +780,6 @@ async def delete_keypair(call: Call) -> web.Response:
 
 # ---- zones, limits, quotas --------------------------------------------------------------------------
 
-def _zone_available(call: Call, zone: str) -> bool:
-    try:
-        call.twin.faults.zone_check(call, zone)
-    except ApiError:
-        return False
-    return True
-
-
-async def availability_zones(call: Call) -> web.Response:
-    assert call.region is not None
-    detail = call.route.pattern.endswith("/detail")
-    out = []
-    for z in call.region.zones:
-        ok = _zone_available(call, z)
-        item: dict[str, Any] = {"zoneName": z, "zoneState": {"available": ok}, "hosts": None}
-        if detail:
-            item["hosts"] = {f"{z}-compute-{i}": {"nova-compute": {"available": ok, "active": True,
-                                                                   "updated_at": _usg(call.region.cloud.created_at)}}
-                             for i in range(1, 9)}
-        out.append(item)
-    if detail:
-        out.insert(0, {"zoneName": "internal", "zoneState": {"available": True},
-                       "hosts": {"controller": {"nova-conductor": {"available": True, "active": True,
-                                                                   "updated_at": None},
-                                                "nova-scheduler": {"available": True, "active": True,
-                                                                   "updated_at": None}}}})
-    return wire.json_response(200, {"availabilityZoneInfo": out})
-
-
-def _neutron_usage(call: Call, kind: str) -> int:
-    neutron = call.region.neutron  # type: ignore[union-attr]
-    table = getattr(neutron, kind, None)
-    if not isinstance(table, dict):
-        return 0
-    pid = call.project_id
-    return sum(1 for o in table.values() if getattr(o, "project_id", None) == pid)
-
-
-async def limits(call: Call) -> web.Response:
-    nova = nova_of(call)
-    u = nova.usage(call.project_id)
-    q = nova.quota
-    absolute: dict[str, Any] = {
-        "maxTotalInstances": q("instances"), "maxTotalCores": q("cores"), "maxTotalRAMSize": q("ram"),
-        "maxTotalKeypairs": q("key_pairs"), "maxServerMeta": 128, "maxImageMeta": 128,
-        "maxServerGroups": 10, "maxServerGroupMembers": 10,
-        "totalInstancesUsed": u["instances"], "totalCoresUsed": u["cores"], "totalRAMUsed": u["ram"],
-        "totalServerGroupsUsed": 0,
-    }
-    if not mv(call, 2, 57):
-        absolute.update({"maxPersonality": 5, "maxPersonalitySize": 10240})
-    if not mv(call, 2, 36):
-        absolute.update({"maxSecurityGroups": q("security_groups"), "maxSecurityGroupRules": q("security_group_rules"),
-                         "maxTotalFloatingIps": q("floatingips"),
-                         "totalSecurityGroupsUsed": _neutron_usage(call, "security_groups"),
-                         "totalFloatingIpsUsed": _neutron_usage(call, "floatingips")})
-    return wire.json_response(200, {"limits": {"rate": [], "absolute": absolute}})
-
-
-async def quota_set(call: Call) -> web.Response:
-    nova = nova_of(call)
-    assert call.cloud is not None
-    project = call.params["project"]
-    proj = call.cloud.project(project)
-    pid = proj.id if proj is not None else project
-    q = nova.quota
-    detail = call.route.pattern.endswith("/detail")
-    use = nova.usage(pid)
-    values: dict[str, int] = {"instances": q("instances"), "cores": q("cores"), "ram": q("ram"),
-                              "key_pairs": q("key_pairs"), "metadata_items": 128, "server_groups": 10,
-                              "server_group_members": 10}
-    if not mv(call, 2, 57):
-        values.update({"injected_files": 5, "injected_file_content_bytes": 10240,
-                       "injected_file_path_bytes": 255})
-    if not mv(call, 2, 36):
-        values.update({"fixed_ips": -1, "floating_ips": q("floatingips"), "security_groups": q("security_groups"),
-                       "security_group_rules": q("security_group_rules"), "networks": q("networks")})
-    out: dict[str, Any] = {"id": pid}
-    for k, v in values.items():
-        out[k] = {"limit": v, "in_use": use.get(k, 0), "reserved": 0} if detail else v
-    return wire.json_response(200, {"quota_set": out})
-
-
 # ---- routes -----------------------------------------------------------------------------------------
 
 def add_routes(r: Router) -> None:
@@ -832,9 +808,4 @@ def add_routes(r: Router) -> None:
     r.add(s, "POST", "/v2.1/os-keypairs", create_keypair, "compute:keypair:create")
     r.add(s, "GET", "/v2.1/os-keypairs/{name}", get_keypair, "compute:keypair:get")
     r.add(s, "DELETE", "/v2.1/os-keypairs/{name}", delete_keypair, "compute:keypair:delete")
-    r.add(s, "GET", "/v2.1/os-availability-zone", availability_zones, "compute:availability_zone:list")
-    r.add(s, "GET", "/v2.1/os-availability-zone/detail", availability_zones, "compute:availability_zone:list")
-    r.add(s, "GET", "/v2.1/limits", limits, "compute:limits:get")
-    r.add(s, "GET", "/v2.1/os-quota-sets/{project}", quota_set, "compute:quota:get")
-    r.add(s, "GET", "/v2.1/os-quota-sets/{project}/detail", quota_set, "compute:quota:get")
-    r.add(s, "GET", "/v2.1/os-quota-sets/{project}/defaults", quota_set, "compute:quota:get")
+

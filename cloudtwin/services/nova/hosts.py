@@ -165,18 +165,6 @@ class HostState:
             raise ApiError(400, NO_VALID_HOST)
         return min(cands, key=lambda h: (load(h.name), h.seq)).name
 
-    def set_service(self, h: ComputeHost, *, disabled: bool | None = None, reason: Any = ...,
-                    forced_down: bool | None = None) -> None:
-        if disabled is not None:
-            h.disabled = disabled
-            if not disabled:
-                h.disabled_reason = None
-        if reason is not ...:
-            h.disabled_reason = reason
-        if forced_down is not None:
-            h.forced_down = forced_down
-        h.updated_at = time.time()
-
     # ---- aggregates
     def get_aggregate(self, agg_id: str) -> Aggregate:
         for a in self.aggregates.values():

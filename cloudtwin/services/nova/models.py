@@ -21,7 +21,7 @@ from cloudtwin.resource import Resource
 from cloudtwin.services.nova import block_devices, operations
 from cloudtwin.services.nova.block_devices import BlockDevice
 from cloudtwin.services.nova.groups import ServerGroup, placement_hints
-from cloudtwin.services.nova.hosts import Aggregate, HostSpec, HostState
+from cloudtwin.services.nova.hosts import NO_VALID_HOST, Aggregate, HostSpec, HostState
 from cloudtwin.services.nova.records import InstanceAction, Migration
 
 if TYPE_CHECKING:
@@ -379,6 +379,27 @@ class NovaState:
             raise ApiError(404, f"Flavor {flavor_id} could not be found.")
         return f
 
+    def create_flavor(self, flavor_id: str | None, *, name: str, ram: int, vcpus: int, disk: int, swap: int = 0,
+                      ephemeral: int = 0, rxtx_factor: float = 1.0, is_public: bool = True,
+                      description: str | None = None) -> Flavor:
+        if any(f.name == name for f in self.flavors.values()):
+            raise ApiError(409, f"Flavor with name {name} already exists.")
+        fid = flavor_id or self.region.cloud.new_id()
+        if fid in self.flavors:
+            raise ApiError(409, f"Flavor with ID {fid} already exists.")
+        f = Flavor(id=fid, name=name, vcpus=vcpus, ram=ram, disk=disk, ephemeral=ephemeral, swap=swap,
+                   is_public=is_public, rxtx_factor=rxtx_factor, description=description, builtin=False)
+        self.flavors[fid] = f
+        return f
+
+    def delete_flavor(self, flavor_id: str) -> None:
+        """Servers keep running with a deleted flavor (they carry its numbers), as in Nova."""
+        self.get_flavor(flavor_id)
+        del self.flavors[flavor_id]
+
+    def flavor_visible(self, f: Flavor, project_id: str, admin: bool) -> bool:
+        return f.is_public or admin or project_id in f.access
+
     # ---- zones
     def resolve_zone(self, requested: str | None) -> str:
         zones = self.region.zones
@@ -527,8 +548,7 @@ class NovaState:
             for i in range(count):
                 sname = name if count == 1 else f"{name}-{i + 1}"
                 s = Server(id=cloud.new_id(), project_id=project_id, user_id=user_id, name=sname,
-                           availability_zone=chosen,
-                           host=self.place(chosen, project_id, group=group, host=host),
+                           availability_zone=chosen, host=self._try_place(chosen, project_id, group, host),
                            image_id=image_id, flavor_id=flavor.id, vcpus=flavor.vcpus, ram=flavor.ram,
                            disk=flavor.disk, key_name=key_name, security_groups=list(sg_ids or []),
                            metadata=dict(metadata or {}), description=description, tags=list(tags or []),
@@ -566,8 +586,18 @@ class NovaState:
         sched = self.region.twin.scheduler
         placement = self.region.placement(chosen, project_id)
         for s in made:
-            sched.enter(s, life, "BUILD", placement, self._on_server_enter)
+            if s.host:
+                sched.enter(s, life, "BUILD", placement, self._on_server_enter)
+            else:      # the scheduler found no host: Nova accepts the request, the server goes to ERROR
+                sched.enter(s, life, "ERROR", placement, self._on_server_enter)
+                s.fault = {"code": 500, "created": time.time(), "message": NO_VALID_HOST}
         return made
+
+    def _try_place(self, zone: str, project_id: str, group: ServerGroup | None, host: str | None) -> str:
+        try:
+            return self.place(zone, project_id, group=group, host=host)
+        except ApiError:
+            return ""
 
     # ---- servers: changes
     def update_server(self, s: Server, *, name: str | None = None, description: Any = ...,

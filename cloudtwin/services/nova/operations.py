@@ -97,14 +97,13 @@ def _images_done(nova: "NovaState", s: "Server") -> None:
 
 # ---- rebuild, rescue ---------------------------------------------------------------------------------
 
-def rebuild(nova: "NovaState", s: "Server", image_ref: str, *, name: str | None = None,
+def rebuild(nova: "NovaState", s: "Server", image_id: str, *, name: str | None = None,
             metadata: dict[str, str] | None = None, key_name: Any = ..., user_data: Any = ...,
             description: Any = ..., access_ipv4: str | None = None, access_ipv6: str | None = None) -> None:
     nova.check_action(s, "rebuild")
-    from cloudtwin.services.nova.models import ref_id
-    image = _glance(nova).find(s.project_id, ref_id(image_ref))
+    image = _glance(nova).find(s.project_id, image_id)
     if image is None:
-        raise ApiError(400, f"Image {image_ref} could not be found.")
+        raise ApiError(400, f"Image {image_id} could not be found.")
     if image.status != "active":
         raise ApiError(400, f"Image {image.id} is not active.")
     flavor = nova.flavors.get(s.flavor_id)
@@ -132,12 +131,10 @@ def rebuild(nova: "NovaState", s: "Server", image_ref: str, *, name: str | None 
     nova.action(s, "rebuild")
 
 
-def rescue(nova: "NovaState", s: "Server", image_ref: str | None) -> None:
+def rescue(nova: "NovaState", s: "Server", image_id: str | None) -> None:
     nova.check_action(s, "rescue")
-    if image_ref:
-        from cloudtwin.services.nova.models import ref_id
-        if _glance(nova).find(s.project_id, ref_id(image_ref)) is None:
-            raise ApiError(400, f"Image {image_ref} could not be found.")
+    if image_id and _glance(nova).find(s.project_id, image_id) is None:
+        raise ApiError(400, f"Image {image_id} could not be found.")
     nova.action(s, "rescue")
 
 
