@@ -113,8 +113,8 @@ class Dispatcher:
                 self._authenticate(call)
             if service in MICROVERSION_MIN:
                 self._microversion(call, headers)
-            if request.method in ("POST", "PUT", "PATCH"):
-                await call.read_body()
+            if request.method in ("POST", "PUT", "PATCH") and request.content_type != "application/octet-stream":
+                await call.read_body()   # image data streams to its handler instead
             injected = await self.twin.faults.before(call)
             if injected is not None:
                 injected.headers.update(headers)

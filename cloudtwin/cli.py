@@ -22,6 +22,7 @@ from cloudtwin import snapshot
 from cloudtwin.app import TwinServer
 from cloudtwin.address import DEFAULT_ADDRESS, parse_address
 from cloudtwin.clouds import CloudRule, TwinConfig
+from cloudtwin.identity.fernet import KeyRepositoryError
 from cloudtwin.twin import Twin
 from cloudtwin.profiles import ProfileError
 from spider_core.loop import run as run_loop, stop_on_signals, tune_gc
@@ -57,8 +58,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="multiply every lifecycle delay (0.1 = ten times faster)")
     p.add_argument("--state", default=None, metavar="FILE",
                    help="restore the state from FILE at start (if it exists) and save it there at stop")
+    p.add_argument("--image-dir", default=os.environ.get("CLOUDTWIN_IMAGE_DIR"), metavar="DIR",
+                   help="where Glance keeps image data (default: a temporary directory removed at exit)")
+    p.add_argument("--image-max-bytes", type=int, default=1024 ** 3, metavar="N",
+                   help="largest image Glance accepts, in bytes (413 beyond it; default 1 GiB)")
     p.add_argument("--admin-token", default=os.environ.get("CLOUDTWIN_ADMIN_TOKEN"),
                    help="require X-Twin-Admin-Token on /_twin/* (mandatory for a non-loopback bind)")
+    p.add_argument("--keystone-key-repo", default=os.environ.get("CLOUDTWIN_KEYSTONE_KEY_REPO") or None,
+                   metavar="DIR", help="Fernet key repository (Keystone's layout: files 0, 1, ...; made if empty): "
+                                       "twin processes sharing it accept each other's tokens (default: keys "
+                                       "made in memory for this process; $CLOUDTWIN_KEYSTONE_KEY_REPO)")
     p.add_argument("--public-url", default=None, help="base URL to put in the Keystone catalog")
     p.add_argument("--dataplane", choices=["netns"], default=os.environ.get("CLOUDTWIN_DATAPLANE") or None,
                    help="give every ACTIVE server a network namespace whose nftables rules follow its security "
@@ -90,6 +99,9 @@ def config_from_args(args: argparse.Namespace) -> TwinConfig:
     return TwinConfig(seed=args.seed, time_scale=args.time_scale, default_profile=args.default_profile,
                       cloud_rules=rules, auto_create=not args.no_auto_create, profile_dirs=list(args.profiles),
                       admin_token=args.admin_token or None, state_file=args.state,
+                      image_dir=getattr(args, "image_dir", None),
+                      image_max_bytes=getattr(args, "image_max_bytes", None) or 1024 ** 3,
+                      keystone_key_repo=getattr(args, "keystone_key_repo", None),
                       dataplane=getattr(args, "dataplane", None),
                       vm_runtime=getattr(args, "vm_runtime", None) or "machine")
 
@@ -97,7 +109,7 @@ def config_from_args(args: argparse.Namespace) -> TwinConfig:
 def build_twin(args: argparse.Namespace) -> Twin:
     try:
         twin = Twin(config_from_args(args))
-    except ProfileError as exc:
+    except (ProfileError, KeyRepositoryError, OSError) as exc:
         raise SystemExit(f"cloudtwin: {exc}") from None
     for rule in twin.config.cloud_rules:
         if not any(ch in rule.match for ch in "*?["):

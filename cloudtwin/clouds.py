@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from cloudtwin.identity.store import SYSTEM, Assignment, Domain, IdentityStore, User, role_id
 from cloudtwin.ids import stable_id
 from cloudtwin.lifecycles import KindLifecycle, Placement, load_lifecycles
 from cloudtwin.profiles import Profile
@@ -32,13 +33,27 @@ REGION_STATES: dict[str, Callable[["RegionState"], Any]] = {}
 
 @dataclass
 class Project:
+    """A Keystone project (a tenant): every service's objects carry its id."""
+
     id: str
     name: str
     cloud: str
+    domain_id: str = ""
+    description: str = ""
+    enabled: bool = True
+    parent_id: str | None = None          # the parent project, or None under the domain itself
+    is_domain: bool = False
+    tags: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class Token:
+    """A validated token: who, on what scope, with which roles. ``project`` is the scope's project; a
+    domain- or system-scoped token (``scope`` "domain" / "system") carries the cloud's first project
+    there so that services that need one still have one."""
+
     value: str
     cloud: "Cloud"
     project: Project
@@ -46,9 +61,25 @@ class Token:
     user_id: str
     issued_at: float
     expires_at: float
+    roles: tuple[tuple[str, str], ...] = ()       # (id, name), implied roles included
+    methods: tuple[str, ...] = ("password",)
+    audit_ids: tuple[str, ...] = ()
+    user_domain_id: str = ""
+    scope: str = "project"                        # "project" | "domain" | "system"
+    domain_id: str | None = None                  # the domain of a domain-scoped token
+    app_cred_id: str | None = None
 
     def expired(self, now: float | None = None) -> bool:
         return (now or time.time()) >= self.expires_at
+
+    @property
+    def role_names(self) -> frozenset[str]:
+        return frozenset(name for _, name in self.roles)
+
+    @property
+    def is_admin(self) -> bool:
+        """Keystone's ``role:admin``: an admin on any scope is the cloud's admin (OpenStack's defaults)."""
+        return "admin" in self.role_names
 
 
 class RegionState:
@@ -81,14 +112,25 @@ class Cloud:
         self.twin = twin
         self.name = name
         self.profile = profile
-        self.domain_id = stable_id("domain", name).replace("-", "")
+        self.domain_id = "default" if name == DEFAULT_CLOUD else stable_id("domain", name).replace("-", "")
         self.created_at = time.time()
+        self.identity = IdentityStore(Domain(self.domain_id, "Default" if name == DEFAULT_CLOUD else name,
+                                             description=f"Cloud-Twin cloud {name} ({profile.name})"))
+        for u in profile.users:   # the profile's users are the cloud's operators: admin of the system
+            user = self.identity.add_user(u.name, self.domain_id, None,   # checked against the profile
+                                          user_id=self.operator_id(u.name))
+            self.identity.assign(Assignment(role_id("admin"), "user", user.id, "system", SYSTEM))
+            self.identity.assign(Assignment(role_id("admin"), "user", user.id, "domain", self.domain_id))
         self.lifecycles: dict[str, KindLifecycle] = load_lifecycles(profile.stages)
         self._ids = 0
         self._rng = random.Random(f"{twin.seed}/{name}")
         self.projects: dict[str, Project] = {}
         for p in profile.projects:
             self.project(p, create=True)
+        if self.projects:   # an unscoped login of an operator lands in the first project, as before
+            first = next(iter(self.projects.values())).id
+            for user in self.identity.users.values():
+                user.default_project_id = first
         self.regions: dict[str, RegionState] = {r.name: RegionState(self, r.name, r.zones) for r in profile.regions}
 
     # ---- identity
@@ -103,20 +145,60 @@ class Cloud:
             self._rng.getrandbits(128)
         self._ids = max(self._ids, n)
 
-    def project(self, name: str, *, create: bool = False) -> Project | None:
-        proj = self.projects.get(name)
-        if proj is None:
-            for p in self.projects.values():
-                if p.id == name:
-                    return p
-            if not create:
-                return None
-            proj = Project(stable_id("project", self.name, name).replace("-", ""), name, self.name)
-            self.projects[name] = proj
+    def project(self, key: str, *, create: bool = False, domain_id: str | None = None) -> Project | None:
+        """A project by id, or by name (in ``domain_id``, else the cloud's own domain first). With
+        ``create`` an unknown name becomes a project of the cloud's domain whose admins are the
+        profile's users (how a login's project, e.g. CB-Spider's MockName, comes to exist)."""
+        found = self.projects.get(key)
+        if found is not None:
+            return found
+        named = [p for p in self.projects.values() if p.name == key and not p.is_domain
+                 and (domain_id is None or p.domain_id == domain_id)]
+        named.sort(key=lambda p: p.domain_id != self.domain_id)
+        if named:
+            return named[0]
+        if not create or (domain_id not in (None, self.domain_id)):
+            return None
+        proj = self.add_project(Project(stable_id("project", self.name, key).replace("-", ""), key, self.name,
+                                        self.domain_id))
+        for u in self.profile.users:
+            uid = self.operator_id(u.name)
+            if uid in self.identity.users:
+                self.identity.assign(Assignment(role_id("admin"), "user", uid, "project", proj.id))
         return proj
 
-    def check_password(self, user: str, password: str) -> bool:
-        return any(u.name == user and secrets.compare_digest(u.password, password) for u in self.profile.users)
+    def operator_id(self, name: str) -> str:
+        """The id of a profile user (the same in every twin process)."""
+        return stable_id("user", self.name, name).replace("-", "")
+
+    def is_operator(self, user_id: str) -> bool:
+        return any(self.operator_id(u.name) == user_id for u in self.profile.users)
+
+    def check_password(self, user: "User", password: str) -> bool:
+        """A profile user's password is the profile's until changed through the API; any other
+        user's is checked against its stored hash."""
+        if user.password_hash is None and user.domain_id == self.domain_id:
+            return any(u.name == user.name and secrets.compare_digest(u.password, password)
+                       for u in self.profile.users)
+        return self.identity.check_password(user, password)
+
+    def add_project(self, proj: Project) -> Project:
+        self.projects[proj.id] = proj
+        self.twin.identity_index[proj.id] = self.name
+        return proj
+
+    def adopt_project(self, pid: str, name: str, domain_id: str) -> Project:
+        """A project another twin process made (its token names it): known here from now on."""
+        return self.projects.get(pid) or self.add_project(Project(pid, name, self.name, domain_id))
+
+    def project_lineage(self, proj: Project) -> list[str]:
+        """The ids of a project's parents, nearest first."""
+        out: list[str] = []
+        parent = proj.parent_id
+        while parent and parent in self.projects and parent not in out:
+            out.append(parent)
+            parent = self.projects[parent].parent_id
+        return out
 
     # ---- regions
     def region(self, name: str) -> RegionState | None:
@@ -144,7 +226,7 @@ class Cloud:
             counts[rname] = c
         return {"name": self.name, "profile": self.profile.name, "domain_id": self.domain_id,
                 "regions": {r: list(s.zones) for r, s in self.regions.items()},
-                "projects": sorted(self.projects), "objects": counts}
+                "projects": sorted(p.name for p in self.projects.values()), "objects": counts}
 
 
 @dataclass
@@ -166,5 +248,8 @@ class TwinConfig:
     max_clouds: int = 10_000
     admin_token: str | None = None     # required on /_twin/* when set (non-loopback binds)
     state_file: str | None = None      # snapshot restored at start and written at stop
+    image_dir: str | None = None       # Glance image data; None: a temporary directory removed at stop
+    image_max_bytes: int = 1024 ** 3   # Glance's image_size_cap: larger uploads get 413
+    keystone_key_repo: str | None = None   # Fernet key directory shared by twin processes (None: keys in memory)
     dataplane: str | None = None       # "netns": servers become network namespaces (root + nftables)
     vm_runtime: str = "machine"        # with a data plane: "machine" (sshd, user-data, cgroups) or "network"

@@ -137,6 +137,8 @@ def load(twin: "Twin", path: str | os.PathLike[str]) -> dict[str, Any]:
     for old in twin.clouds.values():
         old.reset()
     twin.clouds = built
+    for cloud in built.values():
+        twin.index_cloud(cloud)
     twin.tokens.clear()
     for obj, state, kind, due_state, due_in, region in pending:
         life = region.cloud.lifecycles[kind]

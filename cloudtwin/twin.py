@@ -18,8 +18,10 @@ from cloudtwin.clouds import DEFAULT_CLOUD, DEFAULT_DOMAINS, Cloud, Project, Reg
 from cloudtwin.errors import ApiError
 from cloudtwin.events import EventLog
 from cloudtwin.faults import FaultEngine
+from cloudtwin.identity.fernet import KeyRepository, Payload, TokenCodec, audit_id
 from cloudtwin.ids import stable_id
 from cloudtwin.profiles import PUBLIC_RANGE, ProfileCatalog, ProfileError
+from cloudtwin.services.glance.store import ImageStore
 from cloudtwin.stages import Scheduler
 
 class Twin:
@@ -44,8 +46,14 @@ class Twin:
         # another twin's public ranges), which 'auto' public ranges avoid
         self.public_range_hooks: list[Callable[[], list[str]]] = []
         self.dataplane: Any = None         # cloudtwin.dataplane.manager.DataPlane while one runs
+        self.image_store = ImageStore(self.config.image_dir, self.config.image_max_bytes)
         self.clouds: dict[str, Cloud] = {}
-        self.tokens: dict[str, Token] = {}
+        self.identity_index: dict[str, str] = {}   # domain/user/project/app-credential id or domain name -> cloud
+        self.removed: dict[str, float] = {}   # cloud name -> when it was removed (its tokens die with it)
+        # Fernet keys: a repository shared by several twin processes makes their tokens valid in each
+        self.keys = KeyRepository(self.config.keystone_key_repo)
+        self.tokens_codec = TokenCodec(self.keys)
+        self.tokens: dict[str, Token] = {}    # tokens this process issued or validated (a cache)
         self.started_at = time.time()
 
     # ---- clouds
@@ -74,11 +82,31 @@ class Twin:
             raise ProfileError(f"this twin already holds {len(self.clouds)} clouds (max_clouds)")
         cloud = Cloud(self, name, self.profiles.get(profile))
         self.clouds[name] = cloud
+        self.index_cloud(cloud)
         self.events.record("cloud.created", cloud=name, detail={"profile": profile})
         return cloud
 
+    def index_cloud(self, cloud: Cloud) -> None:
+        """Index the cloud's domains, users, projects and application credentials (``locate``)."""
+        store = cloud.identity
+        for key in [*store.domains, *(d.name for d in store.domains.values()), *store.users, *cloud.projects,
+                    *store.app_credentials]:
+            self.identity_index[key] = cloud.name
+
+    def locate(self, key: str | None, *, domain: bool = False) -> Cloud | None:
+        """The cloud holding a domain (id or name), user, project or application credential id. With
+        ``domain``, a domain name nobody holds is a cloud of that name (made on first login unless
+        auto-create is off)."""
+        if not key:
+            return None
+        name = self.identity_index.get(key)
+        if name is not None and name in self.clouds:
+            return self.clouds[name]
+        return self.cloud(key) if domain else None
+
     def remove_cloud(self, name: str) -> None:
         cloud = self.clouds.pop(name)
+        self.removed[name] = time.time()
         cloud.reset()
         self.tokens = {k: t for k, t in self.tokens.items() if t.cloud is not cloud}
 
@@ -121,6 +149,7 @@ class Twin:
         if self.dataplane is not None:
             dataplane, self.dataplane = self.dataplane, None
             await dataplane.stop()
+        self.image_store.close()
 
     def admin_guard(self, request: Any) -> None:
         """The admin API needs ``X-Twin-Admin-Token`` when the twin was given one."""
@@ -130,19 +159,79 @@ class Twin:
             raise ApiError(401, "The admin API needs the X-Twin-Admin-Token header.")
 
     # ---- tokens
-    def issue_token(self, cloud: Cloud, project: Project, user: str) -> Token:
+    def issue_token(self, cloud: Cloud, project: Project | None, user: str, *, user_id: str | None = None,
+                    user_domain_id: str | None = None, roles: tuple[tuple[str, str], ...] | None = None,
+                    methods: tuple[str, ...] = ("password",), scope: str = "project",
+                    domain: tuple[str, str] | None = None, app_cred_id: str | None = None,
+                    expires_at: float | None = None, audit_ids: tuple[str, ...] = ()) -> Token:
+        """Seal a Fernet token (``fernet.Payload``). ``roles`` default to the user's effective roles on
+        the project."""
         now = time.time()
-        if len(self.tokens) > 50_000:  # drop expired tokens now and then
+        if len(self.tokens) > 50_000:  # drop expired tokens from the cache now and then
             self.tokens = {k: t for k, t in self.tokens.items() if not t.expired(now)}
-        tok = Token("gAAAA" + secrets.token_urlsafe(48), cloud, project, user,
-                    stable_id("user", cloud.name, user).replace("-", ""), now, now + cloud.profile.token_ttl)
-        self.tokens[tok.value] = tok
+        uid = user_id or stable_id("user", cloud.name, user).replace("-", "")
+        if roles is None:
+            roles = self.project_roles(cloud, uid, project) if project is not None else ()
+        expiry = now + cloud.profile.token_ttl
+        payload = Payload(
+            cloud=cloud.name, user_id=uid, user_name=user, user_domain_id=user_domain_id or cloud.domain_id,
+            methods=methods, roles=tuple(roles), issued_at=now,
+            expires_at=min(expiry, expires_at) if expires_at else expiry,
+            audit_ids=(audit_id(), *audit_ids[:1]),
+            project_id=project.id if scope == "project" and project else None,
+            project_name=project.name if scope == "project" and project else None,
+            project_domain_id=project.domain_id if scope == "project" and project else None,
+            domain_id=domain[0] if domain else None, domain_name=domain[1] if domain else None,
+            system=scope == "system", app_cred_id=app_cred_id)
+        value = self.tokens_codec.seal(payload)
+        tok = self._token_of(cloud, value, payload)
+        self.tokens[value] = tok
         return tok
 
+    def project_roles(self, cloud: Cloud, user_id: str, project: Project) -> tuple[tuple[str, str], ...]:
+        """The user's effective roles on a project, implied roles included."""
+        store = cloud.identity
+        found = store.effective(user_id, "project", project.id, cloud.project_lineage(project), project.domain_id)
+        return tuple(store.role_names(sorted({a.role_id for a in found})))
+
+    def _token_of(self, cloud: Cloud, value: str, p: Payload) -> Token:
+        if p.project_id:
+            project = cloud.adopt_project(p.project_id, p.project_name or p.project_id,
+                                          p.project_domain_id or cloud.domain_id)
+        else:
+            project = cloud.project(cloud.profile.projects[0] if cloud.profile.projects else "admin", create=True)
+        scope = "project" if p.project_id else "system" if p.system else "domain" if p.domain_id else "unscoped"
+        return Token(value, cloud, project, p.user_name, p.user_id, p.issued_at, p.expires_at, p.roles,
+                     p.methods, p.audit_ids, p.user_domain_id, scope, p.domain_id, p.app_cred_id)
+
     def token(self, value: str | None) -> Token | None:
+        """The valid token ``value`` is, or None: sealed with one of our keys, not expired, not
+        revoked, of a cloud that still exists."""
         if not value:
             return None
         tok = self.tokens.get(value)
-        if tok is None or tok.expired() or self.clouds.get(tok.cloud.name) is not tok.cloud:
+        if tok is None:
+            payload = self.tokens_codec.open(value)
+            if payload is None:
+                return None
+            if payload.issued_at <= self.removed.get(payload.cloud, 0.0):
+                return None     # its cloud was removed after it was issued
+            cloud = self.cloud(payload.cloud)   # another process's cloud is made here on first use
+            if cloud is None:
+                return None
+            tok = self._token_of(cloud, value, payload)
+            self.tokens[value] = tok
+        if tok.expired() or self.clouds.get(tok.cloud.name) is not tok.cloud:
+            return None
+        store = tok.cloud.identity
+        if store.revocations and store.revoked(tok.user_id, tok.project.id if tok.scope == "project" else None,
+                                               tok.domain_id, list(tok.audit_ids), tok.issued_at):
+            self.tokens.pop(value, None)
             return None
         return tok
+
+    def forget_tokens(self) -> None:
+        """Every token issued so far stops validating (new in-memory keys), as after a restart."""
+        self.tokens.clear()
+        self.keys.replace()
+        self.tokens_codec.refresh()

@@ -11,7 +11,7 @@ import time
 
 from aiohttp import web
 
-from spider_core import lifecycle
+from spider_core import adminweb, lifecycle
 from spider_core.admission import Overloaded
 from spider_core.errors import SpiderError
 from spider_core.rest import (
@@ -184,5 +184,7 @@ def create_app(spider: Spider, *, username: str | None = None, password: str | N
     for module in (routes_system, routes_connection, routes_catalog, routes_vpc, routes_security, routes_keypair,
                    routes_vm, routes_nlb, routes_jobs, routes_mock):
         app.router.add_routes(module.routes)
+    if adminweb.enabled():
+        adminweb.setup(app)
     app.on_startup.append(_start_background)
     return app

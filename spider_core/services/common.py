@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Collection, TypeVar
 
 from spider_core import errors, ids
 from spider_core.errors import SpiderError
@@ -80,6 +80,11 @@ async def gather_bounded(items: list[Any], fn: Callable[[Any], Awaitable[T]], li
 
     await asyncio.gather(*(worker() for _ in range(min(limit, len(items)))))
     return results
+
+
+def only_named(rows: list[IIDRow], only: Collection[str] | None) -> list[IIDRow]:
+    """The rows a list should fetch: all of them, or just the named ones (one page of a long table)."""
+    return rows if only is None else [r for r in rows if r.name in only]
 
 
 def required(value: Any, type_name: str, field_name: str) -> str:

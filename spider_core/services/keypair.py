@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Collection
 
 from spider_core import errors, ids
 from spider_core.intents import recorded
@@ -16,6 +17,7 @@ from spider_core.services.common import (
     handler,
     lookup,
     new_uuid,
+    only_named,
     require_conn,
     required,
     store_or_rollback,
@@ -64,9 +66,9 @@ async def get(sp: Spider, conn_name: str, name: str) -> KeyPairInfo:
         return user_key(row, await drive(handler(conn, KEY).get_key(driver_iid(row))), hide=True)
 
 
-async def list_all(sp: Spider, conn_name: str) -> list[KeyPairInfo]:
+async def list_all(sp: Spider, conn_name: str, only: Collection[str] | None = None) -> list[KeyPairInfo]:
     conn = await sp.connection(require_conn(conn_name))
-    rows = await sp.db.list_iids(conn_name, KEY.rtype)
+    rows = only_named(await sp.db.list_iids(conn_name, KEY.rtype), only)
     keys = handler(conn, KEY)
 
     async def one(row: IIDRow) -> KeyPairInfo:

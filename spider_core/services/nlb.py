@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Collection
 
 from spider_core import errors, ids, lockplan
 from spider_core.intents import recorded
@@ -27,6 +28,7 @@ from spider_core.services.common import (
     handler,
     lookup,
     new_uuid,
+    only_named,
     require_conn,
     required,
     store_or_rollback,
@@ -134,9 +136,9 @@ async def get(sp: Spider, conn_name: str, name: str) -> NLBInfo:
         return await user_nlb(sp, conn_name, row, await drive(handler(conn, NLB).get_nlb(driver_iid(row))))
 
 
-async def list_all(sp: Spider, conn_name: str) -> list[NLBInfo]:
+async def list_all(sp: Spider, conn_name: str, only: Collection[str] | None = None) -> list[NLBInfo]:
     conn = await sp.connection(require_conn(conn_name))
-    rows = await sp.db.list_iids(conn_name, NLB.rtype)
+    rows = only_named(await sp.db.list_iids(conn_name, NLB.rtype), only)
     vms = NameMap(await sp.db.list_iids(conn_name, VM.rtype))
     nlbs = handler(conn, NLB)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Collection
 
 from spider_core import errors, ids, lockplan
 from spider_core.intents import recorded
@@ -18,6 +19,7 @@ from spider_core.services.common import (
     handler,
     lookup,
     new_uuid,
+    only_named,
     require_conn,
     required,
     store_or_rollback,
@@ -94,9 +96,10 @@ async def get(sp: Spider, conn_name: str, name: str) -> SecurityInfo:
         return user_sg(row, info, await _vpc_iid(sp, conn_name, row))
 
 
-async def list_all(sp: Spider, conn_name: str, vpc_name: str | None = None) -> list[SecurityInfo]:
+async def list_all(sp: Spider, conn_name: str, vpc_name: str | None = None,
+                   only: Collection[str] | None = None) -> list[SecurityInfo]:
     conn = await sp.connection(require_conn(conn_name))
-    rows = await sp.db.list_iids(conn_name, SG.rtype, owner_vpc=vpc_name)
+    rows = only_named(await sp.db.list_iids(conn_name, SG.rtype, owner_vpc=vpc_name), only)
     vpc_rows = {r.name: r for r in await sp.db.list_iids(conn_name, VPC.rtype)}
     sgs = handler(conn, SG)
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Collection
 
 from spider_core import errors, ids, lockplan
 from spider_core.intents import recorded
@@ -27,6 +27,7 @@ from spider_core.services.common import (
     handler,
     lookup,
     new_uuid,
+    only_named,
     require_conn,
     required,
     store_or_rollback,
@@ -211,9 +212,11 @@ async def _rows_and_handler(sp: Spider, conn_name: str) -> tuple[list[IIDRow], A
         return rows, None
 
 
-async def list_all(sp: Spider, conn_name: str) -> list[VMInfo]:
-    """Never fails per VM: any error gives a stub; an unknown connection gives an empty list."""
+async def list_all(sp: Spider, conn_name: str, only: Collection[str] | None = None) -> list[VMInfo]:
+    """Never fails per VM: any error gives a stub; an unknown connection gives an empty list.
+    ``only`` names the VMs to fetch (one page of a long table); None fetches all."""
     rows, vms = await _rows_and_handler(sp, conn_name)
+    rows = only_named(rows, only)
     if vms is None:
         return [stub(r) for r in rows]
     names = await _names(sp, conn_name)

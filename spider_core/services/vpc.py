@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Collection
 
 from spider_core import errors, ids, lockplan
 from spider_core.intents import recorded
@@ -19,6 +20,7 @@ from spider_core.services.common import (
     handler,
     lookup,
     new_uuid,
+    only_named,
     require_conn,
     required,
     store_or_rollback,
@@ -104,9 +106,10 @@ async def get(sp: Spider, conn_name: str, name: str) -> VPCInfo:
         return user_vpc(row, info, await sp.db.list_iids(conn_name, SUBNET.rtype, owner_vpc=name))
 
 
-async def list_all(sp: Spider, conn_name: str) -> list[VPCInfo]:
+async def list_all(sp: Spider, conn_name: str, only: Collection[str] | None = None) -> list[VPCInfo]:
+    """Every VPC of the connection, or only the ones named in ``only``."""
     conn = await sp.connection(require_conn(conn_name))
-    rows = await sp.db.list_iids(conn_name, VPC.rtype)
+    rows = only_named(await sp.db.list_iids(conn_name, VPC.rtype), only)
     subnet_rows = await sp.db.list_iids(conn_name, SUBNET.rtype)
     by_owner: dict[str, list[IIDRow]] = {}
     for r in subnet_rows:

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from twin_helpers import keystone_login
+from twin_helpers import keystone_login, keystone_user
 
 from cloudtwin.ids import stable_id
 
@@ -105,7 +105,7 @@ async def test_user_images_are_queued_private_and_deletable(g, twin):
     assert [i["id"] for i in doc["images"]] == [img["id"]]
     code, doc, _ = await g("GET", "/v2/images?visibility=private")
     assert [i["id"] for i in doc["images"]] == [img["id"]]
-    token2, _ = await login(g.session, twin.url, project="p2")
+    token2, _ = await keystone_user(g.session, twin.url, project="p2")   # a member, not an admin
     code, _, _ = await g("GET", f"/v2/images/{img['id']}", token_=token2)
     assert code == 404, "private images are invisible to other projects"
     code, _, _ = await g("DELETE", f"/v2/images/{img['id']}", token_=token2)

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from test_nova import Api, login
+from twin_helpers import keystone_user
 
 G = "/cloud-1/RegionOne/image/v2"
 
@@ -197,8 +198,9 @@ async def test_quotas_flavors_metadata(api):
 async def test_member_cannot_use_admin_apis_nor_see_other_projects(api, twin):
     sid = await api.server("admins")
     async with aiohttp.ClientSession() as s:
-        token, pid, uid = await login(s, twin.url, project="p2")
-        member = Api(s, twin, token, pid, uid)
+        token, doc = await keystone_user(s, twin.url, project="p2")
+        pid = doc["project"]["id"]
+        member = Api(s, twin, token, pid, doc["user"]["id"])
         assert (await member.call("GET", "/os-hypervisors"))[0] == 403
         assert (await member.call("GET", f"/servers/{sid}"))[0] == 404
         mine = await member.server("mine")

@@ -76,6 +76,37 @@ async def keystone_login(s: Any, url: str, *, project: str = "admin", cloud: str
         return r.headers["X-Subject-Token"], (await r.json())["token"]
 
 
+async def keystone_user(s: Any, url: str, *, project: str, role: str = "member", cloud: str = "cloud-1",
+                        name: str | None = None) -> tuple[str, Any]:
+    """A user of ``project`` (made if new) holding only ``role`` there (member, reader...), made through
+    Keystone's admin API as admin/admin, then logged in: (token, the token document)."""
+    admin, _ = await keystone_login(s, url, project="admin", cloud=cloud)
+    h = {"X-Auth-Token": admin}
+    async with s.get(f"{url}/v3/projects?name={project}", headers=h) as r:
+        found = (await r.json())["projects"]
+    if found:
+        pid = found[0]["id"]
+    else:
+        async with s.post(f"{url}/v3/projects", json={"project": {"name": project}}, headers=h) as r:
+            assert r.status == 201, await r.text()
+            pid = (await r.json())["project"]["id"]
+    name = name or f"{role}-of-{project}"
+    async with s.post(f"{url}/v3/users", json={"user": {"name": name, "password": "pw-" + name}}, headers=h) as r:
+        assert r.status in (201, 409), await r.text()
+    async with s.get(f"{url}/v3/users?name={name}", headers=h) as r:
+        uid = (await r.json())["users"][0]["id"]
+    async with s.get(f"{url}/v3/roles?name={role}", headers=h) as r:
+        rid = (await r.json())["roles"][0]["id"]
+    async with s.put(f"{url}/v3/projects/{pid}/users/{uid}/roles/{rid}", headers=h) as r:
+        assert r.status == 204, await r.text()
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": name, "password": "pw-" + name, "domain": {"name": cloud}}}},
+        "scope": {"project": {"id": pid}}}}
+    async with s.post(url + "/v3/auth/tokens", json=body) as r:
+        assert r.status == 201, await r.text()
+        return r.headers["X-Subject-Token"], (await r.json())["token"]
+
+
 def sdk_connect(url: str, *, cloud: str = "cloud-1", project: str = "p1", region: str = "RegionOne",
                 user: str = "admin", password: str = "admin") -> Any:
     """Unmodified openstacksdk, logged in to one cloud of a twin."""

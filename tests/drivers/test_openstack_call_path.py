@@ -150,7 +150,7 @@ async def test_a_refused_token_means_one_new_login_not_a_failure(twin, conn):
                                                 [SubnetInfo(IID("s1"), "", "10.0.1.0/24")]))
     old = session._token
     assert old and list(twin.twin.tokens) == [old]
-    twin.twin.tokens.clear()
+    twin.twin.forget_tokens()
     got = await asyncio.gather(*(conn.vpc.get_vpc(made.iid) for _ in range(20)))
     assert {g.iid.system_id for g in got} == {made.iid.system_id}
     assert session._token != old and list(twin.twin.tokens) == [session._token], "one login for the burst"

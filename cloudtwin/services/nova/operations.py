@@ -7,6 +7,7 @@ image turns active, the flavor and host change) is ``on_enter``. No HTTP here.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from cloudtwin.errors import ApiError
@@ -76,22 +77,30 @@ def create_backup(nova: "NovaState", s: "Server", user_id: str, name: str, backu
                       and i.properties.get("backup_type") == backup_type),
                      key=lambda i: (i.created_at, i.id), reverse=True)
     for old in backups[rotation:]:
-        glance.delete(old.owner, old.id)
+        glance.delete(old.owner, old.id, admin=True)
     nova.action(s, "createBackup")
     return img
 
 
+def _pending(nova: "NovaState", s: "Server") -> list[Any]:
+    """The snapshots of ``s`` still in Glance (one deleted meanwhile is left alone)."""
+    glance = _glance(nova)
+    return [glance.images[iid] for iid in s.pending_images if iid in glance.images]
+
+
 def _images_saving(nova: "NovaState", s: "Server") -> None:
-    for iid in s.pending_images:
-        _glance(nova).set_status(iid, "saving")
+    for img in _pending(nova, s):
+        if img.status == "queued":
+            _glance(nova).begin_upload(img)
 
 
 def _images_done(nova: "NovaState", s: "Server") -> None:
     glance = _glance(nova)
     base = glance.builtin.get(s.image_id) or glance.images.get(s.image_id) if s.image_id else None
     size = getattr(base, "size", None) or SNAPSHOT_SIZE if s.image_id else 0
-    for iid in s.pending_images:
-        glance.set_status(iid, "active", size=size)
+    for img in _pending(nova, s):
+        digest = hashlib.sha512(f"{img.id}/{size}".encode()).hexdigest()
+        glance.data_written(img, size, hashlib.md5(digest.encode()).hexdigest(), digest, [])
     s.pending_images.clear()
 
 
@@ -293,7 +302,7 @@ def on_settle(nova: "NovaState", s: "Server", previous: str) -> None:
         if s.shelved_image:
             img = _glance(nova).images.get(s.shelved_image)
             if img is not None:
-                _glance(nova).delete(img.owner, img.id)
+                _glance(nova).delete(img.owner, img.id, admin=True)
             s.shelved_image = None
     if m is None:
         return

@@ -1,9 +1,5 @@
-"""Who may see what in Nova: an admin acts on every project's servers, a member on its own project's.
-
-The admin test reads the token's roles when Keystone gives it some; a token without roles counts as
-admin only for the cloud's first profile user (the documented ``admin`` login) in the cloud's first
-project (its admin project); the same login in another project acts as a member there.
-"""
+"""Who may see what in Nova: an admin (the token's ``admin`` role) acts on every project's servers and
+on the operator APIs; a member or reader on its own project's."""
 
 from __future__ import annotations
 
@@ -14,16 +10,7 @@ from cloudtwin.routing import Call
 
 
 def is_admin(call: Call) -> bool:
-    tok = call.token
-    if tok is None:
-        return False
-    roles = getattr(tok, "roles", None)
-    if roles is not None:
-        return any((r if isinstance(r, str) else getattr(r, "name", "")) == "admin" for r in roles)
-    assert call.cloud is not None
-    profile = call.cloud.profile
-    admin_project = profile.projects[0] if profile.projects else "admin"
-    return tok.user == (profile.users[0].name if profile.users else "admin") and tok.project.name == admin_project
+    return call.token is not None and call.token.is_admin
 
 
 def require_admin(call: Call, rule: str) -> None:

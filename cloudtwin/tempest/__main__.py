@@ -1,0 +1,5 @@
+import sys
+
+from cloudtwin.tempest.run import main
+
+sys.exit(main())

@@ -1,0 +1,261 @@
+"""AdminWeb without a browser: every page renders, Basic auth guards it, forms refuse a missing or wrong
+CSRF token, user strings are escaped, tables page, Spider's errors are messages, and the report viewers
+read ``reports.writer``'s directories. (``test_adminweb_browser.py`` drives the same pages in Chromium.)"""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from reports.model import LatencyChart, MetricsTable, SgCase, SgCell, SgSuite, SuiteResult, compare
+from reports.writer import write_reports
+from spider_core.rest.app import create_app
+from spider_core.services import keypair, vpc
+
+CONN = "null-config01"  # the null_server fixture's connection (tests/conftest.py)
+BASE = "/spider/adminweb"
+HOSTILE = "<script>alert(1)</script>"
+TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
+
+
+async def page(client: TestClient, path: str) -> tuple[int, str]:
+    async with client.get(path) as resp:
+        return resp.status, await resp.text()
+
+
+async def token(client: TestClient, path: str = BASE + "/driver") -> str:
+    """Load a page (which sets the session cookie) and read its forms' CSRF token."""
+    status, html = await page(client, path)
+    assert status == 200, html
+    return TOKEN.search(html).group(1)
+
+
+def rows(html: str) -> list[str]:
+    return re.findall(r'<tr data-name="([^"]*)"', html)
+
+
+async def test_every_page_renders(null_server):
+    client = null_server.client
+    pages = ["", "/driver", "/credential", "/region", "/connectionconfig", "/createresources", "/calllog", "/locks",
+             "/jobs", "/twin", "/reports", "/calllog?fragment=1", "/locks?fragment=1", "/jobs?fragment=1"]
+    pages += [f"/{p}/{CONN}" for p in ("vpc", "securitygroup", "keypair", "vm", "nlb", "vmimage", "vmspec",
+                                      "regionzone")]
+    pages += [f"/mgmt/{p}/{CONN}" for p in ("vpc", "securitygroup", "keypair", "vm", "nlb")]
+    for path in pages:
+        async with client.get(BASE + path) as resp:
+            html = await resp.text()
+            assert resp.status == 200, (path, html[:500])
+            assert resp.content_type == "text/html", path
+            assert "Traceback" not in html and 'id="error"' not in html, (path, html[:2000])
+    status, html = await page(client, f"{BASE}/vmimage/{CONN}")
+    assert "null-image-01" in html
+    async with client.get(BASE + "/static/adminweb.js") as resp:
+        assert resp.status == 200 and "data-live" in await resp.text()
+
+
+async def test_session_cookie_is_httponly_and_samesite_strict(null_server):
+    async with null_server.client.get(BASE) as resp:
+        cookie = resp.headers["Set-Cookie"]
+    assert "spider_adminweb_session=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "Path=/spider/adminweb" in cookie
+
+
+async def test_forms_refuse_a_missing_or_wrong_csrf_token(spider, null_server):
+    form = {"Name": "vpc-csrf", "IPv4_CIDR": "10.0.0.0/16", "SubnetName": "s1", "SubnetCIDR": "10.0.1.0/24",
+            "SubnetZone": ""}
+    url = f"{BASE}/vpc/{CONN}"
+    # no session cookie at all (a fresh client)
+    bare = TestClient(TestServer(create_app(spider)))
+    await bare.start_server()
+    try:
+        async with bare.post(url, data={**form, "csrf_token": "0" * 64}, allow_redirects=False) as resp:
+            assert resp.status == 403
+            assert "without the AdminWeb session cookie" in await resp.text()
+    finally:
+        await bare.close()
+    client = null_server.client
+    good = await token(client)
+    for bad in ({}, {"csrf_token": ""}, {"csrf_token": "f" * 64}, {"csrf_token": good[:-1] + ("1" if good[-1] == "0" else "0")}):
+        async with client.post(url, data={**form, **bad}, allow_redirects=False) as resp:
+            html = await resp.text()
+            assert resp.status == 403, bad
+            assert "CSRF token is missing or wrong" in html
+    async with client.post(url, data={**form, "csrf_token": good}, allow_redirects=False,
+                           headers={"Origin": "http://evil.example"}) as resp:
+        assert resp.status == 403 and "posted from another site" in await resp.text()
+    assert await vpc.list_all(spider, CONN) == []   # nothing was created by a refused form
+    async with client.post(url, data={**form, "csrf_token": good, "next": url}, allow_redirects=False) as resp:
+        assert resp.status == 303 and resp.headers["Location"] == url
+    assert [v.iid.name_id for v in await vpc.list_all(spider, CONN)] == ["vpc-csrf"]
+
+
+async def test_basic_auth_guards_every_page(spider, null_server):
+    client = TestClient(TestServer(create_app(spider, username="admin", password="s3cret")))
+    await client.start_server()
+    try:
+        for path in (BASE, f"{BASE}/vpc/{CONN}", f"{BASE}/static/adminweb.css", f"{BASE}/reports"):
+            async with client.get(path) as resp:
+                assert resp.status == 401, path
+        async with client.post(f"{BASE}/driver", data={"DriverName": "x", "ProviderName": "NULL"}) as resp:
+            assert resp.status == 401
+        auth = {"Authorization": "Basic " + base64.b64encode(b"admin:wrong").decode()}
+        async with client.get(BASE, headers=auth) as resp:
+            assert resp.status == 401
+        auth = {"Authorization": "Basic " + base64.b64encode(b"admin:s3cret").decode()}
+        async with client.get(f"{BASE}/vpc/{CONN}", headers=auth) as resp:
+            html = await resp.text()
+            assert resp.status == 200 and "VPC / Subnet" in html
+        # authenticated, but a form still needs its CSRF token
+        async with client.post(f"{BASE}/driver", headers=auth, allow_redirects=False,
+                               data={"DriverName": "x", "ProviderName": "NULL"}) as resp:
+            assert resp.status == 403
+    finally:
+        await client.close()
+
+
+async def test_user_strings_are_escaped_everywhere(spider, null_server):
+    client = null_server.client
+    await vpc.create(spider, CONN, {"Name": HOSTILE, "IPv4_CIDR": "10.0.0.0/16",
+                                    "SubnetInfoList": [{"Name": HOSTILE + "-s", "IPv4_CIDR": "10.0.1.0/24"}]}, None)
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    for path in (f"/vpc/{CONN}", f"/securitygroup/{CONN}", f"/mgmt/vpc/{CONN}", f"/vm/{CONN}"):
+        status, html = await page(client, BASE + path)
+        assert status == 200
+        assert escaped in html, path
+        assert HOSTILE not in html, path
+    assert rows((await page(client, f"{BASE}/vpc/{CONN}"))[1]) == [escaped]
+    # the name comes back in a flash message (an error: it exists already) and in an error page
+    good = await token(client)
+    form = {"Name": HOSTILE, "IPv4_CIDR": "10.0.0.0/16", "csrf_token": good, "next": f"{BASE}/vpc/{CONN}"}
+    async with client.post(f"{BASE}/vpc/{CONN}", data=form) as resp:
+        html = await resp.text()
+    assert "already exists" in html and HOSTILE not in html and escaped in html
+    img = "<img src=x onerror=alert(1)>"   # a connection name (no "/": it is a path segment)
+    status, html = await page(client, f"{BASE}/vpc/{img}")
+    assert "does not exist" in html and img not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "script-src 'self'" in (await client.get(BASE)).headers["Content-Security-Policy"]
+
+
+async def test_tables_page_on_the_server(spider, null_server):
+    for i in range(45):
+        await keypair.create(spider, CONN, {"Name": f"key-{i:02d}"}, None)
+    client = null_server.client
+    status, html = await page(client, f"{BASE}/keypair/{CONN}?size=20")
+    assert rows(html) == [f"key-{i:02d}" for i in range(20)]
+    assert "45 key pairs, page 1 of 3" in html
+    status, html = await page(client, f"{BASE}/keypair/{CONN}?size=20&page=3")
+    assert rows(html) == [f"key-{i:02d}" for i in range(40, 45)]
+    status, html = await page(client, f"{BASE}/keypair/{CONN}?size=20&page=99")   # past the end: the last page
+    assert rows(html) == [f"key-{i:02d}" for i in range(40, 45)]
+    status, html = await page(client, f"{BASE}/keypair/{CONN}?q=KEY-3")            # filter, any case
+    assert rows(html) == [f"key-3{i}" for i in range(10)]
+    status, html = await page(client, f"{BASE}/keypair/{CONN}?size=abc&page=-1")   # nonsense: defaults
+    assert len(rows(html)) == 45
+
+
+async def test_spider_errors_are_messages_not_tracebacks(spider, null_server):
+    client = null_server.client
+    good = await token(client)
+    # a VM on things that do not exist: CB-Spider's message comes back as the page's flash
+    form = {"Name": "vm-x", "ImageName": "null-image-01", "VMSpecName": "null-spec-01", "Subnet": '["nope", "nope"]',
+            "SecurityGroupNames": "sg-nope", "KeyPairName": "key-nope", "csrf_token": good,
+            "next": f"{BASE}/vm/{CONN}"}
+    async with client.post(f"{BASE}/vm/{CONN}", data=form) as resp:
+        html = await resp.text()
+        assert resp.status == 200
+    assert "does not exist in connection" in html and 'class="flash error"' in html
+    # a malformed field is a clear message too
+    async with client.post(f"{BASE}/vm/{CONN}", data={**form, "Subnet": "not json"}) as resp:
+        assert "VPC / Subnet: choose one from the list" in await resp.text()
+    async with client.post(f"{BASE}/vm/{CONN}/control", data={"csrf_token": good, "verb": "explode", "name": "vm-x",
+                                                               "next": f"{BASE}/vm/{CONN}"}) as resp:
+        assert "explode is not a valid action!!" in await resp.text()
+    status, html = await page(client, f"{BASE}/mgmt/nothing/{CONN}")
+    assert status == 404
+    # an open redirect through "next" is refused: back to AdminWeb's main page
+    async with client.post(f"{BASE}/driver/delete", data={"csrf_token": good, "next": "https://evil.example/"},
+                           allow_redirects=False) as resp:
+        assert resp.headers["Location"] == BASE
+
+
+async def test_twin_page_needs_a_local_or_registered_twin(null_server):
+    status, html = await page(null_server.client, f"{BASE}/twin")
+    assert "No Cloud-Twin known" in html
+    status, html = await page(null_server.client, f"{BASE}/twin?twin=http://203.0.113.9:8192")
+    assert "only a twin on this machine" in html
+    status, html = await page(null_server.client, f"{BASE}/twin?twin=http://127.0.0.1:9")   # nothing listens
+    assert "Cannot reach Cloud-Twin at http://127.0.0.1:9" in html
+
+
+def sg_suite() -> SgSuite:
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    cells = [SgCell("I:TCP-01 (22)", "pass", "pass", "pass"), SgCell("I:TCP-02 (1000)", "fail", "fail", "pass"),
+             SgCell("I:UDP-01 (2000)", "skip", "pass", "skip", ran=False)]
+    case = SgCase("01", "01.inbound-case-01.sh", "cloudtwin", when, cells, description=f"AddRules {HOSTILE}")
+    return SgSuite("cbspider-inbound", "cloudtwin", "cloudtwin-cloud-1-config", when, [case], prober="model")
+
+
+def load_suite() -> SuiteResult:
+    suite = SuiteResult("load-vm", target="mock-config01", started_at=datetime.now(timezone.utc))
+    suite.tables.append(MetricsTable("Requests", ["Name", "p95 (ms)"], [["POST /vm", 12.5]]))
+    suite.charts.append(LatencyChart("Latency", {"p95": [(0.0, 10.0), (1.0, 12.0)]}, slug="latency"))
+    from reports.model import CaseResult
+    suite.cases.append(CaseResult("c1", "thresholds", checks=[compare("failures", 0, 0)]))
+    return suite
+
+
+async def test_report_viewers(null_server, tmp_path, monkeypatch):
+    sg_dir, load_dir = tmp_path / "runs" / "sg", tmp_path / "runs" / "load"
+    write_reports(sg_suite(), sg_dir)
+    write_reports(load_suite(), load_dir)
+    (load_dir / "locust-report.html").write_text("<html><script>1</script></html>")
+    (load_dir / "chart.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    monkeypatch.setenv("SPIDER_REPORT_DIRS", str(tmp_path))
+    client = null_server.client
+    status, html = await page(client, f"{BASE}/reports")
+    ids = dict((kind, rid) for rid, kind in re.findall(r'<a href="/spider/adminweb/reports/([^"]+)">[^<]*</a></td><td>(\w+)</td>', html))
+    assert set(ids) == {"sgtest", "load"}
+    status, html = await page(client, f"{BASE}/reports/{ids['sgtest']}")
+    cells = re.findall(r'<td class="cell ([a-z ]+)"[^>]*>\s*([a-z]+ / [a-z]+ / [a-z]+)</td>', html)
+    assert cells == [("ok", "pass / pass / pass"), ("mismatch", "fail / fail / pass"), ("ok skip", "skip / pass / skip")]
+    assert "&lt;script&gt;" in html and HOSTILE not in html
+    status, html = await page(client, f"{BASE}/reports/{ids['load']}")
+    assert "POST /vm" in html and "12.5" in html and "locust-report.html" in html
+    assert f'src="/spider/adminweb/reports/{ids["load"]}/file/chart.png"' in html
+    async with client.get(f"{BASE}/reports/{ids['load']}/file/chart.png") as resp:
+        assert resp.status == 200 and resp.content_type == "image/png"
+    async with client.get(f"{BASE}/reports/{ids['load']}/file/locust-report.html") as resp:
+        assert resp.status == 200 and "sandbox" in resp.headers["Content-Security-Policy"]
+    for bad in ("..%2F..%2Fetc%2Fpasswd", ".hidden", "nothing.png", "result.pyc"):
+        async with client.get(f"{BASE}/reports/{ids['load']}/file/{bad}") as resp:
+            assert resp.status == 404, bad
+    outside = base64.urlsafe_b64encode(b"/etc").decode().rstrip("=")
+    status, html = await page(client, f"{BASE}/reports/{outside}")
+    assert "No report directory" in html
+
+
+async def test_adminweb_off(spider, monkeypatch):
+    monkeypatch.setenv("ADMINWEB", "OFF")
+    client = TestClient(TestServer(create_app(spider)))
+    await client.start_server()
+    try:
+        async with client.get(BASE) as resp:
+            assert resp.status == 404
+    finally:
+        await client.close()
+
+
+def test_templates_and_static_files_are_package_data():
+    import tomllib
+    root = Path(__file__).resolve().parents[1]
+    data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    patterns = data["spider_core.adminweb"]
+    package = root / "spider_core" / "adminweb"
+    shipped = {p for pattern in patterns for p in package.glob(pattern)}
+    wanted = {p for p in package.rglob("*") if p.is_file() and p.suffix in (".j2", ".css", ".js")}
+    assert wanted and wanted <= shipped
