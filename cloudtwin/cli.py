@@ -40,7 +40,7 @@ def is_loopback(host: str) -> bool:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--address", default=None,
+    p.add_argument("--address", default=os.environ.get("CLOUDTWIN_ADDRESS", DEFAULT_ADDRESS),
                    help=f"host:port to listen on (default {DEFAULT_ADDRESS}; $CLOUDTWIN_ADDRESS; with --cluster: "
                         "the shard's address in the cluster file)")
     p.add_argument("--port", type=int, default=None, help="port to listen on (overrides the port of --address)")
@@ -133,7 +133,7 @@ def load_cluster(args: argparse.Namespace) -> "ClusterMap | None":
     if args.shard not in cluster.shards:
         raise SystemExit(f"cloudtwin: shard '{args.shard}' is not in {args.cluster} "
                          f"(shards: {', '.join(cluster.shards)})")
-    if args.address is not None or args.port is not None:
+    if args.address != os.environ.get("CLOUDTWIN_ADDRESS", DEFAULT_ADDRESS) or args.port is not None:
         raise SystemExit("cloudtwin: with --cluster the shard listens at its address in the cluster file; "
                          "drop --address/--port")
     return cluster
@@ -143,7 +143,7 @@ def listen_address(args: argparse.Namespace, cluster: "ClusterMap | None") -> tu
     if cluster is not None:
         me = cluster.shards[args.shard]
         return me.host, me.port
-    host, port = parse_address(args.address or os.environ.get("CLOUDTWIN_ADDRESS") or DEFAULT_ADDRESS)
+    host, port = parse_address(args.address)
     return host, args.port if args.port is not None else port
 
 
@@ -262,8 +262,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         run_loop(serve(args))
     except OSError as exc:
-        print(f"cloudtwin: cannot listen on {args.address or args.shard or DEFAULT_ADDRESS}: "
-              f"{exc.strerror or exc}", file=sys.stderr)
+        where = f"shard '{args.shard}'" if getattr(args, "cluster", None) else args.address
+        print(f"cloudtwin: cannot listen on {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass

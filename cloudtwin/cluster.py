@@ -96,11 +96,6 @@ class ClusterMap:
         """The profile rules a shard applies to the clouds it creates (in the file's order)."""
         return [CloudRule(p.match, p.profile) for p in self.placements if p.profile and shard in p.shards]
 
-    def literal_clouds(self, shard: str) -> list[str]:
-        """Cloud names (no glob) this shard owns: created at start, like ``--cloud NAME=PROFILE``."""
-        return [p.match for p in self.placements if p.profile and not any(c in p.match for c in "*?[")
-                and self.owner(p.match) is not None and self.owner(p.match).name == shard]  # type: ignore[union-attr]
-
     def public(self) -> dict[str, Any]:
         return {"shards": {s.name: {"address": s.address, "url": s.url} for s in self.shards.values()},
                 "clouds": [{"match": p.match, "shards": list(p.shards), "profile": p.profile}

@@ -36,6 +36,36 @@ def endpoint(token_doc: dict, stype: str = "network") -> str:
     return next(e["url"] for e in svc["endpoints"] if e["interface"] == "public" and e["region"] == "RegionOne")
 
 
+@pytest.mark.parametrize("doc,words", [
+    ("- not a mapping", "a mapping with 'shards' and 'clouds'"),
+    ({"shards": {"a": {"address": "127.0.0.1"}}, "clouds": [{"match": "*", "shard": "a"}]}, "shards.a.address"),
+    ({"shards": {"a": {"address": "h:1", "weight": 2}}, "clouds": [{"match": "*", "shard": "a"}]}, "weight"),
+    ({"shards": {"a": {"address": "h:1"}}, "clouds": [{"match": "*", "shard": "z"}]}, "unknown shard 'z'"),
+    ({"shards": {"a": {"address": "h:1"}}, "clouds": [{"match": "*"}]}, "exactly one of 'shard'"),
+    ({"shards": {"a": {"address": "h:1"}}, "clouds": []}, "clouds"),
+    ({"shards": {"a": {"address": "h:1"}, "b": {"address": "h:1"}}, "clouds": [{"match": "*", "shard": "a"}]},
+     "also shard 'a'"),
+    ({"shards": {"a": {"address": "h:1"}}, "clouds": [{"match": "*", "shard": "a"}], "timeouts": {"connect": 0}},
+     "timeouts.connect"),
+])
+def test_cluster_file_errors_name_the_field(doc, words):
+    with pytest.raises(cluster.ClusterError) as err:
+        cluster.parse(doc, "c.yaml")
+    assert str(err.value).startswith("c.yaml: ") and words in str(err.value)
+
+
+def test_cluster_map_places_clouds_by_first_matching_rule():
+    m = cluster.parse({"shards": {"a": {"address": "127.0.0.1:1"}, "b": {"address": "127.0.0.1:2",
+                                                                          "url": "http://10.0.0.2:2"}},
+                       "clouds": [{"match": "cloud-1", "shard": "b", "profile": "busy-csp"},
+                                  {"match": "load-*", "spread": ["a", "b"]}, {"match": "cloud-*", "shard": "a"}]})
+    assert m.owner("cloud-1").name == "b" and m.owner("cloud-7").name == "a" and m.owner("other") is None
+    assert m.shards["b"].url == "http://10.0.0.2:2" and m.shards["a"].url == "http://127.0.0.1:1"
+    spread = {m.owner(f"load-{i}").name for i in range(50)}
+    assert spread == {"a", "b"} and m.owner("load-3") == m.owner("load-3")
+    assert [(r.match, r.profile) for r in m.cloud_rules("b")] == [("cloud-1", "busy-csp")]
+
+
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
     """Shard a holds cloud-1 (and anything unnamed), shard b holds cloud-2 and the b-* clouds."""
@@ -114,9 +144,8 @@ def test_a_token_taken_on_one_shard_works_on_the_other(shards):
         assert got.status_code == 200, got.text
         assert "net-cloud-1" in [n["name"] for n in got.json()["networks"]]
         assert got.headers["X-Twin-Shard"] == "a"
-        ok = requests.get(f"{via}/v3/auth/tokens", headers={"X-Auth-Token": token, "X-Subject-Token": token},
-                          timeout=30)
-        assert ok.status_code == 200 and ok.json()["token"]["project"]["name"] == "p1", ok.text
+    ok = requests.get(f"{a}/v3/auth/tokens", headers={"X-Auth-Token": token, "X-Subject-Token": token}, timeout=30)
+    assert ok.status_code == 200 and ok.json()["token"]["project"]["name"] == "p1", ok.text
     # a cloud-1 token is not a cloud-2 token, whichever shard is asked
     wrong = requests.get(f"{a}/cloud-2/RegionOne/network/v2.0/networks", headers={"X-Auth-Token": token},
                          timeout=30)
