@@ -136,6 +136,10 @@ def load_cluster(args: argparse.Namespace) -> "ClusterMap | None":
     if args.address != os.environ.get("CLOUDTWIN_ADDRESS", DEFAULT_ADDRESS) or args.port is not None:
         raise SystemExit("cloudtwin: with --cluster the shard listens at its address in the cluster file; "
                          "drop --address/--port")
+    args.keystone_key_repo = args.keystone_key_repo or cluster.key_repo
+    if not args.keystone_key_repo:
+        raise SystemExit("cloudtwin: shards share their Fernet keys, so that a token issued by one is read by "
+                         "all: set keystone_key_repo in the cluster file or --keystone-key-repo DIR")
     return cluster
 
 
@@ -148,6 +152,7 @@ def listen_address(args: argparse.Namespace, cluster: "ClusterMap | None") -> tu
 
 
 def build_twin(args: argparse.Namespace, cluster: "ClusterMap | None" = None) -> Twin:
+    """The twin of ``args``; with ``cluster`` (from ``load_cluster``) one shard of it."""
     config = config_from_args(args)
     if cluster is not None:
         config.cloud_rules = cluster.cloud_rules(args.shard) + config.cloud_rules

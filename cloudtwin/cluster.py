@@ -13,6 +13,7 @@ cluster file is data that every shard (and every tool) reads, so all of them agr
       - {match: "load-*", spread: [a, b]}      # a stable hash of the name picks one of these
       - {match: "*", shard: b}
     timeouts: {connect: 2, request: 300}       # seconds, for requests a shard forwards to another
+    keystone_key_repo: keys/                   # the Fernet keys every shard shares (relative: to this file)
 
 Schema (every field is checked at load, and an error names the file and the field):
 
@@ -22,6 +23,10 @@ Schema (every field is checked at load, and an error names the file and the fiel
 * ``clouds``: a non-empty list of ``{match, shard | spread, profile?}``; ``profile`` picks the profile
   of a cloud created on first login (the owning shard applies it).
 * ``timeouts``: optional ``connect`` (default 2) and ``request`` (default 300) seconds.
+* ``keystone_key_repo``: optional; the Fernet key repository (Keystone's layout) of every shard, so a
+  token issued by one is read by all. A shard started with ``--keystone-key-repo`` uses that instead;
+  one of the two is required. On several hosts, copy the directory to each (as Keystone's own nodes
+  share theirs).
 
 A cloud that no rule matches belongs to no shard: logins and calls for it get a clear 404.
 """
@@ -80,6 +85,7 @@ class ClusterMap:
     connect_timeout: float = 2.0
     request_timeout: float = 300.0
     source: str = "<memory>"
+    key_repo: str | None = None
     _cache: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 
     def owner(self, cloud: str) -> Shard | None:
@@ -101,7 +107,7 @@ class ClusterMap:
                 "clouds": [{"match": p.match, "shards": list(p.shards), "profile": p.profile}
                            for p in self.placements],
                 "timeouts": {"connect": self.connect_timeout, "request": self.request_timeout},
-                "source": self.source}
+                "keystone_key_repo": self.key_repo, "source": self.source}
 
 
 def _fail(source: str, where: str, message: str) -> ClusterError:
@@ -185,7 +191,7 @@ def parse(doc: Any, source: str = "<memory>") -> ClusterMap:
     """Validate a cluster document (already parsed YAML/JSON) and build the map."""
     if not isinstance(doc, dict):
         raise ClusterError(f"{source}: a cluster file is a mapping with 'shards' and 'clouds'")
-    unknown = sorted(set(doc) - {"shards", "clouds", "timeouts"})
+    unknown = sorted(set(doc) - {"shards", "clouds", "timeouts", "keystone_key_repo"})
     if unknown:
         raise _fail(source, "(top level)", f"unknown field(s): {', '.join(map(str, unknown))}")
     shards = _parse_shards(source, doc.get("shards"))
@@ -196,8 +202,13 @@ def parse(doc: Any, source: str = "<memory>") -> ClusterMap:
     timeouts = doc.get("timeouts") or {}
     if not isinstance(timeouts, dict) or set(timeouts) - {"connect", "request"}:
         raise _fail(source, "timeouts", "an object {connect: seconds, request: seconds}")
+    keys = doc.get("keystone_key_repo")
+    if keys is not None and (not isinstance(keys, str) or not keys):
+        raise _fail(source, "keystone_key_repo", "a directory path")
+    if keys is not None and not Path(keys).is_absolute() and source != "<memory>":
+        keys = str(Path(source).resolve().parent / keys)
     return ClusterMap(shards, placements, _timeout(source, timeouts, "connect", 2.0),
-                      _timeout(source, timeouts, "request", 300.0), source)
+                      _timeout(source, timeouts, "request", 300.0), source, keys)
 
 
 def load(path: str | Path) -> ClusterMap:
@@ -213,7 +224,9 @@ def load(path: str | Path) -> ClusterMap:
     return parse(doc, str(p))
 
 
-def dump(shards: dict[str, str], placements: list[dict[str, Any]]) -> str:
+def dump(shards: dict[str, str], placements: list[dict[str, Any]], key_repo: str | None = None) -> str:
     """A cluster file's text (``spider cluster up`` writes one for its local shards)."""
-    return yaml.safe_dump({"shards": {n: {"address": a} for n, a in shards.items()}, "clouds": placements},
-                          sort_keys=False)
+    doc: dict[str, Any] = {"shards": {n: {"address": a} for n, a in shards.items()}, "clouds": placements}
+    if key_repo:
+        doc["keystone_key_repo"] = key_repo
+    return yaml.safe_dump(doc, sort_keys=False)

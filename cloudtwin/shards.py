@@ -16,7 +16,7 @@ cloud over two processes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -39,8 +39,6 @@ class ShardRole:
     cluster: ClusterMap
     me: Shard
     peers: Peers
-    # token value -> cloud name, for tokens this process cannot read itself (see ``token_cloud``)
-    token_cloud_hooks: list[Callable[[str], str | None]] = field(default_factory=list)
     _domain_ids: dict[str, str] = field(default_factory=dict)
 
     def owner(self, cloud: str) -> Shard | None:
@@ -103,17 +101,15 @@ class ShardRole:
         return self.require_owner(cloud) if cloud else None
 
     def token_cloud(self, twin: "Twin", value: str) -> str | None:
-        """The cloud a token belongs to: from this twin's own tokens, or from the token itself."""
+        """The cloud a token belongs to, read from the token itself: every shard holds the cluster's
+        Fernet keys. (Whether it is still valid is for the owner to say.)"""
         if not value:
             return None
-        tok = twin.token(value)
-        if tok is not None:
-            return tok.cloud.name
-        for hook in self.token_cloud_hooks:
-            cloud = hook(value)
-            if cloud:
-                return cloud
-        return None
+        cached = twin.tokens.get(value)
+        if cached is not None:
+            return cached.cloud.name
+        payload = twin.tokens_codec.open(value)
+        return payload.cloud if payload is not None else None
 
     async def _owner_of_domain_id(self, domain_id: str) -> Shard | None:
         """A login that names its domain by id: ids are hashes of cloud names, so ask the shards which

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from cloudtwin import cluster
+from cloudtwin.identity.fernet import KeyRepository
 from spider_helpers import SpiderProcess, TwinSubprocess, free_port
 from test_cloudtwin_spider import register
 
@@ -72,10 +73,11 @@ def shards(tmp_path_factory):
     root = tmp_path_factory.mktemp("shards")
     ports = {"a": free_port(), "b": free_port()}
     path = root / "cluster.yaml"
+    KeyRepository(root / "keys")     # Keystone's fernet_setup, once, before the shards read it
     path.write_text(cluster.dump({n: f"127.0.0.1:{p}" for n, p in ports.items()}, [
         {"match": "cloud-2", "shard": "b", "profile": "lean-egress"},
         {"match": "b-*", "shard": "b"},
-        {"match": "*", "shard": "a"}]))
+        {"match": "*", "shard": "a"}], key_repo="keys"))
     procs = {n: TwinSubprocess(time_scale=0.05, shard=(path, n, p)) for n, p in ports.items()}
     try:
         for p in procs.values():
@@ -144,8 +146,19 @@ def test_a_token_taken_on_one_shard_works_on_the_other(shards):
         assert got.status_code == 200, got.text
         assert "net-cloud-1" in [n["name"] for n in got.json()["networks"]]
         assert got.headers["X-Twin-Shard"] == "a"
-    ok = requests.get(f"{a}/v3/auth/tokens", headers={"X-Auth-Token": token, "X-Subject-Token": token}, timeout=30)
-    assert ok.status_code == 200 and ok.json()["token"]["project"]["name"] == "p1", ok.text
+        ok = requests.get(f"{via}/v3/auth/tokens", headers={"X-Auth-Token": token, "X-Subject-Token": token},
+                          timeout=30)
+        assert ok.status_code == 200 and ok.json()["token"]["project"]["name"] == "p1", ok.text
+        projects = requests.get(f"{via}/v3/auth/projects", headers={"X-Auth-Token": token}, timeout=30)
+        assert projects.status_code == 200 and "p1" in [p["name"] for p in projects.json()["projects"]]
+    # renewed (token method) on b, whose keys read a's token; the new token works on a
+    renewed = requests.post(f"{b}/v3/auth/tokens", timeout=30, json={"auth": {"identity": {
+        "methods": ["token"], "token": {"id": token}}, "scope": {"project": {"name": "p1",
+                                                                           "domain": {"name": "cloud-1"}}}}})
+    assert renewed.status_code == 201, renewed.text
+    again = requests.get(f"{a}/cloud-1/RegionOne/network/v2.0/networks",
+                         headers={"X-Auth-Token": renewed.headers["X-Subject-Token"]}, timeout=30)
+    assert again.status_code == 200
     # a cloud-1 token is not a cloud-2 token, whichever shard is asked
     wrong = requests.get(f"{a}/cloud-2/RegionOne/network/v2.0/networks", headers={"X-Auth-Token": token},
                          timeout=30)
@@ -222,3 +235,24 @@ def test_spider_cloudtwin_flows_on_both_shards_then_a_shard_dies(shards, tmp_pat
         clouds = admin(a, "GET", "/clouds")
         assert "b" in clouds["unreachable"] and "cloud-1" in [c["name"] for c in clouds["clouds"]]
         assert admin(a, "GET", "/cluster")["shards"]["b"]["health"] is None
+
+
+def test_a_shard_needs_the_file_its_name_and_shared_keys(tmp_path):
+    import argparse
+
+    from cloudtwin import cli as twin_cli
+
+    path = tmp_path / "c.yaml"
+    path.write_text(cluster.dump({"a": "127.0.0.1:1"}, [{"match": "*", "shard": "a"}]))
+    parser = argparse.ArgumentParser()
+    twin_cli.add_arguments(parser)
+    for argv, words in ((["--shard", "a"], "--shard needs --cluster"),
+                        (["--cluster", str(path)], "--cluster needs --shard"),
+                        (["--cluster", str(path), "--shard", "z"], "shard 'z' is not in"),
+                        (["--cluster", str(path), "--shard", "a", "--port", "9"], "drop --address/--port"),
+                        (["--cluster", str(path), "--shard", "a"], "share their Fernet keys")):
+        with pytest.raises(SystemExit) as err:
+            twin_cli.load_cluster(parser.parse_args(argv))
+        assert words in str(err.value), argv
+    args = parser.parse_args(["--cluster", str(path), "--shard", "a", "--keystone-key-repo", str(tmp_path / "k")])
+    assert twin_cli.load_cluster(args).shards["a"].port == 1
