@@ -203,7 +203,9 @@ class Reconciler:
                     await drive(handler(conn, VPC).remove_subnet(driver_iid(vpc_row), target))
             else:
                 method = {"vpc": "delete_vpc", "sg": "delete_security", "keypair": "delete_key",
-                          "vm": "terminate_vm", "nlb": "delete_nlb"}[row.resource_type]
+                          "vm": "terminate_vm", "nlb": "delete_nlb", "disk": "delete_disk",
+                          "myimage": "delete_my_image", "publicip": "delete_public_ip",
+                          "nic": "delete_nic"}[row.resource_type]
                 await drive(getattr(handler(conn, kind), method)(target))
         except SpiderError as exc:
             if not errors.is_not_found(exc):

@@ -73,6 +73,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     result TEXT, error TEXT, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, id);
 CREATE INDEX IF NOT EXISTS jobs_by_connection ON jobs (connection_name, id);
+CREATE TABLE IF NOT EXISTS vm_imagespec_infos (  -- VM image+spec favourites and recents (CB-Spider's tables)
+    kind TEXT NOT NULL, csp TEXT NOT NULL, region TEXT NOT NULL, zone TEXT NOT NULL, image_name TEXT NOT NULL,
+    spec_name TEXT NOT NULL, record TEXT NOT NULL,   -- JSON: the record as the API shows it
+    PRIMARY KEY (kind, csp, region, zone, image_name, spec_name));
 """
 
 
@@ -516,11 +520,36 @@ class MetaDB:
                                      "AND finished_at < ?", (before_iso,))])
         return counts[0]
 
+    # ---- VM image+spec favourites and recents ------------------------------------------------------
+
+    async def put_imagespec(self, kind: str, key: tuple[str, str, str, str, str], record: dict, *,
+                            only_new: bool = False) -> bool:
+        """Store one record under ``(csp, region, zone, image, spec)``; ``only_new`` keeps an existing one
+        (answers False then)."""
+        verb = "INSERT OR IGNORE" if only_new else "INSERT OR REPLACE"
+        counts = await self._write([(f"{verb} INTO vm_imagespec_infos (kind, csp, region, zone, image_name, "
+                                     "spec_name, record) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                     (kind, *key, json.dumps(record)))])
+        return counts[0] > 0
+
+    async def get_imagespec(self, kind: str, key: tuple[str, str, str, str, str]) -> dict | None:
+        row = self._one("SELECT record FROM vm_imagespec_infos WHERE kind=? AND csp=? AND region=? AND zone=? "
+                        "AND image_name=? AND spec_name=?", (kind, *key))
+        return json.loads(row[0]) if row else None
+
+    async def list_imagespec(self, kind: str) -> list[dict]:
+        return [json.loads(r[0]) for r in self._all("SELECT record FROM vm_imagespec_infos WHERE kind=?", (kind,))]
+
+    async def delete_imagespec(self, kind: str, key: tuple[str, str, str, str, str]) -> bool:
+        counts = await self._write([("DELETE FROM vm_imagespec_infos WHERE kind=? AND csp=? AND region=? AND zone=? "
+                                     "AND image_name=? AND spec_name=?", (kind, *key))])
+        return counts[0] > 0
+
     async def dump(self) -> dict[str, list[tuple]]:
         """Every row of every table (tests compare before/after a failed call)."""
         def work() -> dict[str, list[tuple]]:
             tables = ["cloud_driver_infos", "credential_infos", "region_infos", "connection_config_infos",
-                      "iid_infos"]
+                      "iid_infos", "vm_imagespec_infos"]
             return {t: sorted(self._read().execute(f"SELECT * FROM {t}").fetchall()) for t in tables}
         return work()
 

@@ -61,7 +61,8 @@ _INFO_MEMBERS = {"vpc": ("vpc", "subnet")}
 # The one lock order: a request that needs several locks takes them by family in this order (parents
 # before children, so a create's read locks on what it uses come before the write lock on its own
 # name), and within a family by name. Every multi-lock acquisition goes through ``in_order``.
-LOCK_ORDER: tuple[str, ...] = ("connection", "vpc", "subnet", "sg", "key", "vm", "nlb", "disk", "image")
+LOCK_ORDER: tuple[str, ...] = ("connection", "vpc", "subnet", "sg", "key", "vm", "nlb", "disk", "image", "nic",
+                               "publicip")
 _RANK = {family: rank for rank, family in enumerate(LOCK_ORDER)}
 
 # Reservoir size per family and per measure (wait, hold): the most recent samples.

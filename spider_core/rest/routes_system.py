@@ -146,7 +146,8 @@ async def csp_resource_name(request: web.Request) -> web.Response:
     return reply(request, {"Name": name})
 
 
-_ENCODERS = {"vpc": wire.vpc, "sg": wire.security, "keypair": wire.keypair, "vm": wire.vm, "nlb": wire.nlb}
+_ENCODERS = {"vpc": wire.vpc, "sg": wire.security, "keypair": wire.keypair, "vm": wire.vm, "nlb": wire.nlb,
+             "disk": wire.disk, "myimage": wire.myimage, "publicip": wire.public_ip, "nic": wire.network_interface}
 
 
 @routes.get("/spider/cspresourceinfo/{Name}")
