@@ -98,7 +98,9 @@ async def tag_flow(srv: Any, names: dict) -> None:
     assert not ok(await srv.call("POST", "tag/find", srv.body({"ResourceType": "all", "Keyword": "blue"})))["tag"]
 
 
-async def nic_and_public_ip_flow(srv: Any, names: dict, tag: str) -> None:
+async def nic_and_public_ip_flow(srv: Any, names: dict, tag: str, *, maps_private_ip: bool = True) -> None:
+    """``maps_private_ip``: the cloud maps the public IP onto the private IP asked for (moto always
+    takes the interface's primary address)."""
     nic = f"nic-{tag}"
     made = ok(await srv.call("POST", "nic", srv.body({"Name": nic, "VPCName": names["vpc"], "SubnetName": names["subnet"],
                                                        "SecurityGroupNames": [names["sg"]]})))
@@ -117,7 +119,7 @@ async def nic_and_public_ip_flow(srv: Any, names: dict, tag: str) -> None:
     second = two["PrivateIPs"][1]
     assoc = ok(await srv.call("PUT", f"publicip/{pip}/associate", srv.body({"NICName": nic, "PrivateIP": second})))
     assert assoc["Status"] == "Associated" and assoc["OwnedNIC"]["NameId"] == nic, assoc
-    assert assoc["OwnedPrivateIP"] == second
+    assert assoc["OwnedPrivateIP"] == (second if maps_private_ip else two["PrivateIPs"][0]), assoc
     listed = ok(await srv.call("GET", "publicip", params={"ConnectionName": srv.conn}))["publicip"]
     assert [p["Status"] for p in listed] == ["Associated"]
     busy = await srv.call("DELETE", f"publicip/{pip}", srv.body())

@@ -49,3 +49,18 @@ async def test_families_on_null(null_server):
     await flow.price_flow(srv, NULL)
     await flow.teardown(srv, names)
     assert (await srv.dump())["iid_infos"] == []
+
+
+MOCK = flow.Catalogue(image="mock-vmimage-01", spec="mock-vmspec-01", region="default")
+
+
+async def test_families_on_mock(mock_server):
+    srv = mock_server
+    names = await flow.base(srv, MOCK, "m1")
+    await flow.disk_flow(srv, names, "m1")
+    await flow.myimage_flow(srv, MOCK, names, "m1")
+    await flow.tag_flow(srv, names)
+    await flow.nic_and_public_ip_flow(srv, names, "m1", maps_private_ip=False)
+    await flow.price_flow(srv, MOCK)
+    await flow.teardown(srv, names)
+    assert (await srv.dump())["iid_infos"] == []
