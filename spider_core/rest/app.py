@@ -202,8 +202,9 @@ def create_app(spider: Spider, *, username: str | None = None, password: str | N
                    routes_imagespec, routes_vm, routes_nlb, routes_disk, routes_myimage, routes_tag, routes_publicip,
                    routes_nic, routes_price, routes_jobs, routes_mock):
         for route in module.routes:
-        for route in module.routes:
             add = getattr(app.router, "add_" + route.method.lower())  # add_get also answers HEAD, as before
             add(_PARAM.sub(r"{\1:[^/]+}", route.path), route.handler, **route.kwargs)
+    if adminweb.enabled():
+        adminweb.setup(app)
     app.on_startup.append(_start_background)
     return app
