@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudtwin import errors, wire
+from cloudtwin import errors, policy, wire
 from cloudtwin.clouds import TwinConfig
 from cloudtwin.twin import Twin
 from cloudtwin.errors import ApiError
@@ -121,6 +121,8 @@ class Dispatcher:
                 self._microversion(call, headers)
             if request.method in ("POST", "PUT", "PATCH") and request.content_type != "application/octet-stream":
                 await call.read_body()   # image data streams to its handler instead
+            if route.auth and service != "admin":
+                policy.enforce(call)      # the roles the operation needs (data/policy.yaml)
             injected = await self.twin.faults.before(call)
             if injected is not None:
                 injected.headers.update(headers)
