@@ -95,8 +95,9 @@ class Reconciler:
     pending: list[IntentRow] = field(default_factory=list)
     settled: list[Outcome] = field(default_factory=list)
 
-    async def run_once(self) -> list[Outcome]:
-        intents = await self.sp.db.list_intents()
+    async def run_once(self, ids: list[str] | None = None) -> list[Outcome]:
+        """Settle this server's open intents (``ids``: only those, e.g. a dead replica's just claimed)."""
+        intents = await self.sp.db.list_intents(ids)
         groups: dict[str, list[IntentRow]] = defaultdict(list)
         for row in intents:
             groups[row.connection].append(row)
