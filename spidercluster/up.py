@@ -51,6 +51,8 @@ class Cluster:
 
 def step_postgres(cluster: Cluster) -> list[Child]:
     cfg = cluster.config
+    if os.geteuid() == 0:  # PostgreSQL runs as its own user: it must be able to pass through the state dir
+        os.chmod(cfg.state_dir, cfg.state_dir.stat().st_mode | 0o011)
     server = PostgresServer(cfg.state_dir / "postgres", port=cfg.postgres.port, settings=dict(cfg.postgres.settings))
     child = server.start()
     cluster.postgres = server
