@@ -152,7 +152,9 @@ def decode(value: Any, schema: Schema, path: str = "") -> Any:
         if not isinstance(value, list):
             raise _type_error("[]" + _GO_TYPE.get(schema[0] if isinstance(schema[0], type) else dict, "struct"),
                               value, path)
-        return [decode(item, schema[0], path) for item in value]
+        # Go decodes a null element into the element's zero value ({} for a struct, "" for a string), so a
+        # null inside SubnetInfoList is an empty subnet the validator then names, never a crash
+        return [decode(_zero(schema[0]) if item is None else item, schema[0], path) for item in value]
     if schema is str:
         if not isinstance(value, str):
             raise _type_error("string", value, path)
@@ -168,13 +170,56 @@ def decode(value: Any, schema: Schema, path: str = "") -> Any:
     raise TypeError(f"bad schema {schema!r}")
 
 
+def _zero(schema: Schema) -> Any:
+    if isinstance(schema, dict):
+        return {}
+    if isinstance(schema, list):
+        return []
+    return {str: "", bool: False, int: 0}.get(schema)  # type: ignore[call-overload]
+
+
+# Go's encoding/json refuses documents nested deeper than this (its "exceeded max depth" error)
+MAX_DEPTH = 10000
+
+
+def _too_deep(raw: bytes) -> int:
+    """The offset where nesting passes MAX_DEPTH, or -1: checked before json.loads, which would hit
+    Python's recursion limit (a RecursionError) on a few thousand levels."""
+    depth = 0
+    in_string = escaped = False
+    for offset, byte in enumerate(raw):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > MAX_DEPTH:
+                return offset
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return -1
+
+
 def parse_json(raw: bytes) -> Any:
     """Decode a request body, raising echo's Syntax error text on malformed JSON."""
+    deep = _too_deep(raw) if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH else -1
+    if deep >= 0:
+        raise SpiderError(f"code=400, message=Syntax error: offset={deep}, error=exceeded max depth, "
+                          "internal=exceeded max depth")
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise SpiderError(f"code=400, message=Syntax error: offset={exc.pos}, error={exc.msg}, "
                           f"internal={exc.msg}") from None
+    except RecursionError:  # below Go's depth limit but past Python's stack
+        raise SpiderError("code=400, message=Syntax error: offset=0, error=exceeded max depth, "
+                          "internal=exceeded max depth") from None
     except UnicodeDecodeError:
         raise SpiderError("code=400, message=Syntax error: offset=0, error=invalid UTF-8 in request body, "
                           "internal=invalid UTF-8 in request body") from None
@@ -244,12 +289,12 @@ def driver(d: DriverInfo) -> dict:
 
 def credential(c: CredentialInfo) -> dict:
     return {"CredentialName": c.credential_name, "ProviderName": c.provider_name,
-            "KeyValueInfoList": kvs(c.key_values)}
+            "KeyValueInfoList": kvs(c.key_values) or []}
 
 
 def region(r: RegionInfo) -> dict:
     return {"RegionName": r.region_name, "ProviderName": r.provider_name,
-            "KeyValueInfoList": kvs(r.key_values), "AvailableZoneList": r.available_zones}
+            "KeyValueInfoList": kvs(r.key_values) or [], "AvailableZoneList": list(r.available_zones or [])}
 
 
 def connection_config(c: ConnectionConfigInfo) -> dict:
@@ -307,7 +352,7 @@ def subnet(s: SubnetInfo) -> dict:
 
 
 def vpc(v: VPCInfo) -> dict:
-    subnets = None if v.subnets is None else [subnet(s) for s in v.subnets]
+    subnets = [subnet(s) for s in v.subnets or []]  # CB-Spider's description: an array, so [] even for a stub
     return _tail({"IId": iid(v.iid), "IPv4_CIDR": v.ipv4_cidr, "SubnetInfoList": subnets}, v.tags, v.key_values)
 
 
@@ -318,7 +363,7 @@ def rule(r: SecurityRule) -> dict:
 
 
 def security(s: SecurityInfo) -> dict:
-    rules = None if s.rules is None else [rule(r) for r in s.rules]
+    rules = [rule(r) for r in s.rules or []]
     return _tail({"IId": iid(s.iid), "VpcIID": iid(s.vpc_iid), "SecurityRules": rules}, s.tags, s.key_values)
 
 

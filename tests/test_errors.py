@@ -319,7 +319,7 @@ async def test_not_found_at_the_csp_counts_as_deleted(mock_server):
     assert v["IId"]["SystemId"] not in {i.system_id for i in await conn.cloud.vpc.list_iid()}
     assert await ok(srv, "GET", "vpc", params={"ConnectionName": C}) == {"vpc": [{
         "IId": {"NameId": "vpc-gone", "SystemId": (await srv.sp.db.get_iid(C, "vpc", "vpc-gone")).system_id},
-        "IPv4_CIDR": "", "SubnetInfoList": None}]}, "list shows a stub with the stored spUUID:cspId"
+        "IPv4_CIDR": "", "SubnetInfoList": []}]}, "list shows a stub with the stored spUUID:cspId"
     assert await ok(srv, "DELETE", "vpc/vpc-gone", srv.body()) == {"Result": "true"}
     assert (await srv.dump())["iid_infos"] == []
 

@@ -77,7 +77,7 @@ def test_restart_keeps_metadb_and_loses_mock_state(spider_process, spider_root):
     assert vm_stub["PublicIP"] == "" and vm_stub["PrivateIP"] == "" and vm_stub["VMSpecName"] == ""
 
     [sg_stub] = get(srv, "securitygroup", **Q).json()["securitygroup"]
-    assert sg_stub["IId"]["NameId"] == "sg-01" and sg_stub["SecurityRules"] is None
+    assert sg_stub["IId"]["NameId"] == "sg-01" and sg_stub["SecurityRules"] == []
     assert sg_stub["IId"]["SystemId"].endswith(":" + sg["IId"]["SystemId"])
     [key_stub] = get(srv, "keypair", **Q).json()["keypair"]
     assert key_stub["IId"]["NameId"] == "keypair-01"

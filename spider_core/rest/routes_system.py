@@ -175,6 +175,10 @@ async def _port_of(request: web.Request) -> tuple[str, int]:
         raise SpiderError("Missing required query parameter: Port", status=400)
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise SpiderError("Invalid port value", status=400)
+    try:  # the resolver encodes names with IDNA; a name it cannot encode is no host
+        host.encode("idna")
+    except UnicodeError:
+        raise SpiderError(f"Invalid host name: '{host}' is not a valid DNS name", status=400) from None
     return host, int(text)
 
 
