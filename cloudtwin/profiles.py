@@ -80,6 +80,7 @@ class Profile:
     volume_max_microversion: str = "3.70"
     volume_types: tuple[dict[str, Any], ...] = ({"name": "__DEFAULT__"},)
     default_volume_type: str = "__DEFAULT__"
+    compute: dict[str, Any] = field(default_factory=dict)   # compute hosts per zone and their capacity
 
     @property
     def default_region(self) -> str:
@@ -91,6 +92,23 @@ class Profile:
                 "images": [i["name"] for i in self.images], "flavors": [f["name"] for f in self.flavors],
                 "default_egress": list(self.default_egress), "max_microversion": self.max_microversion,
                 "rate_limits": [vars(r) for r in self.rate_limits], "throttle_status": self.throttle_status}
+
+
+_HOST_KEYS = ("hosts_per_zone", "host_vcpus", "host_memory_mb", "host_local_gb", "hypervisor_version")
+
+
+def _compute_hosts(compute: dict[str, Any], source: str) -> dict[str, Any]:
+    """The ``compute:`` section's host settings (positive integers; ``hypervisor_type`` a name)."""
+    _need(isinstance(compute, dict), source, "compute", "a mapping")
+    out: dict[str, Any] = {}
+    for key in _HOST_KEYS:
+        if key in compute:
+            _need(isinstance(compute[key], int) and compute[key] >= 1, source, f"compute.{key}",
+                  "a positive integer")
+            out[key] = compute[key]
+    if "hypervisor_type" in compute:
+        out["hypervisor_type"] = str(compute["hypervisor_type"])
+    return out
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -250,4 +268,4 @@ def build_profile(name: str, doc: dict[str, Any], source: str) -> Profile:
         public_cidr=public_cidr, latency=tuple(latency), rate_limits=tuple(limits),
         throttle_status=throttle_status, stages=stages,
         volume_max_microversion=str(storage.get("max_microversion", "3.70")), volume_types=vtypes,
-        default_volume_type=default_vtype)
+        default_volume_type=default_vtype, compute=_compute_hosts(doc.get("compute") or {}, source))

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from twin_helpers import keystone_login
+from twin_helpers import keystone_login, keystone_user
 
 from cloudtwin.clouds import TwinConfig
 from cloudtwin.twin import Twin
@@ -406,8 +406,8 @@ async def test_actions_conflicts_and_locks(api):
 async def test_other_projects_do_not_see_servers(api, twin):
     sid = await api.server("mine", api.network())
     async with aiohttp.ClientSession() as s:
-        token, pid, uid = await login(s, twin.url, project="p2")
-        other = Api(s, twin, token, pid, uid)
+        token, doc = await keystone_user(s, twin.url, project="p2")
+        other = Api(s, twin, token, doc["project"]["id"], doc["user"]["id"])
         assert (await other.call("GET", f"/servers/{sid}"))[0] == 404
         assert (await other.call("DELETE", f"/servers/{sid}"))[0] == 404
         assert (await other.call("GET", "/servers"))[1] == {"servers": []}

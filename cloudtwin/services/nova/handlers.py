@@ -26,21 +26,21 @@ from cloudtwin.services.nova.volumes import parse_block_devices
 from cloudtwin.services.nova.models import (Flavor, Keypair, NetRequest, NovaState, Server, generate_keypair,
                                             host_id, ref_id)
 from cloudtwin.services.nova.proxies import nova_rules as _nova_rules
-from cloudtwin.services.nova.console import console_output
+from cloudtwin.services.nova.scope import is_admin, project_filter, require_admin
 
 MAX_LIMIT = 1000            # Nova's osapi_max_limit
-_PASS_CHARS = string.ascii_letters + string.digits
+PASS_CHARS = string.ascii_letters + string.digits
 _KEYPAIR_NAME = re.compile(r"^[A-Za-z0-9 _\-]+$")
 _KEYPAIR_NAME_292 = re.compile(r"^[A-Za-z0-9 _\-@.]+$")
 UPDATED = "2013-07-23T11:33:21Z"
 
 
-def _nova(call: Call) -> NovaState:
+def nova_of(call: Call) -> NovaState:
     assert call.region is not None
     return call.region.nova  # type: ignore[no-any-return]
 
 
-def _mv(call: Call, major: int, minor: int) -> bool:
+def mv(call: Call, major: int, minor: int) -> bool:
     return call.microversion >= (major, minor)
 
 
@@ -78,7 +78,7 @@ class View:
 
     def __init__(self, call: Call) -> None:
         self.call = call
-        self.nova = _nova(call)
+        self.nova = nova_of(call)
         assert call.region is not None
         self.region = call.region
         self.neutron = call.region.neutron
@@ -175,11 +175,11 @@ class View:
             "OS-EXT-AZ:availability_zone": s.availability_zone,
             "config_drive": s.config_drive,
             "key_name": s.key_name,
-            "OS-SRV-USG:launched_at": _usg(s.launched_at),
+            "OS-SRV-USG:launched_at": usg(s.launched_at),
             "OS-SRV-USG:terminated_at": None,
-            "OS-EXT-SRV-ATTR:host": s.host,
+            "OS-EXT-SRV-ATTR:host": s.host or None,
             "OS-EXT-SRV-ATTR:instance_name": f"instance-{s.id[:8]}",
-            "OS-EXT-SRV-ATTR:hypervisor_hostname": s.host,
+            "OS-EXT-SRV-ATTR:hypervisor_hostname": s.host or None,
             "OS-EXT-STS:task_state": attrs.get("task_state"),
             "OS-EXT-STS:vm_state": attrs.get("vm_state"),
             "OS-EXT-STS:power_state": attrs.get("power_state", 0),
@@ -207,9 +207,10 @@ class View:
         if mv >= (2, 63):
             out["trusted_image_certificates"] = None
         if mv >= (2, 71) and show:
-            out["server_groups"] = []
+            group = self.nova.group_of(s.id)
+            out["server_groups"] = [group.id] if group is not None else []
         if mv >= (2, 73):
-            out["locked_reason"] = None
+            out["locked_reason"] = s.locked_reason
         if mv >= (2, 96):
             out["pinned_availability_zone"] = None
         return out
@@ -229,7 +230,7 @@ class View:
         return out
 
 
-def _usg(ts: float | None) -> str | None:
+def usg(ts: float | None) -> str | None:
     """Nova's ``launched_at`` / keypair ``created_at`` style: microseconds, no zone suffix."""
     if ts is None:
         return None
@@ -289,7 +290,9 @@ def _filter_servers(view: View, servers: list[Server], q: Any) -> list[Server]:
 
 def _list_servers(call: Call, detail: bool) -> web.Response:
     view = View(call)
-    servers = _filter_servers(view, view.nova.servers_of(call.project_id), call.query)
+    project = project_filter(call)
+    pool = view.nova.servers_of(project) if project is not None else view.nova.all_servers()
+    servers = _filter_servers(view, pool, call.query)
     chunk, next_marker = _page(servers, call)
     render = (lambda s: view.server(s)) if detail else view.summary
     body: dict[str, Any] = {"servers": [render(s) for s in chunk]}
@@ -311,17 +314,21 @@ async def list_servers_detail(call: Call) -> web.Response:
     return _list_servers(call, True)
 
 
-def _server_of(call: Call) -> Server:
-    return _nova(call).get_server(call.project_id, call.params["id"])
+def server_of(call: Call) -> Server:
+    """The server of the URL: the caller's project's, or any project's for an admin."""
+    nova = nova_of(call)
+    if is_admin(call):
+        return nova.find_server(call.params["id"])
+    return nova.get_server(call.project_id, call.params["id"])
 
 
 async def get_server(call: Call) -> web.Response:
-    s = _server_of(call)
+    s = server_of(call)
     call.twin.faults.zone_check(call, s.availability_zone)
     return wire.json_response(200, {"server": View(call).server(s, show=True)})
 
 
-def _invalid(field: str, value: Any, why: str) -> ApiError:
+def invalid(field: str, value: Any, why: str) -> ApiError:
     return ApiError(400, f"Invalid input for field/attribute {field}. Value: {value}. {why}")
 
 
@@ -329,15 +336,15 @@ def _str_field(body: dict[str, Any], key: str, *, max_len: int = 255, required: 
                allow_empty: bool = True) -> str | None:
     if key not in body:
         if required:
-            raise _invalid("server", body, f"'{key}' is a required property")
+            raise invalid("server", body, f"'{key}' is a required property")
         return None
     v = body[key]
     if not isinstance(v, str):
-        raise _invalid(key, v, f"{v!r} is not of type 'string'")
+        raise invalid(key, v, f"{v!r} is not of type 'string'")
     if len(v) > max_len:
-        raise _invalid(key, v, f"{v!r} is too long")
+        raise invalid(key, v, f"{v!r} is too long")
     if not allow_empty and not v.strip():
-        raise _invalid(key, v, f"{v!r} does not match '^(?! )[a-zA-Z0-9. _-]+(?<! )$'")
+        raise invalid(key, v, f"{v!r} does not match '^(?! )[a-zA-Z0-9. _-]+(?<! )$'")
     return v
 
 
@@ -346,7 +353,7 @@ def _int_field(body: dict[str, Any], key: str, default: int) -> int:
     if isinstance(v, str) and v.strip().isdigit():
         v = int(v)
     if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise _invalid(key, v, f"{v!r} is not a positive integer")
+        raise invalid(key, v, f"{v!r} is not a positive integer")
     return v
 
 
@@ -354,19 +361,19 @@ def _parse_networks(call: Call, raw: Any) -> Any:
     if raw is None:
         return None
     if isinstance(raw, str):
-        if _mv(call, 2, 37) and raw in ("auto", "none"):
+        if mv(call, 2, 37) and raw in ("auto", "none"):
             return raw
-        raise _invalid("networks", raw, f"{raw!r} is not of type 'array'")
+        raise invalid("networks", raw, f"{raw!r} is not of type 'array'")
     if not isinstance(raw, list):
-        raise _invalid("networks", raw, f"{raw!r} is not of type 'array'")
+        raise invalid("networks", raw, f"{raw!r} is not of type 'array'")
     out = []
     for item in raw:
         if not isinstance(item, dict):
-            raise _invalid("networks", item, f"{item!r} is not of type 'object'")
+            raise invalid("networks", item, f"{item!r} is not of type 'object'")
         port, uuid, fixed = item.get("port"), item.get("uuid"), item.get("fixed_ip")
         for k, v in (("port", port), ("uuid", uuid), ("fixed_ip", fixed)):
             if v is not None and not isinstance(v, str):
-                raise _invalid(f"networks/{k}", v, f"{v!r} is not of type 'string'")
+                raise invalid(f"networks/{k}", v, f"{v!r} is not of type 'string'")
         if port:
             out.append(NetRequest(port_id=port))
         elif uuid:
@@ -376,19 +383,60 @@ def _parse_networks(call: Call, raw: Any) -> Any:
     return out
 
 
+def scheduler_group(call: Call) -> str | None:
+    """The server group a create request names in ``os:scheduler_hints`` (checked to exist)."""
+    body = call.body()
+    hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") if isinstance(body, dict) else None
+    if hints is None:
+        return None
+    if not isinstance(hints, dict):
+        raise invalid("os:scheduler_hints", hints, "not an object")
+    group = hints.get("group")
+    if group is None:
+        return None
+    if not isinstance(group, str):
+        raise invalid("group", group, "a server group id")
+    try:
+        nova_of(call).get_server_group(call.project_id, group)
+    except ApiError:
+        raise ApiError(400, f"Invalid input for field/attribute group. Value: {group}. "
+                            f"Instance group {group} could not be found.") from None
+    return group
+
+
+def _target_host(call: Call, body: dict[str, Any]) -> str | None:
+    """An admin's ``host`` / ``hypervisor_hostname`` (2.74): the server must land there."""
+    host = body.get("host")
+    node = body.get("hypervisor_hostname")
+    if host is None and node is None:
+        return None
+    if not mv(call, 2, 74):
+        raise invalid("server", body, "Additional properties are not allowed ('host' was unexpected)")
+    require_admin(call, "compute:servers:create:requested_destination")
+    for v in (host, node):
+        if v is not None and (not isinstance(v, str) or not v):
+            raise invalid("host", v, "a host name")
+    if host is not None and node is not None and host != node:
+        raise ApiError(400, f"Compute host {host} could not be found.")
+    target = host or node
+    if target not in nova_of(call).hosts.hosts:
+        raise ApiError(400, f"Compute host {target} could not be found.")
+    return target
+
+
 async def create_server(call: Call) -> web.Response:
     body = call.body("server")
-    nova = _nova(call)
+    nova = nova_of(call)
     assert call.token is not None
     name = _str_field(body, "name", required=True, allow_empty=False)
     image_ref = body.get("imageRef")
     if image_ref is not None and not isinstance(image_ref, str):
-        raise _invalid("imageRef", image_ref, f"{image_ref!r} is not of type 'string'")
+        raise invalid("imageRef", image_ref, f"{image_ref!r} is not of type 'string'")
     flavor_ref = body.get("flavorRef")
     if flavor_ref is None:
-        raise _invalid("server", "{...}", "'flavorRef' is a required property")
+        raise invalid("server", "{...}", "'flavorRef' is a required property")
     if not isinstance(flavor_ref, (str, int)) or isinstance(flavor_ref, bool):
-        raise _invalid("flavorRef", flavor_ref, f"{flavor_ref!r} is not of type 'string', 'integer'")
+        raise invalid("flavorRef", flavor_ref, f"{flavor_ref!r} is not of type 'string', 'integer'")
     flavor_ref = str(flavor_ref)
     devices = parse_block_devices(call, body)
     sgs_raw = body.get("security_groups")
@@ -396,36 +444,36 @@ async def create_server(call: Call) -> web.Response:
     if sgs_raw is not None:
         if not isinstance(sgs_raw, list) or not all(isinstance(x, dict) and isinstance(x.get("name"), str)
                                                     for x in sgs_raw):
-            raise _invalid("security_groups", sgs_raw, "each item needs a 'name' string")
+            raise invalid("security_groups", sgs_raw, "each item needs a 'name' string")
         sgs = [x["name"] for x in sgs_raw]
     key_name = body.get("key_name")
     if key_name is not None and not isinstance(key_name, str):
-        raise _invalid("key_name", key_name, f"{key_name!r} is not of type 'string'")
+        raise invalid("key_name", key_name, f"{key_name!r} is not of type 'string'")
     zone = body.get("availability_zone")
     if zone is not None and not isinstance(zone, str):
-        raise _invalid("availability_zone", zone, f"{zone!r} is not of type 'string'")
+        raise invalid("availability_zone", zone, f"{zone!r} is not of type 'string'")
     metadata = body.get("metadata") or {}
     if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 255
                                                  and len(v) <= 255 for k, v in metadata.items()):
-        raise _invalid("metadata", metadata, "metadata is a map of strings (keys 1-255, values <= 255)")
+        raise invalid("metadata", metadata, "metadata is a map of strings (keys 1-255, values <= 255)")
     if len(metadata) > 128:
         raise ApiError(403, "Quota exceeded for metadata_items: Requested "
                             f"{len(metadata)}, but already used 0 of 128 metadata_items")
     user_data = body.get("user_data")
     if user_data is not None and not isinstance(user_data, str):
-        raise _invalid("user_data", user_data, "not of type 'string'")
+        raise invalid("user_data", user_data, "not of type 'string'")
     description = None
-    if _mv(call, 2, 19) and "description" in body:
+    if mv(call, 2, 19) and "description" in body:
         description = body["description"]
         if description is not None and (not isinstance(description, str) or len(description) > 255):
-            raise _invalid("description", description, "a string of at most 255 characters or null")
-    tags = body.get("tags") if _mv(call, 2, 52) else None
+            raise invalid("description", description, "a string of at most 255 characters or null")
+    tags = body.get("tags") if mv(call, 2, 52) else None
     if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags)
                              or len(tags) > 50):
-        raise _invalid("tags", tags, "a list of at most 50 non-empty strings")
+        raise invalid("tags", tags, "a list of at most 50 non-empty strings")
     disk_config = body.get("OS-DCF:diskConfig", "MANUAL")
     if disk_config not in ("MANUAL", "AUTO"):
-        raise _invalid("OS-DCF:diskConfig", disk_config, "'MANUAL' or 'AUTO'")
+        raise invalid("OS-DCF:diskConfig", disk_config, "'MANUAL' or 'AUTO'")
     min_count = _int_field(body, "min_count", 1)
     max_count = _int_field(body, "max_count", min_count)
     networks = _parse_networks(call, body.get("networks"))
@@ -436,80 +484,50 @@ async def create_server(call: Call) -> web.Response:
         networks=networks, security_groups=sgs, key_name=key_name, zone=zone, user_data=user_data,
         metadata=metadata, min_count=min_count, max_count=max_count, description=description, tags=tags,
         access_ipv4=str(access4), access_ipv6=str(access6), config_drive=bool(body.get("config_drive")),
-        disk_config=disk_config, devices=devices,
+        disk_config=disk_config, devices=devices, group_id=scheduler_group(call), host=_target_host(call, body),
         zone_check=lambda z: call.twin.faults.zone_check(call, z))
+    for s in made:
+        nova.record_action(s, "create", call.request_id if s is made[0] else f"{call.request_id}-{s.launch_index}",
+                           call.token.user_id)
     first = made[0]
     view = View(call)
     if body.get("return_reservation_id") is True:
         return wire.json_response(202, {"reservation_id": first.reservation_id})
     out = {"id": first.id, "links": view.links("servers", first.id), "OS-DCF:diskConfig": first.disk_config,
            "security_groups": [{"name": n} for n in (sgs or ["default"])],
-           "adminPass": "".join(secrets.choice(_PASS_CHARS) for _ in range(12))}
+           "adminPass": "".join(secrets.choice(PASS_CHARS) for _ in range(12))}
     return wire.json_response(202, {"server": out}, {"Location": f"{view.base}/servers/{first.id}"})
 
 
 async def update_server(call: Call) -> web.Response:
     body = call.body("server")
-    s = _server_of(call)
+    s = server_of(call)
     name = _str_field(body, "name", allow_empty=False)
     description: Any = ...
     if "description" in body:
-        if not _mv(call, 2, 19):
-            raise _invalid("server", body, "Additional properties are not allowed ('description' was unexpected)")
+        if not mv(call, 2, 19):
+            raise invalid("server", body, "Additional properties are not allowed ('description' was unexpected)")
         description = body["description"]
         if description is not None and (not isinstance(description, str) or len(description) > 255):
-            raise _invalid("description", description, "a string of at most 255 characters or null")
+            raise invalid("description", description, "a string of at most 255 characters or null")
     a4 = _str_field(body, "accessIPv4", max_len=64)
     a6 = _str_field(body, "accessIPv6", max_len=64)
-    _nova(call).update_server(s, name=name, description=description, access_ipv4=a4, access_ipv6=a6)
+    nova_of(call).update_server(s, name=name, description=description, access_ipv4=a4, access_ipv6=a6)
     return wire.json_response(200, {"server": View(call).server(s, show=True)})
 
 
 async def delete_server(call: Call) -> web.Response:
-    s = _server_of(call)
+    s = server_of(call)
     call.twin.faults.zone_check(call, s.availability_zone)
-    _nova(call).delete_server(s)
+    nova_of(call).delete_server(s)
     return wire.json_response(204)
 
 
-_SIMPLE_ACTIONS = ("os-start", "os-stop", "suspend", "resume", "pause", "unpause")
-
-
-async def server_action(call: Call) -> web.Response:
-    body = call.body()
-    if not isinstance(body, dict) or len(body) != 1:
-        raise ApiError(400, "Malformed request body: exactly one action is expected.")
-    (name, arg), = body.items()
-    s = _server_of(call)
-    nova = _nova(call)
-    if name in _SIMPLE_ACTIONS:
-        call.twin.faults.zone_check(call, s.availability_zone)
-        nova.action(s, name)
-    elif name == "reboot":
-        if not isinstance(arg, dict) or not isinstance(arg.get("type"), str) \
-                or arg["type"].upper() not in ("SOFT", "HARD"):
-            raise _invalid("reboot/type", arg.get("type") if isinstance(arg, dict) else arg,
-                           "'type' must be 'SOFT' or 'HARD'")
-        call.twin.faults.zone_check(call, s.availability_zone)
-        nova.action(s, "reboot_hard" if arg["type"].upper() == "HARD" else "reboot")
-    elif name in ("lock", "unlock"):
-        s.locked = name == "lock"
-        s.touch()
-    elif name in ("addFloatingIp", "removeFloatingIp"):
-        _floating_ip_action(call, s, name, arg)
-    elif name == "os-getConsoleOutput":      # a read: 200 with the log, not 202
-        call.twin.faults.zone_check(call, s.availability_zone)
-        return wire.json_response(200, {"output": await console_output(call, s, arg)})
-    else:
-        raise ApiError(400, f"There is no such action: {name}")
-    return wire.json_response(202)
-
-
-def _floating_ip_action(call: Call, s: Server, name: str, arg: Any) -> None:
-    if _mv(call, 2, 44):
+def floating_ip_action(call: Call, s: Server, name: str, arg: Any) -> None:
+    if mv(call, 2, 44):
         raise ApiError(404, "The resource could not be found.")
     if not isinstance(arg, dict) or not isinstance(arg.get("address"), str):
-        raise _invalid(name, arg, "'address' is a required property")
+        raise invalid(name, arg, "'address' is a required property")
     neutron = call.region.neutron  # type: ignore[union-attr]
     fip = next((f for f in neutron.owned("floatingips", call.project_id)
                 if f.floating_ip_address == arg["address"]), None)
@@ -530,16 +548,19 @@ def _floating_ip_action(call: Call, s: Server, name: str, arg: Any) -> None:
         raise ApiError(err.status, err.message) from None
 
 
+def interface_doc(view: View, p: Any) -> dict[str, Any]:
+    """One ``interfaceAttachment``: a port as Nova shows it."""
+    item = {"port_state": p.status, "fixed_ips": [dict(ip) for ip in p.fixed_ips], "port_id": p.id,
+            "net_id": p.network_id, "mac_addr": p.mac_address}
+    if view.mv >= (2, 70):
+        item["tag"] = None
+    return item
+
+
 async def server_interfaces(call: Call) -> web.Response:
-    s = _server_of(call)
+    s = server_of(call)
     view = View(call)
-    items = []
-    for p in view.ports(s):
-        item = {"port_state": p.status, "fixed_ips": [dict(ip) for ip in p.fixed_ips], "port_id": p.id, "net_id": p.network_id,
-                "mac_addr": p.mac_address}
-        if view.mv >= (2, 70):
-            item["tag"] = None
-        items.append(item)
+    items = [interface_doc(view, p) for p in view.ports(s)]
     if "port_id" in call.params:
         found = next((i for i in items if i["port_id"] == call.params["port_id"]), None)
         if found is None:
@@ -549,7 +570,7 @@ async def server_interfaces(call: Call) -> web.Response:
 
 
 async def server_ips(call: Call) -> web.Response:
-    s = _server_of(call)
+    s = server_of(call)
     view = View(call)
     addresses = view.addresses(view.ports(s))
     if "network" in call.params:
@@ -561,12 +582,12 @@ async def server_ips(call: Call) -> web.Response:
 
 
 async def server_metadata(call: Call) -> web.Response:
-    s = _server_of(call)
+    s = server_of(call)
     return wire.json_response(200, {"metadata": dict(s.metadata)})
 
 
 async def server_security_groups(call: Call) -> web.Response:
-    s = _server_of(call)
+    s = server_of(call)
     view = View(call)
     ports = view.ports(s)
     ids: list[str] = []
@@ -589,15 +610,18 @@ async def server_security_groups(call: Call) -> web.Response:
 
 def _flavors(call: Call) -> list[Flavor]:
     q = call.query
-    items = list(_nova(call).flavors.values())
+    items = list(nova_of(call).flavors.values())
     raw = q.get("is_public")
+    pid = call.project_id
+    if not is_admin(call):     # a member sees public flavors and the private ones shared with it
+        items = [f for f in items if f.is_public or pid in f.access]
     if raw is None:
-        items = [f for f in items if f.is_public]
+        items = [f for f in items if f.is_public or pid in f.access]
     elif raw.strip().lower() != "none":
         want = wire.truthy(raw)
         if want is None:
             raise ApiError(400, f"Invalid is_public filter [{raw}]")
-        items = [f for f in items if f.is_public is want]
+        items = [f for f in items if f.is_public is want or (want and pid in f.access)]
     for key, attr in (("minRam", "ram"), ("minDisk", "disk")):
         if key in q:
             try:
@@ -637,13 +661,22 @@ async def list_flavors_detail(call: Call) -> web.Response:
     return _list_flavors(call, True)
 
 
+def flavor_of(call: Call) -> Flavor:
+    """The flavor of the URL if the caller may see it (a private one needs access, or admin)."""
+    nova = nova_of(call)
+    f = nova.get_flavor(call.params["id"])
+    if not nova.flavor_visible(f, call.project_id, is_admin(call)):
+        raise ApiError(404, f"Flavor {f.id} could not be found.")
+    return f
+
+
 async def get_flavor(call: Call) -> web.Response:
-    f = _nova(call).get_flavor(call.params["id"])
+    f = flavor_of(call)
     return wire.json_response(200, {"flavor": View(call).flavor(f)})
 
 
 async def flavor_extra_specs(call: Call) -> web.Response:
-    f = _nova(call).get_flavor(call.params["id"])
+    f = flavor_of(call)
     key = call.params.get("key")
     if key is not None:
         if key not in f.extra_specs:
@@ -656,24 +689,24 @@ async def flavor_extra_specs(call: Call) -> web.Response:
 
 def _kp_user(call: Call) -> str:
     assert call.token is not None
-    user = call.query.get("user_id") if _mv(call, 2, 10) else None
+    user = call.query.get("user_id") if mv(call, 2, 10) else None
     return user or call.token.user_id
 
 
 def _kp_doc(call: Call, kp: Keypair, *, full: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"name": kp.name, "public_key": kp.public_key, "fingerprint": kp.fingerprint}
-    if _mv(call, 2, 2):
+    if mv(call, 2, 2):
         out["type"] = kp.type
     if full:
-        out.update({"user_id": kp.user_id, "id": kp.seq, "created_at": _usg(kp.created_at), "deleted": False,
+        out.update({"user_id": kp.user_id, "id": kp.seq, "created_at": usg(kp.created_at), "deleted": False,
                     "deleted_at": None, "updated_at": None})
     return out
 
 
 async def list_keypairs(call: Call) -> web.Response:
-    items = _nova(call).keypairs_of(_kp_user(call), call.project_id)
+    items = nova_of(call).keypairs_of(_kp_user(call), call.project_id)
     body: dict[str, Any] = {}
-    if _mv(call, 2, 35):
+    if mv(call, 2, 35):
         chunk: list[Any] = items
         marker = call.query.get("marker")
         if marker:
@@ -697,7 +730,7 @@ async def list_keypairs(call: Call) -> web.Response:
 
 
 async def get_keypair(call: Call) -> web.Response:
-    kp = _nova(call).get_keypair(_kp_user(call), call.project_id, call.params["name"])
+    kp = nova_of(call).get_keypair(_kp_user(call), call.project_id, call.params["name"])
     return wire.json_response(200, {"keypair": _kp_doc(call, kp, full=True)})
 
 
@@ -706,28 +739,28 @@ async def create_keypair(call: Call) -> web.Response:
     assert call.token is not None
     name = body.get("name")
     if not isinstance(name, str):
-        raise _invalid("keypair", body, "'name' is a required property")
-    rx = _KEYPAIR_NAME_292 if _mv(call, 2, 92) else _KEYPAIR_NAME
+        raise invalid("keypair", body, "'name' is a required property")
+    rx = _KEYPAIR_NAME_292 if mv(call, 2, 92) else _KEYPAIR_NAME
     if not 1 <= len(name) <= 255 or not rx.match(name):
         raise ApiError(400, "Keypair data is invalid: Keypair name contains unsafe characters")
     key_type = "ssh"
-    if _mv(call, 2, 2) and "type" in body:
+    if mv(call, 2, 2) and "type" in body:
         key_type = body["type"]
         if key_type not in ("ssh", "x509"):
-            raise _invalid("type", key_type, f"{key_type!r} is not one of ['ssh', 'x509']")
+            raise invalid("type", key_type, f"{key_type!r} is not one of ['ssh', 'x509']")
     user_id = call.token.user_id
-    if _mv(call, 2, 10) and body.get("user_id"):
+    if mv(call, 2, 10) and body.get("user_id"):
         if not isinstance(body["user_id"], str):
-            raise _invalid("user_id", body["user_id"], "not of type 'string'")
+            raise invalid("user_id", body["user_id"], "not of type 'string'")
         user_id = body["user_id"]
     public_key = body.get("public_key")
     if public_key is not None and not isinstance(public_key, str):
-        raise _invalid("public_key", public_key, "not of type 'string'")
-    nova = _nova(call)
+        raise invalid("public_key", public_key, "not of type 'string'")
+    nova = nova_of(call)
     private_key = None
     if public_key is None:
-        if _mv(call, 2, 92):
-            raise _invalid("keypair", body, "'public_key' is a required property")
+        if mv(call, 2, 92):
+            raise invalid("keypair", body, "'public_key' is a required property")
         if key_type == "x509":
             raise ApiError(400, "Keypair data is invalid: x509 keypairs cannot be generated")
         nova.create_keypair_check(user_id, call.project_id, name)
@@ -737,98 +770,15 @@ async def create_keypair(call: Call) -> web.Response:
     out["user_id"] = kp.user_id
     if private_key is not None:
         out["private_key"] = private_key
-    return wire.json_response(201 if _mv(call, 2, 2) else 200, {"keypair": out})
+    return wire.json_response(201 if mv(call, 2, 2) else 200, {"keypair": out})
 
 
 async def delete_keypair(call: Call) -> web.Response:
-    _nova(call).delete_keypair(_kp_user(call), call.project_id, call.params["name"])
-    return wire.json_response(204 if _mv(call, 2, 2) else 202)
+    nova_of(call).delete_keypair(_kp_user(call), call.project_id, call.params["name"])
+    return wire.json_response(204 if mv(call, 2, 2) else 202)
 
 
 # ---- zones, limits, quotas --------------------------------------------------------------------------
-
-def _zone_available(call: Call, zone: str) -> bool:
-    try:
-        call.twin.faults.zone_check(call, zone)
-    except ApiError:
-        return False
-    return True
-
-
-async def availability_zones(call: Call) -> web.Response:
-    assert call.region is not None
-    detail = call.route.pattern.endswith("/detail")
-    out = []
-    for z in call.region.zones:
-        ok = _zone_available(call, z)
-        item: dict[str, Any] = {"zoneName": z, "zoneState": {"available": ok}, "hosts": None}
-        if detail:
-            item["hosts"] = {f"{z}-compute-{i}": {"nova-compute": {"available": ok, "active": True,
-                                                                   "updated_at": _usg(call.region.cloud.created_at)}}
-                             for i in range(1, 9)}
-        out.append(item)
-    if detail:
-        out.insert(0, {"zoneName": "internal", "zoneState": {"available": True},
-                       "hosts": {"controller": {"nova-conductor": {"available": True, "active": True,
-                                                                   "updated_at": None},
-                                                "nova-scheduler": {"available": True, "active": True,
-                                                                   "updated_at": None}}}})
-    return wire.json_response(200, {"availabilityZoneInfo": out})
-
-
-def _neutron_usage(call: Call, kind: str) -> int:
-    neutron = call.region.neutron  # type: ignore[union-attr]
-    table = getattr(neutron, kind, None)
-    if not isinstance(table, dict):
-        return 0
-    pid = call.project_id
-    return sum(1 for o in table.values() if getattr(o, "project_id", None) == pid)
-
-
-async def limits(call: Call) -> web.Response:
-    nova = _nova(call)
-    u = nova.usage(call.project_id)
-    q = nova.quota
-    absolute: dict[str, Any] = {
-        "maxTotalInstances": q("instances"), "maxTotalCores": q("cores"), "maxTotalRAMSize": q("ram"),
-        "maxTotalKeypairs": q("key_pairs"), "maxServerMeta": 128, "maxImageMeta": 128,
-        "maxServerGroups": 10, "maxServerGroupMembers": 10,
-        "totalInstancesUsed": u["instances"], "totalCoresUsed": u["cores"], "totalRAMUsed": u["ram"],
-        "totalServerGroupsUsed": 0,
-    }
-    if not _mv(call, 2, 57):
-        absolute.update({"maxPersonality": 5, "maxPersonalitySize": 10240})
-    if not _mv(call, 2, 36):
-        absolute.update({"maxSecurityGroups": q("security_groups"), "maxSecurityGroupRules": q("security_group_rules"),
-                         "maxTotalFloatingIps": q("floatingips"),
-                         "totalSecurityGroupsUsed": _neutron_usage(call, "security_groups"),
-                         "totalFloatingIpsUsed": _neutron_usage(call, "floatingips")})
-    return wire.json_response(200, {"limits": {"rate": [], "absolute": absolute}})
-
-
-async def quota_set(call: Call) -> web.Response:
-    nova = _nova(call)
-    assert call.cloud is not None
-    project = call.params["project"]
-    proj = call.cloud.project(project)
-    pid = proj.id if proj is not None else project
-    q = nova.quota
-    detail = call.route.pattern.endswith("/detail")
-    use = nova.usage(pid)
-    values: dict[str, int] = {"instances": q("instances"), "cores": q("cores"), "ram": q("ram"),
-                              "key_pairs": q("key_pairs"), "metadata_items": 128, "server_groups": 10,
-                              "server_group_members": 10}
-    if not _mv(call, 2, 57):
-        values.update({"injected_files": 5, "injected_file_content_bytes": 10240,
-                       "injected_file_path_bytes": 255})
-    if not _mv(call, 2, 36):
-        values.update({"fixed_ips": -1, "floating_ips": q("floatingips"), "security_groups": q("security_groups"),
-                       "security_group_rules": q("security_group_rules"), "networks": q("networks")})
-    out: dict[str, Any] = {"id": pid}
-    for k, v in values.items():
-        out[k] = {"limit": v, "in_use": use.get(k, 0), "reserved": 0} if detail else v
-    return wire.json_response(200, {"quota_set": out})
-
 
 # ---- routes -----------------------------------------------------------------------------------------
 
@@ -842,7 +792,6 @@ def add_routes(r: Router) -> None:
     r.add(s, "GET", "/v2.1/servers/{id}", get_server, "compute:server:get")
     r.add(s, "PUT", "/v2.1/servers/{id}", update_server, "compute:server:update")
     r.add(s, "DELETE", "/v2.1/servers/{id}", delete_server, "compute:server:delete")
-    r.add(s, "POST", "/v2.1/servers/{id}/action", server_action, "compute:server:action")
     r.add(s, "GET", "/v2.1/servers/{id}/os-interface", server_interfaces, "compute:interface:list")
     r.add(s, "GET", "/v2.1/servers/{id}/os-interface/{port_id}", server_interfaces, "compute:interface:get")
     r.add(s, "GET", "/v2.1/servers/{id}/ips", server_ips, "compute:server_ip:list")
@@ -859,9 +808,4 @@ def add_routes(r: Router) -> None:
     r.add(s, "POST", "/v2.1/os-keypairs", create_keypair, "compute:keypair:create")
     r.add(s, "GET", "/v2.1/os-keypairs/{name}", get_keypair, "compute:keypair:get")
     r.add(s, "DELETE", "/v2.1/os-keypairs/{name}", delete_keypair, "compute:keypair:delete")
-    r.add(s, "GET", "/v2.1/os-availability-zone", availability_zones, "compute:availability_zone:list")
-    r.add(s, "GET", "/v2.1/os-availability-zone/detail", availability_zones, "compute:availability_zone:list")
-    r.add(s, "GET", "/v2.1/limits", limits, "compute:limits:get")
-    r.add(s, "GET", "/v2.1/os-quota-sets/{project}", quota_set, "compute:quota:get")
-    r.add(s, "GET", "/v2.1/os-quota-sets/{project}/detail", quota_set, "compute:quota:get")
-    r.add(s, "GET", "/v2.1/os-quota-sets/{project}/defaults", quota_set, "compute:quota:get")
+

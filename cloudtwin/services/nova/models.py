@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 from cloudtwin.ids import stable_id
 from cloudtwin.errors import ApiError
 from cloudtwin.resource import Resource
-from cloudtwin.services.nova import block_devices
+from cloudtwin.services.nova import block_devices, operations
 from cloudtwin.services.nova.block_devices import BlockDevice
+from cloudtwin.services.nova.groups import ServerGroup, placement_hints
+from cloudtwin.services.nova.hosts import NO_VALID_HOST, Aggregate, HostSpec, HostState
+from cloudtwin.services.nova.records import InstanceAction, Migration
 
 if TYPE_CHECKING:
     from cloudtwin.clouds import RegionState
@@ -30,7 +33,16 @@ KIND = "server"
 VERBS = {"os-start": "start", "os-stop": "stop", "reboot": "reboot", "reboot_hard": "reboot",
          "suspend": "suspend", "resume": "resume", "pause": "pause", "unpause": "unpause",
          "delete": "delete"}
+# states an action starts from that its RETURN stage goes back to (ERROR and CRASHED come back up)
+RESUMABLE = {"ACTIVE": "ACTIVE", "SHUTOFF": "SHUTOFF", "PAUSED": "PAUSED", "SUSPENDED": "SUSPENDED",
+             "ERROR": "ACTIVE", "CRASHED": "SHUTOFF"}
+# states where nothing is going on: pending instance actions finish when a server reaches one
+SETTLED = ("ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED", "ERROR", "RESCUED", "VERIFY_RESIZE", "SHELVED",
+           "SHELVED_OFFLOADED", "CRASHED")
 USER_DATA_MAX = 65535
+# Nova's limits for what the profile does not set
+QUOTA_DEFAULTS = {"metadata_items": 128, "injected_files": 5, "injected_file_content_bytes": 10240,
+                  "injected_file_path_bytes": 255, "server_groups": 10, "server_group_members": 10}
 
 
 @dataclass(kw_only=True)
@@ -56,8 +68,15 @@ class Server(Resource):
     reservation_id: str = ""
     launch_index: int = 0
     locked: bool = False
+    locked_reason: str | None = None
     launched_at: float | None = None
     fault: dict[str, Any] | None = None   # {"code", "message", "created"}; shown only in ERROR
+    resume_state: str = ""              # where a RETURN stage goes back to (the state an action began in)
+    pending_images: list[str] = field(default_factory=list)   # snapshots being taken of it
+    shelved_image: str | None = None
+    unshelve_host: str | None = None
+    migration_id: str | None = None     # the move in progress (resize, migration, live migration)
+    last_state: str = ""                # the state before the one a timed stage enters
 
 
 @dataclass(kw_only=True)
@@ -69,7 +88,7 @@ class Keypair(Resource):
     seq: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass
 class Flavor:
     id: str
     name: str
@@ -83,6 +102,8 @@ class Flavor:
     rxtx_factor: float = 1.0
     description: str | None = None
     extra_specs: dict[str, str] = field(default_factory=dict)
+    access: list[str] = field(default_factory=list)     # projects a private flavor is shared with
+    builtin: bool = True
 
 
 def build_flavors(cloud_name: str, specs: tuple[dict[str, Any], ...]) -> dict[str, Flavor]:
@@ -127,7 +148,9 @@ class NetRequest:
 class NovaState:
     """One region's compute objects."""
 
-    TABLES: ClassVar[dict[str, tuple[type, str]]] = {"servers": (Server, KIND), "keypairs": (Keypair, "")}
+    TABLES: ClassVar[dict[str, tuple[type, str]]] = {
+        "servers": (Server, KIND), "keypairs": (Keypair, ""), "aggregates": (Aggregate, ""),
+        "server_groups": (ServerGroup, ""), "migrations": (Migration, ""), "instance_actions": (InstanceAction, "")}
 
     def __init__(self, region: "RegionState") -> None:
         self.region = region
@@ -141,6 +164,13 @@ class NovaState:
         self._kp_count: dict[tuple[str, str], int] = {}
         self._kp_seq = 0
         self._rr = 0
+        self.hosts = HostState(region, HostSpec.of(region.cloud.profile.compute))
+        self.aggregates: dict[str, Aggregate] = self.hosts.aggregates
+        self.server_groups: dict[str, ServerGroup] = {}
+        self.migrations: dict[str, Migration] = {}
+        self.instance_actions: dict[str, InstanceAction] = {}
+        self.quota_overrides: dict[str, dict[str, int]] = {}     # project -> resource -> limit
+        self.quota_class: dict[str, int] = {}                    # the "default" quota class's overrides
         # called as listener(server, state) whenever a server enters a state; "DELETED" when it is gone
         # (the data plane plumbs a namespace on ACTIVE and removes it on DELETED)
         self.server_listeners: list[Callable[[Server, str], None]] = []
@@ -164,6 +194,10 @@ class NovaState:
             self._kp_index[(kp.user_id, kp.project_id, kp.name)] = kp
             self._kp_count[(kp.user_id, kp.project_id)] = self._kp_count.get((kp.user_id, kp.project_id), 0) + 1
             self._kp_seq = max(self._kp_seq, kp.seq)
+        self.hosts.rebuild()
+        for table in (self.server_groups, self.migrations, self.instance_actions):
+            for obj in table.values():
+                obj.removed = False
 
     def on_enter_for(self, kind: str) -> Callable[[Any, str, str], None]:
         if kind == KIND:
@@ -200,6 +234,10 @@ class NovaState:
         """The project's servers, newest first (Nova's default sort: created_at desc)."""
         return list(reversed(self._by_project.get(project_id, {}).values()))
 
+    def all_servers(self) -> list[Server]:
+        """Every project's servers, newest first."""
+        return sorted(self.servers.values(), key=lambda s: (s.created_at, s.id), reverse=True)
+
     def servers_in(self, zone: str) -> list[Server]:
         return list(self._by_zone.get(zone, {}).values())
 
@@ -217,11 +255,119 @@ class NovaState:
         return {"instances": u[0], "cores": u[1], "ram": u[2],
                 "key_pairs": sum(n for (_, p), n in self._kp_count.items() if p == project_id)}
 
-    def quota(self, name: str) -> int:
-        return self.region.cloud.profile.quotas.get(name, -1)
+    def quota(self, name: str, project_id: str | None = None) -> int:
+        """A project's limit: its own override, else the default class's, else the profile's."""
+        if project_id is not None:
+            own = self.quota_overrides.get(project_id, {})
+            if name in own:
+                return own[name]
+        if name in self.quota_class:
+            return self.quota_class[name]
+        return self.region.cloud.profile.quotas.get(name, QUOTA_DEFAULTS.get(name, -1))
 
     def placement_of(self, s: Server) -> Any:
         return self.region.placement(s.availability_zone, s.project_id)
+
+    def find_server(self, server_id: str) -> Server:
+        """Any project's server (admin scope)."""
+        s = self.servers.get(server_id)
+        if s is None:
+            raise ApiError(404, f"Instance {server_id} could not be found.")
+        return s
+
+    # ---- placement
+    def load(self, host: str) -> int:
+        return sum(1 for s in self.servers.values() if s.host == host)
+
+    def group_of(self, server_id: str) -> ServerGroup | None:
+        return next((g for g in self.server_groups.values() if server_id in g.members), None)
+
+    def place(self, zone: str, project_id: str, *, group: ServerGroup | None = None, group_of: str | None = None,
+              exclude: list[str] | None = None, host: str | None = None) -> str:
+        """The host the scheduler picks in ``zone`` under the server group's policy."""
+        if group is None and group_of is not None:
+            group = self.group_of(group_of)
+        same: list[str] = []
+        avoid: list[str] = []
+        if group is not None:
+            where = {sid: self.servers[sid].host for sid in group.members if sid in self.servers}
+            same, avoid = placement_hints(group, where, moving=group_of)
+        return self.hosts.pick(zone, self.load, same_as=same, not_on=avoid, exclude=exclude or (), host=host)
+
+    def move_zone(self, s: Server, zone: str) -> None:
+        self._by_zone.get(s.availability_zone, {}).pop(s.id, None)
+        s.availability_zone = zone
+        self._by_zone.setdefault(zone, {})[s.id] = s
+
+    def change_flavor(self, s: Server, flavor: "Flavor") -> None:
+        """``s`` now runs with ``flavor`` (resize): usage follows."""
+        self._unindex(s)
+        s.flavor_id, s.vcpus, s.ram, s.disk = flavor.id, flavor.vcpus, flavor.ram, flavor.disk
+        self._index(s)
+
+    def check_quota_delta(self, project_id: str, cores: int, ram: int) -> None:
+        used = self._usage.get(project_id, [0, 0, 0])
+        for name, delta, in_use in (("cores", cores, used[1]), ("ram", ram, used[2])):
+            limit = self.quota(name, project_id)
+            if delta > 0 and limit >= 0 and in_use + delta > limit:
+                raise ApiError(403, f"Quota exceeded for {name}: Requested {delta}, but already used "
+                                    f"{in_use} of {limit} {name}")
+
+    def keypair_index(self) -> dict[tuple[str, str, str], "Keypair"]:
+        return self._kp_index
+
+    # ---- records
+    def new_migration(self, s: Server, user_id: str, kind: str, dest: str, new_flavor_id: str,
+                      status: str) -> Migration:
+        seq = 1 + max((m.seq for m in self.migrations.values()), default=0)
+        m = Migration(id=self.region.cloud.new_id(), project_id=s.project_id, seq=seq, server_id=s.id,
+                      user_id=user_id, migration_type=kind, status=status, source_compute=s.host,
+                      dest_compute=dest, source_region=self.region.name, dest_region=self.region.name,
+                      old_flavor_id=s.flavor_id, new_flavor_id=new_flavor_id,
+                      source_zone=s.availability_zone, dest_zone=s.availability_zone)
+        self.migrations[m.id] = m
+        return m
+
+    def record_action(self, s: Server, action: str, request_id: str, user_id: str, *, done: bool = False) -> None:
+        """An ``os-instance-actions`` entry; it finishes when the server settles (or now, if ``done``)."""
+        now = time.time()
+        rec = InstanceAction(id=request_id, project_id=s.project_id, server_id=s.id, action=action,
+                             user_id=user_id, created_at=now, updated_at=now,
+                             events=[{"event": f"compute_{action}", "start_time": now, "finish_time": None,
+                                      "result": None, "host": s.host}])
+        self.instance_actions[request_id] = rec
+        if done:
+            rec.finish()
+
+    def actions_of(self, server_id: str) -> list[InstanceAction]:
+        return sorted((a for a in self.instance_actions.values() if a.server_id == server_id),
+                      key=lambda a: (a.created_at, a.id), reverse=True)
+
+    def _finish_actions(self, s: Server, result: str) -> None:
+        for a in self.instance_actions.values():
+            if a.server_id == s.id and any(ev.get("finish_time") is None for ev in a.events):
+                a.finish(result)
+
+    # ---- server groups
+    def get_server_group(self, project_id: str | None, group_id: str) -> ServerGroup:
+        g = self.server_groups.get(group_id)
+        if g is None or (project_id is not None and g.project_id != project_id):
+            raise ApiError(404, f"Instance group {group_id} could not be found.")
+        return g
+
+    def create_server_group(self, project_id: str, user_id: str, name: str, policy: str,
+                            rules: dict[str, Any]) -> ServerGroup:
+        limit = self.quota("server_groups", project_id)
+        if limit >= 0 and sum(1 for g in self.server_groups.values() if g.project_id == project_id) >= limit:
+            raise ApiError(403, "Quota exceeded, too many server groups.")
+        g = ServerGroup(id=self.region.cloud.new_id(), project_id=project_id, user_id=user_id, name=name,
+                        policy=policy, rules=rules)
+        self.server_groups[g.id] = g
+        return g
+
+    def delete_server_group(self, g: ServerGroup) -> None:
+        del self.server_groups[g.id]
+        g.removed = True
 
     # ---- flavors
     def find_flavor(self, ref: str) -> Flavor | None:
@@ -233,12 +379,33 @@ class NovaState:
             raise ApiError(404, f"Flavor {flavor_id} could not be found.")
         return f
 
+    def create_flavor(self, flavor_id: str | None, *, name: str, ram: int, vcpus: int, disk: int, swap: int = 0,
+                      ephemeral: int = 0, rxtx_factor: float = 1.0, is_public: bool = True,
+                      description: str | None = None) -> Flavor:
+        if any(f.name == name for f in self.flavors.values()):
+            raise ApiError(409, f"Flavor with name {name} already exists.")
+        fid = flavor_id or self.region.cloud.new_id()
+        if fid in self.flavors:
+            raise ApiError(409, f"Flavor with ID {fid} already exists.")
+        f = Flavor(id=fid, name=name, vcpus=vcpus, ram=ram, disk=disk, ephemeral=ephemeral, swap=swap,
+                   is_public=is_public, rxtx_factor=rxtx_factor, description=description, builtin=False)
+        self.flavors[fid] = f
+        return f
+
+    def delete_flavor(self, flavor_id: str) -> None:
+        """Servers keep running with a deleted flavor (they carry its numbers), as in Nova."""
+        self.get_flavor(flavor_id)
+        del self.flavors[flavor_id]
+
+    def flavor_visible(self, f: Flavor, project_id: str, admin: bool) -> bool:
+        return f.is_public or admin or project_id in f.access
+
     # ---- zones
     def resolve_zone(self, requested: str | None) -> str:
         zones = self.region.zones
         if requested:
             zone = requested.split(":", 1)[0]
-            if zone not in zones:
+            if zone not in self.hosts.zones():
                 raise ApiError(400, "The requested availability zone is not available")
             return zone
         self._rr += 1
@@ -290,7 +457,7 @@ class NovaState:
         allowed = max_count
         per = (("instances", 1, used[0]), ("cores", flavor.vcpus, used[1]), ("ram", flavor.ram, used[2]))
         for name, each, in_use in per:
-            limit = self.quota(name)
+            limit = self.quota(name, project_id)
             if limit < 0 or each == 0:
                 continue
             fits = max(0, (limit - in_use) // each)
@@ -309,7 +476,8 @@ class NovaState:
                        description: str | None = None, tags: list[str] | None = None,
                        access_ipv4: str = "", access_ipv6: str = "", config_drive: bool = False,
                        disk_config: str = "MANUAL", devices: list[BlockDevice] | None = None,
-                       zone_check: Callable[[str], None] | None = None) -> list[Server]:
+                       zone_check: Callable[[str], None] | None = None, group_id: str | None = None,
+                       host: str | None = None) -> list[Server]:
         """Validate a create request against the region's state and start building the server(s).
 
         ``networks``: None (omitted), "auto", "none" or a list of ``NetRequest``. ``devices``: the
@@ -363,7 +531,10 @@ class NovaState:
         if min_count > max_count:
             raise ApiError(400, "min_count must be <= max_count")
         plan = self._plan_networks(project_id, networks, max_count)
-        chosen = self.resolve_zone(zone)
+        group = self.get_server_group(project_id, group_id) if group_id else None
+        if host is not None and host not in self.hosts.hosts:
+            raise ApiError(400, f"Compute host {host} could not be found.")
+        chosen = self.resolve_zone(zone if zone or host is None else self.hosts.zone_of(host))
         if zone_check is not None:
             zone_check(chosen)
         count = self._check_quota(project_id, flavor, min_count, max_count)
@@ -377,7 +548,7 @@ class NovaState:
             for i in range(count):
                 sname = name if count == 1 else f"{name}-{i + 1}"
                 s = Server(id=cloud.new_id(), project_id=project_id, user_id=user_id, name=sname,
-                           availability_zone=chosen, host=_host(chosen, len(self.servers)),
+                           availability_zone=chosen, host=self._try_place(chosen, project_id, group, host),
                            image_id=image_id, flavor_id=flavor.id, vcpus=flavor.vcpus, ram=flavor.ram,
                            disk=flavor.disk, key_name=key_name, security_groups=list(sg_ids or []),
                            metadata=dict(metadata or {}), description=description, tags=list(tags or []),
@@ -400,19 +571,33 @@ class NovaState:
                     block_devices.attach_all(self.region, s, devices)
                 self.servers[s.id] = s
                 self._index(s)
+                if group is not None:
+                    group.members.append(s.id)
         except BaseException:
             for s in made:
                 neutron.release_device(s.id)
                 self.region.cinder.rollback_server(s.id)
                 if self.servers.pop(s.id, None) is not None:
                     self._unindex(s)
+                if group is not None and s.id in group.members:
+                    group.members.remove(s.id)
                 s.removed = True
             raise
         sched = self.region.twin.scheduler
         placement = self.region.placement(chosen, project_id)
         for s in made:
-            sched.enter(s, life, "BUILD", placement, self._on_server_enter)
+            if s.host:
+                sched.enter(s, life, "BUILD", placement, self._on_server_enter)
+            else:      # the scheduler found no host: Nova accepts the request, the server goes to ERROR
+                sched.enter(s, life, "ERROR", placement, self._on_server_enter)
+                s.fault = {"code": 500, "created": time.time(), "message": NO_VALID_HOST}
         return made
+
+    def _try_place(self, zone: str, project_id: str, group: ServerGroup | None, host: str | None) -> str:
+        try:
+            return self.place(zone, project_id, group=group, host=host)
+        except ApiError:
+            return ""
 
     # ---- servers: changes
     def update_server(self, s: Server, *, name: str | None = None, description: Any = ...,
@@ -436,17 +621,25 @@ class NovaState:
             return ApiError(409, f"Cannot '{verb}' instance {s.id} while it is in task_state {task}")
         return ApiError(409, f"Cannot '{verb}' instance {s.id} while it is in vm_state {attrs.get('vm_state', s.state.lower())}")
 
-    def action(self, s: Server, action: str) -> None:
-        """Start a lifecycle action (``os-stop``, ``reboot_hard``, …) if the server's state allows it."""
-        life = self.life
-        act = life.actions.get(action)
+    def check_action(self, s: Server, action: str) -> None:
+        """Refuse ``action`` as Nova would in the server's state (409) or when it is locked."""
+        act = self.life.actions.get(action)
         if act is None:
             raise ApiError(400, f"There is no such action: {action}")
         if s.locked:
             raise ApiError(409, f"Instance {s.id} is locked")
         if s.state not in act.allowed:
             raise self._conflict(s, action)
+
+    def action(self, s: Server, action: str) -> None:
+        """Start a lifecycle action (``os-stop``, ``reboot_hard``, …) if the server's state allows it."""
+        self.check_action(s, action)
+        life = self.life
+        act = life.actions[action]
+        if s.state in RESUMABLE:
+            s.resume_state = RESUMABLE[s.state]
         self.region.twin.scheduler.enter(s, life, act.enter, self.placement_of(s), self._on_server_enter)
+        s.last_state = act.enter
         s.touch()
         if self.server_listeners:      # an action's first state is entered here, not by the scheduler
             self._notify(s, act.enter)
@@ -472,6 +665,9 @@ class NovaState:
             return
         self._unindex(s)
         s.removed = True
+        group = self.group_of(s.id)
+        if group is not None:
+            group.members.remove(s.id)
         self.region.twin.scheduler.cancel(s)
         self.region.neutron.release_device(s.id)
         self.region.cinder.server_gone(s.id)
@@ -496,10 +692,30 @@ class NovaState:
         if self.server_listeners:
             self._notify(s, to)
 
+    def force_state(self, s: Server, state: str) -> None:
+        """Put ``s`` in ``state`` now, cancelling what was going on (``os-resetState``)."""
+        sched = self.region.twin.scheduler
+        sched.cancel(s)
+        sched.enter(s, self.life, state, self.placement_of(s), self._on_server_enter)
+        s.touch()
+        self._finish_actions(s, "Success")
+        if self.server_listeners:
+            self._notify(s, state)
+
     def _on_server_enter(self, s: Server, state: str, message: str) -> None:
         if state == "DELETED":
             self._remove(s)
             return
+        before = s.last_state      # the scheduler already moved s: this is where it came from
+        operations.on_enter(self, s, state, before)
+        if state == "RETURN":
+            state = s.resume_state or "ACTIVE"
+            self.region.twin.scheduler.enter(s, self.life, state, self.placement_of(s), self._on_server_enter)
+        if state in SETTLED:
+            operations.on_settle(self, s, before)
+        s.last_state = state
+        if state in SETTLED:
+            self._finish_actions(s, "Error" if state == "ERROR" else "Success")
         s.touch()
         if state == "ACTIVE":
             if s.launched_at is None:
@@ -534,7 +750,7 @@ class NovaState:
         """The checks of ``create_keypair`` that do not need the key (run before generating one)."""
         if (user_id, project_id, name) in self._kp_index:
             raise ApiError(409, f"Key pair '{name}' already exists.")
-        limit = self.quota("key_pairs")
+        limit = self.quota("key_pairs", project_id)
         if limit >= 0 and self._kp_count.get((user_id, project_id), 0) >= limit:
             raise ApiError(403, "Quota exceeded, too many key pairs.")
 
@@ -564,10 +780,6 @@ def _external(net: Any) -> bool:
         if v is not None:
             return bool(v)
     return False
-
-
-def _host(zone: str, n: int) -> str:
-    return f"{zone}-compute-{n % 8 + 1}"
 
 
 def host_id(project_id: str, host: str) -> str:
