@@ -56,6 +56,11 @@ async def stats(call: Call) -> web.Response:
                 "max_rss_mib": round(rss_kib / 1024, 1), "uptime": round(time.time() - twin.started_at, 3)})
 
 
+async def cluster(call: Call) -> web.Response:
+    """``GET /_twin/cluster`` on a twin that is no shard (a shard answers it in ``cloudtwin.fanout``)."""
+    raise ApiError(404, "This twin is not a shard of a cluster (start it with --cluster FILE --shard NAME).")
+
+
 # ---- clouds and profiles
 async def list_clouds(call: Call) -> web.Response:
     return _ok({"clouds": [c.summary() for c in call.twin.clouds.values()]})
@@ -282,7 +287,7 @@ async def dataplane_debug(call: Call) -> web.Response:
 def add_routes(r: Router) -> None:
     a = "admin"
     for method, pattern, handler in [
-        ("GET", "/health", health), ("GET", "/stats", stats),
+        ("GET", "/health", health), ("GET", "/stats", stats), ("GET", "/cluster", cluster),
         ("GET", "/clouds", list_clouds), ("POST", "/clouds", create_cloud),
         ("GET", "/clouds/{name}", get_cloud), ("DELETE", "/clouds/{name}", delete_cloud),
         ("GET", "/profiles", list_profiles), ("POST", "/profiles", create_profile),

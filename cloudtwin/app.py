@@ -27,10 +27,11 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudtwin import errors, wire
+from cloudtwin import errors, policy, wire
 from cloudtwin.clouds import TwinConfig
 from cloudtwin.twin import Twin
 from cloudtwin.errors import ApiError
+from cloudtwin.forward import SHARD_HEADER
 from cloudtwin.routing import SERVICE_PATHS, Call, Router
 
 log = logging.getLogger("cloudtwin")
@@ -105,6 +106,11 @@ class Dispatcher:
             route, params = self.router.match(service, request.method, sub)
             call = Call(request, self.twin, route, params, rid)
             self.requests[route.operation] += 1
+            if self.twin.shard is not None:
+                headers[SHARD_HEADER] = self.twin.shard.me.name
+                answer = await self.twin.shard.route(call, service, cloud_name)
+                if answer is not None:
+                    return answer
             if service not in ("identity", "admin"):
                 self._resolve_cloud(call, cloud_name, region_name)
             if service == "admin":
@@ -115,6 +121,8 @@ class Dispatcher:
                 self._microversion(call, headers)
             if request.method in ("POST", "PUT", "PATCH") and request.content_type != "application/octet-stream":
                 await call.read_body()   # image data streams to its handler instead
+            if route.auth and service != "admin":
+                policy.enforce(call)      # the roles the operation needs (data/policy.yaml)
             injected = await self.twin.faults.before(call)
             if injected is not None:
                 injected.headers.update(headers)
@@ -207,6 +215,8 @@ def create_app(twin: Twin, *, public_url: str | None = None) -> web.Application:
 
     async def on_cleanup(_: web.Application) -> None:
         await twin.stop()
+        if twin.shard is not None:
+            await twin.shard.peers.close()
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)

@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -25,6 +26,9 @@ from cloudtwin.clouds import CloudRule, TwinConfig
 from cloudtwin.identity.fernet import KeyRepositoryError
 from cloudtwin.twin import Twin
 from cloudtwin.profiles import ProfileError
+
+if TYPE_CHECKING:
+    from cloudtwin.cluster import ClusterMap
 from spider_core.loop import run as run_loop, stop_on_signals, tune_gc
 
 log = logging.getLogger("cloudtwin")
@@ -37,7 +41,8 @@ def is_loopback(host: str) -> bool:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=os.environ.get("CLOUDTWIN_ADDRESS", DEFAULT_ADDRESS),
-                   help=f"host:port to listen on (default {DEFAULT_ADDRESS}; $CLOUDTWIN_ADDRESS)")
+                   help=f"host:port to listen on (default {DEFAULT_ADDRESS}; $CLOUDTWIN_ADDRESS; with --cluster: "
+                        "the shard's address in the cluster file)")
     p.add_argument("--port", type=int, default=None, help="port to listen on (overrides the port of --address)")
     p.add_argument("--cloud", action="append", default=[], metavar="NAME=PROFILE",
                    help="create cloud NAME from PROFILE at start (repeatable); NAME may be a glob such as "
@@ -80,6 +85,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "limits); 'network' keeps bare namespaces with responders only ($CLOUDTWIN_VM_RUNTIME)")
     p.add_argument("--dataplane-cleanup", action="store_true",
                    help="remove the namespaces left by data-plane twins that are no longer running, then exit")
+    p.add_argument("--cluster", default=os.environ.get("CLOUDTWIN_CLUSTER") or None, metavar="FILE",
+                   help="run as one shard of a Cloud-Twin cluster: FILE (YAML) maps cloud names to shards "
+                        "($CLOUDTWIN_CLUSTER; see docs/cluster.md)")
+    p.add_argument("--shard", default=os.environ.get("CLOUDTWIN_SHARD") or None, metavar="NAME",
+                   help="with --cluster: which shard of the file this process is ($CLOUDTWIN_SHARD)")
     p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--log-level", default=os.environ.get("CLOUDTWIN_LOG_LEVEL", "warning"))
     from cloudtwin.vm_cli import add_subcommands
@@ -106,11 +116,56 @@ def config_from_args(args: argparse.Namespace) -> TwinConfig:
                       vm_runtime=getattr(args, "vm_runtime", None) or "machine")
 
 
-def build_twin(args: argparse.Namespace) -> Twin:
+def load_cluster(args: argparse.Namespace) -> "ClusterMap | None":
+    """The cluster file and this process's shard in it (None without --cluster)."""
+    from cloudtwin.cluster import ClusterError, load
+
+    if not getattr(args, "cluster", None):
+        if getattr(args, "shard", None):
+            raise SystemExit("cloudtwin: --shard needs --cluster FILE")
+        return None
+    if not args.shard:
+        raise SystemExit("cloudtwin: --cluster needs --shard NAME (which shard of the file this process is)")
     try:
-        twin = Twin(config_from_args(args))
+        cluster = load(args.cluster)
+    except ClusterError as exc:
+        raise SystemExit(f"cloudtwin: {exc}") from None
+    if args.shard not in cluster.shards:
+        raise SystemExit(f"cloudtwin: shard '{args.shard}' is not in {args.cluster} "
+                         f"(shards: {', '.join(cluster.shards)})")
+    if args.address != os.environ.get("CLOUDTWIN_ADDRESS", DEFAULT_ADDRESS) or args.port is not None:
+        raise SystemExit("cloudtwin: with --cluster the shard listens at its address in the cluster file; "
+                         "drop --address/--port")
+    args.keystone_key_repo = args.keystone_key_repo or cluster.key_repo
+    if not args.keystone_key_repo:
+        raise SystemExit("cloudtwin: shards share their Fernet keys, so that a token issued by one is read by "
+                         "all: set keystone_key_repo in the cluster file or --keystone-key-repo DIR")
+    return cluster
+
+
+def listen_address(args: argparse.Namespace, cluster: "ClusterMap | None") -> tuple[str, int]:
+    if cluster is not None:
+        me = cluster.shards[args.shard]
+        return me.host, me.port
+    host, port = parse_address(args.address)
+    return host, args.port if args.port is not None else port
+
+
+def build_twin(args: argparse.Namespace, cluster: "ClusterMap | None" = None) -> Twin:
+    """The twin of ``args``; with ``cluster`` (from ``load_cluster``) one shard of it."""
+    config = config_from_args(args)
+    if cluster is not None:
+        config.cloud_rules = cluster.cloud_rules(args.shard) + config.cloud_rules
+    try:
+        twin = Twin(config)
     except (ProfileError, KeyRepositoryError, OSError) as exc:
         raise SystemExit(f"cloudtwin: {exc}") from None
+    if cluster is not None:
+        from cloudtwin.forward import Peers
+        from cloudtwin.shards import ShardRole
+
+        me = cluster.shards[args.shard]
+        twin.shard = ShardRole(cluster, me, Peers(cluster, me.name, config.admin_token))
     for rule in twin.config.cloud_rules:
         if not any(ch in rule.match for ch in "*?["):
             twin.cloud(rule.match, create=True)
@@ -140,20 +195,23 @@ def build_twin(args: argparse.Namespace) -> Twin:
 
 async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) -> None:
     started = time.perf_counter()
-    host, port = parse_address(args.address)
-    if args.port is not None:
-        port = args.port
+    cluster = load_cluster(args)
+    host, port = listen_address(args, cluster)
     if not is_loopback(host) and not args.admin_token:
         raise SystemExit(f"cloudtwin: refusing to listen on {host} without an admin token; set --admin-token "
                          "or CLOUDTWIN_ADMIN_TOKEN, or bind a loopback address")
-    twin = build_twin(args)
-    server = TwinServer(twin, host=host, port=port, public_url=args.public_url)
+    twin = build_twin(args, cluster)
+    public_url = args.public_url or (cluster.shards[args.shard].url if cluster is not None else None)
+    server = TwinServer(twin, host=host, port=port, public_url=public_url)
     await server.start()
     elapsed = (time.perf_counter() - started) * 1000
     print(f"Cloud-Twin listening on {server.url}  (Keystone: {server.url}/v3, login admin/admin, "
           f"domain = cloud name; profiles: {', '.join(twin.profiles.names())}; clouds: "
           f"{', '.join(twin.clouds) or 'created on first login'}; seed {twin.seed}; ready in {elapsed:.0f} ms)",
           flush=True)
+    if cluster is not None:
+        print(f"Cloud-Twin shard '{args.shard}' of {len(cluster.shards)} ({cluster.source}): answers logins for "
+              f"every cloud, holds the clouds the file gives it, forwards the rest", flush=True)
     if twin.dataplane is not None:
         print(f"Cloud-Twin data plane: namespaces {twin.dataplane.prefix}-* (GET /_twin/dataplane, "
               "POST /_twin/dataplane/probe)", flush=True)
@@ -209,7 +267,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         run_loop(serve(args))
     except OSError as exc:
-        print(f"cloudtwin: cannot listen on {args.address}: {exc.strerror or exc}", file=sys.stderr)
+        where = f"shard '{args.shard}'" if getattr(args, "cluster", None) else args.address
+        print(f"cloudtwin: cannot listen on {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass

@@ -91,6 +91,7 @@ class Call:
     token: "Token | None" = None
     microversion: tuple[int, int] = (2, 1)
     response_headers: dict[str, str] = field(default_factory=dict)
+    raw_body: bytes | None = None       # the body as it came (a shard forwards it unchanged)
     _body: Any = None
     _body_read: bool = False
 
@@ -123,6 +124,7 @@ class Call:
         raw = await self.request.content.read(MAX_BODY + 1)
         if len(raw) > MAX_BODY:
             raise ApiError(413, "Request is too large.")
+        self.raw_body = raw
         if not raw.strip():
             return
         import json

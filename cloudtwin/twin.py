@@ -47,6 +47,7 @@ class Twin:
         self.public_range_hooks: list[Callable[[], list[str]]] = []
         self.dataplane: Any = None         # cloudtwin.dataplane.manager.DataPlane while one runs
         self.image_store = ImageStore(self.config.image_dir, self.config.image_max_bytes)
+        self.shard: Any = None             # cloudtwin.shards.ShardRole when this twin is one shard of a cluster
         self.clouds: dict[str, Cloud] = {}
         self.identity_index: dict[str, str] = {}   # domain/user/project/app-credential id or domain name -> cloud
         self.removed: dict[str, float] = {}   # cloud name -> when it was removed (its tokens die with it)
@@ -69,15 +70,21 @@ class Twin:
         found = self.clouds.get(name)
         if found is not None:
             return found
-        if not (self.config.auto_create if create is None else create):
+        if not (self.config.auto_create if create is None else create) or not self.owns(name):
             return None
         return self.add_cloud(name, self.profile_for(name))
+
+    def owns(self, name: str) -> bool:
+        """A shard holds only the clouds the cluster file gives it; a lone twin holds any."""
+        return self.shard is None or self.shard.owns(name)
 
     def add_cloud(self, name: str, profile: str) -> Cloud:
         if not name or len(name) > 64 or "/" in name:
             raise ProfileError(f"invalid cloud name '{name}' (1-64 characters, no '/')")
         if name in self.clouds:
             raise ProfileError(f"cloud '{name}' already exists")
+        if not self.owns(name):
+            raise ProfileError(f"cloud '{name}' belongs to another shard of the cluster")
         if len(self.clouds) >= self.config.max_clouds:
             raise ProfileError(f"this twin already holds {len(self.clouds)} clouds (max_clouds)")
         cloud = Cloud(self, name, self.profiles.get(profile))

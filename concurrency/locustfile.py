@@ -160,7 +160,15 @@ def on_init(environment: Any, **kwargs: Any) -> None:
 @events.test_start.add_listener
 def on_test_start(environment: Any, **kwargs: Any) -> None:
     options = environment.parsed_options
-    if not options.spider_setup or isinstance(environment.runner, WorkerRunner):
+    if isinstance(environment.runner, WorkerRunner):
+        # a worker started on its own (another host) knows the template only now: the master's spawn
+        # message carries every --spider-* option, and test_start fires after it is applied
+        plan = plan_from_options(options)
+        coordinator = environment.spider_coordinator
+        coordinator.plan = environment.spider_plan = plan
+        templates.SpiderTemplateUser.configure(plan, coordinator.ticket, coordinator.finished)
+        return
+    if not options.spider_setup:
         return
     from concurrency.scenario import Rest, setup
 

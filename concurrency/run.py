@@ -37,18 +37,19 @@ from reports import CaseResult, Check, LatencyChart, MetricsTable, SuiteResult, 
 
 DEFAULT_SERVER = "http://127.0.0.1:1024"
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+LOCUST_HTML = "locust.html"   # Locust's own report, linked from report.md
 EXIT_INTERRUPTED = 130
 PERCENTILES = (50, 66, 75, 80, 90, 95, 98, 99, 99.9, 100)
 THROTTLE_WORDS = ("429", "throttl", "requestlimitexceeded", "too many requests", "rate limit")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("op", choices=sorted({*OPS, "add", "remove", "start", "terminate"}),
+    p.add_argument("op", nargs="?", choices=sorted({*OPS, "add", "remove", "start", "terminate"}),
                    help="the operation (add/remove = create/delete of subnets and SG rules)")
-    p.add_argument("csp", help="a connection config name, or mock / cloudtwin (their default connection is "
-                               "registered when missing)")
-    p.add_argument("n", type=int, help="N: concurrent users, spawned at once")
-    p.add_argument("--resource", required=True, choices=tuple(RESOURCE_OPS), help="what to operate on")
+    p.add_argument("csp", nargs="?", help="a connection config name, or mock / cloudtwin (their default connection "
+                                          "is registered when missing)")
+    p.add_argument("n", type=int, nargs="?", help="N: concurrent users, spawned at once")
+    p.add_argument("--resource", choices=tuple(RESOURCE_OPS), help="what to operate on (required)")
     p.add_argument("--server", default=DEFAULT_SERVER, help=f"the Spider (default {DEFAULT_SERVER})")
     p.add_argument("--twin", default=DEFAULT_TWIN, help=f"Cloud-Twin for the cloudtwin keyword (default {DEFAULT_TWIN})")
     p.add_argument("--same-name", action="store_true",
@@ -59,6 +60,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="load-report", help="report directory (default ./load-report)")
     p.add_argument("--processes", type=int, default=1,
                    help="Locust worker processes on this machine (master/worker mode, master on 127.0.0.1)")
+    g = p.add_argument_group("several machines (Locust's own master/worker mode; see docs/cluster.md)")
+    g.add_argument("--master", action="store_true",
+                   help="run as the Locust master: setup, gate, cleanup and reports here, the users on the "
+                        "workers that connect (spider load --worker --master-host HOST on each)")
+    g.add_argument("--master-bind-host", default="127.0.0.1",
+                   help="with --master: the address workers connect to (default 127.0.0.1: workers on this "
+                        "host or through an SSH tunnel). Locust's master/worker channel has no authentication "
+                        "and no encryption: bind another address only on a network you trust")
+    g.add_argument("--master-bind-port", type=int, default=5557, help="with --master: the port (default 5557)")
+    g.add_argument("--expect-workers", type=int, default=1,
+                   help="with --master: start once this many workers are connected (default 1)")
+    g.add_argument("--expect-workers-max-wait", type=int, default=120,
+                   help="with --master: give up after this many seconds without them (default 120)")
+    g.add_argument("--worker", action="store_true",
+                   help="run as a Locust worker of the master at --master-host (takes no OP CSP N: the "
+                        "master sends the template, the Spider URL and the options)")
+    g.add_argument("--master-host", default="127.0.0.1", help="with --worker: the master's host (default 127.0.0.1)")
+    g.add_argument("--master-port", type=int, default=5557, help="with --worker: the master's port (default 5557)")
     p.add_argument("--max-fail-ratio", type=float, default=0.0, help="gate: failed/all requests (default 0)")
     p.add_argument("--max-p95-ms", type=float, default=None, help="gate: p95 latency in ms (default none)")
     p.add_argument("--action", choices=VM_ACTIONS, default="reboot", help="VM control action (default reboot)")
@@ -97,15 +116,59 @@ def locust_command(plan: LoadPlan, args: argparse.Namespace, out: Path) -> list[
         cmd.append("--spider-loop")
     if plan.async_jobs:
         cmd.append("--spider-async")
-    if args.processes > 1:
+    cmd += ["--html", str(out / LOCUST_HTML)]
+    if getattr(args, "master", False):
+        cmd += ["--master", "--master-bind-host", args.master_bind_host, "--master-bind-port",
+                str(args.master_bind_port), "--expect-workers", str(args.expect_workers),
+                "--expect-workers-max-wait", str(args.expect_workers_max_wait)]
+    elif args.processes > 1:
         cmd += ["--processes", str(args.processes), "--master-bind-host", "127.0.0.1"]
     return cmd
 
 
-async def run_locust(cmd: list[str], log_path: Path) -> int:
+def worker_command(args: argparse.Namespace) -> list[str]:
+    """A Locust worker: the master sends it the template, the Spider URL and every --spider-* option."""
+    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host", args.master_host,
+            "--master-port", str(args.master_port), "--loglevel", "WARNING"]
+
+
+def locust_env() -> dict[str, str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     repo = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [repo, env.get("PYTHONPATH", "")]))
+    return env
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    """``spider load --worker``: this process becomes the Locust worker (signals and exit code are its)."""
+    print(f"spider load: Locust worker for the master at {args.master_host}:{args.master_port} "
+          "(it runs what the master sends; Ctrl-C stops it)", file=sys.stderr, flush=True)
+    cmd = worker_command(args)
+    os.execve(cmd[0], cmd, locust_env())
+    return 0  # not reached
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def master_warning(args: argparse.Namespace) -> str | None:
+    """What a non-loopback master bind exposes (printed before the run)."""
+    if not args.master or is_loopback(args.master_bind_host):
+        return None
+    return (f"spider load: the Locust master listens on {args.master_bind_host}:{args.master_bind_port} with no "
+            "authentication and no encryption (Locust's master/worker channel has neither): whoever reaches that "
+            "port can join as a worker, read the run's options (the Spider URL, connection names) and send made-up "
+            "statistics. Use it on a trusted network only, or keep 127.0.0.1 and bring workers in over ssh -L.")
+
+
+async def run_locust(cmd: list[str], log_path: Path) -> int:
+    env = locust_env()
     with open(log_path, "wb") as log:
         proc = await asyncio.create_subprocess_exec(*cmd, stdout=log, stderr=asyncio.subprocess.STDOUT,
                                                     stdin=asyncio.subprocess.DEVNULL, env=env,
@@ -266,14 +329,17 @@ def build_suite(plan: LoadPlan, args: argparse.Namespace, fig: RunFigures, *, st
         charts += monitor.charts()
     props = {"op": plan.op, "resource": plan.resource, "users": plan.users, "connection": plan.connection,
              "mode": mode, "loop": plan.loop, "run_id": plan.run_id, "processes": args.processes,
+             "workers": (f"{args.expect_workers} (master on {args.master_bind_host}:{args.master_bind_port})"
+                         if getattr(args, "master", False) else "local"),
              "server": args.server, "locust_exit_code": locust_rc, "ops_per_s": round(fig.ops_per_s, 2),
              "p50_ms": fig.p50, "p95_ms": fig.p95, "p99_ms": fig.p99, "limits": limits,
              "lock_monitor": lock_summary if lock_summary is not None else "not available",
              "counts_before": counts_before, "counts_after": counts_after,
              "cleanup_deleted": cleanup.deleted if cleanup else {}, "figures": {str(k): v for k, v in figures}}
+    links = {"Locust's own HTML report": LOCUST_HTML} if (Path(args.out) / LOCUST_HTML).exists() else {}
     return SuiteResult(name=f"spider load {plan.op} {plan.resource}", target=plan.connection,
                        cases=[case, cleanup_case], started_at=started, duration_s=duration_s, errors=errors,
-                       properties=props, tables=tables, charts=charts)
+                       properties=props, tables=tables, charts=charts, links=links)
 
 
 def latency_charts(fig: RunFigures) -> list[LatencyChart]:
@@ -306,7 +372,8 @@ def summary_text(suite: SuiteResult, fig: RunFigures, out: Path, code: int) -> s
         lines += [f"    {c:6d}  {m}" for m, c in fig.failures_by_message[:10]]
     for case in suite.reported_cases():
         lines += [f"  {case.name}: {p}" for p in case.problems()]
-    lines.append(f"  reports: {out}/ (report.md summary.md result.json junit.xml *.csv *.svg, locust_*.csv)")
+    lines.append(f"  reports: {out}/ (report.md summary.md result.json junit.xml *.csv *.svg, locust.html, "
+                 "locust_*.csv)")
     return "\n".join(lines)
 
 
@@ -392,7 +459,31 @@ async def run_async(args: argparse.Namespace, plan_holder: dict[str, Any]) -> in
     return EXIT_INTERRUPTED if interrupted else code
 
 
+def check_mode(args: argparse.Namespace) -> str | None:
+    """What is wrong with the command line for its mode (worker, master, or one machine), if anything."""
+    if args.worker:
+        if args.master or args.op or args.csp or args.n is not None:
+            return "--worker takes no OP CSP N and no --master: the master sends the template"
+        return None
+    if not args.op or not args.csp or args.n is None or not args.resource:
+        return "give OP CSP N and --resource R (or --worker --master-host HOST)"
+    if args.master and args.processes > 1:
+        return "--master waits for workers started elsewhere; --processes starts local ones: choose one"
+    if args.master and args.expect_workers < 1:
+        return "--expect-workers must be at least 1"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
+    problem = check_mode(args)
+    if problem:
+        print(f"spider load: {problem}", file=sys.stderr)
+        return 2
+    if args.worker:
+        return run_worker(args)
+    warning = master_warning(args)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     try:
         LoadPlan(op=args.op, resource=args.resource, users=args.n, connection="-", action=args.action)
     except ValueError as exc:

@@ -7,6 +7,8 @@ It lives apart from both backends so that each depends only downward: ``moto_wor
   and GIL; the server's calls travel over a pipe.
 * ``SPIDERTWIN_MOTO_INPROCESS=1`` - ``moto_backend.MotoBackend.local()``: moto in this process, on a
   single executor thread (moto's CPU then shares the server's GIL).
+* ``SPIDERTWIN_MOTO_ENDPOINT=http://host:port`` - ``moto_remote.MotoServerBackend``: one moto server
+  (``python -m mock_driver.moto_server``) shared by every Spider replica, reached over HTTP.
 
 Both offer ``executor``, ``client(account, region, service)``, ``ensure_images``, ``reset`` and ``close``.
 """
@@ -19,6 +21,7 @@ import threading
 from typing import Any
 
 from mock_driver.moto_backend import MotoBackend
+from mock_driver.moto_remote import ENDPOINT_ENV, MotoServerBackend
 from mock_driver.moto_worker import MotoWorkerBackend
 
 INPROCESS_ENV = "SPIDERTWIN_MOTO_INPROCESS"
@@ -43,7 +46,11 @@ def get_backend() -> Any:
     global _active
     with _active_lock:
         if _active is None:
-            _active = MotoBackend.local() if inprocess_mode() else MotoWorkerBackend()
+            endpoint = os.environ.get(ENDPOINT_ENV, "").strip()
+            if endpoint:
+                _active = MotoServerBackend(endpoint)
+            else:
+                _active = MotoBackend.local() if inprocess_mode() else MotoWorkerBackend()
         return _active
 
 

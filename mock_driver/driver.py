@@ -21,10 +21,13 @@ from spider_core.drivers.aws.connection import build_connection
 from spider_core.drivers.aws.view import AwsView
 from spider_core.drivers.base import (AnyCallHandler, CloudConnection, CloudDriver, ConnectionInfo,
                                       DriverCapability, ImageHandler, RegionZoneHandler, VMSpecHandler)
+from spider_core.drivers.price_catalog import CatalogPriceHandler
 from spider_core.errors import DriverError, DriverNotFound
 from spider_core.model import IID, AnyCallInfo, ImageInfo, KeyValue, RegionZoneInfo, VMSpecInfo
 
-TAG_TYPES = ("vpc", "subnet", "sg", "keypair", "vm", "nlb", "disk", "myimage", "cluster")
+TAG_TYPES = ("vpc", "subnet", "sg", "keypair", "vm", "nlb", "disk", "myimage", "cluster", "publicip", "nic")
+# CB-Spider's MOCK disk types (its cloudos meta) on EBS volume types, and back
+DISK_TYPES = {"SSD": "gp3", "HDD": "standard", "MEM": "io2"}
 
 
 def _credential(credential: dict[str, str], key: str) -> str:
@@ -42,6 +45,18 @@ class MockView(AwsView):
         self.zone = ""
         self.images = images  # mock image name -> AMI id
         self._by_ami = {v: k for k, v in images.items()}
+
+    default_disk_type = "SSD"
+    default_disk_size = "512"  # CB-Spider's mock default
+
+    def disk_type_in(self, disk_type: str) -> str:
+        wanted = (disk_type or self.default_disk_type).upper()
+        if wanted not in DISK_TYPES:
+            raise DriverError(f"Disktype : {disk_type} is not valid (MOCK: {', '.join(DISK_TYPES)})")
+        return DISK_TYPES[wanted]
+
+    def disk_type_out(self, volume_type: str) -> str:
+        return next((k for k, v in DISK_TYPES.items() if v == volume_type), volume_type)
 
     def zone_in(self, zone: str) -> str:
         """A MOCK zone -> its AWS zone. No zone: the region's first zone, so placement is deterministic
@@ -188,7 +203,9 @@ class MockDriver(CloudDriver):
         return DriverCapability(zone_based_control=True, region_zone_handler=True, image_handler=True,
                                 vmspec_handler=True, vpc_handler=True, security_handler=True,
                                 keypair_handler=True, vm_handler=True, nlb_handler=True, tag_handler=True,
-                                vpc_cidr=True, tag_support_resource_types=TAG_TYPES)
+                                vpc_cidr=True, tag_support_resource_types=TAG_TYPES, disk_handler=True,
+                                myimage_handler=True, public_ip_handler=True, nic_handler=True,
+                                price_info_handler=True)
 
     def credential_keys(self) -> list[str]:
         return ["MockName"]
@@ -242,9 +259,11 @@ class MockDriver(CloudDriver):
                                         region_zone=f"{region.name}/{info.zone}", connection=info.connection_name,
                                         limiter=info.limiter, mock_name=mock_name, region=region.name)
         view = MockView(profile, region, images)
+        specs = MockVmSpecHandler(profile)
         conn = build_connection(session, view, include_default=False, max_inflight=1,
                                 region_zone=MockRegionZoneHandler(profile, region.name),
-                                image=MockImageHandler(profile), vmspec=MockVmSpecHandler(profile))
+                                image=MockImageHandler(profile), vmspec=specs,
+                                price_info=CatalogPriceHandler("MOCK", region.name, specs))
         conn.any_call = MockAnyCallHandler(conn)
         conn.extra["mock_name"] = mock_name
         conn.extra["account"] = account

@@ -198,6 +198,7 @@ class SuiteResult:
     tables: list[MetricsTable] = field(default_factory=list)
     charts: list[LatencyChart] = field(default_factory=list)
     sg: "SgSuite | None" = None  # the SG detail this suite was derived from, for the SG renderers
+    links: dict[str, str] = field(default_factory=dict)  # title -> a file next to the report (relative)
 
     def reported_cases(self) -> list[CaseResult]:
         """The cases plus, when the suite itself broke (e.g. prepare failed), a `(suite)` case
@@ -228,6 +229,7 @@ class SuiteResult:
                 "tables": [t.to_dict() for t in self.tables],
                 "charts": [c.to_dict() for c in self.charts],
                 "cases": [c.to_dict() for c in self.cases],
+                "links": dict(self.links),
                 "sg": self.sg.to_dict() if self.sg is not None else None}
 
     @classmethod
@@ -238,6 +240,7 @@ class SuiteResult:
                    errors=list(data.get("errors", [])), properties=dict(data.get("properties") or {}),
                    tables=[MetricsTable.from_dict(t) for t in data.get("tables", [])],
                    charts=[LatencyChart.from_dict(c) for c in data.get("charts", [])],
+                   links=dict(data.get("links") or {}),
                    sg=SgSuite.from_dict(data["sg"]) if data.get("sg") else None)
 
 

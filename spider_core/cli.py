@@ -11,6 +11,8 @@ import asyncio
 import ipaddress
 import logging
 import os
+import signal
+import socket
 import sys
 from dataclasses import dataclass
 
@@ -181,9 +183,13 @@ async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Even
         raise SystemExit(f"spider: refusing to listen on {address.host} without authentication; set "
                          "SPIDER_USERNAME and SPIDER_PASSWORD, or bind a loopback address")
     settings = Settings.from_env()
+    settings.replica_id = settings.replica_id or f"{socket.gethostname()}:{address.port}"
+    settings.replica_url = f"http://{address.host}:{address.port}"
     call_log.configure(settings.root / "log" / "calllog")
     files = raise_open_file_limit()
     sp = await Spider.start(settings)
+    if sp.replica is not None:  # fenced by the cluster (lease claimed): stop as on SIGTERM
+        sp.replica.on_fenced = lambda: os.kill(os.getpid(), signal.SIGTERM)
     runner: web.AppRunner | None = None
     twin: TwinProcess | None = None
     twin_connections: list[str] = []
@@ -201,7 +207,7 @@ async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Even
         site = web.TCPSite(runner, address.host, address.port, backlog=4096, reuse_address=True)
         await site.start()
         url = f"http://{'localhost' if address.loopback else address.host}:{address.port}/spider"
-        print(f"spidertwin Spider {__version__} listening on {url}  (MetaDB: {sp.db.path}, lock mode: "
+        print(f"spidertwin Spider {__version__} listening on {url}  (MetaDB: {sp.db.location}, lock mode: "
               f"{settings.lock_mode}, auth: {'on' if username else 'off'}, open files: {files})", flush=True)
         if demo:
             await show_first_request(address, url, username, password)

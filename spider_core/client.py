@@ -379,6 +379,135 @@ _NLB = _family("nlb", [
     *_resource_common("nlb", "nlb", "nlb", {"Name": "nlb-r1", "VPCName": "vpc-01", "CSPId": "nlb-0a1b2c"}),
 ])
 
+
+_DISK_REQ = {"Name": "disk-01", "DiskType": "default", "DiskSize": "default"}
+_DISK = _family("disk", [
+    _r("create-disk", "POST", "/disk", "create_disk", example=_DISK_REQ,
+       example_full={**_DISK_REQ, "Zone": "", "TagList": _TAG}, summary="Create a disk"),
+    _r("list-disk", "GET", "/disk", "list_disk", summary="List disks"),
+    _r("get-disk", "GET", "/disk/{Name}", "get_disk", summary="Get a disk"),
+    _r("delete-disk", "DELETE", "/disk/{Name}", "delete_disk", query=("force",), summary="Delete a disk"),
+    _r("increase-disk-size", "PUT", "/disk/{Name}/size", "increase_disk_size", body="reqinfo",
+       example={"Size": "150"}, summary="Grow a disk (GB)"),
+    _r("attach-disk", "PUT", "/disk/{Name}/attach", "attach_disk", body="reqinfo", example={"VMName": "vm-01"},
+       summary="Attach a disk to a VM"),
+    _r("detach-disk", "PUT", "/disk/{Name}/detach", "detach_disk", body="reqinfo", example={"VMName": "vm-01"},
+       summary="Detach a disk from a VM"),
+    _r("delete-csp-disk", "DELETE", "/cspdisk/{Id}", "delete_csp_disk", summary="Delete a disk at the CSP"),
+    *_resource_common("disk", "disk", "disk", {"Name": "disk-r1", "Zone": "", "CSPId": "vol-0a1b2c"}),
+])
+
+_MYIMAGE = _family("myimage", [
+    _r("snapshot-vm", "POST", "/myimage", "snapshot_vm", example={"Name": "myimage-01", "SourceVM": "vm-01"},
+       example_full={"Name": "myimage-01", "SourceVM": "vm-01", "TagList": _TAG}, summary="Snapshot a VM"),
+    _r("list-myimage", "GET", "/myimage", "list_myimage", summary="List MyImages"),
+    _r("get-myimage", "GET", "/myimage/{Name}", "get_myimage", summary="Get a MyImage"),
+    _r("delete-myimage", "DELETE", "/myimage/{Name}", "delete_myimage", query=("force",),
+       summary="Delete a MyImage"),
+    _r("delete-csp-myimage", "DELETE", "/cspmyimage/{Id}", "delete_csp_myimage",
+       summary="Delete a MyImage at the CSP"),
+    *_resource_common("myimage", "myimage", "myimage", {"Name": "myimage-r1", "CSPId": "ami-0a1b2c"}),
+])
+
+_TAG_TARGET = {"ResourceType": "VPC", "ResourceName": "vpc-01"}
+_TAGS = _family("tag", [
+    _r("add-tag", "POST", "/tag", "add_tag", example={**_TAG_TARGET, "Tag": {"Key": "env", "Value": "test"}},
+       summary="Add a tag to a resource"),
+    _r("list-tag", "GET", "/tag", "list_tag", query=("ResourceType", "ResourceName"),
+       required=("ResourceType", "ResourceName"), summary="A resource's tags"),
+    _r("get-tag", "GET", "/tag/{Key}", "get_tag", query=("ResourceType", "ResourceName"),
+       required=("ResourceType", "ResourceName"), summary="One tag of a resource"),
+    _r("remove-tag", "DELETE", "/tag/{Key}", "remove_tag", body="reqinfo", example=_TAG_TARGET,
+       summary="Remove a tag from a resource"),
+    _r("find-tag", "POST", "/tag/find", "find_tag", example={"ResourceType": "all", "Keyword": "env"},
+       summary="Resources whose tag key or value holds a keyword"),
+])
+
+_PUBLICIP = _family("publicip", [
+    _r("create-publicip", "POST", "/publicip", "create_publicip", example={"Name": "publicip-01"},
+       summary="Allocate a public IP"),
+    _r("list-publicip", "GET", "/publicip", "list_publicip", summary="List public IPs"),
+    _r("get-publicip", "GET", "/publicip/{Name}", "get_publicip", summary="Get a public IP"),
+    _r("delete-publicip", "DELETE", "/publicip/{Name}", "delete_publicip", query=("force",),
+       summary="Release a public IP"),
+    _r("associate-publicip", "PUT", "/publicip/{Name}/associate", "associate_publicip", body="reqinfo",
+       example={"VMName": "vm-01"}, summary="Associate a public IP with a VM or NIC"),
+    _r("disassociate-publicip", "PUT", "/publicip/{Name}/disassociate", "disassociate_publicip",
+       summary="Disassociate a public IP"),
+    _r("delete-csp-publicip", "DELETE", "/csppublicip/{Id}", "delete_csp_publicip",
+       summary="Release a public IP at the CSP"),
+    *_resource_common("publicip", "publicip", "publicip", {"Name": "publicip-r1", "CSPId": "eipalloc-0a1b2c"}),
+])
+
+_NIC = _family("nic", [
+    _r("create-nic", "POST", "/nic", "create_nic", example={"Name": "nic-01", "VPCName": "vpc-01",
+                                                            "SubnetName": "subnet-01"},
+       summary="Create a network interface"),
+    _r("list-nic", "GET", "/nic", "list_nic", summary="List network interfaces"),
+    _r("get-nic", "GET", "/nic/{Name}", "get_nic", summary="Get a network interface"),
+    _r("delete-nic", "DELETE", "/nic/{Name}", "delete_nic", query=("force",), summary="Delete a network interface"),
+    _r("attach-nic", "PUT", "/nic/{Name}/attach", "attach_nic", body="reqinfo", example={"VMName": "vm-01"},
+       summary="Attach a network interface to a VM"),
+    _r("detach-nic", "PUT", "/nic/{Name}/detach", "detach_nic", summary="Detach a network interface"),
+    _r("add-nic-privateip", "POST", "/nic/{Name}/privateip", "add_nic_private_ip", example={"PrivateIP": ""},
+       summary="Add a secondary private IP (empty: the cloud picks)"),
+    _r("remove-nic-privateip", "DELETE", "/nic/{Name}/privateip/{IP}", "remove_nic_private_ip",
+       summary="Remove a secondary private IP"),
+    _r("get-nic-osconfigscript", "GET", "/nic/{Name}/osconfigscript", "get_nic_os_config_script",
+       summary="Guest OS script an attach needs"),
+    _r("delete-csp-nic", "DELETE", "/cspnic/{Id}", "delete_csp_nic", summary="Delete a NIC at the CSP"),
+    *_resource_common("nic", "nic", "nic", {"Name": "nic-r1", "CSPId": "eni-0a1b2c"}),
+])
+
+_PRICE = _family("price", [
+    _r("list-product-family", "GET", "/productfamily/{RegionName}", "list_product_family",
+       summary="Product families of a region"),
+    _r("get-vmprice-info", "GET", "/priceinfo/vm/{RegionName}", "get_vm_price_info", query=("simple",),
+       summary="On-demand VM prices of a region"),
+    _r("post-vmprice-info", "POST", "/priceinfo/vm/{RegionName}", "post_vm_price_info", body="raw",
+       conn="none", example={"ConnectionName": _CONN, "FilterList": [{"Key": "vcpu", "Value": "4"}]},
+       fields=("ConnectionName", "FilterList"), summary="VM prices with a filter list in the body"),
+    *[_r(f"proxy-mcinsight-{what}{suffix}", "GET", f"/mcinsight/{path}{tail}", f"mcinsight_{py}{pysuffix}",
+         scoped=False, query=params if not suffix else (),
+         summary=f"{label} of the registered clouds (MC-Insight's API){' - filter values' if suffix else ''}")
+      for what, path, py, label, params in (
+          ("vmprice", "price-info", "price_info", "VM prices", ("csp", "region", "zone", "instance_type",
+                                                                "vcpu_count", "mem_size_mib", "os_type",
+                                                                "pricing_type", "skip", "limit")),
+          ("vmspec", "vm-spec", "vm_spec", "VM specs", ("csp", "region", "name", "min_vcpu_count",
+                                                        "max_vcpu_count", "min_mem_size_mib", "max_mem_size_mib",
+                                                        "gpu_model", "search_text", "skip", "limit")),
+          ("vmimage", "vm-image", "vm_image", "VM images", ("csp", "region", "image_name", "os_architecture",
+                                                           "os_platform", "os_distribution", "skip", "limit")))
+      for suffix, tail, pysuffix in (("", "", ""), ("-filters", "/filters", "_filters"))],
+])
+
+_IMAGESPEC_KEY = ("CSP", "Region", "Zone", "ImageName", "SpecName")
+_FAV_EX = {"CSP": "MOCK", "Region": "default", "Zone": "", "ImageName": "mock-vmimage-01",
+           "SpecName": "mock-vmspec-01"}
+_IMAGESPEC = _family("vm-favorite-recent", [
+    _r("list-favorite-imagespec", "GET", "/vm/imagespecfavorite", "list_favorite_imagespec", scoped=False,
+       query=("CSP", "Region", "Zone", "SortBy", "SortOrder"), summary="Favourite image+spec combinations"),
+    _r("add-favorite-imagespec", "POST", "/vm/imagespecfavorite", "add_favorite_imagespec", scoped=False,
+       body="raw", example=_FAV_EX, fields=("CSP", "Region", "Zone", "ImageName", "SpecName", "OSArch", "OsPlatform",
+                                            "OsDistribution", "CPUInfo", "GPUInfo", "PriceInfo"),
+       summary="Add a favourite image+spec"),
+    _r("delete-favorite-imagespec", "DELETE", "/vm/imagespecfavorite", "delete_favorite_imagespec", scoped=False,
+       query=_IMAGESPEC_KEY, required=("CSP", "Region", "ImageName", "SpecName"),
+       summary="Remove a favourite image+spec"),
+    _r("bulk-import-favorite-imagespec", "POST", "/vm/imagespecfavorite/bulk", "bulk_import_favorite_imagespec",
+       scoped=False, body="raw", example={"records": [_FAV_EX]}, fields=("records",),
+       summary="Import favourites, skipping existing ones"),
+    _r("list-recent-imagespec", "GET", "/vm/imagespecrecent", "list_recent_imagespec", scoped=False,
+       query=("CSP", "Region", "Zone", "Limit", "SortBy", "SortOrder"), summary="Recently started image+specs"),
+    _r("delete-recent-imagespec", "DELETE", "/vm/imagespecrecent", "delete_recent_imagespec", scoped=False,
+       query=_IMAGESPEC_KEY, required=("CSP", "Region", "ImageName", "SpecName"),
+       summary="Remove a recent image+spec record"),
+    _r("bulk-import-recent-imagespec", "POST", "/vm/imagespecrecent/bulk", "bulk_import_recent_imagespec",
+       scoped=False, body="raw", example={"records": [_FAV_EX]}, fields=("records",),
+       summary="Import recent records, skipping existing ones"),
+])
+
 # project extension: asynchronous jobs (``?async=true`` / ``Prefer: respond-async`` on creates, deletes,
 # VM control) and the MOCK provider's fault rules
 _JOB = _family("job", [
@@ -404,7 +533,8 @@ _MOCK = _family("mock", [
 
 #: Every operation, in contract order. Server authors: iterate this for route-coverage tests.
 ROUTES: tuple[Route, ...] = tuple(_SYSTEM + _CONNECTION + _REGIONZONE + _IMAGE_SPEC + _VPC + _SG + _KEYPAIR
-                                  + _VM + _NLB + _JOB + _MOCK)
+                                  + _VM + _NLB + _DISK + _MYIMAGE + _TAGS + _PUBLICIP + _NIC + _PRICE
+                                  + _IMAGESPEC + _JOB + _MOCK)
 FINISHED_JOB = ("done", "failed", "cancelled")
 ROUTES_BY_ID: dict[str, Route] = {r.op_id: r for r in ROUTES}
 
@@ -854,6 +984,126 @@ class _Operations:
         return self.count_nlb_by_connection(conn) if conn else self.count_all_nlb()
 
 
+
+    # ---- VM-side families: disk, MyImage, tag, public IP, NIC (management routes: ``_managed``) ---------
+    def create_disk(self, conn: str, req: dict, id_transform_mode: str | None = None) -> Any:
+        return self._call("create-disk", conn=conn, req=req, extra=self._idt(id_transform_mode))
+
+    def list_disk(self, conn: str) -> Any: return self._call("list-disk", conn=conn)
+    def get_disk(self, conn: str, name: str) -> Any: return self._call("get-disk", name, conn=conn)
+
+    def delete_disk(self, conn: str, name: str, force: bool = False) -> Any:
+        return self._call("delete-disk", name, conn=conn, query=self._force(force))
+
+    def increase_disk_size(self, conn: str, name: str, size: str) -> Any:
+        return self._call("increase-disk-size", name, conn=conn, req={"Size": size})
+
+    def attach_disk(self, conn: str, name: str, vm: str) -> Any:
+        return self._call("attach-disk", name, conn=conn, req={"VMName": vm})
+
+    def detach_disk(self, conn: str, name: str, vm: str) -> Any:
+        return self._call("detach-disk", name, conn=conn, req={"VMName": vm})
+
+    def snapshot_vm(self, conn: str, req: dict, id_transform_mode: str | None = None) -> Any:
+        return self._call("snapshot-vm", conn=conn, req=req, extra=self._idt(id_transform_mode))
+
+    def list_myimage(self, conn: str) -> Any: return self._call("list-myimage", conn=conn)
+    def get_myimage(self, conn: str, name: str) -> Any: return self._call("get-myimage", name, conn=conn)
+
+    def delete_myimage(self, conn: str, name: str, force: bool = False) -> Any:
+        return self._call("delete-myimage", name, conn=conn, query=self._force(force))
+
+    def add_tag(self, conn: str, resource_type: str, resource_name: str, key: str, value: str) -> Any:
+        return self._call("add-tag", conn=conn, req={"ResourceType": resource_type, "ResourceName": resource_name,
+                                                     "Tag": {"Key": key, "Value": value}})
+
+    def list_tag(self, conn: str, resource_type: str, resource_name: str) -> Any:
+        return self._call("list-tag", conn=conn, query={"ResourceType": resource_type, "ResourceName": resource_name})
+
+    def get_tag(self, conn: str, resource_type: str, resource_name: str, key: str) -> Any:
+        return self._call("get-tag", key, conn=conn,
+                          query={"ResourceType": resource_type, "ResourceName": resource_name})
+
+    def remove_tag(self, conn: str, resource_type: str, resource_name: str, key: str) -> Any:
+        return self._call("remove-tag", key, conn=conn,
+                          req={"ResourceType": resource_type, "ResourceName": resource_name})
+
+    def find_tag(self, conn: str, keyword: str, resource_type: str = "all") -> Any:
+        return self._call("find-tag", conn=conn, req={"ResourceType": resource_type, "Keyword": keyword})
+
+    def create_publicip(self, conn: str, req: dict, id_transform_mode: str | None = None) -> Any:
+        return self._call("create-publicip", conn=conn, req=req, extra=self._idt(id_transform_mode))
+
+    def list_publicip(self, conn: str) -> Any: return self._call("list-publicip", conn=conn)
+    def get_publicip(self, conn: str, name: str) -> Any: return self._call("get-publicip", name, conn=conn)
+
+    def delete_publicip(self, conn: str, name: str, force: bool = False) -> Any:
+        return self._call("delete-publicip", name, conn=conn, query=self._force(force))
+
+    def associate_publicip(self, conn: str, name: str, vm: str = "", nic: str = "", private_ip: str = "") -> Any:
+        return self._call("associate-publicip", name, conn=conn,
+                          req={"VMName": vm, "NICName": nic, "PrivateIP": private_ip})
+
+    def disassociate_publicip(self, conn: str, name: str) -> Any:
+        return self._call("disassociate-publicip", name, conn=conn)
+
+    def create_nic(self, conn: str, req: dict, id_transform_mode: str | None = None) -> Any:
+        return self._call("create-nic", conn=conn, req=req, extra=self._idt(id_transform_mode))
+
+    def list_nic(self, conn: str) -> Any: return self._call("list-nic", conn=conn)
+    def get_nic(self, conn: str, name: str) -> Any: return self._call("get-nic", name, conn=conn)
+
+    def delete_nic(self, conn: str, name: str, force: bool = False) -> Any:
+        return self._call("delete-nic", name, conn=conn, query=self._force(force))
+
+    def attach_nic(self, conn: str, name: str, vm: str) -> Any:
+        return self._call("attach-nic", name, conn=conn, req={"VMName": vm})
+
+    def detach_nic(self, conn: str, name: str) -> Any: return self._call("detach-nic", name, conn=conn)
+
+    def add_nic_private_ip(self, conn: str, name: str, private_ip: str = "") -> Any:
+        return self._call("add-nic-privateip", name, conn=conn, req={"PrivateIP": private_ip})
+
+    def remove_nic_private_ip(self, conn: str, name: str, private_ip: str) -> Any:
+        return self._call("remove-nic-privateip", name, private_ip, conn=conn)
+
+    def get_nic_os_config_script(self, conn: str, name: str) -> Any:
+        return self._call("get-nic-osconfigscript", name, conn=conn)
+
+    # ---- prices, MC-Insight searches, VM image+spec favourites and recents ----------------------------
+    def list_product_family(self, conn: str, region: str) -> Any:
+        return self._call("list-product-family", region, conn=conn)
+
+    def get_vm_price_info(self, conn: str, region: str, simple: bool = False) -> Any:
+        return self._call("get-vmprice-info", region, conn=conn, query={"simple": "true"} if simple else None)
+
+    def post_vm_price_info(self, conn: str, region: str, filters: list[dict] | None = None) -> Any:
+        return self._call("post-vmprice-info", region, req={"ConnectionName": conn, "FilterList": filters or []})
+
+    def mcinsight_price_info(self, **query: Any) -> Any: return self._call("proxy-mcinsight-vmprice", query=query)
+    def mcinsight_price_info_filters(self) -> Any: return self._call("proxy-mcinsight-vmprice-filters")
+    def mcinsight_vm_spec(self, **query: Any) -> Any: return self._call("proxy-mcinsight-vmspec", query=query)
+    def mcinsight_vm_spec_filters(self) -> Any: return self._call("proxy-mcinsight-vmspec-filters")
+    def mcinsight_vm_image(self, **query: Any) -> Any: return self._call("proxy-mcinsight-vmimage", query=query)
+    def mcinsight_vm_image_filters(self) -> Any: return self._call("proxy-mcinsight-vmimage-filters")
+
+    def list_favorite_imagespec(self, **query: Any) -> Any:
+        return self._call("list-favorite-imagespec", query=query)
+
+    def add_favorite_imagespec(self, record: dict) -> Any: return self._call("add-favorite-imagespec", req=record)
+
+    def delete_favorite_imagespec(self, **key: Any) -> Any:
+        return self._call("delete-favorite-imagespec", query=key)
+
+    def bulk_import_favorite_imagespec(self, records: list[dict]) -> Any:
+        return self._call("bulk-import-favorite-imagespec", req={"records": records})
+
+    def list_recent_imagespec(self, **query: Any) -> Any: return self._call("list-recent-imagespec", query=query)
+    def delete_recent_imagespec(self, **key: Any) -> Any: return self._call("delete-recent-imagespec", query=key)
+
+    def bulk_import_recent_imagespec(self, records: list[dict]) -> Any:
+        return self._call("bulk-import-recent-imagespec", req={"records": records})
+
     # ---- jobs and MOCK faults (project extensions) ----------------------------------------------------
     def get_job(self, job_id: str, wait: float | None = None) -> Any:
         return self._call("get-job", job_id, query={"wait": wait})
@@ -896,6 +1146,26 @@ class _Base(_Operations):
 # =================================================================================================
 # Sync client (requests)
 # =================================================================================================
+
+def _managed(noun: str) -> None:
+    """register/unregister, all/allinfo, CSP delete and counts for a family: the same seven wrappers."""
+    def register(self: Any, conn: str, req: dict) -> Any: return self._call(f"register-{noun}", conn=conn, req=req)
+    def unregister(self: Any, conn: str, name: str) -> Any: return self._call(f"unregister-{noun}", name, conn=conn)
+    def list_all(self: Any, conn: str) -> Any: return self._call(f"list-all-{noun}", conn=conn)
+    def list_all_info(self: Any, conn: str) -> Any: return self._call(f"list-all-{noun}-info", conn=conn)
+    def delete_csp(self: Any, conn: str, csp_id: str) -> Any: return self._call(f"delete-csp-{noun}", csp_id, conn=conn)
+    def count_all(self: Any) -> Any: return self._call(f"count-all-{noun}")
+    def count_by(self: Any, conn: str) -> Any: return self._call(f"count-{noun}-by-connection", conn)
+    for name, fn in ((f"register_{noun}", register), (f"unregister_{noun}", unregister), (f"list_all_{noun}", list_all),
+                     (f"list_all_{noun}_info", list_all_info), (f"delete_csp_{noun}", delete_csp),
+                     (f"count_all_{noun}", count_all), (f"count_{noun}_by_connection", count_by)):
+        fn.__name__ = name
+        setattr(_Operations, name, fn)
+
+
+for _noun in ("disk", "myimage", "publicip", "nic"):
+    _managed(_noun)
+
 
 class SpiderClient(_Base):
     """Blocking client on one pooled ``requests.Session``. Use as a context manager or call close()."""

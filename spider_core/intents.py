@@ -95,8 +95,9 @@ class Reconciler:
     pending: list[IntentRow] = field(default_factory=list)
     settled: list[Outcome] = field(default_factory=list)
 
-    async def run_once(self) -> list[Outcome]:
-        intents = await self.sp.db.list_intents()
+    async def run_once(self, ids: list[str] | None = None) -> list[Outcome]:
+        """Settle this server's open intents (``ids``: only those, e.g. a dead replica's just claimed)."""
+        intents = await self.sp.db.list_intents(ids)
         groups: dict[str, list[IntentRow]] = defaultdict(list)
         for row in intents:
             groups[row.connection].append(row)
@@ -203,7 +204,9 @@ class Reconciler:
                     await drive(handler(conn, VPC).remove_subnet(driver_iid(vpc_row), target))
             else:
                 method = {"vpc": "delete_vpc", "sg": "delete_security", "keypair": "delete_key",
-                          "vm": "terminate_vm", "nlb": "delete_nlb"}[row.resource_type]
+                          "vm": "terminate_vm", "nlb": "delete_nlb", "disk": "delete_disk",
+                          "myimage": "delete_my_image", "publicip": "delete_public_ip",
+                          "nic": "delete_nic"}[row.resource_type]
                 await drive(getattr(handler(conn, kind), method)(target))
         except SpiderError as exc:
             if not errors.is_not_found(exc):

@@ -26,13 +26,14 @@ from typing import Any, Awaitable, Callable
 
 from spider_core import ids
 from spider_core.errors import SpiderError
-from spider_core.metadb import JobRow, MetaDB
+from spider_core.metadb import JobRow, MetaStore
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
 MAX_WAIT = 120.0  # longest long-poll (``?wait=S``)
+POLL = 0.5  # a long-poll on a shared MetaDB also re-reads the job this often (another replica may run it)
 
 CURRENT_JOB: contextvars.ContextVar[str] = contextvars.ContextVar("spidertwin_job", default="")
 """The job a service call runs for (set by the runner), so the intent it records names it."""
@@ -50,7 +51,7 @@ class JobError(SpiderError):
 
 
 class JobRunner:
-    def __init__(self, db: MetaDB, *, workers: int | None = None, max_queued: int | None = None) -> None:
+    def __init__(self, db: MetaStore, *, workers: int | None = None, max_queued: int | None = None) -> None:
         self.db = db
         self.workers = workers or int(os.environ.get("SPIDER_JOB_WORKERS", "512"))
         self.max_queued = max_queued or int(os.environ.get("SPIDER_JOB_QUEUE", "100000"))
@@ -130,11 +131,23 @@ class JobRunner:
         if job.status in FINISHED or seconds <= 0:
             return job
         event = self._finished.setdefault(job_id, asyncio.Event())
-        try:
-            await asyncio.wait_for(event.wait(), min(seconds, MAX_WAIT))
-        except asyncio.TimeoutError:
-            pass
-        return await self.get(job_id)
+        if not self.db.shared:
+            try:
+                await asyncio.wait_for(event.wait(), min(seconds, MAX_WAIT))
+            except asyncio.TimeoutError:
+                pass
+            return await self.get(job_id)
+        # On a shared MetaDB another replica may run it: look again every POLL seconds as well.
+        deadline = asyncio.get_running_loop().time() + min(seconds, MAX_WAIT)
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                await asyncio.wait_for(event.wait(), max(0.0, min(left, POLL)))
+            except asyncio.TimeoutError:
+                pass
+            job = await self.get(job_id)
+            if job.status in FINISHED or left <= POLL:
+                return job
 
     async def cancel(self, job_id: str) -> JobRow:
         job = await self.get(job_id)

@@ -32,21 +32,34 @@ log = logging.getLogger("spider.lifecycle")
 
 
 async def recover(sp: "Spider", execute: Execute) -> None:
-    """Reconcile intents, settle and resume jobs, then declare the server ready."""
+    """Reconcile intents, settle and resume jobs, then declare the server ready; as a replica of a
+    shared MetaDB, go on to heartbeat and take over the work of replicas that die."""
     sp.jobs.start(execute)
-    reconciler = Reconciler(sp)
     sp.phase = "reconciling"
+    if sp.replica is not None:
+        sp.spawn(sp.replica.run(lambda intents, jobs: take_over(sp, intents, jobs)))
+    await _recover(sp, None, None, before_ready=True)
+
+
+async def take_over(sp: "Spider", intent_ids: list[str], job_ids: list[str]) -> None:
+    """Finish a dead replica's work, now ours: the same settling as after our own restart."""
+    await _recover(sp, intent_ids, job_ids, before_ready=False)
+
+
+async def _recover(sp: "Spider", intent_ids: list[str] | None, job_ids: list[str] | None, *,
+                   before_ready: bool) -> None:
+    reconciler = Reconciler(sp)
     try:
-        await _settle(sp, await reconciler.run_once())
-        await _resume(sp, {row.job_id for row in reconciler.pending if row.job_id})
+        await _settle(sp, await reconciler.run_once(intent_ids))
+        await _resume(sp, {row.job_id for row in reconciler.pending if row.job_id}, job_ids)
     except Exception:  # noqa: BLE001 - a recovery bug must not keep the server from serving
-        log.exception("recovery after the restart failed; open intents stay for the next start")
-    if sp.phase == "reconciling":
+        log.exception("recovery of interrupted work failed; open intents stay for the next start")
+    if before_ready and sp.phase == "reconciling":
         sp.phase = "ready"
     while reconciler.pending:
         await asyncio.sleep(RETRY_SECONDS)
         try:
-            await _settle(sp, await reconciler.run_once())
+            await _settle(sp, await reconciler.run_once([row.id for row in reconciler.pending]))
         except Exception:  # noqa: BLE001
             log.exception("retrying open intents failed")
 
@@ -68,10 +81,11 @@ async def _settle(sp: "Spider", outcomes: list[Outcome]) -> None:
                                         finished_at=now_iso()))
 
 
-async def _resume(sp: "Spider", held: set[str]) -> None:
+async def _resume(sp: "Spider", held: set[str], ids: list[str] | None = None) -> None:
     """Queued jobs go back in the queue (oldest first); running ones without an open intent never
-    reached the cloud or had finished: the MetaDB tells which, else they run again."""
-    for job in reversed(await sp.db.list_jobs(statuses=("running",), limit=1_000_000)):
+    reached the cloud or had finished: the MetaDB tells which, else they run again. Only this
+    server's jobs (``ids``: only those)."""
+    for job in reversed(await sp.db.list_jobs(statuses=("running",), limit=1_000_000, mine=True, ids=ids)):
         if job.id in held:
             continue
         kind = KINDS.get(job.resource)
@@ -86,7 +100,7 @@ async def _resume(sp: "Spider", held: set[str]) -> None:
             await sp.db.update_job(job)
             log.warning("job %s (%s %s '%s') was interrupted before reaching the cloud: running it again",
                         job.id, job.operation, job.resource, job.name)
-    for job in reversed(await sp.db.list_jobs(statuses=("queued",), limit=1_000_000)):
+    for job in reversed(await sp.db.list_jobs(statuses=("queued",), limit=1_000_000, mine=True, ids=ids)):
         sp.jobs.enqueue(job.id)
 
 
@@ -113,7 +127,7 @@ async def stop_serving(sp: "Spider", runner: web.AppRunner, deadline: float) -> 
     print(f"spidertwin: stopping: {requests} request(s) and {running} job(s) in flight get up to {deadline:g} s; "
           f"{sp.jobs.queued} queued job(s) stay queued for the next start", flush=True)
     _, cancelled = await asyncio.gather(runner.cleanup(), sp.jobs.drain(deadline))
-    left = sp.db.count_open_intents()
+    left = await sp.db.count_open_intents()
     return (f"spidertwin: stopped in {time.monotonic() - started:.1f} s: {running - cancelled} of {running} running "
             f"job(s) finished, {cancelled} interrupted; {left} open intent(s) and the queued jobs are finished at "
             "the next start")

@@ -26,8 +26,13 @@ subnet W(vpc); register/unregister subnet W(vpc-family, subnetName); SG create W
 register W(vpc) when given, then W(sg); VM start W(vm) only; NLB create R(vpc) then W(nlb); NLB member
 changes W(nlb) only.
 
+VM-side families: a disk attach/detach, a NIC attach and a MyImage snapshot take a **read** lock on the
+VM and a **write** lock on their own name (the VM cannot be terminated under them; CB-Spider: W on
+the disk/NIC/image only); a NIC create reads its VPC, subnet and SGs; a public IP association reads
+the VM and NIC it names (CB-Spider: W on the public IP only).
+
 Lock order (``spider_core.splock.LOCK_ORDER``): connection, VPC, subnet, SG, key, VM, NLB, disk,
-image; names sorted within a family. CB-Spider's sequences already follow it.
+image, NIC, public IP; names sorted within a family. CB-Spider's sequences already follow it.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from spider_core.drivers.base import SERIALIZE_IN_VPC_KINDS
 from spider_core.splock import MODES, Need
 
 __all__ = ["Plan", "SERIALIZABLE", "subnet_key", "vpc_create", "subnet_change", "subnet_adopt", "sg_create",
-           "sg_register", "vm_start", "nlb_create", "nlb_members"]
+           "sg_register", "vm_start", "nlb_create", "nlb_members", "uses_vm", "nic_create", "public_ip_associate"]
 
 # The child kinds a driver may serialise within one VPC (``DriverCapability.serialize_in_vpc`` keys).
 SERIALIZABLE: tuple[str, ...] = SERIALIZE_IN_VPC_KINDS
@@ -111,11 +116,14 @@ def sg_register(mode: str, vpc: str, name: str) -> Plan:
 
 
 def vm_start(mode: str, name: str, vpc: str, subnet: str, sgs: Iterable[str], key: str,
-             serialize: Mapping[str, bool]) -> Plan:
+             serialize: Mapping[str, bool], image: str = "", disks: Iterable[str] = ()) -> Plan:
+    """``image``: the MyImage the VM starts from ('' for a public image); ``disks``: its data disks
+    (written: they get attached)."""
     if not _hierarchy(mode):
         return _cb(Need("vm", name, True))
     return Plan((_vpc(vpc, "vm", serialize), Need("subnet", subnet_key(vpc, subnet), False),
-                 *(Need("sg", sg, False) for sg in sgs), Need("key", key, False), Need("vm", name, True)))
+                 *(Need("sg", sg, False) for sg in sgs), Need("key", key, False), Need("vm", name, True),
+                 *(Need("disk", d, True) for d in disks), *([Need("image", image, False)] if image else [])))
 
 
 def nlb_create(mode: str, name: str, vpc: str, vms: Iterable[str], serialize: Mapping[str, bool]) -> Plan:
@@ -129,3 +137,24 @@ def nlb_members(mode: str, name: str, vms: Iterable[str]) -> Plan:
     if not _hierarchy(mode):
         return _cb(Need("nlb", name, True))
     return Plan((*(Need("vm", vm, False) for vm in vms), Need("nlb", name, True)))
+
+
+def uses_vm(mode: str, family: str, name: str, vm: str) -> Plan:
+    """A change of a disk, NIC or MyImage that involves a VM: attach, detach, snapshot."""
+    if not _hierarchy(mode) or not vm:
+        return _cb(Need(family, name, True))
+    return Plan((Need("vm", vm, False), Need(family, name, True)))
+
+
+def nic_create(mode: str, name: str, vpc: str, subnet: str, sgs: Iterable[str]) -> Plan:
+    if not _hierarchy(mode):
+        return _cb(Need("nic", name, True))
+    return Plan((Need("vpc", vpc, False), Need("subnet", subnet_key(vpc, subnet), False),
+                 *(Need("sg", sg, False) for sg in sgs), Need("nic", name, True)))
+
+
+def public_ip_associate(mode: str, name: str, vm: str, nic: str) -> Plan:
+    if not _hierarchy(mode):
+        return _cb(Need("publicip", name, True))
+    return Plan((*([Need("vm", vm, False)] if vm else []), *([Need("nic", nic, False)] if nic else []),
+                 Need("publicip", name, True)))

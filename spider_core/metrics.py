@@ -34,6 +34,7 @@ class Metrics:
     def __init__(self, spider: "Spider") -> None:
         self.registry = CollectorRegistry()  # no auto-describe: the live collector reads the server at scrape only
         r = self.registry
+        self._spider = spider
         self.requests = Counter("spider_http_requests", "HTTP requests answered, by route and status",
                                 ["route", "method", "status"], registry=r)
         self.latency = Histogram("spider_http_request_duration_seconds", "HTTP request latency by route",
@@ -46,6 +47,9 @@ class Metrics:
                                 ["scope"], registry=r)
         self.jobs_finished = Counter("spider_jobs_finished", "Jobs finished, by status and origin",
                                      ["status", "origin"], registry=r)
+        # levels that live in the MetaDB, read by ``refresh`` before each scrape (a collector cannot await)
+        self.open_intents: int | None = None
+        self.cluster: dict | None = None
         r.register(_LiveState(spider))
         spider.locks.on_wait = self._lock_waited
         call_log.observers.append(self._csp_call)
@@ -59,6 +63,17 @@ class Metrics:
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route, method).observe(seconds)
+
+    async def refresh(self) -> None:
+        """Read the MetaDB's levels: open intents, and on a cluster every replica's locks."""
+        sp = self._spider
+        try:
+            self.open_intents = await sp.db.count_open_intents()
+            if sp.replica is not None:
+                from spider_core.cluster_view import cluster_view
+                self.cluster = await cluster_view(sp)
+        except SpiderError:  # the MetaDB is closed (a scrape during shutdown)
+            pass
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -128,11 +143,34 @@ class _LiveState(Collector):
         yield jobs
         intents = GaugeMetricFamily("spider_open_intents", "Creates/deletes whose cloud call is in flight or "
                                                            "awaits reconciliation")
-        try:
-            intents.add_metric([], sp.db.count_open_intents())
-        except SpiderError:  # the MetaDB is closed (a scrape during shutdown)
-            pass
+        if sp.metrics.open_intents is not None:
+            intents.add_metric([], sp.metrics.open_intents)
         yield intents
+        yield from _cluster_families(sp.metrics.cluster)
         ready = GaugeMetricFamily("spider_ready", "1 when /spider/readyz answers 200")
         ready.add_metric([], 1 if sp.readiness()[0] else 0)
         yield ready
+
+
+def _cluster_families(view: dict | None) -> Iterable[Any]:
+    """Cluster-wide lock holders and waiters by family and replica, and the replicas' liveness."""
+    if view is None:
+        return
+    holders = GaugeMetricFamily("spider_cluster_lock_holders", "Sponge-lock holders in the whole cluster, by "
+                                "family and the replica holding", labels=["family", "replica"])
+    waiters = GaugeMetricFamily("spider_cluster_lock_waiters", "Requests waiting for a lock another replica holds, "
+                                "by family and the replica waiting", labels=["family", "replica"])
+    for key, target in (("holders", holders), ("waiters", waiters)):
+        counts: dict[tuple[str, str], int] = {}
+        for entry in view["locks"]:
+            for who in entry[key]:
+                counts[(entry["family"], who["replica"])] = counts.get((entry["family"], who["replica"]), 0) + 1
+        for (family, replica), n in sorted(counts.items()):
+            target.add_metric([family, replica], n)
+    yield holders
+    yield waiters
+    alive = GaugeMetricFamily("spider_cluster_replica_up", "1 for each replica whose lease is current",
+                              labels=["replica"])
+    for rep in view["replicas"]:
+        alive.add_metric([rep["id"]], 1 if rep["alive"] else 0)
+    yield alive

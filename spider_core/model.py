@@ -419,3 +419,111 @@ class AnyCallInfo:
     fid: str
     inputs: list[KeyValue] = field(default_factory=_kvs)
     outputs: list[KeyValue] = field(default_factory=_kvs)
+
+
+# --------------------------------------------------------------------------------------------
+# VM-side families: disks, machine images taken from VMs, network interfaces, public IPs, tags
+
+
+class DiskStatus(str, Enum):
+    CREATING = "Creating"
+    AVAILABLE = "Available"
+    ATTACHED = "Attached"
+    DELETING = "Deleting"
+    ERROR = "Error"
+
+
+@dataclass
+class DiskInfo:
+    """CB-Spider's ``DiskInfo`` (also its create request: ``iid``, ``zone``, ``disk_type``, ``disk_size``)."""
+
+    iid: IID
+    zone: str = ""
+    disk_type: str = ""
+    disk_size: str = ""
+    status: str = ""
+    owner_vm: IID = field(default_factory=IID)
+    created_time: str = ""
+    tags: list[KeyValue] = field(default_factory=_kvs)
+    key_values: list[KeyValue] = field(default_factory=_kvs)
+
+
+@dataclass
+class MyImageInfo:
+    """A machine image a VM was snapshotted into (CB-Spider's ``MyImageInfo``)."""
+
+    iid: IID
+    source_vm: IID = field(default_factory=IID)
+    status: str = ""
+    created_time: str = ""
+    tags: list[KeyValue] = field(default_factory=_kvs)
+    key_values: list[KeyValue] = field(default_factory=_kvs)
+
+
+@dataclass
+class PublicIPInfo:
+    iid: IID
+    public_ip_address: str = ""
+    status: str = ""
+    owned_vm: IID = field(default_factory=IID)
+    owned_nic: IID = field(default_factory=IID)
+    owned_private_ip: str = ""
+    created_time: str = ""
+    tags: list[KeyValue] = field(default_factory=_kvs)
+    key_values: list[KeyValue] = field(default_factory=_kvs)
+
+
+@dataclass
+class NetworkInterfaceInfo:
+    """A stand-alone network interface (CB-Spider's ``NICInfo``; ``NICInfo`` above is a VM's NIC view)."""
+
+    iid: IID
+    vpc_iid: IID = field(default_factory=IID)
+    subnet_iid: IID = field(default_factory=IID)
+    security_group_iids: list[IID] = field(default_factory=list)
+    private_ip: str = ""
+    private_ips: list[str] = field(default_factory=list)
+    public_ips: list[str] = field(default_factory=list)
+    public_ip: str = ""
+    owner_vm: IID = field(default_factory=IID)
+    device_index: int = 0
+    mac_address: str = ""
+    status: str = ""
+    created_time: str = ""
+    tags: list[KeyValue] = field(default_factory=_kvs)
+    key_values: list[KeyValue] = field(default_factory=_kvs)
+
+
+@dataclass
+class NICReqInfo:
+    iid: IID
+    vpc_iid: IID
+    subnet_iid: IID
+    security_group_iids: list[IID] = field(default_factory=list)
+    tags: list[KeyValue] = field(default_factory=_kvs)
+
+
+@dataclass
+class TagInfo:
+    """A resource and its tags (FindTag's answer)."""
+
+    res_type: str
+    res_iid: IID
+    tags: list[KeyValue] = field(default_factory=_kvs)
+    key_values: list[KeyValue] = field(default_factory=_kvs)
+
+
+@dataclass
+class VMPrice:
+    """One on-demand price of one VM spec in one region (a row of CB-Spider's ``CloudPrice.PriceList``)."""
+
+    spec: VMSpecInfo
+    product_id: str
+    price: str
+    currency: str = "USD"
+    unit: str = "Hour"
+    pricing_id: str = ""
+    zone: str = ""
+    description: str = ""
+    csp_product_info: dict = field(default_factory=dict)
+    csp_price_info: dict = field(default_factory=dict)

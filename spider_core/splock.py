@@ -61,7 +61,8 @@ _INFO_MEMBERS = {"vpc": ("vpc", "subnet")}
 # The one lock order: a request that needs several locks takes them by family in this order (parents
 # before children, so a create's read locks on what it uses come before the write lock on its own
 # name), and within a family by name. Every multi-lock acquisition goes through ``in_order``.
-LOCK_ORDER: tuple[str, ...] = ("connection", "vpc", "subnet", "sg", "key", "vm", "nlb", "disk", "image")
+LOCK_ORDER: tuple[str, ...] = ("connection", "vpc", "subnet", "sg", "key", "vm", "nlb", "disk", "image", "nic",
+                               "publicip")
 _RANK = {family: rank for rank, family in enumerate(LOCK_ORDER)}
 
 # Reservoir size per family and per measure (wait, hold): the most recent samples.
@@ -213,7 +214,7 @@ def _percentiles(samples: deque[float], all_time_max: float) -> dict[str, float]
 class _Guard:
     """The async context manager ``LockManager.read/write`` return (cheaper than a generator)."""
 
-    __slots__ = ("_manager", "_family", "_connection", "_name", "_write", "_entry", "_token")
+    __slots__ = ("_manager", "_family", "_connection", "_name", "_write", "_entry", "_token", "_holder")
 
     def __init__(self, manager: LockManager, family: str, connection: str, name: str, write: bool) -> None:
         self._manager = manager
@@ -223,30 +224,41 @@ class _Guard:
         self._write = write
         self._entry: _Entry | None = None
         self._token = 0
+        self._holder = ""
 
     async def __aenter__(self) -> None:
         if self._entry is not None:
             raise RuntimeError("SP-Lock guard is already held; create a new one per use")
-        self._entry, self._token = await self._manager._acquire(
-            self._family, self._connection, self._name, self._write)
+        entry, token = await self._manager._acquire(self._family, self._connection, self._name, self._write)
+        if self._manager.cluster is not None:
+            try:
+                self._holder = await self._manager._cluster_acquire([(entry, self._write)])
+            except BaseException:
+                self._manager._release(entry, token)
+                raise
+        self._entry, self._token = entry, token
 
     async def __aexit__(self, *exc: object) -> None:
         entry, self._entry = self._entry, None
         if entry is not None:
             self._manager._release(entry, self._token)
+            if self._holder:
+                self._manager.cluster.release(self._holder)  # type: ignore[union-attr]
+                self._holder = ""
 
 
 class _MultiGuard:
     """``LockManager.hold``: several locks taken one after another in the given order, given back in
     reverse; a failure or cancellation half-way gives back what was already taken."""
 
-    __slots__ = ("_manager", "_connection", "_needs", "_held")
+    __slots__ = ("_manager", "_connection", "_needs", "_held", "_holder")
 
     def __init__(self, manager: LockManager, connection: str, needs: list[Need]) -> None:
         self._manager = manager
         self._connection = connection
         self._needs = needs
         self._held: list[tuple[_Entry, int]] = []
+        self._holder = ""
 
     async def __aenter__(self) -> None:
         if self._held:
@@ -254,6 +266,9 @@ class _MultiGuard:
         try:
             for need in self._needs:
                 self._held.append(await self._manager._acquire(need.family, self._connection, need.name, need.write))
+            if self._manager.cluster is not None and self._held:
+                self._holder = await self._manager._cluster_acquire(
+                    [(entry, need.write) for (entry, _), need in zip(self._held, self._needs)])
         except BaseException:
             self._give_back()
             raise
@@ -265,6 +280,9 @@ class _MultiGuard:
         held, self._held = self._held, []
         for entry, token in reversed(held):
             self._manager._release(entry, token)
+        if self._holder:
+            self._manager.cluster.release(self._holder)  # type: ignore[union-attr]
+            self._holder = ""
 
 
 class LockManager:
@@ -283,6 +301,9 @@ class LockManager:
         self._tokens = 0
         self._since = datetime.now(timezone.utc)
         self.on_wait: Callable[[str, float], None] | None = None  # (family, seconds waited): the metrics
+        # The cross-replica layer (spider_core.cluster_lock.ClusterLock) when replicas share a MetaDB:
+        # asked once a request's local locks are granted, for all of them at once.
+        self.cluster: Any = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> LockManager:
@@ -363,6 +384,15 @@ class LockManager:
         self._since = datetime.now(timezone.utc)
 
     # ---- internals -----------------------------------------------------------------------------------
+
+    async def _cluster_acquire(self, granted: list[tuple[_Entry, bool]]) -> str:
+        """The same locks across replicas (global mode: the family's one lock, exclusive)."""
+        connection = granted[0][0].connection
+        if self._global:
+            needs = sorted({(entry.family, "*", True) for entry, _ in granted})
+        else:
+            needs = [(entry.family, entry.name, write) for entry, write in granted]
+        return await self.cluster.acquire(connection, needs, REQUEST.get() or _task_name())
 
     async def _acquire(self, family: str, connection: str, name: str, write: bool) -> tuple[_Entry, int]:
         if self.namespace:

@@ -21,6 +21,7 @@ from spider_core.model import (
     IID,
     ConnectionConfigInfo,
     CredentialInfo,
+    DiskInfo,
     DriverInfo,
     GpuInfo,
     HealthCheckerInfo,
@@ -29,15 +30,20 @@ from spider_core.model import (
     KeyPairInfo,
     KeyValue,
     ListenerInfo,
+    MyImageInfo,
+    NetworkInterfaceInfo,
     NICInfo,
     NLBInfo,
+    PublicIPInfo,
     RegionInfo,
     RegionZoneInfo,
     SecurityInfo,
     SecurityRule,
     SubnetInfo,
+    TagInfo,
     VMGroupInfo,
     VMInfo,
+    VMPrice,
     VMSpecInfo,
     VMStatusInfo,
     VPCInfo,
@@ -76,6 +82,19 @@ REGION_REQ = {"RegionName": str, "ProviderName": str, "KeyValueInfoList": [KV], 
 CONNECTION_REQ = {"ConfigName": str, "ProviderName": str, "DriverName": str, "CredentialName": str,
                   "RegionName": str}
 PRECONFIG_REQ = {"DriverName": str, "CredentialName": str}
+DISK_REQ = {"Name": str, "Zone": str, "DiskType": str, "DiskSize": str, "TagList": [KV]}
+DISK_REG_REQ = {"Name": str, "Zone": str, "CSPId": str}
+DISK_SIZE_REQ = {"Size": str}
+VM_NAME_REQ = {"VMName": str}
+MYIMAGE_REQ = {"Name": str, "SourceVM": str, "TagList": [KV]}
+TAG_ADD_REQ = {"ResourceType": str, "ResourceName": str, "Tag": KV}
+TAG_REMOVE_REQ = {"ResourceType": str, "ResourceName": str}
+TAG_FIND_REQ = {"ResourceType": str, "Keyword": str}
+PUBLICIP_REQ = {"Name": str, "TagList": [KV]}
+PUBLICIP_ASSOC_REQ = {"VMName": str, "NICName": str, "PrivateIP": str}
+NIC_REQ = {"Name": str, "VPCName": str, "SubnetName": str, "SecurityGroupNames": [str], "TagList": [KV]}
+NIC_IP_REQ = {"PrivateIP": str}
+PRICE_REQ = {"ConnectionName": str, "FilterList": [KV]}
 
 
 def envelope(req_schema: Schema | None) -> dict:
@@ -133,7 +152,9 @@ def decode(value: Any, schema: Schema, path: str = "") -> Any:
         if not isinstance(value, list):
             raise _type_error("[]" + _GO_TYPE.get(schema[0] if isinstance(schema[0], type) else dict, "struct"),
                               value, path)
-        return [decode(item, schema[0], path) for item in value]
+        # Go decodes a null element into the element's zero value ({} for a struct, "" for a string), so a
+        # null inside SubnetInfoList is an empty subnet the validator then names, never a crash
+        return [decode(_zero(schema[0]) if item is None else item, schema[0], path) for item in value]
     if schema is str:
         if not isinstance(value, str):
             raise _type_error("string", value, path)
@@ -149,13 +170,56 @@ def decode(value: Any, schema: Schema, path: str = "") -> Any:
     raise TypeError(f"bad schema {schema!r}")
 
 
+def _zero(schema: Schema) -> Any:
+    if isinstance(schema, dict):
+        return {}
+    if isinstance(schema, list):
+        return []
+    return {str: "", bool: False, int: 0}.get(schema)  # type: ignore[call-overload]
+
+
+# Go's encoding/json refuses documents nested deeper than this (its "exceeded max depth" error)
+MAX_DEPTH = 10000
+
+
+def _too_deep(raw: bytes) -> int:
+    """The offset where nesting passes MAX_DEPTH, or -1: checked before json.loads, which would hit
+    Python's recursion limit (a RecursionError) on a few thousand levels."""
+    depth = 0
+    in_string = escaped = False
+    for offset, byte in enumerate(raw):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > MAX_DEPTH:
+                return offset
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return -1
+
+
 def parse_json(raw: bytes) -> Any:
     """Decode a request body, raising echo's Syntax error text on malformed JSON."""
+    deep = _too_deep(raw) if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH else -1
+    if deep >= 0:
+        raise SpiderError(f"code=400, message=Syntax error: offset={deep}, error=exceeded max depth, "
+                          "internal=exceeded max depth")
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise SpiderError(f"code=400, message=Syntax error: offset={exc.pos}, error={exc.msg}, "
                           f"internal={exc.msg}") from None
+    except RecursionError:  # below Go's depth limit but past Python's stack
+        raise SpiderError("code=400, message=Syntax error: offset=0, error=exceeded max depth, "
+                          "internal=exceeded max depth") from None
     except UnicodeDecodeError:
         raise SpiderError("code=400, message=Syntax error: offset=0, error=invalid UTF-8 in request body, "
                           "internal=invalid UTF-8 in request body") from None
@@ -225,12 +289,12 @@ def driver(d: DriverInfo) -> dict:
 
 def credential(c: CredentialInfo) -> dict:
     return {"CredentialName": c.credential_name, "ProviderName": c.provider_name,
-            "KeyValueInfoList": kvs(c.key_values)}
+            "KeyValueInfoList": kvs(c.key_values) or []}
 
 
 def region(r: RegionInfo) -> dict:
     return {"RegionName": r.region_name, "ProviderName": r.provider_name,
-            "KeyValueInfoList": kvs(r.key_values), "AvailableZoneList": r.available_zones}
+            "KeyValueInfoList": kvs(r.key_values) or [], "AvailableZoneList": list(r.available_zones or [])}
 
 
 def connection_config(c: ConnectionConfigInfo) -> dict:
@@ -288,7 +352,7 @@ def subnet(s: SubnetInfo) -> dict:
 
 
 def vpc(v: VPCInfo) -> dict:
-    subnets = None if v.subnets is None else [subnet(s) for s in v.subnets]
+    subnets = [subnet(s) for s in v.subnets or []]  # CB-Spider's description: an array, so [] even for a stub
     return _tail({"IId": iid(v.iid), "IPv4_CIDR": v.ipv4_cidr, "SubnetInfoList": subnets}, v.tags, v.key_values)
 
 
@@ -299,7 +363,7 @@ def rule(r: SecurityRule) -> dict:
 
 
 def security(s: SecurityInfo) -> dict:
-    rules = None if s.rules is None else [rule(r) for r in s.rules]
+    rules = [rule(r) for r in s.rules or []]
     return _tail({"IId": iid(s.iid), "VpcIID": iid(s.vpc_iid), "SecurityRules": rules}, s.tags, s.key_values)
 
 
@@ -395,24 +459,101 @@ def health(h: HealthInfo) -> dict:
 
 # ---- misc ---------------------------------------------------------------------------------------------
 
-_CAPABILITY_GO_NAMES = {
-    "zone_based_control": "ZoneBasedControl", "region_zone_handler": "RegionZoneHandler",
-    "price_info_handler": "PriceInfoHandler", "image_handler": "ImageHandler",
-    "vmspec_handler": "VMSpecHandler", "vpc_handler": "VPCHandler", "security_handler": "SecurityHandler",
-    "keypair_handler": "KeyPairHandler", "vm_handler": "VMHandler", "disk_handler": "DiskHandler",
-    "myimage_handler": "MyImageHandler", "nlb_handler": "NLBHandler", "cluster_handler": "ClusterHandler",
-    "tag_handler": "TagHandler", "vpc_cidr": "VPC_CIDR", "single_vpc": "SINGLE_VPC",
-}
-_CAPABILITY_EXTRA_FALSE = ("FileSystemHandler", "RDBMSHandler", "PublicIPHandler", "NICHandler",
-                           "MonitoringHandler", "QuotaHandler", "S3Handler")
+# CB-Spider's DriverCapabilityInfo, in its Go field order: (Go name, DriverCapability field or None
+# for the families no driver here implements).
+_CAPABILITY_FIELDS: tuple[tuple[str, str | None], ...] = (
+    ("ZoneBasedControl", "zone_based_control"), ("RegionZoneHandler", "region_zone_handler"),
+    ("PriceInfoHandler", "price_info_handler"), ("ImageHandler", "image_handler"),
+    ("VMSpecHandler", "vmspec_handler"), ("VPCHandler", "vpc_handler"), ("SecurityHandler", "security_handler"),
+    ("KeyPairHandler", "keypair_handler"), ("VMHandler", "vm_handler"), ("DiskHandler", "disk_handler"),
+    ("MyImageHandler", "myimage_handler"), ("NLBHandler", "nlb_handler"), ("ClusterHandler", "cluster_handler"),
+    ("FileSystemHandler", None), ("QuotaInfoHandler", None), ("RDBMSHandler", None), ("DBSpecHandler", None),
+    ("RDBMSMySQLHandler", None), ("RDBMSMariaDBHandler", None), ("RDBMSPostgreSQLHandler", None),
+    ("PublicIPHandler", "public_ip_handler"), ("NICHandler", "nic_handler"), ("TagHandler", "tag_handler"),
+    ("TagSupportResourceType", "tag_support_resource_types"), ("VPC_CIDR", "vpc_cidr"), ("EMULATED_VPC", None),
+    ("SINGLE_VPC", "single_vpc"),
+)
 
 
 def capability(c: DriverCapability) -> dict:
-    out: dict[str, Any] = {go: bool(getattr(c, py)) for py, go in _CAPABILITY_GO_NAMES.items()}
-    for name in _CAPABILITY_EXTRA_FALSE:
-        out[name] = False
-    out["TagSupportResourceType"] = list(c.tag_support_resource_types)
+    out: dict[str, Any] = {}
+    for go, py in _CAPABILITY_FIELDS:
+        if go == "TagSupportResourceType":
+            out[go] = list(c.tag_support_resource_types)
+        else:
+            out[go] = bool(getattr(c, py)) if py else False
     return out
+
+
+# ---- disk, MyImage, public IP, NIC, tag --------------------------------------------------------------
+
+ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time, what CB-Spider's stubs carry
+
+
+def disk(d: DiskInfo) -> dict:
+    out = {"IId": iid(d.iid), "Zone": d.zone, "DiskType": d.disk_type, "DiskSize": d.disk_size,
+           "Status": d.status, "OwnerVM": iid(d.owner_vm), "CreatedTime": d.created_time or ZERO_TIME}
+    return _tail(out, d.tags, d.key_values)
+
+
+def myimage(m: MyImageInfo) -> dict:
+    out = {"IId": iid(m.iid), "SourceVM": iid(m.source_vm), "Status": m.status,
+           "CreatedTime": m.created_time or ZERO_TIME}
+    return _tail(out, m.tags, m.key_values)
+
+
+def public_ip(p: PublicIPInfo) -> dict:
+    # OwnedVM/OwnedNIC are struct values: Go's omitempty never drops them
+    out: dict[str, Any] = {"IId": iid(p.iid), "PublicIPAddress": p.public_ip_address, "Status": p.status,
+                           "OwnedVM": iid(p.owned_vm), "OwnedNIC": iid(p.owned_nic)}
+    _put_oe(out, "OwnedPrivateIP", p.owned_private_ip)
+    out["CreatedTime"] = p.created_time or ZERO_TIME
+    return _tail(out, p.tags, p.key_values)
+
+
+def network_interface(n: NetworkInterfaceInfo) -> dict:
+    out: dict[str, Any] = {"IId": iid(n.iid), "VpcIID": iid(n.vpc_iid), "SubnetIID": iid(n.subnet_iid)}
+    _put_oe(out, "SecurityGroupIIDs", [iid(i) for i in n.security_group_iids])
+    out["PrivateIP"] = n.private_ip
+    _put_oe(out, "PrivateIPs", list(n.private_ips))
+    _put_oe(out, "PublicIPs", list(n.public_ips))
+    _put_oe(out, "PublicIP", n.public_ip)
+    out["OwnerVM"] = iid(n.owner_vm)
+    _put_oe(out, "DeviceIndex", n.device_index)
+    _put_oe(out, "MACAddress", n.mac_address)
+    out["Status"] = n.status
+    out["CreatedTime"] = n.created_time or ZERO_TIME
+    return _tail(out, n.tags, n.key_values)
+
+
+def kv(item: KeyValue) -> dict:
+    return {"Key": item.key, "Value": item.value}
+
+
+def tag_info(t: TagInfo) -> dict:
+    return _tail({"ResType": t.res_type, "ResIId": iid(t.res_iid)}, t.tags, t.key_values)
+
+
+def vm_price(p: "VMPrice", simple: bool) -> dict:
+    product: dict[str, Any] = {"ProductId": p.product_id}
+    if simple:
+        product["VMSpecName"] = p.spec.name
+    else:
+        product["VMSpecInfo"] = vmspec(p.spec)
+    _put_oe(product, "Description", p.description)
+    product["CSPProductInfo"] = p.csp_product_info or {}
+    on_demand = {"PricingId": p.pricing_id, "Unit": p.unit, "Currency": p.currency, "Price": p.price}
+    out: dict[str, Any] = {}
+    _put_oe(out, "ZoneName", p.zone)
+    out["ProductInfo"] = product
+    out["PriceInfo"] = {"OnDemand": on_demand, "CSPPriceInfo": p.csp_price_info or {}}
+    return out
+
+
+def cloud_price(cloud: str, region_name: str, prices: list, simple: bool) -> dict:
+    """CB-Spider's ``CloudPrice`` (the ``/priceinfo/vm/{RegionName}`` answer)."""
+    return {"Meta": {"Version": "1.0", "Description": f"{cloud} Virtual Machines Price Info"},
+            "CloudName": cloud, "RegionName": region_name, "PriceList": [vm_price(p, simple) for p in prices]}
 
 
 def result(ok: bool) -> dict:

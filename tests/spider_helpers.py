@@ -116,11 +116,15 @@ class SpiderProcess:
 
 
 class TwinSubprocess:
-    """``python -m cloudtwin`` on 127.0.0.1:<free port>; stopped (and reaped) on every exit path."""
+    """``python -m cloudtwin`` on 127.0.0.1:<free port>; stopped (and reaped) on every exit path.
 
-    def __init__(self, *args: str, time_scale: float = 0.1) -> None:
-        self.port = free_port()
-        self.args = [*args, "--time-scale", str(time_scale)]
+    ``shard=(cluster_file, name, port)`` starts one shard of a cluster instead (it listens where the
+    file says, which must be ``port``)."""
+
+    def __init__(self, *args: str, time_scale: float = 0.1, shard: tuple[Path, str, int] | None = None) -> None:
+        self.port = shard[2] if shard else free_port()
+        where = ["--cluster", str(shard[0]), "--shard", shard[1]] if shard else ["--port", str(self.port)]
+        self.args = [*where, *args, "--time-scale", str(time_scale)]
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -130,7 +134,7 @@ class TwinSubprocess:
     def start(self, timeout: float = 20.0) -> "TwinSubprocess":
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
-        self.proc = subprocess.Popen([sys.executable, "-m", "cloudtwin", "--port", str(self.port), *self.args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "cloudtwin", *self.args],
                                      env=env, cwd=str(REPO), stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

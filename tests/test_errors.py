@@ -319,7 +319,7 @@ async def test_not_found_at_the_csp_counts_as_deleted(mock_server):
     assert v["IId"]["SystemId"] not in {i.system_id for i in await conn.cloud.vpc.list_iid()}
     assert await ok(srv, "GET", "vpc", params={"ConnectionName": C}) == {"vpc": [{
         "IId": {"NameId": "vpc-gone", "SystemId": (await srv.sp.db.get_iid(C, "vpc", "vpc-gone")).system_id},
-        "IPv4_CIDR": "", "SubnetInfoList": None}]}, "list shows a stub with the stored spUUID:cspId"
+        "IPv4_CIDR": "", "SubnetInfoList": []}]}, "list shows a stub with the stored spUUID:cspId"
     assert await ok(srv, "DELETE", "vpc/vpc-gone", srv.body()) == {"Result": "true"}
     assert (await srv.dump())["iid_infos"] == []
 
@@ -409,7 +409,7 @@ async def test_metadb_failure_after_csp_create_rolls_back(mock_server, monkeypat
     # the CSP VPC Spider created is gone again, and nothing is in the MetaDB
     csp_after = {i.system_id for i in await conn.cloud.vpc.list_iid()}
     assert csp_after == csp_before
-    assert srv.sp.db.count_open_intents() == 0  # the failed create's intent is closed: nothing to reconcile
+    assert await srv.sp.db.count_open_intents() == 0  # the failed create's intent is closed: nothing to reconcile
     created_csp_id = failures[0][0].system_id.split(":", 1)[1]
     assert created_csp_id not in csp_after
     allvpc = (await ok(srv, "GET", "allvpc", params={"ConnectionName": C}))["AllList"]

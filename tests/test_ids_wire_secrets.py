@@ -105,7 +105,8 @@ def test_vpc_encoding_key_order_and_omitempty():
     assert list(wire.vpc(info)["SubnetInfoList"][0]) == ["IId", "Zone", "IPv4_CIDR"]
     info.tags = [KeyValue("k", "v")]
     assert list(wire.vpc(info)) == ["IId", "IPv4_CIDR", "SubnetInfoList", "TagList"]
-    assert wire.vpc(VPCInfo(IID("v", "x"), "", None))["SubnetInfoList"] is None
+    # CB-Spider's description says array: [] even for a stub (CB-Spider itself sends null there)
+    assert wire.vpc(VPCInfo(IID("v", "x"), "", None))["SubnetInfoList"] == []
 
 
 def test_key_file_is_private_and_stable(tmp_path):

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("spider_core", "mock_driver", "cloudtwin", "sgtest", "concurrency", "reports")
-ABOVE_THE_CORE = ("cloudtwin", "sgtest", "concurrency")
+PACKAGES = ("spider_core", "mock_driver", "cloudtwin", "sgtest", "concurrency", "reports", "spidercluster")
+ABOVE_THE_CORE = ("cloudtwin", "sgtest", "concurrency", "spidercluster")
 
 STATE = ("cloudtwin.clouds", "cloudtwin.resource", "cloudtwin.ids")
 ENGINES = ("cloudtwin.twin", "cloudtwin.faults", "cloudtwin.routing", "cloudtwin.dataplane", "cloudtwin.app",

@@ -156,7 +156,7 @@ def expectations() -> list:
     def c_region(j):
         assert json.dumps(j) == json.dumps({"RegionName": "mock-region01", "ProviderName": "MOCK",
                                             "KeyValueInfoList": [{"Key": "Region", "Value": "default"}],
-                                            "AvailableZoneList": None})
+                                            "AvailableZoneList": []})
 
     def c_conn(j):
         assert list(j.items()) == [("ConfigName", CONN), ("ProviderName", "MOCK"), ("DriverName", "mock-driver01"),

@@ -5,6 +5,7 @@ resource counts as they were and no sponge-lock entry behind."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from spider_helpers import REPO, SpiderProcess, TwinSubprocess
+from spider_helpers import REPO, SpiderProcess, TwinSubprocess, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -86,8 +87,10 @@ def test_vpc_create_get_list_delete_100_on_mock(mock_spider, tmp_path):
         assert suite["target"] == MOCK
         assert_nothing_left(mock_spider, MOCK)
         for artefact in ("report.md", "summary.md", "result.json", "junit.xml", "summary.csv", "failures.csv",
-                         "latency-percentiles.svg", "locust_stats.csv", "locust_failures.csv", "locust.json"):
+                         "latency-percentiles.svg", "locust_stats.csv", "locust_failures.csv", "locust.json",
+                         "locust.html"):
             assert (out / artefact).exists(), artefact
+        assert "[Locust's own HTML report](locust.html)" in (out / "report.md").read_text()
         assert "| ops/s |" in (out / "report.md").read_text()
         assert "<svg" in (out / "latency-percentiles.svg").read_text()
         if op == "create":
@@ -153,6 +156,58 @@ def test_interrupted_loop_cleans_up(mock_spider, tmp_path):
     assert proc.returncode == 130, output
     assert "cleaning up" in output
     assert_nothing_left(mock_spider, MOCK)
+
+
+def test_a_master_and_two_worker_processes_run_one_template(mock_spider, tmp_path):
+    """`spider load --master` here, two `spider load --worker --master-host 127.0.0.1` processes as if on
+    other hosts: the users run on the workers, setup, gate, cleanup and reports stay on the master,
+    and the report directory has Locust's own HTML report, linked from report.md."""
+    port = free_port()
+    master = subprocess.Popen(load_cmd(mock_spider.base, tmp_path, "create", "mock", "6", "--resource", "vpc",
+                                       "--master", "--expect-workers", "2", "--master-bind-port", str(port)),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env(), cwd=str(REPO))
+    worker_cmd = [sys.executable, "-m", "spider_core.cli", "load", "--worker", "--master-host", "127.0.0.1",
+                  "--master-port", str(port)]
+    workers = [subprocess.Popen(worker_cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env(),
+                                cwd=str(REPO)) for _ in range(2)]
+    try:
+        output, _ = master.communicate(timeout=180)
+        worker_output = [w.communicate(timeout=60)[0] for w in workers]
+    finally:
+        for proc in (master, *workers):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert master.returncode == 0, output
+    assert [w.returncode for w in workers] == [0, 0], worker_output
+    suite = json.loads((tmp_path / "result.json").read_text())["suites"][0]
+    figures = suite["properties"]["figures"]
+    assert figures["requests"] == 6 and figures["successes"] == 6 and figures["failures"] == 0, figures
+    assert suite["properties"]["workers"] == f"2 (master on 127.0.0.1:{port})"
+    html = (tmp_path / "locust.html").read_text()
+    assert "<html" in html.lower() and "create vpc" in html, "Locust's report of this run"
+    assert "[Locust's own HTML report](locust.html)" in (tmp_path / "report.md").read_text()
+    assert_nothing_left(mock_spider, MOCK)
+
+
+def test_master_and_worker_command_lines_are_checked(tmp_path, capsys):
+    """A worker takes no template; a master binds loopback unless told, and says what a wider bind exposes."""
+    from concurrency import run
+
+    assert run.main(["create", "mock", "5", "--worker", "--out", str(tmp_path)]) == 2
+    assert "--worker takes no OP CSP N" in capsys.readouterr().err
+    assert run.main(["create", "mock", "5", "--resource", "vpc", "--master", "--processes", "2"]) == 2
+    assert "choose one" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [], "nothing ran"
+    parser = argparse.ArgumentParser()
+    run.add_arguments(parser)
+    local = parser.parse_args(["create", "mock", "5", "--resource", "vpc", "--master"])
+    assert local.master_bind_host == "127.0.0.1" and run.master_warning(local) is None
+    wide = parser.parse_args(["create", "mock", "5", "--resource", "vpc", "--master", "--master-bind-host", "0.0.0.0"])
+    assert "no authentication and no encryption" in run.master_warning(wide)
+    for args, host in ((local, "127.0.0.1"), (wide, "0.0.0.0")):
+        cmd = run.locust_command(run.LoadPlan("create", "vpc", 5, "c"), args, tmp_path)
+        assert cmd[cmd.index("--master-bind-host") + 1] == host and "--master" in cmd
 
 
 def test_bad_template_is_refused_before_anything_runs(tmp_path):

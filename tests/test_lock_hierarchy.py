@@ -26,7 +26,8 @@ R, W = False, True
 
 
 def test_lock_order_is_the_documented_one_and_multi_name_acquisitions_are_sorted():
-    assert LOCK_ORDER == ("connection", "vpc", "subnet", "sg", "key", "vm", "nlb", "disk", "image")
+    assert LOCK_ORDER == ("connection", "vpc", "subnet", "sg", "key", "vm", "nlb", "disk", "image", "nic",
+                          "publicip")
     got = in_order([Need("vm", "vm-b", W), Need("sg", "sg-z", R), Need("vpc", "v", R), Need("sg", "sg-a", R),
                     Need("vpc", "v", W), Need("key", "k", R), Need("sg", "sg-z", R)])
     assert got == [Need("vpc", "v", W), Need("sg", "sg-a", R), Need("sg", "sg-z", R), Need("key", "k", R),

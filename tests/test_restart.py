@@ -64,7 +64,7 @@ def test_restart_keeps_metadb_and_loses_mock_state(spider_process, spider_root):
 
     # MOCK state is empty: lists give CB-Spider stubs carrying the stored spUUID:cspId
     r = get(srv, "vpc", **Q)
-    assert '"IPv4_CIDR":"","SubnetInfoList":null' in r.text, r.text
+    assert '"IPv4_CIDR":"","SubnetInfoList":[]' in r.text, r.text  # an array, never null
     [stub] = r.json()["vpc"]
     assert stub["IId"]["NameId"] == "vpc-01"
     assert re.fullmatch(f"{SPUUID}:{re.escape(vpc['IId']['SystemId'])}", stub["IId"]["SystemId"]), stub
@@ -77,7 +77,7 @@ def test_restart_keeps_metadb_and_loses_mock_state(spider_process, spider_root):
     assert vm_stub["PublicIP"] == "" and vm_stub["PrivateIP"] == "" and vm_stub["VMSpecName"] == ""
 
     [sg_stub] = get(srv, "securitygroup", **Q).json()["securitygroup"]
-    assert sg_stub["IId"]["NameId"] == "sg-01" and sg_stub["SecurityRules"] is None
+    assert sg_stub["IId"]["NameId"] == "sg-01" and sg_stub["SecurityRules"] == []
     assert sg_stub["IId"]["SystemId"].endswith(":" + sg["IId"]["SystemId"])
     [key_stub] = get(srv, "keypair", **Q).json()["keypair"]
     assert key_stub["IId"]["NameId"] == "keypair-01"

@@ -27,22 +27,30 @@ from typing import Any, Mapping
 from spider_core.model import (
     IID,
     AnyCallInfo,
+    DiskInfo,
     HealthCheckerInfo,
     HealthInfo,
     ImageInfo,
     KeyPairInfo,
     KeyPairReqInfo,
+    KeyValue,
     ListenerInfo,
+    MyImageInfo,
+    NetworkInterfaceInfo,
+    NICReqInfo,
     NLBInfo,
     NLBReqInfo,
+    PublicIPInfo,
     RegionZoneInfo,
     SecurityInfo,
     SecurityReqInfo,
     SecurityRule,
     SubnetInfo,
+    TagInfo,
     VMAction,
     VMGroupInfo,
     VMInfo,
+    VMPrice,
     VMReqInfo,
     VMSpecInfo,
     VMStatus,
@@ -96,6 +104,8 @@ class DriverCapability:
     tag_handler: bool = False
     vpc_cidr: bool = False
     single_vpc: bool = False
+    public_ip_handler: bool = False
+    nic_handler: bool = False
     tag_support_resource_types: tuple[str, ...] = ()
     # Spider-side knob (not part of CB-Spider's record): wait for SSH on PublicIP:22 after VM start.
     probe_ssh_after_start: bool = False
@@ -288,6 +298,148 @@ class NLBHandler(ABC):
     async def list_iid(self) -> list[IID]: ...
 
 
+class DiskHandler(ABC):
+    """Block volumes (CB-Spider's ``DiskHandler``). ``create_disk`` gets ``iid.name_id`` = spUUID, the
+    zone (``''``: the connection's), the type (``''``: the cloud's default) and the size in GB
+    (``''``: the cloud's default)."""
+
+    @abstractmethod
+    async def create_disk(self, req: DiskInfo) -> DiskInfo: ...
+
+    @abstractmethod
+    async def list_disk(self) -> list[DiskInfo]: ...
+
+    @abstractmethod
+    async def get_disk(self, iid: IID) -> DiskInfo: ...
+
+    @abstractmethod
+    async def change_disk_size(self, iid: IID, size: str) -> bool: ...
+
+    @abstractmethod
+    async def delete_disk(self, iid: IID) -> bool: ...
+
+    @abstractmethod
+    async def attach_disk(self, iid: IID, vm_iid: IID) -> DiskInfo: ...
+
+    @abstractmethod
+    async def detach_disk(self, iid: IID, vm_iid: IID) -> bool: ...
+
+    @abstractmethod
+    async def list_iid(self) -> list[IID]: ...
+
+
+class MyImageHandler(ABC):
+    """Machine images made from a VM (CB-Spider's ``MyImageHandler``)."""
+
+    @abstractmethod
+    async def snapshot_vm(self, req: MyImageInfo) -> MyImageInfo:
+        """``req.iid.name_id`` = spUUID, ``req.source_vm`` = the VM's driver IID."""
+
+    @abstractmethod
+    async def list_my_image(self) -> list[MyImageInfo]: ...
+
+    @abstractmethod
+    async def get_my_image(self, iid: IID) -> MyImageInfo: ...
+
+    @abstractmethod
+    async def delete_my_image(self, iid: IID) -> bool: ...
+
+    async def check_windows_image(self, iid: IID) -> bool:
+        return False
+
+    @abstractmethod
+    async def list_iid(self) -> list[IID]: ...
+
+
+class TagHandler(ABC):
+    """Tags on any taggable resource; ``res_type`` is CB-Spider's lowercase RSType word (``vpc``, ``vm``...)."""
+
+    @abstractmethod
+    async def add_tag(self, res_type: str, res_iid: IID, tag: KeyValue) -> KeyValue: ...
+
+    @abstractmethod
+    async def list_tag(self, res_type: str, res_iid: IID) -> list[KeyValue]: ...
+
+    @abstractmethod
+    async def get_tag(self, res_type: str, res_iid: IID, key: str) -> KeyValue: ...
+
+    @abstractmethod
+    async def remove_tag(self, res_type: str, res_iid: IID, key: str) -> bool: ...
+
+    @abstractmethod
+    async def find_tag(self, res_type: str, keyword: str) -> list[TagInfo]:
+        """Resources whose tag key or value contains ``keyword`` (``''`` or ``*``: every tagged one);
+        ``res_type`` ``all`` searches every type."""
+
+
+class PublicIPHandler(ABC):
+    @abstractmethod
+    async def create_public_ip(self, req: PublicIPInfo) -> PublicIPInfo: ...
+
+    @abstractmethod
+    async def list_public_ip(self) -> list[PublicIPInfo]: ...
+
+    @abstractmethod
+    async def get_public_ip(self, iid: IID) -> PublicIPInfo: ...
+
+    @abstractmethod
+    async def delete_public_ip(self, iid: IID) -> bool: ...
+
+    @abstractmethod
+    async def associate_public_ip(self, iid: IID, vm_iid: IID, nic_iid: IID, private_ip: str) -> PublicIPInfo:
+        """``vm_iid`` or ``nic_iid`` (+ optional private IP on that NIC) say where the address goes;
+        a VM alone means its primary interface."""
+
+    @abstractmethod
+    async def disassociate_public_ip(self, iid: IID) -> bool: ...
+
+    @abstractmethod
+    async def list_iid(self) -> list[IID]: ...
+
+
+class NICHandler(ABC):
+    @abstractmethod
+    async def create_nic(self, req: NICReqInfo) -> NetworkInterfaceInfo: ...
+
+    @abstractmethod
+    async def list_nic(self) -> list[NetworkInterfaceInfo]: ...
+
+    @abstractmethod
+    async def get_nic(self, iid: IID) -> NetworkInterfaceInfo: ...
+
+    @abstractmethod
+    async def delete_nic(self, iid: IID) -> bool: ...
+
+    @abstractmethod
+    async def attach_nic(self, iid: IID, vm_iid: IID) -> NetworkInterfaceInfo: ...
+
+    @abstractmethod
+    async def detach_nic(self, iid: IID) -> bool: ...
+
+    @abstractmethod
+    async def add_private_ip(self, iid: IID, private_ip: str) -> NetworkInterfaceInfo:
+        """Add a secondary private IP (``''``: the cloud picks one)."""
+
+    @abstractmethod
+    async def remove_private_ip(self, iid: IID, private_ip: str) -> bool: ...
+
+    @abstractmethod
+    async def get_nic_os_config_script(self, iid: IID) -> str:
+        """A bash script to run in the guest after an attach ('' when the cloud needs none, as AWS)."""
+
+    @abstractmethod
+    async def list_iid(self) -> list[IID]: ...
+
+
+class PriceInfoHandler(ABC):
+    @abstractmethod
+    async def list_product_family(self, region: str) -> list[str]: ...
+
+    @abstractmethod
+    async def list_vm_price(self, region: str) -> list[VMPrice]:
+        """Every on-demand VM price of ``region``; Spider filters and shapes the answer."""
+
+
 class AnyCallHandler(ABC):
     @abstractmethod
     async def any_call(self, call: AnyCallInfo) -> AnyCallInfo: ...
@@ -313,6 +465,12 @@ class CloudConnection:
     keypair: KeyPairHandler | None = None
     vm: VMHandler | None = None
     nlb: NLBHandler | None = None
+    disk: DiskHandler | None = None
+    myimage: MyImageHandler | None = None
+    tag: TagHandler | None = None
+    publicip: PublicIPHandler | None = None
+    nic: NICHandler | None = None
+    price_info: PriceInfoHandler | None = None
     any_call: AnyCallHandler | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

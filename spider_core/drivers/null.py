@@ -47,6 +47,8 @@ from spider_core.drivers.base import (
     VMSpecHandler,
     VPCHandler,
 )
+from spider_core.drivers.null_vmside import (NullDiskHandler, NullMyImageHandler, NullNICHandler,
+                                             NullPriceInfoHandler, NullPublicIPHandler, NullTagHandler)
 from spider_core.errors import DriverError, DriverNotFound
 from spider_core.model import (
     IID,
@@ -84,6 +86,7 @@ REGION = "null-region"
 ZONES = ("null-zone-a", "null-zone-b")
 IMAGES = ("null-image-01", "null-image-02")
 SPECS = ("null-spec-01", "null-spec-02")
+TAG_TYPES = ("vpc", "subnet", "sg", "keypair", "vm", "nlb", "disk", "myimage", "publicip", "nic")
 
 # 3 x 254 documentation addresses (RFC 5737); reused round-robin when all are taken.
 _PUBLIC_POOL = tuple(f"{net}.{host}" for net in ("192.0.2", "198.51.100", "203.0.113")
@@ -193,6 +196,11 @@ class _Cloud:
         self.keys = _Table("Keypair")
         self.vms = _Table("VM")
         self.nlbs = _Table("NLB")
+        self.disks = _Table("Disk")
+        self.images = _Table("MyImage")
+        self.public_ips = _Table("PublicIP")
+        self.nics = _Table("NIC")
+        self.nic_subnets: dict[str, SubnetInfo] = {}  # NIC CSP id -> its subnet (secondary IPs come from it)
         self.vm_status: dict[str, VMStatus] = {}  # VM CSP id -> status
         self.public_in_use: set[str] = set()
         self.public_next = 0
@@ -472,7 +480,7 @@ class NullVMHandler(VMHandler):
     async def start_vm(self, req: VMReqInfo) -> VMInfo:
         cloud = self.cloud
         image = req.image_iid.system_id or req.image_iid.name_id
-        if image not in IMAGES:
+        if image not in IMAGES and cloud.images.key_of(req.image_iid) is None:
             raise DriverError(f"{image} image does not exist!!")
         if req.vmspec_name not in SPECS:
             raise DriverError(f"{req.vmspec_name} VMSpec does not exist!!")
@@ -516,7 +524,7 @@ class NullVMHandler(VMHandler):
             network_interface=nic_id,
             public_ip=public_ip, public_ips=[public_ip], public_dns=f"{csp_id}.public.null.invalid",
             private_ip=private_ip, private_ips=[private_ip], private_dns=f"{csp_id}.internal.null.invalid",
-            platform="LINUX_UNIX", tags=list(req.tags))
+            platform="LINUX/UNIX", tags=list(req.tags))
         table.put(iid, vm)
         cloud.vm_status[csp_id] = VMStatus.RUNNING
         return _copy_vm(vm)
@@ -537,7 +545,17 @@ class NullVMHandler(VMHandler):
         vm = self.cloud.vms.pop(iid)
         self.cloud.vm_status.pop(vm.iid.system_id, None)
         self.cloud.free_public_ip(vm.public_ip)
+        self._release(vm.iid.system_id)
         return VMStatus.TERMINATING
+
+    def _release(self, vm_id: str) -> None:
+        """What a terminated VM held goes back: disks and NICs detached, public IPs disassociated."""
+        for obj in (*self.cloud.disks.items.values(), *self.cloud.nics.items.values()):
+            if obj.owner_vm.system_id == vm_id:
+                obj.status, obj.owner_vm = ("Available", IID())
+        for pip in self.cloud.public_ips.items.values():
+            if pip.owned_vm.system_id == vm_id:
+                pip.status, pip.owned_vm, pip.owned_nic, pip.owned_private_ip = "Available", IID(), IID(), ""
 
     async def list_vm_status(self) -> list[VMStatusInfo]:
         status = self.cloud.vm_status
@@ -702,7 +720,9 @@ class NullDriver(CloudDriver):
         return DriverCapability(
             zone_based_control=True, region_zone_handler=True, image_handler=True, vmspec_handler=True,
             vpc_handler=True, security_handler=True, keypair_handler=True, vm_handler=True,
-            nlb_handler=True, vpc_cidr=True, probe_ssh_after_start=False)
+            nlb_handler=True, vpc_cidr=True, probe_ssh_after_start=False, disk_handler=True, myimage_handler=True,
+            tag_handler=True, public_ip_handler=True, nic_handler=True, price_info_handler=True,
+            tag_support_resource_types=TAG_TYPES)
 
     def credential_keys(self) -> list[str]:
         return []
@@ -729,6 +749,12 @@ class NullDriver(CloudDriver):
             vm=NullVMHandler(cloud, region, zone),
             nlb=NullNLBHandler(cloud),
             any_call=NullAnyCallHandler(cloud),
+            disk=NullDiskHandler(cloud, zone, _now_iso),
+            myimage=NullMyImageHandler(cloud, _now_iso),
+            tag=NullTagHandler(cloud),
+            publicip=NullPublicIPHandler(cloud, _now_iso),
+            nic=NullNICHandler(cloud, _now_iso),
+            price_info=NullPriceInfoHandler(region, NullVMSpecHandler()),
         )
 
     async def close(self) -> None:

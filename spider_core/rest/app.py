@@ -7,6 +7,7 @@ import base64
 import binascii
 import hmac
 import logging
+import re
 import time
 
 from aiohttp import web
@@ -18,12 +19,19 @@ from spider_core.rest import (
     async_jobs,
     routes_catalog,
     routes_connection,
+    routes_disk,
+    routes_imagespec,
     routes_jobs,
     routes_keypair,
     routes_mock,
+    routes_myimage,
+    routes_nic,
     routes_nlb,
+    routes_price,
+    routes_publicip,
     routes_security,
     routes_system,
+    routes_tag,
     routes_vm,
     routes_vpc,
 )
@@ -35,6 +43,13 @@ log = logging.getLogger(__name__)
 
 # Largest request body accepted. CB-Spider's bodies are a few KiB; a bigger one is refused whole.
 MAX_BODY = 4 * 1024 * 1024
+# Longest request line and header accepted (aiohttp's default is 8190 bytes): CB-Spider (Go net/http)
+# takes 1 MB, so a resource created with a very long name can be read and deleted by its URL too.
+MAX_LINE = 1024 * 1024
+
+# A path parameter is any text up to the next "/" (aiohttp's default also refuses "{" and "}", so
+# a resource named "a{b}" could be created but never read or deleted).
+_PARAM = re.compile(r"\{(\w+)\}")
 
 # Paths that never need credentials (contract 1.2).
 OPEN_PATHS = frozenset({"/spider/endpointinfo", "/spider/version", "/spider/ver", "/spider/healthcheck",
@@ -179,11 +194,16 @@ async def _start_background(app: web.Application) -> None:
 
 
 def create_app(spider: Spider, *, username: str | None = None, password: str | None = None) -> web.Application:
-    app = web.Application(middlewares=[_observe, _middleware(username, password), _admit], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[_observe, _middleware(username, password), _admit], client_max_size=MAX_BODY,
+                          handler_args={"max_line_size": MAX_LINE, "max_field_size": MAX_LINE})
     app[SPIDER_KEY] = spider
+    # literal paths first: /spider/vm/imagespecfavorite must not be taken for a VM named so
     for module in (routes_system, routes_connection, routes_catalog, routes_vpc, routes_security, routes_keypair,
-                   routes_vm, routes_nlb, routes_jobs, routes_mock):
-        app.router.add_routes(module.routes)
+                   routes_imagespec, routes_vm, routes_nlb, routes_disk, routes_myimage, routes_tag, routes_publicip,
+                   routes_nic, routes_price, routes_jobs, routes_mock):
+        for route in module.routes:
+            add = getattr(app.router, "add_" + route.method.lower())  # add_get also answers HEAD, as before
+            add(_PARAM.sub(r"{\1:[^/]+}", route.path), route.handler, **route.kwargs)
     if adminweb.enabled():
         adminweb.setup(app)
     app.on_startup.append(_start_background)

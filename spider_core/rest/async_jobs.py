@@ -58,6 +58,16 @@ ASYNC_ROUTES: dict[tuple[str, str], tuple[str, str, str]] = {
     ("POST", "/spider/nlb/{Name}/vms"): ("add-vms", "nlb", "Name"),
     ("DELETE", "/spider/nlb/{Name}/vms"): ("remove-vms", "nlb", "Name"),
     ("DELETE", "/spider/cspnlb/{Id}"): ("delete-csp", "nlb", "Id"),
+    ("POST", "/spider/disk"): ("create", "disk", "ReqInfo.Name"),
+    ("DELETE", "/spider/disk/{Name}"): ("delete", "disk", "Name"),
+    ("DELETE", "/spider/cspdisk/{Id}"): ("delete-csp", "disk", "Id"),
+    ("POST", "/spider/myimage"): ("create", "myimage", "ReqInfo.Name"),
+    ("DELETE", "/spider/myimage/{Name}"): ("delete", "myimage", "Name"),
+    ("DELETE", "/spider/cspmyimage/{Id}"): ("delete-csp", "myimage", "Id"),
+    ("POST", "/spider/publicip"): ("create", "publicip", "ReqInfo.Name"),
+    ("DELETE", "/spider/publicip/{Name}"): ("delete", "publicip", "Name"),
+    ("POST", "/spider/nic"): ("create", "nic", "ReqInfo.Name"),
+    ("DELETE", "/spider/nic/{Name}"): ("delete", "nic", "Name"),
     ("DELETE", "/spider/destroy"): ("destroy", "all", ""),
 }
 

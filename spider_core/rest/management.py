@@ -19,8 +19,6 @@ def all_info_json(rtype: str, lists: dict, encode: Callable[[Any], dict]) -> dic
     mapped = [encode(i) for i in lists["MappedInfoList"]]
     only_spider = [wire.iid(i) for i in lists["OnlySpiderList"]]
     only_csp = [encode(i) for i in lists["OnlyCSPInfoList"]]
-    if not mapped and not only_spider and not only_csp:  # CB-Spider: all three null when both sides are empty
-        mapped = only_spider = only_csp = None
     return {"ResourceType": rtype, "AllListInfo": {"MappedInfoList": mapped, "OnlySpiderList": only_spider,
                                                    "OnlyCSPInfoList": only_csp}}
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from spider_core import __version__, wire
 from spider_core.calllog import call_log
+from spider_core.cluster_view import cluster_view, info_strings
 from spider_core.errors import SpiderError
 from spider_core.rest.transport import bind, conn_name, message, path, query, reply, req_info, spider
 from spider_core.services import system
@@ -60,28 +61,35 @@ async def readyz(request: web.Request) -> web.Response:
 @routes.get("/spider/metrics")
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text format (``spider_core.metrics``)."""
+    await spider(request).metrics.refresh()
     return web.Response(body=spider(request).metrics.render(),
                         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
-def lock_and_limit_view(request: web.Request) -> dict:
-    """The project's rich view: lock entries and statistics, plus every connection's request limiter."""
+async def lock_and_limit_view(request: web.Request) -> dict:
+    """The project's rich view: lock entries and statistics, plus every connection's request limiter;
+    on a cluster also every replica's lock holders and waiters (``cluster``)."""
     sp = spider(request)
     view = sp.locks.snapshot()
     view["limits"] = [lim.stats() for lim in sp.limiters.values()]
+    if getattr(sp, "replica", None) is not None:
+        view["cluster"] = await cluster_view(sp)
     return view
 
 
 @routes.get("/spider/splockinfo")
 async def splock_info(request: web.Request) -> web.Response:
     if query(request, "detail").lower() in ("true", "1", "yes"):
-        return reply(request, lock_and_limit_view(request))
-    return reply(request, {"splockinfo": spider(request).locks.info()})
+        return reply(request, await lock_and_limit_view(request))
+    sp = spider(request)
+    if getattr(sp, "replica", None) is not None:  # every replica's holders and waiters
+        return reply(request, {"splockinfo": info_strings(await cluster_view(sp))})
+    return reply(request, {"splockinfo": sp.locks.info()})
 
 
 @routes.get("/spider/splockstats")
 async def splock_stats(request: web.Request) -> web.Response:
-    return reply(request, lock_and_limit_view(request))
+    return reply(request, await lock_and_limit_view(request))
 
 
 @routes.get("/spider/limitinfo")
@@ -146,7 +154,8 @@ async def csp_resource_name(request: web.Request) -> web.Response:
     return reply(request, {"Name": name})
 
 
-_ENCODERS = {"vpc": wire.vpc, "sg": wire.security, "keypair": wire.keypair, "vm": wire.vm, "nlb": wire.nlb}
+_ENCODERS = {"vpc": wire.vpc, "sg": wire.security, "keypair": wire.keypair, "vm": wire.vm, "nlb": wire.nlb,
+             "disk": wire.disk, "myimage": wire.myimage, "publicip": wire.public_ip, "nic": wire.network_interface}
 
 
 @routes.get("/spider/cspresourceinfo/{Name}")
@@ -166,6 +175,10 @@ async def _port_of(request: web.Request) -> tuple[str, int]:
         raise SpiderError("Missing required query parameter: Port", status=400)
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise SpiderError("Invalid port value", status=400)
+    try:  # the resolver encodes names with IDNA; a name it cannot encode is no host
+        host.encode("idna")
+    except UnicodeError:
+        raise SpiderError(f"Invalid host name: '{host}' is not a valid DNS name", status=400) from None
     return host, int(text)
 
 

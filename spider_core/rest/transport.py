@@ -75,6 +75,15 @@ def force(request: web.Request) -> bool:
     return request.query.get("force") == "true"
 
 
+# Public IP and NIC deletes bind ``{"ConnectionName", "Force"}`` (no ReqInfo), as CB-Spider's do.
+DELETE_REQ = {"ConnectionName": str, "Force": str}
+
+
+def body_force(request: web.Request, body: dict) -> bool:
+    """``Force: "true"`` in such a body, or ``?force=true`` as on every other delete."""
+    return force(request) or (body.get("Force") or "").lower() == "true"
+
+
 def reply(request: web.Request, obj: Any, status: int = 200) -> web.Response:
     pretty = bool(request.query_string) and "pretty" in request.query
     return web.Response(body=wire.dumps(obj, pretty).encode("utf-8"), status=status,

@@ -36,7 +36,11 @@ SG = Kind("sg", "Security Group", "sg", "security", "sg")
 KEY = Kind("keypair", "VM KeyPair", "key", "keypair", "keypair")
 VM = Kind("vm", "VM", "vm", "vm", "vm")
 NLB = Kind("nlb", "Network Load Balancer", "nlb", "nlb", "nlb")
-KINDS = {k.rtype: k for k in (VPC, SUBNET, SG, KEY, VM, NLB)}
+DISK = Kind("disk", "Disk", "disk", "disk", "disk")
+MYIMAGE = Kind("myimage", "MyImage", "image", "myimage", "myimage")
+PUBLICIP = Kind("publicip", "Public IP", "publicip", "publicip", "publicip")
+NIC = Kind("nic", "Network Interface Card", "nic", "nic", "nic")
+KINDS = {k.rtype: k for k in (VPC, SUBNET, SG, KEY, VM, NLB, DISK, MYIMAGE, PUBLICIP, NIC)}
 
 
 def handler(conn: Conn, kind: Kind) -> Any:

@@ -21,7 +21,7 @@ from spider_core.drivers.base import CloudConnection, CloudDriver, ConnectionInf
 from spider_core.drivers.registry import DriverRegistry
 from spider_core.jobs import JobRunner
 from spider_core.limits import CallLimiter, PolicyBook
-from spider_core.metadb import MetaDB
+from spider_core.metadb import MetaStore, from_env as metadb_from_env
 from spider_core.metrics import Metrics
 from spider_core.model import ConnectionConfigInfo
 from spider_core.splock import LockManager
@@ -49,6 +49,9 @@ class Settings:
     # Destroy: retries per resource type.
     destroy_retries: int = 10
     destroy_retry_delay: float = 3.0
+    # As a replica of a shared (PostgreSQL) MetaDB: its id (SPIDER_REPLICA_ID, else host:port) and URL.
+    replica_id: str = ""
+    replica_url: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -60,6 +63,7 @@ class Settings:
             vm_ip_timeout=float(env.get("SPIDER_VM_IP_TIMEOUT", "600")),
             vm_ssh_probe_timeout=float(env.get("SPIDER_VM_SSH_PROBE_TIMEOUT", "120")),
             vm_terminate_timeout=float(env.get("SPIDER_VM_TERMINATE_TIMEOUT", "600")),
+            replica_id=env.get("SPIDER_REPLICA_ID", "").strip(),
         )
 
 
@@ -84,7 +88,7 @@ class Conn:
 
 
 class Spider:
-    def __init__(self, settings: Settings, db: MetaDB, registry: DriverRegistry | None = None) -> None:
+    def __init__(self, settings: Settings, db: MetaStore, registry: DriverRegistry | None = None) -> None:
         self.settings = settings
         self.db = db
         self.registry = registry or DriverRegistry()
@@ -99,6 +103,7 @@ class Spider:
         self.admission = Admission(Bounds.from_env())
         self.jobs = JobRunner(db)
         self.phase = "starting"   # -> reconciling -> ready -> draining (spider_core.lifecycle)
+        self.replica: Any = None  # spider_core.replicas.Replica on a shared MetaDB
         self.metrics = Metrics(self)
         self.jobs.on_finish = lambda job: self.metrics.jobs_finished.labels(job.status, job.origin).inc()
 
@@ -108,6 +113,8 @@ class Spider:
             return False, "Spider is shutting down: it finishes the work in flight and takes no new work"
         if self.phase != "ready":
             return False, "Spider is starting: reconciling interrupted creates/deletes with the clouds"
+        if self.replica is not None and not self.replica.healthy:
+            return False, f"Spider replica {self.replica.id} cannot renew its lease in the shared MetaDB"
         if self.admission.overloaded():
             gate = self.admission.server
             return False, (f"Spider is overloaded: {gate.inflight} requests in flight and {gate.queued} waiting "
@@ -124,12 +131,27 @@ class Spider:
     @classmethod
     async def start(cls, settings: Settings | None = None, registry: DriverRegistry | None = None) -> "Spider":
         settings = settings or Settings.from_env()
-        db = MetaDB(settings.root)
+        db = metadb_from_env(settings.root)
         await db.open()
         spider = cls(settings, db, registry)
+        if db.shared:
+            await spider._join_cluster()
         for provider in {d.provider_name for d in await db.list_drivers()}:
             spider.prepare_driver(provider)
         return spider
+
+    async def _join_cluster(self) -> None:
+        """Become a replica: lease in the shared MetaDB, cluster-wide locks, shared connection info."""
+        from spider_core.metadb.postgres import ClusterStore
+        from spider_core.replicas import Replica, default_replica_id, lease_from_env
+        replica_id = self.settings.replica_id or default_replica_id()
+        self.db.replica = replica_id
+        self.replica = Replica(ClusterStore(self.db), replica_id, url=self.settings.replica_url,
+                               lease=lease_from_env())
+        self.locks.cluster = self.replica.lock
+        self.db.on_splock_released.append(self.replica.lock.wake)  # type: ignore[attr-defined]
+        self.db.on_connection_info_changed.append(self.connection_info_changed)
+        await self.replica.join()
 
     def prepare_driver(self, provider: str) -> None:
         """Warm a provider's driver up in the background (see ``CloudDriver.prepare``)."""
@@ -144,6 +166,8 @@ class Spider:
             task.cancel()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        if self.replica is not None:
+            await self.replica.leave()  # the lease ends now: survivors take our queued jobs at once
         for conn in list(self._conns.values()):
             self._retired.append(conn.cloud)
         self._conns.clear()

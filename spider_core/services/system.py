@@ -10,16 +10,19 @@ from spider_core.drivers.base import DriverCapability
 from spider_core.errors import SpiderError
 from spider_core.metadb import IIDRow
 from spider_core.model import AnyCallInfo, KeyValue
-from spider_core.services import keypair, nlb, security, vm, vpc
-from spider_core.services.common import KEY, KINDS, NLB, SG, VM, VPC, Kind, drive, lookup, require_conn, user_iid
+from spider_core.services import disk, keypair, myimage, nic, nlb, publicip, security, vm, vpc
+from spider_core.services.common import (DISK, KEY, KINDS, MYIMAGE, NIC, NLB, PUBLICIP, SG, VM, VPC, Kind, drive,
+                                         lookup, require_conn, user_iid)
 from spider_core.services.context import Spider
 
 # Dependency order; types within a group are deleted in parallel (contract 7.9).
-DESTROY_ORDER: list[list[Kind]] = [[NLB], [VM], [KEY, SG], [VPC]]
+# A terminated VM lets go of its disks, NICs and public IPs, so those follow the VMs.
+DESTROY_ORDER: list[list[Kind]] = [[MYIMAGE, NLB], [VM], [DISK, NIC, PUBLICIP], [KEY, SG], [VPC]]
 
 _DELETE: dict[str, Callable[[Spider, str, str, bool], Awaitable[Any]]] = {
     NLB.rtype: nlb.delete, VM.rtype: vm.terminate, KEY.rtype: keypair.delete, SG.rtype: security.delete,
-    VPC.rtype: vpc.delete,
+    VPC.rtype: vpc.delete, MYIMAGE.rtype: myimage.delete, DISK.rtype: disk.delete, NIC.rtype: nic.delete,
+    PUBLICIP.rtype: publicip.delete,
 }
 
 
@@ -94,6 +97,7 @@ async def csp_resource_name(sp: Spider, conn_name: str, resource_type: str, name
 
 _GETTERS: dict[str, Callable[[Spider, str, str], Awaitable[Any]]] = {
     VPC.rtype: vpc.get, SG.rtype: security.get, KEY.rtype: keypair.get, VM.rtype: vm.get, NLB.rtype: nlb.get,
+    DISK.rtype: disk.get, MYIMAGE.rtype: myimage.get, PUBLICIP.rtype: publicip.get, NIC.rtype: nic.get,
 }
 
 

@@ -15,7 +15,9 @@ from spider_core.errors import SpiderError
 from spider_core.metadb import IIDRow
 from spider_core.model import IID, VMAction, VMInfo, VMReqInfo, VMStatus, VMStatusInfo
 from spider_core.services.common import (
+    DISK,
     KEY,
+    MYIMAGE,
     SG,
     SUBNET,
     VM,
@@ -35,7 +37,7 @@ from spider_core.services.common import (
     gather_bounded,
     user_iid,
 )
-from spider_core.services import common
+from spider_core.services import common, imagespec
 from spider_core.services.connection import cloud_os_meta
 from spider_core.services.context import Conn, Spider
 from spider_core.wire import kvs_in
@@ -46,7 +48,15 @@ STATUS_WORDS = {s.value for s in VMStatus}
 
 
 async def _names(sp: Spider, conn_name: str) -> NameMap:
-    return await NameMap.load(sp, conn_name, [VPC.rtype, SUBNET.rtype, SG.rtype, KEY.rtype])
+    return await NameMap.load(sp, conn_name, [VPC.rtype, SUBNET.rtype, SG.rtype, KEY.rtype, DISK.rtype,
+                                              MYIMAGE.rtype, "nic"])
+
+
+def platform_word(platform: str) -> str:
+    """CB-Spider's Platform values: ``LINUX/UNIX`` or ``WINDOWS`` (drivers say Linux/UNIX, LINUX_UNIX...)."""
+    if not platform:
+        return ""
+    return "WINDOWS" if platform.strip().lower().startswith("windows") else "LINUX/UNIX"
 
 
 def user_vm(row: IIDRow, info: VMInfo, names: NameMap, *, name_nics: bool = True) -> VMInfo:
@@ -56,14 +66,19 @@ def user_vm(row: IIDRow, info: VMInfo, names: NameMap, *, name_nics: bool = True
     ssh = info.ssh_access_point or (f"{public_ip}:{3389 if windows else 22}" if public_ip else "")
     nics = info.nics
     if name_nics:
-        nics = [replace(n, iid=IID("default" if i == 0 else f"default-{i}", n.iid.system_id),
+        nics = [replace(n, iid=IID(names.user("nic", n.iid).name_id or ("default" if i == 0 else f"default-{i}"),
+                                   n.iid.system_id),
                         subnet_iid=names.user(SUBNET.rtype, n.subnet_iid) if n.subnet_iid.system_id else n.subnet_iid)
                 for i, n in enumerate(info.nics)]
+    image_id = info.image_iid.system_id or info.image_iid.name_id
+    my_image = names.user(MYIMAGE.rtype, IID("", image_id)) if image_id else IID()
     return replace(
         info,
         iid=user_iid(row),
-        image_iid=IID(info.image_iid.system_id or info.image_iid.name_id,
-                      info.image_iid.system_id or info.image_iid.name_id),
+        image_type="MyImage" if my_image.name_id else (info.image_type or "PublicImage"),
+        image_iid=my_image if my_image.name_id else IID(image_id, image_id),
+        data_disk_iids=[names.user(DISK.rtype, d) for d in info.data_disk_iids],
+        platform=platform_word(info.platform),
         vpc_iid=names.user(VPC.rtype, info.vpc_iid),
         subnet_iid=names.user(SUBNET.rtype, info.subnet_iid),
         security_group_iids=[names.user(SG.rtype, s) for s in info.security_group_iids],
@@ -115,13 +130,14 @@ async def start(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> V
     image_type = "MyImage" if image_type.lower().startswith("my") else "PublicImage"
     if image_type == "MyImage" and (req.get("RootDiskType") or req.get("RootDiskSize")):
         raise SpiderError("A MyImage based VM cannot set RootDiskType or RootDiskSize!")
-    if req.get("DataDiskNames"):
-        raise errors.NotSupported("Data disks are not supported by this Spider yet: remove DataDiskNames")
+    disk_names = [required(d, "VMReqInfo", "DataDiskNames") for d in req.get("DataDiskNames") or []]
     conn = await sp.connection(conn_name)
     root_type, root_size = _root_disk(conn, req.get("RootDiskType", ""), req.get("RootDiskSize", ""))
     vms = handler(conn, VM)
     plan = lockplan.vm_start(sp.locks.mode, name, vpc_name, subnet_name, sg_names, key_name,
-                             conn.capability.serialize_in_vpc)
+                             conn.capability.serialize_in_vpc, image=image_name if image_type == "MyImage" else "",
+                             disks=disk_names)
+    started = time.monotonic()
     async with sp.locks.hold(conn_name, plan.needs, exact=plan.exact):
         if await sp.db.get_iid(conn_name, VM.rtype, name) is not None:
             raise errors.already_exists(VM.type_word, name, conn_name)
@@ -129,8 +145,13 @@ async def start(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> V
         vpc_row = await lookup(sp, conn_name, VPC, vpc_name)
         sg_rows = [await lookup(sp, conn_name, SG, s) for s in sg_names]
         key_row = await lookup(sp, conn_name, KEY, key_name)
+        disk_rows = [await lookup(sp, conn_name, DISK, d) for d in disk_names]
+        if disk_rows and conn.cloud.disk is None:
+            raise errors.NotSupported(f"{conn.provider} driver does not support Disk handling!")
         image_iid = IID(image_name, image_name)
-        if conn.cloud.image is not None:
+        if image_type == "MyImage":
+            image_iid = driver_iid(await lookup(sp, conn_name, MYIMAGE, image_name))
+        elif conn.cloud.image is not None:
             try:  # CB-Spider ignores this check's errors (MOCK answers "not supported yet!")
                 await drive(conn.cloud.image.check_windows_image(image_iid))
             except SpiderError as exc:
@@ -149,7 +170,26 @@ async def start(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> V
             row = IIDRow(conn_name, VM.rtype, name, ids.spider_system_id(uuid, info.iid.system_id),
                          zone=subnet_row.zone or info.zone)
             await store_or_rollback(sp, [row], lambda: vms.terminate_vm(info.iid), f"VM '{name}'", intent)
+        if disk_rows:
+            info = await _attach_data_disks(conn, info, disk_rows)
+        await _record_recent(sp, conn, req, image_name, spec, subnet_row.zone, time.monotonic() - started)
         return user_vm(row, info, await _names(sp, conn_name))
+
+
+async def _attach_data_disks(conn: Conn, info: VMInfo, disk_rows: list[IIDRow]) -> VMInfo:
+    """Attach the request's data disks to the new VM (the VM is stored already: a failed attach is
+    reported and the VM stays, as a driver's failed attach would leave it)."""
+    for row in disk_rows:
+        await drive(handler(conn, DISK).attach_disk(driver_iid(row), info.iid))
+    return await drive(handler(conn, VM).get_vm(info.iid))
+
+
+async def _record_recent(sp: Spider, conn: Conn, req: dict, image: str, spec: str, zone: str, seconds: float) -> None:
+    """CB-Spider keeps a "recent" record per image+spec after each successful start (never fails the start)."""
+    try:
+        await imagespec.record_start(sp, conn.provider, conn.info.region, zone, image, spec, seconds, {})
+    except Exception:  # noqa: BLE001 - a statistics write must not fail a VM that is running
+        log.exception("recording the recent image+spec of a VM start failed")
 
 
 async def _wait_for_public_ip(sp: Spider, conn: Conn, info: VMInfo) -> VMInfo:

@@ -69,9 +69,10 @@ def test_registration_and_capability():
     assert driver.credential_keys() == []
     cap = driver.capability()
     for flag in ("region_zone_handler", "image_handler", "vmspec_handler", "vpc_handler", "security_handler",
-                 "keypair_handler", "vm_handler", "nlb_handler", "zone_based_control"):
+                 "keypair_handler", "vm_handler", "nlb_handler", "zone_based_control", "disk_handler",
+                 "myimage_handler", "tag_handler", "public_ip_handler", "nic_handler", "price_info_handler"):
         assert getattr(cap, flag), flag
-    for flag in ("disk_handler", "myimage_handler", "cluster_handler", "tag_handler", "probe_ssh_after_start"):
+    for flag in ("cluster_handler", "probe_ssh_after_start"):
         assert not getattr(cap, flag), flag
 
 

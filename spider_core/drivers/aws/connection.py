@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from spider_core.drivers.aws.disk import AwsDiskHandler
 from spider_core.drivers.aws.image import AwsImageHandler
 from spider_core.drivers.aws.keypair import AwsKeyPairHandler
+from spider_core.drivers.aws.myimage import AwsMyImageHandler
+from spider_core.drivers.aws.nic import AwsNICHandler
 from spider_core.drivers.aws.nlb import AwsNlbHandler
+from spider_core.drivers.aws.price import AwsPriceInfoHandler
+from spider_core.drivers.aws.publicip import AwsPublicIPHandler
 from spider_core.drivers.aws.regionzone import AwsRegionZoneHandler
 from spider_core.drivers.aws.security import AwsSecurityHandler
 from spider_core.drivers.aws.session import AwsSession
+from spider_core.drivers.aws.tag import AwsTagHandler
 from spider_core.drivers.aws.view import AwsView
 from spider_core.drivers.aws.vm import AwsVmHandler
 from spider_core.drivers.aws.vmspec import AwsVmSpecHandler
@@ -31,7 +37,14 @@ def build_connection(session: AwsSession, view: AwsView, *, include_default: boo
         "keypair": AwsKeyPairHandler(session, max_inflight=max_inflight),
         "vm": AwsVmHandler(session, view, max_inflight=max_inflight),
         "nlb": AwsNlbHandler(session),
+        "disk": AwsDiskHandler(session, view),
+        "myimage": AwsMyImageHandler(session),
+        "tag": AwsTagHandler(session),
+        "publicip": AwsPublicIPHandler(session),
+        "nic": AwsNICHandler(session),
     }
+    if session_for_region is not None:
+        handlers["price_info"] = AwsPriceInfoHandler(session_for_region)
     handlers.update(overrides)
     conn = CloudConnection(**handlers)
     conn.extra["session"] = session

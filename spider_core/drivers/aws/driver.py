@@ -13,6 +13,8 @@ from spider_core.errors import DriverError
 
 # AWS name limits where they are shorter than 255 (contract 3.2 sizes spUUIDs to fit).
 ID_MAX_LENGTH = {"nlb": 32}
+# CB-Spider's AWS driver tags these (its TagSupportResourceType), plus Elastic IPs and ENIs
+TAG_TYPES = ("vpc", "subnet", "sg", "keypair", "vm", "nlb", "disk", "myimage", "publicip", "nic")
 
 
 def credential_value(credential: dict[str, str], key: str) -> str:
@@ -30,7 +32,9 @@ class AwsDriver(PooledDriver):
         return DriverCapability(zone_based_control=True, region_zone_handler=True, image_handler=True,
                                 vmspec_handler=True, vpc_handler=True, security_handler=True,
                                 keypair_handler=True, vm_handler=True, nlb_handler=True, vpc_cidr=True,
-                                probe_ssh_after_start=True)
+                                probe_ssh_after_start=True, disk_handler=True, myimage_handler=True,
+                                tag_handler=True, public_ip_handler=True, nic_handler=True, price_info_handler=True,
+                                tag_support_resource_types=TAG_TYPES)
 
     def credential_keys(self) -> list[str]:
         return ["ClientId", "ClientSecret"]

@@ -32,6 +32,17 @@ class AwsView:
     def image_iid(self, ami_id: str) -> IID:
         return IID(ami_id, ami_id)
 
+    # ---- disks (AWS: EBS volume types as they are; CB-Spider's AWS default is the first root disk type
+    # of its meta, "standard", 50 GB)
+    default_disk_type = "standard"
+    default_disk_size = "50"
+
+    def disk_type_in(self, disk_type: str) -> str:
+        return disk_type or self.default_disk_type
+
+    def disk_type_out(self, volume_type: str) -> str:
+        return volume_type
+
     # ---- specs
     async def instance_type(self, spec_name: str) -> str:
         return spec_name

@@ -90,6 +90,8 @@ class AwsVmHandler(VMHandler):
             root_disk_type=(volume or {}).get("VolumeType", ""),
             root_disk_size=str((volume or {}).get("Size", "")),
             root_device_name=root, vm_boot_disk=root, vm_block_disk=root,
+            data_disk_iids=[IID("", b["Ebs"]["VolumeId"]) for b in inst.get("BlockDeviceMappings", [])
+                            if b.get("DeviceName") != root and b.get("Ebs", {}).get("VolumeId")],
             vm_user_id=VM_USER,
             nics=nics, network_interface=nics[0].iid.system_id if nics else "",
             public_ip=public_ip, public_ips=[public_ip] if public_ip else [],
@@ -142,7 +144,8 @@ class AwsVmHandler(VMHandler):
 
     # ---- handler
     async def start_vm(self, req: VMReqInfo) -> VMInfo:
-        image_id = await self.view.image_id(req.image_iid)
+        # a MyImage is an AMI of this account: its CSP id is the AMI id
+        image_id = req.image_iid.system_id if req.image_type == "MyImage" else await self.view.image_id(req.image_iid)
         instance_type = await self.view.instance_type(req.vmspec_name)
         kwargs: dict[str, Any] = {
             "ImageId": image_id, "InstanceType": instance_type, "MinCount": 1, "MaxCount": 1,
@@ -177,7 +180,10 @@ class AwsVmHandler(VMHandler):
         # what the caller gave us is better than blanks
         info.vpc_iid = IID(req.vpc_iid.name_id, info.vpc_iid.system_id or req.vpc_iid.system_id)
         info.subnet_iid = IID(req.subnet_iid.name_id, info.subnet_iid.system_id or req.subnet_iid.system_id)
-        info.image_iid = req.image_iid if req.image_iid.name_id else info.image_iid
+        if req.image_type == "MyImage":
+            info.image_iid = IID(image_id, image_id)
+        else:
+            info.image_iid = req.image_iid if req.image_iid.name_id else info.image_iid
         info.vmspec_name = req.vmspec_name or info.vmspec_name
         return info
 

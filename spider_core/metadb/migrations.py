@@ -1,0 +1,154 @@
+"""The MetaDB schema, one for both engines, as numbered migrations applied in order at start.
+
+``schema_migrations`` records what was applied; a start applies what is missing inside one
+transaction (PostgreSQL's DDL is transactional; replicas starting together serialise on an advisory
+lock, so each migration runs once). Migration 1 is the schema SQLite files had before versioning,
+written ``IF NOT EXISTS``, so an existing file is adopted as it is.
+
+The text is shared; the few dialect words are placeholders filled per engine (``{without_rowid}``:
+SQLite keeps the IID table as its own primary-key B-tree). A migration's ``postgres`` statements
+exist only there (server-side functions the cluster-wide lock runs in one round trip).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+    postgres_only: tuple[str, ...] = ()
+
+
+DIALECT_WORDS = {
+    "sqlite": {"without_rowid": "WITHOUT ROWID"},
+    "postgres": {"without_rowid": ""},
+}
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "connection information, IIDs, intents and jobs", (
+        """CREATE TABLE IF NOT EXISTS cloud_driver_infos (
+            driver_name TEXT PRIMARY KEY, provider_name TEXT NOT NULL, driver_lib_file_name TEXT NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS credential_infos (
+            credential_name TEXT PRIMARY KEY, provider_name TEXT NOT NULL,
+            key_values TEXT NOT NULL)""",                           # JSON [[key, encrypted value], ...]
+        """CREATE TABLE IF NOT EXISTS region_infos (
+            region_name TEXT PRIMARY KEY, provider_name TEXT NOT NULL,
+            key_values TEXT NOT NULL, available_zones TEXT)""",
+        """CREATE TABLE IF NOT EXISTS connection_config_infos (
+            config_name TEXT PRIMARY KEY, provider_name TEXT NOT NULL, driver_name TEXT NOT NULL,
+            credential_name TEXT NOT NULL, region_name TEXT NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS iid_infos (
+            connection_name TEXT NOT NULL, resource_type TEXT NOT NULL, owner_vpc TEXT NOT NULL DEFAULT '',
+            name_id TEXT NOT NULL, system_id TEXT NOT NULL, zone_id TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (connection_name, resource_type, name_id, owner_vpc)) {without_rowid}""",
+        "CREATE INDEX IF NOT EXISTS iid_by_owner ON iid_infos (connection_name, resource_type, owner_vpc)",
+        """CREATE TABLE IF NOT EXISTS intents (
+            id TEXT PRIMARY KEY, job_id TEXT NOT NULL DEFAULT '', op TEXT NOT NULL,
+            connection_name TEXT NOT NULL, resource_type TEXT NOT NULL, owner_vpc TEXT NOT NULL DEFAULT '',
+            name_id TEXT NOT NULL, sp_uuid TEXT NOT NULL DEFAULT '', system_id TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '{{}}', created_at TEXT NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS jobs (
+            id TEXT PRIMARY KEY, operation TEXT NOT NULL, resource TEXT NOT NULL, name TEXT NOT NULL,
+            connection_name TEXT NOT NULL, status TEXT NOT NULL, origin TEXT NOT NULL,
+            request TEXT NOT NULL,
+            result TEXT, error TEXT, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT)""",
+        "CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, id)",
+        "CREATE INDEX IF NOT EXISTS jobs_by_connection ON jobs (connection_name, id)",
+    )),
+    Migration(2, "replicas: owners of intents and jobs, heartbeats, the cluster-wide sponge lock", (
+        "ALTER TABLE intents ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX intents_by_owner ON intents (owner)",
+        "CREATE INDEX jobs_by_owner ON jobs (owner, status)",
+        # one row per live replica; last_seen is the database server's clock (epoch seconds)
+        """CREATE TABLE replicas (
+            id TEXT PRIMARY KEY, url TEXT NOT NULL DEFAULT '', started_at DOUBLE PRECISION NOT NULL,
+            last_seen DOUBLE PRECISION NOT NULL)""",
+        # one row per granted sponge lock (holder = replica/token): a write excludes every other replica
+        """CREATE TABLE splocks (
+            family TEXT NOT NULL, connection_name TEXT NOT NULL, name TEXT NOT NULL, holder TEXT NOT NULL,
+            replica TEXT NOT NULL, write INTEGER NOT NULL, request TEXT NOT NULL DEFAULT '',
+            since DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (family, connection_name, name, holder))""",
+        "CREATE INDEX splocks_by_replica ON splocks (replica)",
+        "CREATE INDEX splocks_by_holder ON splocks (holder)",
+        # requests waiting for a lock another replica holds (shown by /spider/splockinfo)
+        """CREATE TABLE splock_waiters (
+            family TEXT NOT NULL, connection_name TEXT NOT NULL, name TEXT NOT NULL, holder TEXT NOT NULL,
+            replica TEXT NOT NULL, write INTEGER NOT NULL, request TEXT NOT NULL DEFAULT '',
+            since DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (family, connection_name, name, holder))""",
+        "CREATE INDEX splock_waiters_by_replica ON splock_waiters (replica)",
+    ), postgres_only=(
+        # Take every lock of one request or none, atomically, in one round trip. The advisory
+        # transaction locks (taken in hash order, so two calls never wait in a circle) make the check
+        # and the insert one step per key; rows of replicas whose lease ran out do not count.
+        """CREATE OR REPLACE FUNCTION spider_try_lock(me TEXT, holder_id TEXT, fams TEXT[], conns TEXT[],
+                                                      names TEXT[], writes INT[], req TEXT, lease DOUBLE PRECISION)
+           RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+           DECLARE
+               now_s DOUBLE PRECISION := extract(epoch FROM clock_timestamp());
+               h BIGINT;
+           BEGIN
+               FOR h IN SELECT DISTINCT hashtextextended(f || chr(31) || c || chr(31) || n, 0) AS k
+                        FROM unnest(fams, conns, names) AS t(f, c, n) ORDER BY k LOOP
+                   PERFORM pg_advisory_xact_lock(h);
+               END LOOP;
+               IF EXISTS (
+                   SELECT 1 FROM unnest(fams, conns, names, writes) AS k(f, c, n, w)
+                   JOIN splocks s ON s.family = k.f AND s.connection_name = k.c AND s.name = k.n
+                   JOIN replicas r ON r.id = s.replica
+                   WHERE s.replica <> me AND (s.write = 1 OR k.w = 1) AND r.last_seen > now_s - lease) THEN
+                   INSERT INTO splock_waiters (family, connection_name, name, holder, replica, write, request, since)
+                       SELECT f, c, n, holder_id, me, w, req, now_s FROM unnest(fams, conns, names, writes) AS k(f, c, n, w)
+                       ON CONFLICT DO NOTHING;
+                   RETURN FALSE;
+               END IF;
+               DELETE FROM splock_waiters WHERE holder = holder_id;
+               INSERT INTO splocks (family, connection_name, name, holder, replica, write, request, since)
+                   SELECT f, c, n, holder_id, me, w, req, now_s FROM unnest(fams, conns, names, writes) AS k(f, c, n, w);
+               RETURN TRUE;
+           END $$""",
+        # Give a request's locks back; wake the replicas that wait for one of these keys.
+        # Give locks back (several requests' at once); wake the replicas that wait for one of these keys.
+        """CREATE OR REPLACE FUNCTION spider_unlock(holder_ids TEXT[]) RETURNS VOID LANGUAGE plpgsql AS $$
+           BEGIN
+               IF EXISTS (SELECT 1 FROM splocks s JOIN splock_waiters w ON w.family = s.family
+                              AND w.connection_name = s.connection_name AND w.name = s.name
+                          WHERE s.holder = ANY(holder_ids)) THEN
+                   PERFORM pg_notify('spider_splock', '');
+               END IF;
+               DELETE FROM splocks WHERE holder = ANY(holder_ids);
+               DELETE FROM splock_waiters WHERE holder = ANY(holder_ids);
+           END $$""",
+    )),
+    Migration(3, "VM image+spec favourites and recents (CB-Spider's tables)", (
+        """CREATE TABLE IF NOT EXISTS vm_imagespec_infos (
+            kind TEXT NOT NULL, csp TEXT NOT NULL, region TEXT NOT NULL, zone TEXT NOT NULL, image_name TEXT NOT NULL,
+            spec_name TEXT NOT NULL, record TEXT NOT NULL,
+            PRIMARY KEY (kind, csp, region, zone, image_name, spec_name))""",
+    )),
+)
+
+LATEST = MIGRATIONS[-1].version
+
+VERSION_TABLE = ("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                 "description TEXT NOT NULL, applied_at TEXT NOT NULL)")
+
+
+def statements(migration: Migration, dialect: str) -> list[str]:
+    """The migration's SQL for ``dialect`` ("sqlite" or "postgres")."""
+    words = DIALECT_WORDS[dialect]
+    out = [sql.format(**words) for sql in migration.statements]
+    if dialect == "postgres":
+        out += list(migration.postgres_only)
+    return out
+
+
+def pending(applied: set[int]) -> list[Migration]:
+    return [m for m in MIGRATIONS if m.version not in applied]

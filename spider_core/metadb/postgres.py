@@ -1,0 +1,270 @@
+"""The PostgreSQL MetaDB engine: one database shared by every Spider replica (asyncpg).
+
+Selected by CB-Spider's variables ``SPIDER_METADB_ENDPOINT`` (host:port), ``SPIDER_METADB_USER``,
+``SPIDER_METADB_PASSWORD`` and ``SPIDER_METADB_DATABASE`` (``spider_core.metadb.from_env``).
+
+* A bounded pool (``SPIDER_METADB_POOL``, default 16 sessions) serves every read and write; each write
+  is one short transaction. Nothing holds a session across a cloud call: the sponge lock is rows in
+  ``splocks`` taken and given back by two server-side functions in one round trip each
+  (``spider_core.cluster_lock``), so 500 long cloud calls in flight need no more sessions than 5.
+* One more session listens (LISTEN) for what other replicas announce: a lock given back that a local
+  request waits for (``spider_splock``), connection information changed (``spider_conninfo``).
+* Migrations run at open inside one transaction under an advisory lock, so replicas starting together
+  apply each one once.
+* Credential values are sealed with the installation key (``secret.key``) before they are sent: the
+  database never sees them in clear. Every replica needs the same key file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from spider_core.errors import SpiderError
+from spider_core.metadb import migrations
+from spider_core.metadb.base import MetaStore
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK = 0x5350494445524442  # "SPIDERDB": the advisory lock migrations run under
+NOTIFY_SPLOCK = "spider_splock"
+NOTIFY_CONNINFO = "spider_conninfo"
+_PARAM = re.compile(r"\?")
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    """Where the shared MetaDB is (CB-Spider's four variables) and how many sessions to use."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+    pool_size: int = 16
+
+    @property
+    def location(self) -> str:
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+def numbered(sql: str) -> str:
+    """``?`` parameters as PostgreSQL's ``$1, $2, ...``."""
+    counter = iter(range(1, 10_000))
+    return _PARAM.sub(lambda _m: f"${next(counter)}", sql)
+
+
+def _rowcount(status: str) -> int:
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+class PostgresMetaDB(MetaStore):
+    engine = "postgres"
+    shared = True
+
+    def __init__(self, root: Path, settings: PostgresSettings) -> None:
+        super().__init__(root)
+        self.settings = settings
+        self.pool: Any = None
+        self._listener: Any = None
+        self._sql: dict[str, str] = {}
+        self._closed = False
+        self.on_splock_released: list[Callable[[], None]] = []
+
+    @property
+    def location(self) -> str:
+        return self.settings.location
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        import asyncpg
+        s = self.settings
+        try:
+            self.pool = await asyncpg.create_pool(host=s.host, port=s.port, user=s.user, password=s.password,
+                                                  database=s.database, min_size=1, max_size=s.pool_size,
+                                                  command_timeout=60)
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            raise SpiderError(f"MetaDB {s.location} is not reachable: {exc}") from None
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+                await _migrate(conn)
+        await self._listen()
+
+    async def _listen(self) -> None:
+        import asyncpg
+        s = self.settings
+        self._listener = await asyncpg.connect(host=s.host, port=s.port, user=s.user, password=s.password,
+                                               database=s.database)
+        await self._listener.add_listener(NOTIFY_SPLOCK, self._splock_released)
+        await self._listener.add_listener(NOTIFY_CONNINFO, self._conninfo_changed)
+
+    async def ensure_listening(self) -> None:
+        """Reconnect the LISTEN session if it was lost (called by the heartbeat)."""
+        if self._closed or (self._listener is not None and not self._listener.is_closed()):
+            return
+        await self._listen()
+        self._splock_released()  # anything given back meanwhile: waiters look again
+
+    def _splock_released(self, *_: Any) -> None:
+        for callback in list(self.on_splock_released):
+            callback()
+
+    def _conninfo_changed(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if payload != self.replica:
+            for callback in list(self.on_connection_info_changed):
+                callback()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._listener is not None:
+            try:
+                await self._listener.close()
+            except Exception:  # noqa: BLE001 - closing anyway
+                pass
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def ping(self) -> None:
+        await self.fetchval("SELECT 1")
+
+    # ---- primitives ----------------------------------------------------------------------------
+
+    def _text(self, sql: str) -> str:
+        text = self._sql.get(sql)
+        if text is None:
+            text = self._sql[sql] = numbered(sql)
+        return text
+
+    def _pool(self) -> Any:
+        if self._closed or self.pool is None:
+            raise SpiderError("MetaDB is closed")
+        return self.pool
+
+    def _is_duplicate(self, exc: BaseException) -> bool:
+        import asyncpg
+        return isinstance(exc, asyncpg.UniqueViolationError)
+
+    async def _one(self, sql: str, params: tuple = ()) -> tuple | None:
+        row = await self._pool().fetchrow(self._text(sql), *params)
+        return tuple(row) if row is not None else None
+
+    async def _all(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return [tuple(r) for r in await self._pool().fetch(self._text(sql), *params)]
+
+    async def _write(self, statements: list[tuple[str, tuple]]) -> list[int]:
+        async with self._pool().acquire() as conn:
+            if len(statements) == 1:
+                sql, params = statements[0]
+                return [_rowcount(await conn.execute(self._text(sql), *params))]
+            async with conn.transaction():
+                return [_rowcount(await conn.execute(self._text(sql), *params)) for sql, params in statements]
+
+    def _connection_info_write(self) -> list[tuple[str, tuple]]:
+        return [("SELECT pg_notify('" + NOTIFY_CONNINFO + "', ?)", (self.replica,))]
+
+    async def fetchval(self, sql: str, *params: Any) -> Any:
+        """One value (the cluster lock and the replica registry use this)."""
+        return await self._pool().fetchval(self._text(sql), *params)
+
+    async def fetch(self, sql: str, *params: Any) -> list[tuple]:
+        return [tuple(r) for r in await self._pool().fetch(self._text(sql), *params)]
+
+    async def transaction(self, statements: list[tuple[str, tuple]]) -> list[list[tuple]]:
+        """Several statements in one transaction, each one's rows returned (claiming a dead replica)."""
+        async with self._pool().acquire() as conn:
+            async with conn.transaction():
+                return [[tuple(r) for r in await conn.fetch(self._text(sql), *params)] for sql, params in statements]
+
+
+async def _migrate(conn: Any) -> None:
+    await conn.execute(migrations.VERSION_TABLE)
+    applied = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    for migration in migrations.pending(applied):
+        for sql in migrations.statements(migration, "postgres"):
+            await conn.execute(sql)
+        await conn.execute("INSERT INTO schema_migrations VALUES ($1, $2, $3)", migration.version,
+                           migration.description, datetime.now(timezone.utc).isoformat())
+        log.info("MetaDB migration %d applied: %s", migration.version, migration.description)
+
+
+# ---- the replica registry and the cluster-wide lock (SQL only; the logic is in spider_core.replicas
+# ---- and spider_core.cluster_lock) -------------------------------------------------------------------
+
+_NOW = "extract(epoch FROM clock_timestamp())"
+
+
+class ClusterStore:
+    """The cluster's rows in a PostgreSQL MetaDB: replicas, their heartbeats, lock holders and waiters."""
+
+    def __init__(self, db: PostgresMetaDB) -> None:
+        self.db = db
+
+    async def join(self, replica: str, url: str) -> None:
+        """Register (or re-register after a restart: locks of the previous life are dropped)."""
+        await self.db.transaction([
+            (f"INSERT INTO replicas (id, url, started_at, last_seen) VALUES (?, ?, {_NOW}, {_NOW}) "
+             f"ON CONFLICT (id) DO UPDATE SET url = excluded.url, started_at = excluded.started_at, "
+             "last_seen = excluded.last_seen", (replica, url)),
+            ("DELETE FROM splocks WHERE replica = ?", (replica,)),
+            ("DELETE FROM splock_waiters WHERE replica = ?", (replica,)),
+        ])
+
+    async def heartbeat(self, replica: str) -> bool:
+        """Renew the lease; False when the replica was declared dead meanwhile (its work was taken)."""
+        counts = await self.db._write([(f"UPDATE replicas SET last_seen = {_NOW} WHERE id = ?", (replica,))])
+        return counts[0] == 1
+
+    async def leave(self, replica: str) -> None:
+        """A clean stop: the lease ends now, so a survivor takes the queued jobs at once."""
+        await self.db._write([("UPDATE replicas SET last_seen = 0 WHERE id = ?", (replica,))])
+
+    async def expired(self, replica: str, lease: float) -> list[str]:
+        rows = await self.db.fetch(f"SELECT id FROM replicas WHERE id <> ? AND last_seen < {_NOW} - ? ORDER BY id",
+                                   replica, lease)
+        return [r[0] for r in rows]
+
+    async def claim(self, dead: str, me: str, lease: float) -> tuple[list[str], list[str]] | None:
+        """Take a dead replica's open intents and unfinished jobs, and drop its locks, in one
+        transaction; None when it is alive again or another survivor claimed it first."""
+        async with self.db._pool().acquire() as conn:
+            async with conn.transaction():
+                gone = await conn.fetchval(numbered(f"DELETE FROM replicas WHERE id = ? AND last_seen < {_NOW} - ? "
+                                                    "RETURNING id"), dead, lease)
+                if gone is None:
+                    return None
+                intents = await conn.fetch("UPDATE intents SET owner = $1 WHERE owner = $2 RETURNING id", me, dead)
+                jobs = await conn.fetch("UPDATE jobs SET owner = $1 WHERE owner = $2 AND status IN "
+                                        "('queued', 'running') RETURNING id", me, dead)
+                await conn.execute("DELETE FROM splocks WHERE replica = $1", dead)
+                await conn.execute("DELETE FROM splock_waiters WHERE replica = $1", dead)
+        return [r[0] for r in intents], [r[0] for r in jobs]
+
+    async def replicas(self, lease: float) -> list[tuple[str, str, float, bool]]:
+        """(id, url, seconds since its last heartbeat, alive) of every registered replica."""
+        return await self.db.fetch(f"SELECT id, url, {_NOW} - last_seen, last_seen > {_NOW} - ? FROM replicas "
+                                   "ORDER BY id", lease)
+
+    async def try_lock(self, replica: str, holder: str, keys: list[tuple[str, str, str, bool]], request: str,
+                       lease: float) -> bool:
+        fams, conns, names, writes = (list(x) for x in zip(*keys))
+        return bool(await self.db.fetchval("SELECT spider_try_lock(?, ?, ?, ?, ?, ?, ?, ?)", replica, holder, fams,
+                                           conns, names, [int(w) for w in writes], request, lease))
+
+    async def unlock(self, holders: list[str]) -> None:
+        await self.db.fetchval("SELECT spider_unlock(?)", holders)
+
+    async def lock_rows(self) -> tuple[list[tuple], list[tuple]]:
+        """Every (family, connection, name, replica, write, request, since-seconds-ago) holder and waiter."""
+        sql = (f"SELECT family, connection_name, name, replica, write, request, {_NOW} - since FROM {{}} "
+               "ORDER BY family, connection_name, name, since")
+        return await self.db.fetch(sql.format("splocks")), await self.db.fetch(sql.format("splock_waiters"))

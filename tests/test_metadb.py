@@ -1,0 +1,140 @@
+"""The MetaDB contract on both engines: SQLite (the default) and a real PostgreSQL.
+
+The same tests run against each engine: atomic IID inserts, duplicates, LIKE escaping, credentials
+sealed at rest, intents and jobs with their owners, migrations recorded once, and CB-Spider's four
+``SPIDER_METADB_*`` variables selecting PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+
+import pytest
+
+from pg_helpers import fresh_database, postgres_or_skip
+from spider_core.errors import SpiderError
+from spider_core.metadb import DuplicateRow, IIDRow, IntentRow, JobRow, from_env, migrations, postgres_settings
+from spider_core.model import ConnectionConfigInfo, CredentialInfo, DriverInfo, KeyValue, RegionInfo
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request, tmp_path):
+    env = {} if request.param == "sqlite" else fresh_database()
+    store = from_env(tmp_path, env)
+    await store.open()
+    store.replica = "r1"
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def test_engine_is_chosen_by_cb_spider_variables(tmp_path):
+    assert from_env(tmp_path, {}).engine == "sqlite"
+    env = {"SPIDER_METADB_ENDPOINT": "db.example:5433", "SPIDER_METADB_USER": "u",
+           "SPIDER_METADB_PASSWORD": "p", "SPIDER_METADB_DATABASE": "d"}
+    s = postgres_settings(env)
+    assert (s.host, s.port, s.user, s.database, s.pool_size) == ("db.example", 5433, "u", "d", 16)
+    assert from_env(tmp_path, env).engine == "postgres"
+    with pytest.raises(SpiderError, match="host:port"):
+        postgres_settings({**env, "SPIDER_METADB_ENDPOINT": "db:notaport"})
+    with pytest.raises(SpiderError, match="SPIDER_METADB_USER"):
+        postgres_settings({**env, "SPIDER_METADB_USER": ""})
+
+
+async def test_unreachable_postgres_is_a_clear_error(tmp_path):
+    from spidercluster.procs import free_port
+    store = from_env(tmp_path, {"SPIDER_METADB_ENDPOINT": f"127.0.0.1:{free_port()}", "SPIDER_METADB_USER": "u",
+                                "SPIDER_METADB_PASSWORD": "p", "SPIDER_METADB_DATABASE": "d"})
+    with pytest.raises(SpiderError, match="not reachable"):
+        await store.open()
+
+
+async def test_insert_is_all_or_nothing(db):
+    await db.insert_iids([IIDRow("c", "vpc", "v1", "u1:x1")])
+    before = await db.dump()
+    with pytest.raises(DuplicateRow):
+        await db.insert_iids([IIDRow("c", "vpc", "v2", "u2:x2"), IIDRow("c", "vpc", "v1", "u3:x3")])
+    assert await db.dump() == before
+    assert await db.get_iid("c", "vpc", "v2") is None
+    assert (await db.find_iid_by_csp_id("c", "vpc", "x1")).name == "v1"
+    assert await db.find_iid_by_csp_id("c", "vpc", "x%") is None  # LIKE wildcards are escaped
+
+
+async def test_concurrent_inserts_of_one_key_give_one_row(db):
+    results = await asyncio.gather(*(db.insert_iids([IIDRow("c", "vm", "same", f"u{i}:x{i}")]) for i in range(20)),
+                                   return_exceptions=True)
+    assert sum(r is None for r in results) == 1
+    assert all(isinstance(r, DuplicateRow) for r in results if r is not None)
+    assert await db.count_iids("vm", "c") == 1
+
+
+async def test_iid_queries_and_children(db):
+    await db.insert_iids([IIDRow("c", "vpc", "v1", "a:1"), IIDRow("c", "subnet", "s1", "b:2", owner_vpc="v1"),
+                          IIDRow("c", "subnet", "s2", "b:3", owner_vpc="v1", zone="z1")])
+    assert [r.name for r in await db.list_iids("c", "subnet", "v1")] == ["s1", "s2"]
+    assert (await db.get_iids("c", [("subnet", "s2", None), ("vpc", "nope", None)]))[0].zone == "z1"
+    await db.delete_iid_with_children("c", "vpc", "v1", "", "subnet")
+    assert (await db.dump())["iid_infos"] == []
+
+
+async def test_connection_info_round_trip_and_credentials_sealed(db, tmp_path):
+    await db.put_driver(DriverInfo("d1", "MOCK", "x.so"))
+    sealed = await db.put_credential(CredentialInfo("c1", "MOCK", [KeyValue("MockName", "plain-value-123")]))
+    await db.put_region(RegionInfo("r1", "MOCK", [KeyValue("Region", "default")], ["z1"]))
+    await db.put_connection(ConnectionConfigInfo("conn", "MOCK", "d1", "c1", "r1"))
+    assert sealed.key_values[0].value != "plain-value-123"
+    assert (await db.get_credential("c1", decrypt=True)).key_values[0].value == "plain-value-123"
+    assert (await db.get_region("r1")).available_zones == ["z1"]
+    assert [c.config_name for c in await db.list_connections("mock")] == ["conn"]
+    stored = [row for row in (await db.dump())["credential_infos"]]
+    assert "plain-value-123" not in repr(stored)  # what the database holds is sealed
+    assert await db.delete_connection("conn") and not await db.delete_connection("conn")
+
+
+async def test_intents_and_jobs_belong_to_their_replica(db):
+    await db.open_intent(IntentRow("in-1", "create", "c", "vm", "vm1", sp_uuid="vm1-x", detail={"zone": "z"}))
+    db.replica = "r2"
+    await db.open_intent(IntentRow("in-2", "create", "c", "vm", "vm2"))
+    await db.put_job(JobRow("job-2", "create", "vm", "vm2", "c", "queued", "async", {"m": "POST"}))
+    mine = [i.id for i in await db.list_intents()]
+    assert mine == (["in-2"] if db.shared else ["in-1", "in-2"])  # a shared database filters by owner
+    assert [j.id for j in await db.list_jobs(statuses=("queued",), mine=True)] == ["job-2"]
+    db.replica = "r1"
+    assert [i.detail for i in await db.list_intents(["in-1"])] == [{"zone": "z"}]
+    assert await db.count_open_intents() == (1 if db.shared else 2)
+    assert await db.list_jobs(mine=True) == ([] if db.shared else await db.list_jobs())
+    assert await db.set_job_status("job-2", "cancelled", only_if="queued")
+    assert not await db.set_job_status("job-2", "cancelled", only_if="queued")
+    await db.close_intent("in-1")
+    assert [i.id for i in await db.list_intents()] == ([] if db.shared else ["in-2"])
+
+
+async def test_migrations_are_recorded_once(db, tmp_path):
+    rows = await db._all("SELECT version FROM schema_migrations ORDER BY version")
+    assert [r[0] for r in rows] == [m.version for m in migrations.MIGRATIONS]
+    if db.engine == "sqlite":  # opening again applies nothing twice
+        again = from_env(tmp_path, {})
+        await db.close()
+        await again.open()
+        assert [r[0] for r in await again._all("SELECT version FROM schema_migrations")] == [m.version for m in migrations.MIGRATIONS]
+        await again.close()
+
+
+async def test_replicas_migrating_together_apply_each_migration_once(tmp_path):
+    env = fresh_database()
+    stores = [from_env(tmp_path / str(i), env) for i in range(4)]
+    await asyncio.gather(*(s.open() for s in stores))
+    try:
+        rows = await stores[0]._all("SELECT version FROM schema_migrations ORDER BY version")
+        assert [r[0] for r in rows] == [m.version for m in migrations.MIGRATIONS]
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+def test_postgres_runs_as_an_unprivileged_user_on_loopback():
+    server = postgres_or_skip()
+    assert server.host == "127.0.0.1" and server.child is not None and server.child.alive()
+    out = subprocess.run(["ps", "-o", "user=", "-p", str(server.child.pid)], capture_output=True, text=True)
+    assert out.stdout.strip() != "root"

@@ -1,0 +1,66 @@
+"""Disk, MyImage, tag, NIC, public IP and prices through Spider's REST API, on NULL and MOCK; and the
+route list: every operation of these families in CB-Spider's API description is routed, and no literal
+path is taken by a ``{Name}`` route."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import make_mocked_request
+
+from spider_core.rest.app import create_app
+from tests import families_flow as flow
+
+# CB-Spider's operations by family (a copy of the project's reference list, cb-spider-routes.tsv)
+ROUTE_LIST = Path(__file__).with_name("data") / "cb-spider-routes.tsv"
+FAMILIES = {"disk", "myimage", "tag", "nic", "publicip", "price", "vm-favorite-recent"}
+
+
+def _operations() -> list[tuple[str, str]]:
+    lines = [line for line in ROUTE_LIST.read_text().splitlines() if line and not line.startswith("#")]
+    rows = list(csv.DictReader(lines, delimiter="\t"))
+    return [(r["method"], r["path"]) for r in rows if r["family"] in FAMILIES]
+
+
+async def test_route_list_is_routed_without_shadowing():
+    app = create_app(object())
+    ops = _operations()
+    assert len(ops) == 14 + 11 + 4 + 13 + 10 + 8 + 7
+    for method, path in ops:
+        concrete = re.sub(r"\{\w+\}", "x-1", path)
+        match = await app.router.resolve(make_mocked_request(method, concrete, app=app))
+        assert match.http_exception is None, f"{method} {path} is not routed: {match.http_exception}"
+        assert match.route.resource.canonical == path, f"{method} {path} is answered by {match.route.resource.canonical}"
+
+
+NULL = flow.Catalogue(image="null-image-01", spec="null-spec-01", region="null-region")
+
+
+async def test_families_on_null(null_server):
+    srv = null_server
+    names = await flow.base(srv, NULL, "n1")
+    await flow.disk_flow(srv, names, "n1")
+    await flow.myimage_flow(srv, NULL, names, "n1")
+    await flow.tag_flow(srv, names)
+    await flow.nic_and_public_ip_flow(srv, names, "n1")
+    await flow.price_flow(srv, NULL)
+    await flow.teardown(srv, names)
+    assert (await srv.dump())["iid_infos"] == []
+
+
+MOCK = flow.Catalogue(image="mock-vmimage-01", spec="mock-vmspec-01", region="default")
+
+
+async def test_families_on_mock(mock_server):
+    srv = mock_server
+    names = await flow.base(srv, MOCK, "m1")
+    await flow.disk_flow(srv, names, "m1")
+    await flow.myimage_flow(srv, MOCK, names, "m1")
+    await flow.tag_flow(srv, names)
+    await flow.nic_and_public_ip_flow(srv, names, "m1", maps_private_ip=False)
+    await flow.price_flow(srv, MOCK)
+    await flow.teardown(srv, names)
+    assert (await srv.dump())["iid_infos"] == []
