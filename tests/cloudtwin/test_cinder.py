@@ -232,7 +232,7 @@ async def test_malformed_json_and_unknown_actions(api):
     code, body = await api.vol("GET", "/volumes/detail?sort=colour:asc")
     assert code == 400 and "Invalid sort key" in body["badRequest"]["message"]
     code, body = await api.vol("GET", "/volumes/detail?marker=nobody")
-    assert code == 400 and "Marker nobody could not be found" in body["badRequest"]["message"]
+    assert code == 404 and "Marker nobody could not be found" in body["itemNotFound"]["message"]
 
 
 async def test_quota_is_enforced_in_cinders_words():
@@ -280,7 +280,7 @@ async def test_attach_and_detach_walk_cinders_state_machine(twin, api):
     await api.wait_volume(vid, "available")
     assert (await api.vol("POST", f"/volumes/{vid}/action", {"os-reserve": None}))[0] == 202
     code, body = await api.nova("POST", f"/servers/{sid}/os-volume_attachments", {"volumeAttachment": {"volumeId": vid}})
-    assert code == 400 and "current status is reserved" in body["badRequest"]["message"]
+    assert code == 400 and "current status is attaching" in body["badRequest"]["message"]
     assert (await api.vol("POST", f"/volumes/{vid}/action", {"os-unreserve": None}))[0] == 202
     code, body = await api.nova("POST", f"/servers/{sid}/os-volume_attachments",
                                 {"volumeAttachment": {"volumeId": vid, "delete_on_termination": True}}, mv="2.79")
@@ -338,7 +338,7 @@ async def test_legacy_volume_actions(api):
     code, body = await api.vol("POST", "/volumes", {"volume": {"size": 1}})
     vid = body["volume"]["id"]
     await api.wait_volume(vid, "available")
-    for action, want in (("os-reserve", "reserved"), ("os-unreserve", "available")):
+    for action, want in (("os-reserve", "attaching"), ("os-unreserve", "available")):
         assert (await api.vol("POST", f"/volumes/{vid}/action", {action: {}}))[0] == 202
         assert (await api.vol("GET", f"/volumes/{vid}"))[1]["volume"]["status"] == want
     code, _ = await api.vol("POST", f"/volumes/{vid}/action", {"os-attach": {"instance_uuid": "i-2",

@@ -12,7 +12,7 @@ import pytest
 
 from cloudtwin.clouds import TwinConfig
 from cloudtwin.twin import Twin
-from twin_helpers import sdk_connect
+from twin_helpers import keystone_user, sdk_connect
 
 NET = "/cloud-1/RegionOne/network"
 
@@ -350,7 +350,8 @@ async def test_security_group_rules_validation(api):
 
 async def test_projects_are_isolated(twin, api):
     async with aiohttp.ClientSession() as s:
-        other = await login(s, twin.url, "p2")
+        token, _ = await keystone_user(s, twin.url, project="p2")     # a member of p2: no admin anywhere
+        other = Client(s, twin.url, token)
         _, net = await api.req("POST", "/v2.0/networks", {"network": {"name": "mine"}})
         nid = net["network"]["id"]
         status, body = await other.req("GET", f"/v2.0/networks/{nid}")
@@ -358,8 +359,8 @@ async def test_projects_are_isolated(twin, api):
         _, body = await other.req("GET", "/v2.0/networks")
         assert [n["name"] for n in body["networks"]] == ["public"]
         _, body = await api.req("GET", "/v2.0/networks")
-        assert [n["name"] for n in body["networks"]] == ["mine", "public"]
-        public = body["networks"][1]
+        assert sorted(n["name"] for n in body["networks"]) == ["mine", "public"]
+        public = next(n for n in body["networks"] if n["name"] == "public")
         assert public["router:external"] is True and public["shared"] is True
         _, subs = await other.req("GET", "/v2.0/subnets")
         [public_subnet] = subs["subnets"]
@@ -442,7 +443,7 @@ async def test_floating_ips_and_routers(api):
     status, body = await api.req("PUT", f"/v2.0/routers/{router['id']}/add_router_interface",
                                  {"subnet_id": sub["subnet"]["id"]})
     assert status == 200 and body["subnet_id"] == sub["subnet"]["id"]
-    _, ports = await api.req("GET", f"/v2.0/ports?device_id={router['id']}")
+    _, ports = await api.req("GET", f"/v2.0/ports?device_id={router['id']}&device_owner=network:router_interface")
     assert ports["ports"][0]["fixed_ips"][0]["ip_address"] == "10.9.0.1"
     assert (await api.req("DELETE", f"/v2.0/routers/{router['id']}"))[0] == 409
     assert (await api.req("DELETE", f"/v2.0/networks/{nid}"))[0] == 409

@@ -208,11 +208,11 @@ class AttachmentMethods:
     def reserve(self, v: Volume) -> None:
         self._check_reservable(v)
         if self.status(v) == "available":
-            self._enter(v, "reserved")
+            self._enter(v, "attaching_held")    # os-reserve: Cinder's reserve_volume shows 'attaching'
         v.touch()
 
     def unreserve(self, v: Volume) -> None:
-        if self.status(v) == "reserved" and not self._att_by_volume.get(v.id):
+        if v.state in ("reserved", "attaching_held") and not self._att_by_volume.get(v.id):
             self._enter(v, "available")
         v.touch()
 

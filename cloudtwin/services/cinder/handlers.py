@@ -21,7 +21,7 @@ from aiohttp import web
 from cloudtwin import wire
 from cloudtwin.errors import ApiError
 from cloudtwin.routing import Call, Router
-from cloudtwin.services.cinder.models import QUOTA_NAMES, CinderState
+from cloudtwin.services.cinder.models import CinderState
 from cloudtwin.services.cinder.resources import Attachment, Volume, VolumeType
 
 MAX_LIMIT = 1000            # Cinder's osapi_max_limit
@@ -43,6 +43,11 @@ EXTENSIONS = (
 def _cinder(call: Call) -> CinderState:
     assert call.region is not None
     return call.region.cinder  # type: ignore[no-any-return]
+
+
+def is_admin(call: Call) -> bool:
+    """True when the token carries Keystone's admin role."""
+    return bool(getattr(call.token, "is_admin", False))
 
 
 def _mv(call: Call, major: int, minor: int) -> bool:
@@ -105,7 +110,9 @@ class View:
     def volume_summary(self, v: Volume) -> dict[str, Any]:
         return {"id": v.id, "name": v.name, "links": self.links("volumes", v.id, v.project_id)}
 
-    def volume(self, v: Volume) -> dict[str, Any]:
+    def volume(self, v: Volume, *, extended: bool = True) -> dict[str, Any]:
+        """A volume's detail view; ``extended`` adds what Cinder's extensions add to GETs (the tenant,
+        host and migration attributes for admins, the image metadata for everyone)."""
         c = self.cinder
         attached = [{"server_id": a.server_id, "attachment_id": a.id, "attached_at": _stamp(a.attached_at),
                      "host_name": a.host_name, "volume_id": v.id, "device": a.device, "id": v.id}
@@ -117,14 +124,19 @@ class View:
             "updated_at": _stamp(v.updated_at), "description": v.description, "volume_type": v.volume_type,
             "snapshot_id": v.snapshot_id, "source_volid": v.source_volid, "metadata": dict(v.metadata),
             "bootable": "true" if v.bootable else "false", "encrypted": v.encrypted, "multiattach": v.multiattach,
+            **({"metadata": {**v.metadata, "readonly": str(v.readonly)}} if v.readonly_set else {}),
             "replication_status": None, "consistencygroup_id": None, "migration_status": None,
             "user_id": v.user_id, "attachments": attached, "links": self.links("volumes", v.id, v.project_id),
-            "os-vol-tenant-attr:tenant_id": v.project_id,
-            "os-vol-host-attr:host": f"{v.availability_zone}-volume@{v.volume_type}#{v.volume_type}",
-            "os-vol-mig-status-attr:migstat": None, "os-vol-mig-status-attr:name_id": None,
         }
-        if v.image_metadata:
-            out["volume_image_metadata"] = dict(v.image_metadata)
+        if extended:
+            out["os-vol-tenant-attr:tenant_id"] = v.project_id
+            if is_admin(self.call):
+                out["os-vol-host-attr:host"] = v.host
+                out["os-vol-mig-status-attr:migstat"] = v.migration_status
+                out["os-vol-mig-status-attr:name_id"] = None
+            if v.image_metadata:
+                out["volume_image_metadata"] = dict(v.image_metadata)
+        out["migration_status"] = v.migration_status
         if _mv(self.call, 3, 13):
             out["group_id"] = None
         if _mv(self.call, 3, 21):
@@ -209,7 +221,11 @@ def _image(call: Call, ref: str) -> Any:
 def _filtered(call: Call) -> list[Volume]:
     c = _cinder(call)
     q = call.query
-    items = c.all_volumes() if wire.truthy(q.get("all_tenants")) else c.volumes_of(_project(call))
+    pid = _project(call)
+    admin = is_admin(call)
+    items = c.all_volumes() if wire.truthy(q.get("all_tenants")) and admin else c.volumes_of(pid)
+    if admin and "project_id" in q and wire.truthy(q.get("all_tenants")):
+        items = [v for v in items if v.project_id == q["project_id"]]
     if "name" in q:
         items = [v for v in items if v.name == q["name"]]
     if "status" in q:
@@ -258,8 +274,7 @@ def _sorted(items: list[Volume], q: Any) -> list[Volume]:
 def _list(call: Call, detail: bool) -> web.Response:
     view = View(call)
     items = _filtered(call)
-    chunk, next_marker = wire.page(items, call.query, max_limit=MAX_LIMIT,
-                                   marker_error="Marker {marker} could not be found.")
+    chunk, next_marker = page(call, items)
     render = view.volume if detail else view.volume_summary
     body: dict[str, Any] = {"volumes": [render(v) for v in chunk]}
     if next_marker:
@@ -279,8 +294,32 @@ async def list_volumes_detail(call: Call) -> web.Response:
     return _list(call, True)
 
 
+def page(call: Call, items: list[Any]) -> tuple[list[Any], str | None]:
+    """Cinder's paging: an unknown marker is a 404, and a full page links to the next one (which may
+    be empty, as Cinder's does)."""
+    try:
+        chunk, next_marker = wire.page(items, call.query, max_limit=MAX_LIMIT,
+                                       marker_error="Marker {marker} could not be found.")
+    except ApiError as err:
+        raise ApiError(404 if "Marker" in err.message else err.status, err.message) from None
+    limit = call.query.get("limit")
+    if next_marker is None and chunk and limit and limit.isdigit() and len(chunk) == int(limit):
+        next_marker = chunk[-1].id
+    return chunk, next_marker
+
+
+async def no_volume_id(call: Call) -> web.Response:
+    """``GET`` or ``DELETE /volumes/``: no volume named, which Cinder answers with 404."""
+    if call.request.path.endswith("/"):
+        raise ApiError(404, "Volume  could not be found.")
+    if call.request.method == "GET":
+        return await list_volumes(call)
+    raise ApiError(405, f"The method {call.request.method} is not allowed for this resource.")
+
+
 def _volume_of(call: Call) -> Volume:
-    return _cinder(call).get_volume(_project(call), call.params["id"])
+    pid = _project(call)
+    return _cinder(call).get_volume(None if is_admin(call) else pid, call.params["id"])
 
 
 async def get_volume(call: Call) -> web.Response:
@@ -304,11 +343,13 @@ async def create_volume(call: Call) -> web.Response:
     pid = _project(call)
     assert call.token is not None
     c = _cinder(call)
-    for key in ("snapshot_id", "backup_id", "consistencygroup_id", "group_id"):
+    for key in ("backup_id", "consistencygroup_id", "group_id"):
         ref = _opt_str(body, key, max_len=64)
         if ref:
-            what = {"snapshot_id": "Snapshot", "backup_id": "Backup"}.get(key, "Group")
+            what = {"backup_id": "Backup"}.get(key, "Group")
             raise ApiError(404, f"{what} {ref} could not be found.")
+    snap_ref = _opt_str(body, "snapshot_id", max_len=64)
+    snapshot = c.get_snapshot(None if is_admin(call) else pid, snap_ref) if snap_ref else None
     name = _opt_str(body, "name") or _opt_str(body, "display_name")
     description = _opt_str(body, "description")
     if description is None:
@@ -322,8 +363,9 @@ async def create_volume(call: Call) -> web.Response:
                         description=description, volume_type=_opt_str(body, "volume_type"), zone=zone,
                         metadata=_metadata(body.get("metadata")),
                         image=_image(call, image_ref) if image_ref else None,
-                        source_volid=_opt_str(body, "source_volid", max_len=64), multiattach=multiattach)
-    return wire.json_response(202, {"volume": View(call).volume(v)})
+                        source_volid=_opt_str(body, "source_volid", max_len=64), multiattach=multiattach,
+                        snapshot=snapshot, request_id=call.request_id)
+    return wire.json_response(202, {"volume": View(call).volume(v, extended=False)})
 
 
 async def update_volume(call: Call) -> web.Response:
@@ -341,14 +383,15 @@ async def update_volume(call: Call) -> web.Response:
             description = _opt_str(body, key)
     metadata = _metadata(body["metadata"]) if "metadata" in body else None
     _cinder(call).update_volume(v, name=name, description=description, metadata=metadata)
-    return wire.json_response(200, {"volume": View(call).volume(v)})
+    return wire.json_response(200, {"volume": View(call).volume(v, extended=False)})
 
 
 async def delete_volume(call: Call) -> web.Response:
     v = _volume_of(call)
     call.twin.faults.zone_check(call, v.availability_zone)
     force = _mv(call, 3, 23) and bool(wire.truthy(call.query.get("force")))
-    _cinder(call).delete_volume(v, force=force)     # ?cascade= has no snapshots to take along here
+    cascade = bool(wire.truthy(call.query.get("cascade")))
+    _cinder(call).delete_volume(v, force=force, cascade=cascade)
     return wire.json_response(202)
 
 
@@ -409,8 +452,8 @@ async def volume_action(call: Call) -> web.Response:
         call.twin.faults.zone_check(call, v.availability_zone)
     result = handler(call, c, v, arg)
     if result is not None:
-        return wire.json_response(200, result)
-    return wire.json_response(200 if name == "os-set_bootable" else 202)
+        return wire.json_response(202 if name == "os-volume_upload_image" else 200, result)
+    return wire.json_response(200 if name in ("os-set_bootable", "os-unset_image_metadata") else 202)
 
 
 def _extend(call: Call, c: CinderState, v: Volume, arg: dict[str, Any]) -> None:
@@ -467,7 +510,49 @@ def _initialize_connection(call: Call, c: CinderState, v: Volume, arg: dict[str,
 
 
 def _force_delete(call: Call, c: CinderState, v: Volume, arg: dict[str, Any]) -> None:
+    if not is_admin(call):
+        raise ApiError(403, "Policy doesn't allow volume_extension:volume_admin_actions:force_delete to be "
+                            "performed.")
     c.delete_volume(v, force=True)
+
+
+def _set_image_metadata(call: Call, c: CinderState, v: Volume, arg: dict[str, Any]) -> dict[str, Any]:
+    meta = _metadata(arg.get("metadata"))
+    if not meta:
+        raise _invalid("metadata", arg.get("metadata"), "'metadata' is a required property")
+    v.image_metadata = {**v.image_metadata, **meta}
+    v.touch()
+    return {"metadata": {k: str(val) for k, val in v.image_metadata.items()}}
+
+
+def _unset_image_metadata(call: Call, c: CinderState, v: Volume, arg: dict[str, Any]) -> None:
+    key = arg.get("key")
+    if not isinstance(key, str) or not key:
+        raise _invalid("key", key, "'key' is a required property")
+    if key not in v.image_metadata:
+        raise ApiError(404, f"Glance metadata for volume {v.id} with key {key} could not be found.")
+    del v.image_metadata[key]
+    v.touch()
+
+
+def _show_image_metadata(call: Call, c: CinderState, v: Volume, arg: dict[str, Any]) -> dict[str, Any]:
+    return {"metadata": {k: str(val) for k, val in v.image_metadata.items()}}
+
+
+def _retype(call: Call, c: CinderState, v: Volume, arg: dict[str, Any]) -> None:
+    new_type = arg.get("new_type")
+    if not isinstance(new_type, str) or not new_type:
+        raise _invalid("new_type", new_type, "'new_type' is a required property")
+    policy = arg.get("migration_policy", "never")
+    if policy not in ("never", "on-demand"):
+        raise _invalid("migration_policy", policy, "must be 'never' or 'on-demand'")
+    c.retype_volume(v, c.find_type(new_type), policy)
+
+
+def _upload_image(call: Call, c: CinderState, v: Volume, arg: dict[str, Any]) -> dict[str, Any]:
+    """os-volume_upload_image: a Glance image of the volume's bytes, made through Glance's model."""
+    from cloudtwin.services.cinder.upload import upload_to_image
+    return {"os-volume_upload_image": upload_to_image(call, c, v, arg)}
 
 
 _ACTIONS: dict[str, Any] = {
@@ -484,6 +569,11 @@ _ACTIONS: dict[str, Any] = {
     "os-initialize_connection": _initialize_connection,
     "os-terminate_connection": lambda call, c, v, arg: None,
     "os-force_delete": _force_delete,
+    "os-set_image_metadata": _set_image_metadata,
+    "os-unset_image_metadata": _unset_image_metadata,
+    "os-show_image_metadata": _show_image_metadata,
+    "os-retype": _retype,
+    "os-volume_upload_image": _upload_image,
 }
 
 
@@ -571,26 +661,7 @@ async def delete_attachment(call: Call) -> web.Response:
 
 # ---- volume types, zones, limits, quotas, extensions ------------------------------------------------
 
-async def list_types(call: Call) -> web.Response:
-    _project(call)
-    items = [volume_type_doc(t) for t in _cinder(call).types.values()]
-    return wire.json_response(200, {"volume_types": wire.filter_by(items, call.query, ("name", "is_public"))})
 
-
-async def get_type(call: Call) -> web.Response:
-    _project(call)
-    c = _cinder(call)
-    ref = call.params["id"]
-    if ref == "default":
-        if not _mv(call, 3, 62):
-            raise ApiError(404, "Volume type default could not be found.")
-        return wire.json_response(200, {"volume_type": volume_type_doc(c.find_type(None))})
-    return wire.json_response(200, {"volume_type": volume_type_doc(c.get_type(ref))})
-
-
-async def type_extra_specs(call: Call) -> web.Response:
-    _project(call)
-    return wire.json_response(200, {"extra_specs": dict(_cinder(call).get_type(call.params["id"]).extra_specs)})
 
 
 async def availability_zones(call: Call) -> web.Response:
@@ -607,38 +678,6 @@ async def availability_zones(call: Call) -> web.Response:
     return wire.json_response(200, {"availabilityZoneInfo": out})
 
 
-async def limits(call: Call) -> web.Response:
-    c = _cinder(call)
-    u = c.usage(_project(call))
-    q = c.quota
-    return wire.json_response(200, {"limits": {"rate": [], "absolute": {
-        "maxTotalVolumes": q("volumes"), "maxTotalSnapshots": q("snapshots"),
-        "maxTotalVolumeGigabytes": q("gigabytes"), "maxTotalBackups": q("backups"),
-        "maxTotalBackupGigabytes": q("backup_gigabytes"),
-        "totalVolumesUsed": u["volumes"], "totalGigabytesUsed": u["gigabytes"], "totalSnapshotsUsed": 0,
-        "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0}}})
-
-
-async def quota_set(call: Call) -> web.Response:
-    _project(call)
-    assert call.cloud is not None
-    c = _cinder(call)
-    target = call.params["target"]
-    proj = call.cloud.project(target)
-    pid = proj.id if proj is not None else target
-    defaults = call.route.pattern.endswith("/defaults")
-    use = c.usage(pid)
-    values: dict[str, tuple[int, int]] = {}
-    for name in QUOTA_NAMES:
-        values[name] = (c.quota(name), use.get(name, 0))
-    for vt in c.types.values():
-        for name in ("volumes", "gigabytes", "snapshots"):
-            values[f"{name}_{vt.name}"] = (-1, 0)
-    usage = not defaults and bool(wire.truthy(call.query.get("usage")))
-    out: dict[str, Any] = {"id": pid}
-    for k, (limit, in_use) in values.items():
-        out[k] = {"limit": limit, "in_use": in_use, "reserved": 0, "allocated": 0} if usage else limit
-    return wire.json_response(200, {"quota_set": out})
 
 
 async def extensions(call: Call) -> web.Response:
@@ -656,7 +695,8 @@ def add_routes(r: Router) -> None:
     p = "/v3/{project_id}"
     r.add(s, "GET", "/", versions, "volume:version:list", auth=False)
     r.add(s, "GET", "/v3", version, "volume:version:get", auth=False)
-    r.add(s, "GET", f"{p}/volumes", list_volumes, "volume:volume:list")
+    r.add(s, "GET", f"{p}/volumes", no_volume_id, "volume:volume:list")
+    r.add(s, "DELETE", f"{p}/volumes", no_volume_id, "volume:volume:delete")
     r.add(s, "GET", f"{p}/volumes/detail", list_volumes_detail, "volume:volume:list")
     r.add(s, "GET", f"{p}/volumes/summary", volume_summary, "volume:volume:summary")
     r.add(s, "POST", f"{p}/volumes", create_volume, "volume:volume:create")
@@ -678,11 +718,5 @@ def add_routes(r: Router) -> None:
     r.add(s, "PUT", f"{p}/attachments/{{id}}", update_attachment, "volume:attachment:update")
     r.add(s, "DELETE", f"{p}/attachments/{{id}}", delete_attachment, "volume:attachment:delete")
     r.add(s, "POST", f"{p}/attachments/{{id}}/action", attachment_action, "volume:attachment:action")
-    r.add(s, "GET", f"{p}/types", list_types, "volume:volume_type:list")
-    r.add(s, "GET", f"{p}/types/{{id}}", get_type, "volume:volume_type:get")
-    r.add(s, "GET", f"{p}/types/{{id}}/extra_specs", type_extra_specs, "volume:volume_type:get")
     r.add(s, "GET", f"{p}/os-availability-zone", availability_zones, "volume:availability_zone:list")
-    r.add(s, "GET", f"{p}/limits", limits, "volume:limits:get")
-    r.add(s, "GET", f"{p}/os-quota-sets/{{target}}", quota_set, "volume:quota:get")
-    r.add(s, "GET", f"{p}/os-quota-sets/{{target}}/defaults", quota_set, "volume:quota:get")
     r.add(s, "GET", f"{p}/extensions", extensions, "volume:extension:list")

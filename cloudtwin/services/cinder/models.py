@@ -14,8 +14,13 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 from cloudtwin.ids import stable_id
 from cloudtwin.errors import ApiError
 from cloudtwin.resource import Resource
+from cloudtwin.services.cinder import backends
 from cloudtwin.services.cinder.attachments import AttachmentMethods
-from cloudtwin.services.cinder.resources import GIB, KIND, Attachment, Volume, VolumeType
+from cloudtwin.services.cinder.resources import (BACKUP, GIB, KIND, SNAPSHOT, Attachment, Backup, Message,
+                                                 QosSpec, Snapshot, Transfer, Volume, VolumeType)
+from cloudtwin.services.cinder.snapshots import SnapshotMethods
+from cloudtwin.services.cinder.transfers import TransferMethods
+from cloudtwin.services.cinder.types import TypeMethods
 
 if TYPE_CHECKING:
     from cloudtwin.clouds import RegionState
@@ -36,19 +41,31 @@ def build_volume_types(cloud_name: str, specs: tuple[dict[str, Any], ...]) -> di
         vid = str(spec.get("id") or stable_id("volume_type", cloud_name, spec["name"]))
         out[vid] = VolumeType(id=vid, name=str(spec["name"]), description=spec.get("description"),
                               is_public=bool(spec.get("is_public", True)),
-                              extra_specs={str(k): str(v) for k, v in (spec.get("extra_specs") or {}).items()})
+                              extra_specs={str(k): str(v) for k, v in (spec.get("extra_specs") or {}).items()},
+                              builtin=True)
     return out
 
 
-class CinderState(AttachmentMethods):
+class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMethods):
     """One region's block storage."""
 
-    TABLES: ClassVar[dict[str, tuple[type, str]]] = {"volumes": (Volume, KIND), "attachments": (Attachment, "")}
+    TABLES: ClassVar[dict[str, tuple[type, str]]] = {
+        "volumes": (Volume, KIND), "attachments": (Attachment, ""), "snapshots": (Snapshot, SNAPSHOT),
+        "backups": (Backup, BACKUP), "transfers": (Transfer, ""), "qos_specs": (QosSpec, ""),
+        "messages": (Message, "")}
 
     def __init__(self, region: "RegionState") -> None:
         self.region = region
         self.volumes: dict[str, Volume] = {}
         self.attachments: dict[str, Attachment] = {}
+        self.snapshots: dict[str, Snapshot] = {}
+        self.backups: dict[str, Backup] = {}
+        self.transfers: dict[str, Transfer] = {}
+        self.qos_specs: dict[str, QosSpec] = {}
+        self.messages: dict[str, Message] = {}
+        self.project_quotas: dict[str, dict[str, int]] = {}     # os-quota-sets overrides per project
+        self.class_quotas: dict[str, int] = {}                  # os-quota-class-sets/default overrides
+        self.services: dict[str, backends.Service] = {}
         self.types: dict[str, VolumeType] = build_volume_types(region.cloud.name, region.cloud.profile.volume_types)
         self._by_project: dict[str, dict[str, Volume]] = {}
         self._usage: dict[str, list[int]] = {}                 # project -> [volumes, gigabytes]
@@ -75,14 +92,20 @@ class CinderState(AttachmentMethods):
     def on_enter_for(self, kind: str) -> Callable[[Any, str, str], None]:
         if kind == KIND:
             return self._on_volume_enter
+        if kind == SNAPSHOT:
+            return self._on_snapshot_enter
+        if kind == BACKUP:
+            return self._on_backup_enter
         return lambda obj, state, message: None
 
     def all_objects(self) -> Iterator[Resource]:
-        yield from list(self.volumes.values())
-        yield from list(self.attachments.values())
+        for table in (self.volumes, self.attachments, self.snapshots, self.backups, self.transfers,
+                      self.qos_specs, self.messages):
+            yield from list(table.values())
 
     def counts(self) -> dict[str, int]:
-        return {"volumes": len(self.volumes), "volume_attachments": len(self.attachments)}
+        return {"volumes": len(self.volumes), "volume_attachments": len(self.attachments),
+                "volume_snapshots": len(self.snapshots), "volume_backups": len(self.backups)}
 
     # ---- indexes
     def _index(self, v: Volume) -> None:
@@ -118,24 +141,36 @@ class CinderState(AttachmentMethods):
 
     def usage(self, project_id: str) -> dict[str, int]:
         u = self._usage.get(project_id, [0, 0])
-        return {"volumes": u[0], "gigabytes": u[1], "snapshots": 0, "backups": 0, "backup_gigabytes": 0,
+        snaps = [s for s in self.snapshots.values() if s.project_id == project_id]
+        backups = [b for b in self.backups.values() if b.project_id == project_id]
+        return {"volumes": u[0], "gigabytes": u[1] + sum(s.size for s in snaps), "snapshots": len(snaps),
+                "backups": len(backups), "backup_gigabytes": sum(b.size for b in backups),
                 "groups": 0, "per_volume_gigabytes": 0}
 
-    def quota(self, name: str) -> int:
-        return self.region.cloud.profile.quotas.get(name, QUOTA_DEFAULTS.get(name, -1))
+    def default_quota(self, name: str) -> int:
+        """The quota class ``default``: the profile's value unless an admin changed the class."""
+        if name in self.class_quotas:
+            return self.class_quotas[name]
+        return int(self.region.cloud.profile.quotas.get(name, QUOTA_DEFAULTS.get(name, -1)))
+
+    def quota(self, name: str, project_id: str | None = None) -> int:
+        """A project's limit: its own override (os-quota-sets), else the default class."""
+        if project_id is not None and name in self.project_quotas.get(project_id, {}):
+            return self.project_quotas[project_id][name]
+        return self.default_quota(name)
 
     def check_quota(self, project_id: str, *, volumes: int = 0, gigabytes: int = 0, size: int = 0) -> None:
         """Cinder's reservation check: 413 when a create or an extend would pass a project's quota."""
-        per_volume = self.quota("per_volume_gigabytes")
+        per_volume = self.quota("per_volume_gigabytes", project_id)
         if size and per_volume >= 0 and size > per_volume:
             raise ApiError(413, f"VolumeSizeExceedsLimit: Requested volume size {size}G is larger than maximum "
                                 f"allowed limit {per_volume}G.")
         used = self.usage(project_id)
-        limit = self.quota("volumes")
+        limit = self.quota("volumes", project_id)
         if volumes and limit >= 0 and used["volumes"] + volumes > limit:
             raise ApiError(413, f"VolumeLimitExceeded: Maximum number of volumes allowed ({limit}) exceeded for "
                                 "quota 'volumes'.")
-        limit = self.quota("gigabytes")
+        limit = self.quota("gigabytes", project_id)
         if gigabytes and limit >= 0 and used["gigabytes"] + gigabytes > limit:
             raise ApiError(413, "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed "
                                 f"gigabytes quota. Requested {gigabytes}G, quota is {limit}G and "
@@ -170,7 +205,8 @@ class CinderState(AttachmentMethods):
     def create_volume(self, project_id: str, user_id: str, *, size: int | None, name: str | None = None,
                       description: str | None = None, volume_type: str | None = None, zone: str | None = None,
                       metadata: dict[str, str] | None = None, image: Any = None, source_volid: str | None = None,
-                      multiattach: bool = False, state: str | None = None) -> Volume:
+                      multiattach: bool = False, state: str | None = None,
+                      snapshot: Snapshot | None = None, request_id: str = "") -> Volume:
         """Validate and create a volume; it starts ``creating`` (``creating_from_image`` from an image).
 
         ``image`` is a Glance image the caller resolved (Cinder asks Glance, the twin shares state).
@@ -186,6 +222,19 @@ class CinderState(AttachmentMethods):
             elif size < source.size:
                 raise ApiError(400, f"Invalid input received: Volume size '{size}'GB cannot be smaller than "
                                     f"original volume size {source.size}GB. They must be >= original volume size.")
+        if snapshot is not None:
+            if self.snapshot_status(snapshot) != "available":
+                raise ApiError(400, f"Invalid snapshot: Originating snapshot status must be one of 'available' "
+                                    f"values")
+            source_snap_vol = self.volumes.get(snapshot.volume_id)
+            if size is None:
+                size = snapshot.size
+            elif size < snapshot.size:
+                raise ApiError(400, f"Invalid input received: Volume size '{size}'GB cannot be smaller than the "
+                                    f"snapshot size {snapshot.size}GB. They must be >= original snapshot size.")
+            if source_snap_vol is not None and source is None:
+                volume_type = volume_type or source_snap_vol.volume_type
+                zone = zone or source_snap_vol.availability_zone
         if image is not None:
             min_size = max(int(getattr(image, "min_disk", 0) or 0), 1)
             image_gib = math.ceil((getattr(image, "size", None) or 0) / GIB)
@@ -208,11 +257,19 @@ class CinderState(AttachmentMethods):
         v = Volume(id=self.region.cloud.new_id(), project_id=project_id, user_id=user_id, name=name,
                    size=size, availability_zone=chosen, description=description, volume_type=vtype.name,
                    metadata=dict(metadata or {}), source_volid=source.id if source else None,
+                   snapshot_id=snapshot.id if snapshot else None,
                    multiattach=multiattach, bootable=bool(image is not None or (source and source.bootable)),
                    image_metadata=_image_metadata(image) if image is not None else
                    (dict(source.image_metadata) if source else {}))
+        backend = backends.pick_backend(self.region, vtype)
+        v.host = f"{backends.HOST}@{backend}#{backend}" if backend else None
         self.volumes[v.id] = v
         self._index(v)
+        if backend is None:     # the scheduler found no backend: error, and a user message says why
+            msg = backends.no_valid_host(self.region, v, request_id)
+            self.messages[msg.id] = msg
+            self._enter(v, "error")
+            return v
         start = state or ("creating_from_image" if image is not None else "creating")
         self._enter(v, start)
         return v
@@ -228,14 +285,21 @@ class CinderState(AttachmentMethods):
         v.touch()
         return v
 
-    def delete_volume(self, v: Volume, *, force: bool = False) -> None:
-        """Start a delete. A plain delete refuses attached or busy volumes; ``force`` (admin
-        os-force_delete) takes any state and drops the volume's attachments."""
+    def delete_volume(self, v: Volume, *, force: bool = False, cascade: bool = False) -> None:
+        """Start a delete. A plain delete refuses attached or busy volumes and volumes with snapshots;
+        ``cascade`` deletes the snapshots along; ``force`` (admin os-force_delete) takes any state and
+        drops the volume's attachments."""
         if v.state == "deleting":
             return
         if not force and (self._att_by_volume.get(v.id) or self.status(v) not in
-                          ("available", "error", "error_extending", "error_deleting")):
+                          ("available", "error", "error_extending", "error_deleting", "error_restoring",
+                           "error_managing")):
             raise ApiError(400, DELETE_REFUSED)
+        snaps = self.snapshots_of_volume(v.id)
+        if snaps and not cascade:
+            raise ApiError(400, DELETE_REFUSED)
+        for snap in snaps:
+            self.delete_snapshot(snap, force=True)
         for a in list(self._att_by_volume.get(v.id, {}).values()):
             self._drop_attachment(a)
         self._enter(v, "deleting")
@@ -260,12 +324,32 @@ class CinderState(AttachmentMethods):
         self._enter(v, self.life.actions[action].enter)
         v.touch()
 
+    def retype_volume(self, v: Volume, vtype: VolumeType, policy: str) -> None:
+        """os-retype: a type change the backend does in place (``never``) or with a migration."""
+        status = self.status(v)
+        if status not in ("available", "in-use"):
+            raise ApiError(400, f"Invalid volume: Volume status must be available or in-use, currently {status}.")
+        if vtype.name == v.volume_type:
+            raise ApiError(400, "Invalid input received: New volume type must be different from the current one.")
+        if self.snapshots_of_volume(v.id) and policy == "on-demand":
+            raise ApiError(400, "Invalid volume: Volume must not have snapshots to be migrated.")
+        backend = backends.pick_backend(self.region, vtype)
+        if backend is None:
+            raise ApiError(400, f"Invalid volume type: no backend satisfies volume type {vtype.name}.")
+        new_host = f"{backends.HOST}@{backend}#{backend}"
+        if new_host != v.host and policy == "never":
+            raise ApiError(400, "Invalid input received: Retype needs a migration but migration_policy is never.")
+        v.volume_type, v.host = vtype.name, new_host
+        self._enter(v, "retyping_in_use" if status == "in-use" else "retyping")
+        v.touch()
+
     def set_bootable(self, v: Volume, bootable: bool) -> None:
         v.bootable = bootable
         v.touch()
 
     def set_readonly(self, v: Volume, readonly: bool) -> None:
         v.readonly = readonly
+        v.readonly_set = True
         v.touch()
 
     def reset_status(self, v: Volume, status: str) -> None:

@@ -1,4 +1,5 @@
-"""Cinder's stored objects: volumes, attachments and volume types (no behaviour here)."""
+"""Cinder's stored objects: volumes, attachments, snapshots, backups, transfers, volume types, QoS specs
+and user messages (no behaviour here)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 from cloudtwin.resource import Resource
 
 KIND = "volume"
+SNAPSHOT = "snapshot"
+BACKUP = "backup"
 GIB = 1024 ** 3
 
 
@@ -27,6 +30,9 @@ class Volume(Resource):
     multiattach: bool = False
     encrypted: bool = False
     readonly: bool = False
+    readonly_set: bool = False                  # os-update_readonly_flag ran: metadata shows "readonly"
+    migration_status: str | None = None
+    host: str | None = None                     # host@backend#pool the scheduler chose (None: none fit)
     error: str = ""                             # why it last entered an error state (events, not the API)
 
 
@@ -50,10 +56,72 @@ class Attachment(Resource):
     made_for_server: bool = False               # Nova created the volume for this server's boot
 
 
-@dataclass(frozen=True)
+@dataclass
 class VolumeType:
     id: str
     name: str
     description: str | None = None
     is_public: bool = True
     extra_specs: dict[str, str] = field(default_factory=dict)
+    access: list[str] = field(default_factory=list)      # projects of a private type
+    qos_specs_id: str | None = None
+    encryption: dict[str, Any] | None = None
+    builtin: bool = False                               # from the profile
+
+
+@dataclass(kw_only=True)
+class Snapshot(Resource):
+    volume_id: str
+    user_id: str = ""
+    size: int = 1
+    description: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    progress: str = "0%"
+    error: str = ""
+
+
+@dataclass(kw_only=True)
+class Backup(Resource):
+    volume_id: str
+    user_id: str = ""
+    size: int = 1
+    description: str | None = None
+    availability_zone: str = ""
+    container: str | None = None
+    snapshot_id: str | None = None
+    parent_id: str | None = None                # the backup an incremental one builds on
+    is_incremental: bool = False
+    metadata: dict[str, str] = field(default_factory=dict)
+    data_timestamp: float = 0.0
+    fail_reason: str | None = None
+    restore_volume_id: str | None = None        # the volume a running restore writes to
+
+
+@dataclass(kw_only=True)
+class Transfer(Resource):
+    volume_id: str
+    auth_key: str = ""
+    salt: str = ""
+    crypt_hash: str = ""
+    source_project_id: str = ""
+    destination_project_id: str | None = None
+    accepted: bool = False
+    no_snapshots: bool = False
+
+
+@dataclass(kw_only=True)
+class QosSpec(Resource):
+    consumer: str = "back-end"
+    specs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class Message(Resource):
+    """A user message (3.3): why an asynchronous request failed."""
+    request_id: str = ""
+    resource_type: str = "VOLUME"
+    resource_uuid: str | None = None
+    event_id: str = ""
+    message_level: str = "ERROR"
+    user_message: str = ""
+    expires_at: float = 0.0

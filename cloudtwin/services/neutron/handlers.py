@@ -376,6 +376,46 @@ def _filter(items: list[dict[str, Any]], query: Any) -> list[dict[str, Any]]:
     return out
 
 
+def is_admin(call: Call) -> bool:
+    """True when the token carries Keystone's admin role (Neutron's ``context.is_admin``)."""
+    return bool(getattr(call.token, "is_admin", False))
+
+
+def _creating_project(call: Call, body: dict[str, Any]) -> str:
+    """The project a create is for: the caller's, or the ``project_id``/``tenant_id`` an admin names.
+    A non-admin naming another project is refused, as Neutron refuses it."""
+    named = {body.pop(k) for k in ("project_id", "tenant_id") if k in body}
+    if len(named) > 1:
+        raise bad_request("'project_id' and 'tenant_id' do not match")
+    if not named:
+        return call.project_id
+    target = named.pop()
+    if not isinstance(target, str) or not target:
+        raise invalid_attr("project_id", f"'{target}' is not a valid project id")
+    if target != call.project_id and not is_admin(call):
+        raise ApiError(403, "Specifying 'project_id' or 'tenant_id' other than the authenticated project in "
+                            "request requires admin privileges", code="HTTPForbidden")
+    _state(call).ensure_project(target)
+    return target
+
+
+def _acting_project(call: Call, table: str, oid: str) -> str:
+    """The project to act as on object ``oid``: its owner's for an admin (who may act on any)."""
+    if is_admin(call):
+        obj = getattr(_state(call), table).get(oid)
+        if obj is not None:
+            return str(obj.project_id)
+    return call.project_id
+
+
+def _every(call: Call, table: str, own: Callable[[], list[Any]]) -> list[Any]:
+    """What a list shows: every project's objects for an admin (Neutron's default), else ``own()``."""
+    if is_admin(call):
+        _state(call).ensure_project(call.project_id)
+        return list(getattr(_state(call), table).values())
+    return own()
+
+
 def _list_response(call: Call, plural: str, items: list[dict[str, Any]]) -> web.Response:
     items = _filter(items, call.query)
     if call.query.get("sort_key"):
@@ -532,7 +572,8 @@ class ItemApi:
 
     async def get(self, call: Call) -> web.Response:
         st = _state(call)
-        return _one_response(call, 200, self.key, self.render(st, self.fetch(st, call.project_id, call.params["id"])))
+        pid = _acting_project(call, self.key + "s", call.params["id"])
+        return _one_response(call, 200, self.key, self.render(st, self.fetch(st, pid, call.params["id"])))
 
     async def update(self, call: Call) -> web.Response:
         assert self.change is not None and self.spec is not None
@@ -540,11 +581,11 @@ class ItemApi:
         changes = parse(_one(call, self.key), self.spec, readonly=self.readonly)
         if self.check is not None:
             self.check(changes)
-        obj = self.change(st, call.project_id, call.params["id"], changes)
+        obj = self.change(st, _acting_project(call, self.key + "s", call.params["id"]), call.params["id"], changes)
         return wire.json_response(200, {self.key: self.render(st, obj)})
 
     async def delete(self, call: Call) -> web.Response:
-        self.remove(_state(call), call.project_id, call.params["id"])
+        self.remove(_state(call), _acting_project(call, self.key + "s", call.params["id"]), call.params["id"])
         return wire.json_response(204)
 
 
@@ -569,7 +610,8 @@ def _check_mtu(kw: dict[str, Any]) -> None:
 
 async def list_networks(call: Call) -> web.Response:
     st = _state(call)
-    return _list_response(call, "networks", [render_network(st, n) for n in st.visible_networks(call.project_id)])
+    nets = _every(call, "networks", lambda: st.visible_networks(call.project_id))
+    return _list_response(call, "networks", [render_network(st, n) for n in nets])
 
 
 async def create_network(call: Call) -> web.Response:
@@ -579,10 +621,16 @@ async def create_network(call: Call) -> web.Response:
         kw = parse(body, {**NETWORK_SPEC, "tags": ("tags", c_str_list),
                           "availability_zone_hints": ("availability_zone_hints", c_str_list)})
         _check_mtu(kw)
-        return st.add_network(call.project_id, **kw)
+        return st.add_network(pid, **kw)
 
-    return _create(call, "network", "networks", make, lambda n: render_network(st, n),
-                   lambda n: st.delete_network(call.project_id, n.id))
+    def make_for(body: dict[str, Any]) -> Network:
+        nonlocal pid
+        pid = _creating_project(call, body)
+        return make(body)
+
+    pid = call.project_id
+    return _create(call, "network", "networks", make_for, lambda n: render_network(st, n),
+                   lambda n: st.delete_network(n.project_id, n.id))
 
 
 
@@ -612,7 +660,8 @@ SUBNET_RO = ("id", "tenant_id", "project_id", "network_id", "cidr", "ip_version"
 
 async def list_subnets(call: Call) -> web.Response:
     st = _state(call)
-    return _list_response(call, "subnets", [render_subnet(st, s) for s in st.visible_subnets(call.project_id)])
+    subnets = _every(call, "subnets", lambda: st.visible_subnets(call.project_id))
+    return _list_response(call, "subnets", [render_subnet(st, s) for s in subnets])
 
 
 async def create_subnet(call: Call) -> web.Response:
@@ -625,10 +674,16 @@ async def create_subnet(call: Call) -> web.Response:
         if "gateway_ip" not in body:
             kw["gateway_ip"] = ""
         net_id = kw.pop("network_id")
-        return st.add_subnet(call.project_id, net_id, **kw)
+        return st.add_subnet(pid, net_id, **kw)
 
-    return _create(call, "subnet", "subnets", make, lambda s: render_subnet(st, s),
-                   lambda s: st.delete_subnet(call.project_id, s.id))
+    def make_for(body: dict[str, Any]) -> Subnet:
+        nonlocal pid
+        pid = _creating_project(call, body)
+        return make(body)
+
+    pid = call.project_id
+    return _create(call, "subnet", "subnets", make_for, lambda s: render_subnet(st, s),
+                   lambda s: st.delete_subnet(s.project_id, s.id))
 
 
 
@@ -659,19 +714,20 @@ def _port_candidates(call: Call, st: NeutronState) -> list[Port]:
     q = call.query
     project = call.project_id
     st.ensure_project(project)
+    admin = is_admin(call)
     if "device_id" in q:
         found: dict[str, Port] = {}
         for dev in q.getall("device_id"):
             for p in st.ports_of_device(dev):
                 found[p.id] = p
-        return [p for p in found.values() if p.project_id == project]
+        return [p for p in found.values() if admin or p.project_id == project]
     if "network_id" in q:
         found = {}
         for nid in q.getall("network_id"):
             for p in st.ports_of_network(nid):
                 found[p.id] = p
-        return [p for p in found.values() if p.project_id == project]
-    return st.owned("ports", project)
+        return [p for p in found.values() if admin or p.project_id == project]
+    return _every(call, "ports", lambda: st.owned("ports", project))
 
 
 async def list_ports(call: Call) -> web.Response:
@@ -685,10 +741,16 @@ async def create_port(call: Call) -> web.Response:
     def make(body: dict[str, Any]) -> Port:
         kw = parse(body, PORT_CREATE, required=("network_id",))
         net_id = kw.pop("network_id")
-        return st.add_port(call.project_id, net_id, **kw)
+        return st.add_port(pid, net_id, **kw)
 
-    return _create(call, "port", "ports", make, lambda p: render_port(st, p),
-                   lambda p: st.delete_port(call.project_id, p.id))
+    def make_for(body: dict[str, Any]) -> Port:
+        nonlocal pid
+        pid = _creating_project(call, body)
+        return make(body)
+
+    pid = call.project_id
+    return _create(call, "port", "ports", make_for, lambda p: render_port(st, p),
+                   lambda p: st.delete_port(p.project_id, p.id))
 
 
 
@@ -717,18 +779,21 @@ RULE_SPEC: Spec = {
 async def list_sgs(call: Call) -> web.Response:
     st = _state(call)
     return _list_response(call, "security_groups",
-                          [render_sg(st, g) for g in st.iter_owned("security_groups", call.project_id)])
+                          [render_sg(st, g) for g in _every(call, "security_groups",
+                                                            lambda: list(st.iter_owned("security_groups",
+                                                                                       call.project_id)))])
 
 
 async def create_sg(call: Call) -> web.Response:
     st = _state(call)
 
     def make(body: dict[str, Any]) -> SecurityGroup:
+        pid = _creating_project(call, body)
         kw = parse(body, {**SG_SPEC, "tags": ("tags", c_str_list)})
-        return st.add_security_group(call.project_id, **kw)
+        return st.add_security_group(pid, **kw)
 
     return _create(call, "security_group", "security_groups", make, lambda g: render_sg(st, g),
-                   lambda g: st.delete_security_group(call.project_id, g.id))
+                   lambda g: st.delete_security_group(g.project_id, g.id))
 
 
 
@@ -744,10 +809,11 @@ async def list_rules(call: Call) -> web.Response:
         rules: list[SecurityGroupRule] = []
         for sid in dict.fromkeys(q.getall("security_group_id")):
             sg = st.security_groups.get(sid)
-            if sg is not None and sg.project_id == call.project_id:
+            if sg is not None and (sg.project_id == call.project_id or is_admin(call)):
                 rules.extend(st.rules_of(sg))
     else:
-        rules = st.iter_owned("security_group_rules", call.project_id)  # type: ignore[assignment]
+        rules = _every(call, "security_group_rules",
+                       lambda: list(st.iter_owned("security_group_rules", call.project_id)))
     return _list_response(call, "security_group_rules", [render_rule(r) for r in rules])
 
 
@@ -755,12 +821,15 @@ async def create_rule(call: Call) -> web.Response:
     st = _state(call)
 
     def make(body: dict[str, Any]) -> SecurityGroupRule:
+        pid = _creating_project(call, body)
         kw = parse(body, RULE_SPEC, required=("security_group_id", "direction"))
         sg_id = kw.pop("security_group_id")
-        return st.add_security_group_rule(call.project_id, sg_id, **kw)
+        if pid == call.project_id and is_admin(call):
+            pid = _acting_project(call, "security_groups", sg_id)
+        return st.add_security_group_rule(pid, sg_id, **kw)
 
     return _create(call, "security_group_rule", "security_group_rules", make, render_rule,
-                   lambda r: st.delete_security_group_rule(call.project_id, r.id))
+                   lambda r: st.delete_security_group_rule(r.project_id, r.id))
 
 
 
@@ -787,9 +856,9 @@ async def list_fips(call: Call) -> web.Response:
     q = call.query
     if "port_id" in q and all(q.getall("port_id")):
         fips = [f for pid in dict.fromkeys(q.getall("port_id")) for f in st.floatingips_of_port(pid)
-                if f.project_id == call.project_id]
+                if f.project_id == call.project_id or is_admin(call)]
     else:
-        fips = st.iter_owned("floatingips", call.project_id)  # type: ignore[assignment]
+        fips = _every(call, "floatingips", lambda: list(st.iter_owned("floatingips", call.project_id)))
     return _list_response(call, "floatingips", [render_fip(st, f) for f in fips])
 
 
@@ -797,12 +866,13 @@ async def create_fip(call: Call) -> web.Response:
     st = _state(call)
 
     def make(body: dict[str, Any]) -> FloatingIP:
+        pid = _creating_project(call, body)
         kw = parse(body, FIP_CREATE, required=("floating_network_id",))
         port_id = kw.pop("port_id", None)
-        return st.allocate_floatingip(call.project_id, port_id, **kw)
+        return st.allocate_floatingip(pid, port_id, **kw)
 
     return _create(call, "floatingip", "floatingips", make, lambda f: render_fip(st, f),
-                   lambda f: st.delete_floatingip(call.project_id, f.id))
+                   lambda f: st.delete_floatingip(f.project_id, f.id))
 
 
 
@@ -824,19 +894,21 @@ ROUTER_RO = ("id", "tenant_id", "project_id", "status", "created_at", "updated_a
 
 async def list_routers(call: Call) -> web.Response:
     st = _state(call)
-    return _list_response(call, "routers", [render_router(st, r) for r in st.iter_owned("routers", call.project_id)])
+    routers = _every(call, "routers", lambda: list(st.iter_owned("routers", call.project_id)))
+    return _list_response(call, "routers", [render_router(st, r) for r in routers])
 
 
 async def create_router(call: Call) -> web.Response:
     st = _state(call)
 
     def make(body: dict[str, Any]) -> NRouter:
+        pid = _creating_project(call, body)
         kw = parse(body, {**ROUTER_SPEC, "tags": ("tags", c_str_list),
                           "availability_zone_hints": ("availability_zone_hints", c_str_list)})
-        return st.add_router(call.project_id, **kw)
+        return st.add_router(pid, **kw)
 
     return _create(call, "router", "routers", make, lambda r: render_router(st, r),
-                   lambda r: st.delete_router(call.project_id, r.id))
+                   lambda r: st.delete_router(r.project_id, r.id))
 
 
 
@@ -853,12 +925,14 @@ def _interface_body(call: Call) -> dict[str, Any]:
 
 
 async def add_interface(call: Call) -> web.Response:
-    info = _state(call).add_router_interface(call.project_id, call.params["id"], **_interface_body(call))
+    info = _state(call).add_router_interface(_acting_project(call, "routers", call.params["id"]), call.params["id"],
+                                             **_interface_body(call))
     return wire.json_response(200, info)
 
 
 async def remove_interface(call: Call) -> web.Response:
-    info = _state(call).remove_router_interface(call.project_id, call.params["id"], **_interface_body(call))
+    info = _state(call).remove_router_interface(_acting_project(call, "routers", call.params["id"]),
+                                                call.params["id"], **_interface_body(call))
     return wire.json_response(200, info)
 
 

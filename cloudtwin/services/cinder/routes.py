@@ -1,0 +1,13 @@
+"""Every Cinder v3 route: volumes and attachments, snapshots/backups/transfers, types and QoS, admin."""
+
+from __future__ import annotations
+
+from cloudtwin.routing import Router
+from cloudtwin.services.cinder import admin_handlers, handlers, snapshot_handlers, type_handlers
+
+
+def add_routes(r: Router) -> None:
+    handlers.add_routes(r)
+    snapshot_handlers.add_routes(r)
+    type_handlers.add_routes(r)
+    admin_handlers.add_routes(r)
