@@ -187,3 +187,14 @@ async def teardown(srv: Any, names: dict) -> None:
     ok(await srv.call("DELETE", f"vm/{names['vm']}", srv.body()))
     for path in (f"keypair/{names['key']}", f"securitygroup/{names['sg']}", f"vpc/{names['vpc']}"):
         ok(await srv.call("DELETE", path, srv.body()))
+
+
+async def root_disk_flow(srv: Any, cat: Catalogue, names: dict, tag: str) -> None:
+    """A VM with a RootDiskSize boots from a volume of that size (the cloud's own volume, not a Spider disk)."""
+    vm = f"vm3-{tag}"
+    req = {**_vm_req(names, vm, cat.image, cat.spec), "RootDiskSize": "30"}
+    ok(await srv.call("POST", "vm", srv.body(req)))
+    csp_only = ok(await srv.call("GET", "alldiskinfo", params={"ConnectionName": srv.conn}))["AllListInfo"]
+    assert [d["DiskSize"] for d in csp_only["OnlyCSPInfoList"]] == ["30"], csp_only
+    assert csp_only["OnlyCSPInfoList"][0]["Status"] == "Attached"
+    ok(await srv.call("DELETE", f"vm/{vm}", srv.body()))

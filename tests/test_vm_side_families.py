@@ -96,6 +96,7 @@ async def test_families_on_cloudtwin(spider, twin):
         await flow.tag_flow(srv, names)
         await flow.nic_and_public_ip_flow(srv, names, "t1")
         await flow.price_flow(srv, TWIN)
+        await flow.root_disk_flow(srv, TWIN, names, "t1")
         await flow.teardown(srv, names)
         assert (await srv.dump())["iid_infos"] == []
     finally:
