@@ -9,13 +9,13 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from reports.model import LatencyChart, MetricsTable, SgCase, SgCell, SgSuite, SuiteResult, compare
+from reports.model import CaseResult, LatencyChart, MetricsTable, SgCase, SgCell, SgSuite, SuiteResult, compare
 from reports.writer import write_reports
 from spider_core.rest.app import create_app
-from spider_core.services import keypair, vpc
+from spider_core.model import ConnectionConfigInfo
+from spider_core.services import connection, keypair, vm, vpc
 
 CONN = "null-config01"  # the null_server fixture's connection (tests/conftest.py)
 BASE = "/spider/adminweb"
@@ -80,7 +80,8 @@ async def test_forms_refuse_a_missing_or_wrong_csrf_token(spider, null_server):
         await bare.close()
     client = null_server.client
     good = await token(client)
-    for bad in ({}, {"csrf_token": ""}, {"csrf_token": "f" * 64}, {"csrf_token": good[:-1] + ("1" if good[-1] == "0" else "0")}):
+    altered = good[:-1] + ("1" if good[-1] == "0" else "0")
+    for bad in ({}, {"csrf_token": ""}, {"csrf_token": "f" * 64}, {"csrf_token": altered}):
         async with client.post(url, data={**form, **bad}, allow_redirects=False) as resp:
             html = await resp.text()
             assert resp.status == 403, bad
@@ -183,6 +184,32 @@ async def test_spider_errors_are_messages_not_tracebacks(spider, null_server):
         assert resp.headers["Location"] == BASE
 
 
+async def test_create_resources_on_several_connections_at_once(spider, null_server):
+    config = await connection.get_connection(spider, CONN)
+    await connection.register_connection(spider, ConnectionConfigInfo("null-config02", "NULL", config.driver_name,
+                                                                      config.credential_name, config.region_name))
+    client = null_server.client
+    status, html = await page(client, f"{BASE}/createresources")
+    assert 'name="image:null-config02"' in html and "null-spec-01" in html
+    form = {"csrf_token": TOKEN.search(html).group(1), "prefix": "mc", "conn": [CONN, "null-config02"],
+            "vpc_cidr": "10.5.0.0/16", "subnet_cidr": "10.5.1.0/24"}
+    for conn in (CONN, "null-config02"):
+        form[f"image:{conn}"], form[f"spec:{conn}"] = "null-image-01", "null-spec-01"
+    data = [(k, v) for k, values in form.items() for v in (values if isinstance(values, list) else [values])]
+    async with client.post(f"{BASE}/createresources", data=data) as resp:
+        html = await resp.text()
+    assert "Resources created on 2 of 2 connection(s)" in html
+    steps = re.findall(r'<tr class="(ok|bad)"><td>([^<]+)</td><td>([^<]+)</td>', html)
+    assert sorted(steps) == sorted(("ok", c, s) for c in (CONN, "null-config02")
+                                   for s in ("VPC", "Security group", "Key pair", "VM"))
+    for conn in (CONN, "null-config02"):
+        assert [v.iid.name_id for v in await vm.list_all(spider, conn)] == ["mc-vm"]
+    # a second run stops at the first step on each connection (the VPC exists) and says so
+    async with client.post(f"{BASE}/createresources", data=data) as resp:
+        html = await resp.text()
+    assert "Resources created on 0 of 2 connection(s)" in html and html.count("already exists") == 2
+
+
 async def test_twin_page_needs_a_local_or_registered_twin(null_server):
     status, html = await page(null_server.client, f"{BASE}/twin")
     assert "No Cloud-Twin known" in html
@@ -204,7 +231,6 @@ def load_suite() -> SuiteResult:
     suite = SuiteResult("load-vm", target="mock-config01", started_at=datetime.now(timezone.utc))
     suite.tables.append(MetricsTable("Requests", ["Name", "p95 (ms)"], [["POST /vm", 12.5]]))
     suite.charts.append(LatencyChart("Latency", {"p95": [(0.0, 10.0), (1.0, 12.0)]}, slug="latency"))
-    from reports.model import CaseResult
     suite.cases.append(CaseResult("c1", "thresholds", checks=[compare("failures", 0, 0)]))
     return suite
 
@@ -218,11 +244,13 @@ async def test_report_viewers(null_server, tmp_path, monkeypatch):
     monkeypatch.setenv("SPIDER_REPORT_DIRS", str(tmp_path))
     client = null_server.client
     status, html = await page(client, f"{BASE}/reports")
-    ids = dict((kind, rid) for rid, kind in re.findall(r'<a href="/spider/adminweb/reports/([^"]+)">[^<]*</a></td><td>(\w+)</td>', html))
+    listed = re.findall(r'<a href="/spider/adminweb/reports/([^"]+)">[^<]*</a></td><td>(\w+)</td>', html)
+    ids = {kind: rid for rid, kind in listed}
     assert set(ids) == {"sgtest", "load"}
     status, html = await page(client, f"{BASE}/reports/{ids['sgtest']}")
     cells = re.findall(r'<td class="cell ([a-z ]+)"[^>]*>\s*([a-z]+ / [a-z]+ / [a-z]+)</td>', html)
-    assert cells == [("ok", "pass / pass / pass"), ("mismatch", "fail / fail / pass"), ("ok skip", "skip / pass / skip")]
+    assert cells == [("ok", "pass / pass / pass"), ("mismatch", "fail / fail / pass"),
+                     ("ok skip", "skip / pass / skip")]
     assert "&lt;script&gt;" in html and HOSTILE not in html
     status, html = await page(client, f"{BASE}/reports/{ids['load']}")
     assert "POST /vm" in html and "12.5" in html and "locust-report.html" in html

@@ -70,9 +70,9 @@ def browser(server, request):
         yield Page(driver, server.base)
     finally:
         driver.quit()
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"AdminWeb screenshots: {SHOTS}")
+        capture = request.config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled():
+            print(f"\nAdminWeb screenshots: {SHOTS}")
 
 
 class Page:
