@@ -53,7 +53,7 @@ def cluster():
     postgres_or_skip()  # skips (or fails in CI) without Debian's postgresql
     state = Path(tempfile.mkdtemp(prefix="spidertwin-cluster-"))
     cfg = ClusterConfig(state_dir=state, listen=f"127.0.0.1:{free_port()}", replicas=3, lease_seconds=5.0,
-                        replica_env={"SPIDER_JOB_WORKERS": "64"})
+                        replica_env={"SPIDER_JOB_WORKERS": "64"}, twin_shards=2)
     running = up(cfg, log=lambda _line: None)
     try:
         register_mock(running.url)
@@ -123,6 +123,22 @@ def test_same_name_on_two_replicas_gives_one_success(cluster):
             "already exists" in loser["message"], loser
     lists = all_list(cluster.url, "keypair")
     assert not lists["OnlyCSPList"] and not lists["OnlySpiderList"], lists
+
+
+def test_cloudtwin_clouds_on_two_shards_behind_the_replicas(cluster):
+    """``twin_shards=2``: cloud-1 and cloud-2 live on different shards, registered once through HAProxy;
+    a VPC made through the replicas on each lands on its own shard."""
+    assert [c.meta["shard"] for c in cluster.twins] == ["shard-1", "shard-2"]
+    for cloud, shard in (("cloud-1", cluster.twins[0]), ("cloud-2", cluster.twins[1])):
+        conn = f"cloudtwin-{cloud}-config"
+        body = {"ConnectionName": conn, "ReqInfo": {"Name": f"vpc-{cloud}", "IPv4_CIDR": "10.30.0.0/16",
+                                                    "SubnetInfoList": [{"Name": "s1", "IPv4_CIDR": "10.30.1.0/24"}]}}
+        r = requests.post(cluster.url + "/vpc", json=body, timeout=120)
+        assert r.status_code == 200, r.text
+        local = requests.get(shard.url + f"/_twin/state?cloud={cloud}&shard={shard.meta['shard']}", timeout=10)
+        assert local.status_code == 200 and local.json()["clouds"][0]["objects"]["RegionOne"]["networks"] >= 1
+        r = requests.delete(cluster.url + f"/vpc/vpc-{cloud}", json={"ConnectionName": conn}, timeout=120)
+        assert r.status_code == 200, r.text
 
 
 def test_kill_9_of_a_replica_during_async_vm_creates(cluster):

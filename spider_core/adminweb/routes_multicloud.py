@@ -133,8 +133,10 @@ async def create(request: web.Request, form_data: dict[str, Any]) -> dict[str, A
     prefix = field(form_data, "prefix")
     if not prefix:
         raise SpiderError("Give a name prefix (resources are named <prefix>-vpc, <prefix>-sg, ...).")
-    plans = {c: Plan(prefix, field(form_data, "vpc_cidr") or "10.0.0.0/16", field(form_data, "subnet_cidr") or "10.0.1.0/24",
-                     field(form_data, f"image:{c}"), field(form_data, f"spec:{c}")) for c in chosen}
+    vpc_cidr = field(form_data, "vpc_cidr") or "10.0.0.0/16"
+    subnet_cidr = field(form_data, "subnet_cidr") or "10.0.1.0/24"
+    plans = {c: Plan(prefix, vpc_cidr, subnet_cidr, field(form_data, f"image:{c}"), field(form_data, f"spec:{c}"))
+             for c in chosen}
     runs = await asyncio.gather(*(create_on(sp, c, p) for c, p in plans.items()))
     done = sum(r.ok for r in runs)
     level = "ok" if done == len(runs) else "error"

@@ -84,13 +84,6 @@ async def vpc_create(request: web.Request, form: dict[str, Any]) -> str:
     return f"VPC '{info.iid.name_id}' created ({info.iid.system_id})."
 
 
-@routes.post(BASE + "/vpc/{conn}/delete")
-@action
-async def vpc_delete(request: web.Request, form: dict[str, Any]) -> str:
-    sp, conn, force = spider(request), conn_of(request), bool(field(form, "force"))
-    return await delete_each(fields(form, "name"), "VPC", lambda n: vpc.delete(sp, conn, n, force))
-
-
 @routes.post(BASE + "/vpc/{conn}/subnet")
 @action
 async def subnet_add(request: web.Request, form: dict[str, Any]) -> str:
@@ -123,13 +116,6 @@ async def sg_page(request: web.Request) -> dict[str, Any]:
 async def sg_create(request: web.Request, form: dict[str, Any]) -> str:
     info = await security.create(spider(request), conn_of(request), forms.sg_req(form), None)
     return f"Security group '{info.iid.name_id}' created with {len(info.rules or [])} rule(s)."
-
-
-@routes.post(BASE + "/securitygroup/{conn}/delete")
-@action
-async def sg_delete(request: web.Request, form: dict[str, Any]) -> str:
-    sp, conn, force = spider(request), conn_of(request), bool(field(form, "force"))
-    return await delete_each(fields(form, "name"), "security group", lambda n: security.delete(sp, conn, n, force))
 
 
 @routes.post(BASE + "/securitygroup/{conn}/rules")
@@ -166,13 +152,6 @@ async def key_create(request: web.Request, form: dict[str, Any]) -> dict[str, An
     return {"pager": pager, "created": created,
             "flash": ("ok", f"Key pair '{created.iid.name_id}' created. Save its private key now: "
                             "it is not shown again.")}
-
-
-@routes.post(BASE + "/keypair/{conn}/delete")
-@action
-async def key_delete(request: web.Request, form: dict[str, Any]) -> str:
-    sp, conn, force = spider(request), conn_of(request), bool(field(form, "force"))
-    return await delete_each(fields(form, "name"), "key pair", lambda n: keypair.delete(sp, conn, n, force))
 
 
 # ---- VMs -------------------------------------------------------------------------------------------
@@ -247,14 +226,23 @@ async def nlb_page(request: web.Request) -> dict[str, Any]:
 @action
 async def nlb_create(request: web.Request, form: dict[str, Any]) -> str:
     info = await nlb.create(spider(request), conn_of(request), forms.nlb_req(form), None)
-    return f"NLB '{info.iid.name_id}' created (listener {info.listener.ip or info.listener.dns_name}:{info.listener.port})."
+    listener = info.listener
+    return f"NLB '{info.iid.name_id}' created (listener {listener.ip or listener.dns_name}:{listener.port})."
 
 
-@routes.post(BASE + "/nlb/{conn}/delete")
-@action
-async def nlb_delete(request: web.Request, form: dict[str, Any]) -> str:
-    sp, conn, force = spider(request), conn_of(request), bool(field(form, "force"))
-    return await delete_each(fields(form, "name"), "NLB", lambda n: nlb.delete(sp, conn, n, force))
+# ---- deletes of checked rows (VPC, SG, key pair, NLB; VMs terminate through the control form) --------
+
+def deleter(module: Any, what: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    @action
+    async def delete(request: web.Request, form: dict[str, Any]) -> str:
+        sp, conn, force = spider(request), conn_of(request), bool(field(form, "force"))
+        return await delete_each(fields(form, "name"), what, lambda n: module.delete(sp, conn, n, force))
+    return delete
+
+
+for _section, _module, _what in (("vpc", vpc, "VPC"), ("securitygroup", security, "security group"),
+                                 ("keypair", keypair, "key pair"), ("nlb", nlb, "NLB")):
+    routes.post(f"{BASE}/{_section}/{{conn}}/delete")(deleter(_module, _what))
 
 
 # ---- catalogues ------------------------------------------------------------------------------------
