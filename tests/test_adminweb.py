@@ -222,7 +222,8 @@ async def test_resource_forms_on_null(spider, null_server):
         "Name": "vm-a", "ImageName": "null-image-01", "VMSpecName": "null-spec-01", "Subnet": '["vpc-a", "s1"]',
         "SecurityGroupNames": "sg-a", "KeyPairName": "key-a"})
     assert "VM 'vm-a' started" in started
-    assert "Suspend: vm-a: Suspending" in await post_form(client, f"{vm_path}/control", {"verb": "suspend", "name": "vm-a"})
+    suspended = await post_form(client, f"{vm_path}/control", {"verb": "suspend", "name": "vm-a"})
+    assert "Suspend: vm-a: Suspending" in suspended
     status, html = await page(client, BASE + vm_path)
     assert 'class="status status-suspended">Suspended<' in html
     assert "created" in await post_form(client, f"/nlb/{CONN}", {
