@@ -4,7 +4,8 @@
 * the same name created on two replicas at once: exactly one success and one CB-Spider "already exists";
 * ``kill -9`` of one replica during async VM creates: the survivors take its intents and jobs; every
   job ends ``done`` or ``failed`` with a reason, and the storm's VMs have 0 OnlyCSPList and 0
-  OnlySpiderList.
+  OnlySpiderList;
+* with ``twin_shards=2``, CLOUDTWIN clouds on two Cloud-Twin shards behind the same replicas.
 
 The scenarios live in ``cluster_scenarios`` (``bench/scale_out.py`` runs them at full size: 300
 creates, 100 pairs, 300 async creates); CI runs them smaller.
@@ -18,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import requests
 
 import cluster_scenarios as scenarios
 from pg_helpers import postgres_or_skip
@@ -82,7 +84,6 @@ def test_cluster_wide_lock_view_and_metrics(cluster):
     import threading
     import time
 
-    import requests
     holder, viewer = cluster.replicas[0].url + "/spider", cluster.replicas[1].url + "/spider"
     fault = requests.post(holder + "/mock/faults", timeout=10,
                           json={"kind": "latency", "fixed": 3.0, "match": {"operation": "ec2:CreateKeyPair"}})
