@@ -94,8 +94,9 @@ async def populate(session: aiohttp.ClientSession, base: str, n: int, concurrenc
                        ("connectionconfig", {"ConfigName": CONN, "ProviderName": "NULL", "DriverName": "null-driver",
                                              "CredentialName": "null-cred", "RegionName": "null-region"})):
         await post(session, f"{base}/{path}", body)
+    subnets = [{"Name": "subnet-01", "IPv4_CIDR": "10.0.1.0/24"}]
     await post(session, f"{base}/vpc", {"ConnectionName": CONN, "ReqInfo": {
-        "Name": "vpc-01", "IPv4_CIDR": "10.0.0.0/16", "SubnetInfoList": [{"Name": "subnet-01", "IPv4_CIDR": "10.0.1.0/24"}]}})
+        "Name": "vpc-01", "IPv4_CIDR": "10.0.0.0/16", "SubnetInfoList": subnets}})
     await post(session, f"{base}/securitygroup", {"ConnectionName": CONN, "ReqInfo": {
         "Name": "sg-01", "VPCName": "vpc-01", "SecurityRules": [
             {"Direction": "inbound", "IPProtocol": "TCP", "FromPort": "22", "ToPort": "22", "CIDR": "0.0.0.0/0"}]}})

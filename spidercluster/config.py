@@ -10,6 +10,9 @@ Example ``cluster.yaml`` (every key optional; see docs/cluster.md)::
     lease_seconds: 6                          # a silent replica is dead after this long
     postgres: {port: 0, settings: {max_connections: "200"}}
     replica_env: {SPIDER_JOB_WORKERS: "512"}  # extra environment for every replica
+    twin_shards: 2                            # Cloud-Twin shards (cloud-1..3 registered through HAProxy)
+    load_workers: 2                           # spider load --worker processes, always waiting for a master
+    load_master_port: 5557                    # where they look for it (spider load ... --master)
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ class ClusterConfig:
     lease_seconds: float = 6.0
     postgres: PostgresConfig = field(default_factory=PostgresConfig)
     replica_env: dict[str, str] = field(default_factory=dict)
-    twin_shards: int = 0              # Cloud-Twin shards (spidercluster.up runs their starter when > 0)
+    twin_shards: int = 0              # Cloud-Twin shards (spidercluster.twins)
+    load_workers: int = 0             # Locust workers waiting for a `spider load --master` (spidercluster.load_workers)
+    load_master_port: int = 5557
 
     @property
     def listen_host(self) -> str:
@@ -66,8 +71,12 @@ class ClusterConfig:
                              "for several hosts follow docs/cluster.md")
         if self.lease_seconds < 1:
             raise ValueError("lease_seconds: at least 1")
-        if self.twin_shards < 0:
-            raise ValueError("twin_shards: 0 or more")
+        if not 0 <= self.twin_shards <= 64:
+            raise ValueError(f"twin_shards: 0..64, not {self.twin_shards}")
+        if not 0 <= self.load_workers <= 256:
+            raise ValueError(f"load_workers: 0..256, not {self.load_workers}")
+        if not 0 < self.load_master_port < 65536:
+            raise ValueError(f"load_master_port: 1..65535, not {self.load_master_port}")
         return self
 
 

@@ -1,7 +1,8 @@
 """``spider cluster up``: every component in order, one function each, stopped in reverse.
 
 Order: PostgreSQL (the shared MetaDB), the moto server (the MOCK cloud), then whatever the replicas
-need to reach (Cloud-Twin shards), the replicas, HAProxy last (it health-checks the replicas). Each
+need to reach (Cloud-Twin shards), the replicas, HAProxy (it health-checks the replicas), then what
+uses HAProxy: the CLOUDTWIN connections, and Locust workers waiting for a ``spider load --master``. Each
 step is a function ``step(cluster) -> list[Child]`` in ``STEPS``; a step that fails stops what came
 before it. ``cluster.json`` in the state directory records the pids for ``spider cluster down``.
 """
@@ -17,11 +18,14 @@ from pathlib import Path
 from typing import Callable
 
 from spidercluster.config import ClusterConfig
+from spider_core.cli import TWIN_CLOUDS
 from spidercluster.haproxy import start_haproxy
+from spidercluster.load_workers import master_command, spawn_worker
 from spidercluster.moto import moto_env, start_moto
 from spidercluster.postgres import PostgresServer
 from spidercluster.procs import Child, pid_alive, stop_all
 from spidercluster.replicas import spawn_replica, wait_ready
+from spidercluster.twins import register_clouds, start_shards
 
 STATE_FILE = "cluster.json"
 
@@ -33,7 +37,9 @@ class Cluster:
     replica_env: dict[str, str] = field(default_factory=dict)   # what every replica gets (steps add to it)
     postgres: PostgresServer | None = None
     replicas: list[Child] = field(default_factory=list)
+    twins: list[Child] = field(default_factory=list)
     url: str = ""
+    notes: list[str] = field(default_factory=list)   # what the user needs to know to use what started
 
     @property
     def state_dir(self) -> Path:
@@ -43,6 +49,19 @@ class Cluster:
         stop_all(self.children)
         self.children.clear()
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+
+    def respawn(self) -> list[Child]:
+        """Start again the children that are meant to come back (Locust workers end with each run)."""
+        again = []
+        for i, child in enumerate(self.children):
+            make = child.meta.get("respawn")
+            if make is not None and not child.alive():
+                child.stop()
+                self.children[i] = make()
+                again.append(self.children[i])
+        if again:
+            self.record()
+        return again
 
     def record(self) -> None:
         state = {"url": self.url, "pids": [{"name": c.name, "pid": c.pid} for c in self.children]}
@@ -66,6 +85,14 @@ def step_moto(cluster: Cluster) -> list[Child]:
     child = start_moto(cluster.state_dir)
     cluster.replica_env.update(moto_env(child))
     return [child]
+
+
+def step_twins(cluster: Cluster) -> list[Child]:
+    """Cloud-Twin shards (``spidercluster.twins``): the replicas' CLOUDTWIN clouds live on them."""
+    if not cluster.config.twin_shards:
+        return []
+    cluster.twins = start_shards(cluster.state_dir, cluster.config.twin_shards, TWIN_CLOUDS)
+    return cluster.twins
 
 
 def step_replicas(cluster: Cluster) -> list[Child]:
@@ -92,12 +119,32 @@ def step_haproxy(cluster: Cluster) -> list[Child]:
     return [child]
 
 
+def step_connections(cluster: Cluster) -> list[Child]:
+    """With twin shards: the CLOUDTWIN connections, registered once through HAProxy (MetaDB is shared)."""
+    if cluster.twins:
+        names = register_clouds(cluster.url, cluster.twins[0].url, TWIN_CLOUDS)
+        cluster.notes.append(f"connections {', '.join(names)} (Keystone at {cluster.twins[0].url}, any shard "
+                             f"answers; map in {cluster.twins[0].meta['cluster_file']})")
+    return []
+
+
+def step_load_workers(cluster: Cluster) -> list[Child]:
+    cfg = cluster.config
+    workers = [spawn_worker(cfg.state_dir, i, cfg.load_master_port) for i in range(1, cfg.load_workers + 1)]
+    if workers:
+        cluster.notes.append("load: " + master_command(cluster.url, len(workers), cfg.load_master_port))
+    return workers
+
+
 Step = Callable[[Cluster], list[Child]]
 STEPS: list[tuple[str, Step]] = [
     ("postgres", step_postgres),
     ("moto", step_moto),
+    ("twins", step_twins),
     ("replicas", step_replicas),
     ("haproxy", step_haproxy),
+    ("connections", step_connections),
+    ("workers", step_load_workers),
 ]
 
 

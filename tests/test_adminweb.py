@@ -4,18 +4,20 @@ read ``reports.writer``'s directories. (``test_adminweb_browser.py`` drives the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import html as html_lib
 import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from reports.model import LatencyChart, MetricsTable, SgCase, SgCell, SgSuite, SuiteResult, compare
+from reports.model import CaseResult, LatencyChart, MetricsTable, SgCase, SgCell, SgSuite, SuiteResult, compare
 from reports.writer import write_reports
 from spider_core.rest.app import create_app
-from spider_core.services import keypair, vpc
+from spider_core.model import ConnectionConfigInfo, KeyValue
+from spider_core.services import connection, keypair, security, vm, vpc
 
 CONN = "null-config01"  # the null_server fixture's connection (tests/conftest.py)
 BASE = "/spider/adminweb"
@@ -80,7 +82,8 @@ async def test_forms_refuse_a_missing_or_wrong_csrf_token(spider, null_server):
         await bare.close()
     client = null_server.client
     good = await token(client)
-    for bad in ({}, {"csrf_token": ""}, {"csrf_token": "f" * 64}, {"csrf_token": good[:-1] + ("1" if good[-1] == "0" else "0")}):
+    altered = good[:-1] + ("1" if good[-1] == "0" else "0")
+    for bad in ({}, {"csrf_token": ""}, {"csrf_token": "f" * 64}, {"csrf_token": altered}):
         async with client.post(url, data={**form, **bad}, allow_redirects=False) as resp:
             html = await resp.text()
             assert resp.status == 403, bad
@@ -183,6 +186,127 @@ async def test_spider_errors_are_messages_not_tracebacks(spider, null_server):
         assert resp.headers["Location"] == BASE
 
 
+async def post_form(client: TestClient, path: str, fields: dict | list) -> str:
+    """Post a form with the session's token; answer the text of the page it leads to (its flash)."""
+    good = await token(client)
+    data = list(fields.items()) if isinstance(fields, dict) else list(fields)
+    back = BASE + "/".join(path.split("/")[:3]) if not path.startswith("/mgmt/") else BASE + path.rsplit("/", 1)[0]
+    async with client.post(BASE + path, data=[*data, ("csrf_token", good), ("next", back)]) as resp:
+        html = await resp.text()
+        assert resp.status == 200, html
+    flash = re.search(r'id="flash">([^<]*)<', html)
+    return html_lib.unescape(flash.group(1)) if flash else ""
+
+
+async def test_resource_forms_on_null(spider, null_server):
+    client = null_server.client
+    vpc_path, sg_path, vm_path = f"/vpc/{CONN}", f"/securitygroup/{CONN}", f"/vm/{CONN}"
+    assert "created" in await post_form(client, vpc_path, [
+        ("Name", "vpc-a"), ("IPv4_CIDR", "10.0.0.0/16"), ("SubnetName", "s1"), ("SubnetCIDR", "10.0.1.0/24"),
+        ("SubnetZone", ""), ("SubnetName", "s2"), ("SubnetCIDR", "10.0.2.0/24"), ("SubnetZone", "")])
+    assert "added to VPC" in await post_form(client, f"{vpc_path}/subnet", {"VPCName": "vpc-a", "Name": "s3",
+                                                                              "IPv4_CIDR": "10.0.3.0/24"})
+    assert "removed from VPC" in await post_form(client, f"{vpc_path}/subnet/delete", {"Subnet": '["vpc-a", "s2"]'})
+    assert [s.iid.name_id for s in (await vpc.get(spider, CONN, "vpc-a")).subnets] == ["s1", "s3"]
+
+    rule = {"Direction": "inbound", "IPProtocol": "TCP", "FromPort": "80", "ToPort": "80", "CIDR": "10.0.0.0/8"}
+    assert "created with 1 rule" in await post_form(client, sg_path, {"Name": "sg-a", "VPCName": "vpc-a", **rule})
+    assert "Rule added" in await post_form(client, f"{sg_path}/rules", {"SGName": "sg-a", "verb": "add",
+                                                                          **rule, "FromPort": "443", "ToPort": "443"})
+    assert "Rule removed" in await post_form(client, f"{sg_path}/rules", {"SGName": "sg-a", "verb": "remove", **rule})
+    ports = [(r.from_port, r.to_port) for r in (await security.get(spider, CONN, "sg-a")).rules]
+    assert ports == [("443", "443")]
+    assert "Give a rule" in await post_form(client, f"{sg_path}/rules", {"SGName": "sg-a", "verb": "add"})
+
+    await keypair.create(spider, CONN, {"Name": "key-a"}, None)
+    started = await post_form(client, vm_path, {
+        "Name": "vm-a", "ImageName": "null-image-01", "VMSpecName": "null-spec-01", "Subnet": '["vpc-a", "s1"]',
+        "SecurityGroupNames": "sg-a", "KeyPairName": "key-a"})
+    assert "VM 'vm-a' started" in started
+    suspended = await post_form(client, f"{vm_path}/control", {"verb": "suspend", "name": "vm-a"})
+    assert "Suspend: vm-a: Suspending" in suspended
+    status, html = await page(client, BASE + vm_path)
+    assert 'class="status status-suspended">Suspended<' in html
+    assert "created" in await post_form(client, f"/nlb/{CONN}", {
+        "Name": "nlb-a", "VPCName": "vpc-a", "ListenerProtocol": "TCP", "ListenerPort": "80", "VMGroupProtocol": "TCP",
+        "VMGroupPort": "80", "VMs": "vm-a", "HCProtocol": "TCP", "HCPort": "80"})
+    status, html = await page(client, f"{BASE}/nlb/{CONN}")
+    assert rows(html) == ["nlb-a"] and "TCP:80 → vm-a" in html
+    assert "Deleted NLB: nlb-a" in await post_form(client, f"/nlb/{CONN}/delete", {"name": "nlb-a"})
+    # one failure does not stop the others, and both are reported
+    report = await post_form(client, f"/securitygroup/{CONN}/delete", [("name", "sg-a"), ("name", "sg-nope")])
+    assert "Failed: sg-a:" in report and "sg-nope:" in report and "Deleted: none" in report
+    assert "Terminate: vm-a: Terminat" in await post_form(client, f"{vm_path}/control", {"verb": "terminate",
+                                                                                           "name": "vm-a"})
+    # MetaDB vs CSP: a row whose resource is gone at the CSP is "Spider only", deleted by name with force
+    await vpc.create(spider, CONN, {"Name": "vpc-gone", "IPv4_CIDR": "10.9.0.0/16", "SubnetInfoList": []}, None)
+    conn = await spider.connection(CONN)
+    gone = await spider.db.get_iid(CONN, "vpc", "vpc-gone")
+    from spider_core.services.common import driver_iid
+    await conn.cloud.vpc.delete_vpc(driver_iid(gone))
+    status, html = await page(client, f"{BASE}/mgmt/vpc/{CONN}")
+    assert re.search(r"<td>Spider only</td><td>vpc-gone</td>", html)
+    assert "Deleted VPC: vpc-gone" in await post_form(client, f"/mgmt/vpc/{CONN}/delete", {"name": "vpc-gone"})
+    assert await spider.db.get_iid(CONN, "vpc", "vpc-gone") is None
+
+
+async def test_create_resources_on_several_connections_at_once(spider, null_server):
+    config = await connection.get_connection(spider, CONN)
+    await connection.register_connection(spider, ConnectionConfigInfo("null-config02", "NULL", config.driver_name,
+                                                                      config.credential_name, config.region_name))
+    client = null_server.client
+    status, html = await page(client, f"{BASE}/createresources")
+    assert 'name="image:null-config02"' in html and "null-spec-01" in html
+    form = {"csrf_token": TOKEN.search(html).group(1), "prefix": "mc", "conn": [CONN, "null-config02"],
+            "vpc_cidr": "10.5.0.0/16", "subnet_cidr": "10.5.1.0/24"}
+    for conn in (CONN, "null-config02"):
+        form[f"image:{conn}"], form[f"spec:{conn}"] = "null-image-01", "null-spec-01"
+    data = [(k, v) for k, values in form.items() for v in (values if isinstance(values, list) else [values])]
+    async with client.post(f"{BASE}/createresources", data=data) as resp:
+        html = await resp.text()
+    assert "Resources created on 2 of 2 connection(s)" in html
+    steps = re.findall(r'<tr class="(ok|bad)"><td>([^<]+)</td><td>([^<]+)</td>', html)
+    assert sorted(steps) == sorted(("ok", c, s) for c in (CONN, "null-config02")
+                                   for s in ("VPC", "Security group", "Key pair", "VM"))
+    for conn in (CONN, "null-config02"):
+        assert [v.iid.name_id for v in await vm.list_all(spider, conn)] == ["mc-vm"]
+    # a second run stops at the first step on each connection (the VPC exists) and says so
+    async with client.post(f"{BASE}/createresources", data=data) as resp:
+        html = await resp.text()
+    assert "Resources created on 0 of 2 connection(s)" in html and html.count("already exists") == 2
+
+
+async def test_vm_form_copes_with_long_or_slow_image_lists(null_server, monkeypatch):
+    from spider_core.adminweb import routes_resources
+    from spider_core.model import IID, ImageInfo
+    from spider_core.services import catalog
+
+    async def many(sp, conn):
+        return [ImageInfo(IID(f"img-{i:04d}", f"ami-{i:04d}")) for i in range(1500)]
+
+    monkeypatch.setattr(catalog, "list_image", many)
+    status, html = await page(null_server.client, f"{BASE}/vm/{CONN}")
+    assert '<input name="ImageName" list="image-list" value="img-0000"' in html
+    assert html.count('<option value="img-') == routes_resources.CHOICES_SHOWN and "1000 of 1500 suggested" in html
+
+    async def slow(sp, conn):
+        await asyncio.sleep(5)
+
+    monkeypatch.setattr(catalog, "list_image", slow)
+    monkeypatch.setattr(routes_resources, "CHOICE_TIMEOUT", 0.05)
+    status, html = await page(null_server.client, f"{BASE}/vm/{CONN}")
+    assert "no answer within 0.05 s: type a name" in html and '<input name="ImageName"' in html
+    assert '<select name="VMSpecName"' in html    # the specs answered
+
+
+async def test_twin_page_uses_the_twin_a_cloudtwin_credential_names(spider, null_server):
+    await connection.register_credential(spider, "twin-cred", "CLOUDTWIN", [
+        KeyValue("IdentityEndpoint", "http://127.0.0.1:9/v3"), KeyValue("DomainName", "cloud-1"),
+        KeyValue("MockName", "p")])
+    status, html = await page(null_server.client, f"{BASE}/twin")
+    assert "Cannot reach Cloud-Twin at http://127.0.0.1:9" in html   # the registered one is used by default
+
+
 async def test_twin_page_needs_a_local_or_registered_twin(null_server):
     status, html = await page(null_server.client, f"{BASE}/twin")
     assert "No Cloud-Twin known" in html
@@ -204,7 +328,6 @@ def load_suite() -> SuiteResult:
     suite = SuiteResult("load-vm", target="mock-config01", started_at=datetime.now(timezone.utc))
     suite.tables.append(MetricsTable("Requests", ["Name", "p95 (ms)"], [["POST /vm", 12.5]]))
     suite.charts.append(LatencyChart("Latency", {"p95": [(0.0, 10.0), (1.0, 12.0)]}, slug="latency"))
-    from reports.model import CaseResult
     suite.cases.append(CaseResult("c1", "thresholds", checks=[compare("failures", 0, 0)]))
     return suite
 
@@ -215,18 +338,22 @@ async def test_report_viewers(null_server, tmp_path, monkeypatch):
     write_reports(load_suite(), load_dir)
     (load_dir / "locust-report.html").write_text("<html><script>1</script></html>")
     (load_dir / "chart.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (load_dir / "latency.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     monkeypatch.setenv("SPIDER_REPORT_DIRS", str(tmp_path))
     client = null_server.client
     status, html = await page(client, f"{BASE}/reports")
-    ids = dict((kind, rid) for rid, kind in re.findall(r'<a href="/spider/adminweb/reports/([^"]+)">[^<]*</a></td><td>(\w+)</td>', html))
+    listed = re.findall(r'<a href="/spider/adminweb/reports/([^"]+)">[^<]*</a></td><td>(\w+)</td>', html)
+    ids = {kind: rid for rid, kind in listed}
     assert set(ids) == {"sgtest", "load"}
     status, html = await page(client, f"{BASE}/reports/{ids['sgtest']}")
     cells = re.findall(r'<td class="cell ([a-z ]+)"[^>]*>\s*([a-z]+ / [a-z]+ / [a-z]+)</td>', html)
-    assert cells == [("ok", "pass / pass / pass"), ("mismatch", "fail / fail / pass"), ("ok skip", "skip / pass / skip")]
+    assert cells == [("ok", "pass / pass / pass"), ("mismatch", "fail / fail / pass"),
+                     ("ok skip", "skip / pass / skip")]
     assert "&lt;script&gt;" in html and HOSTILE not in html
     status, html = await page(client, f"{BASE}/reports/{ids['load']}")
     assert "POST /vm" in html and "12.5" in html and "locust-report.html" in html
-    assert f'src="/spider/adminweb/reports/{ids["load"]}/file/chart.png"' in html
+    assert f'src="/spider/adminweb/reports/{ids["load"]}/file/chart.png"' in html        # a PNG-only chart
+    assert f'src="/spider/adminweb/reports/{ids["load"]}/file/latency.svg"' in html      # SVG shown first
     async with client.get(f"{BASE}/reports/{ids['load']}/file/chart.png") as resp:
         assert resp.status == 200 and resp.content_type == "image/png"
     async with client.get(f"{BASE}/reports/{ids['load']}/file/locust-report.html") as resp:

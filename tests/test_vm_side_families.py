@@ -9,7 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import make_mocked_request
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+
+from spider_core.model import ConnectionConfigInfo, KeyValue
+from spider_core.services import connection as conn_svc
+from spider_helpers import TwinSubprocess
 
 from spider_core.rest.app import create_app
 from tests import families_flow as flow
@@ -64,3 +68,36 @@ async def test_families_on_mock(mock_server):
     await flow.price_flow(srv, MOCK)
     await flow.teardown(srv, names)
     assert (await srv.dump())["iid_infos"] == []
+
+
+TWIN = flow.Catalogue(image="ubuntu-22.04", spec="m1.small", region="default")
+
+
+@pytest.fixture(scope="module")
+def twin():
+    with TwinSubprocess("--cloud", "cloud-1=openstack") as t:
+        yield t
+
+
+async def test_families_on_cloudtwin(spider, twin):
+    await conn_svc.register_driver(spider, "cloudtwin-driver01", "CLOUDTWIN", "cloudtwin-driver-v1.0.so")
+    await conn_svc.register_credential(spider, "ct-credential", "CLOUDTWIN", [
+        KeyValue("IdentityEndpoint", twin.url), KeyValue("DomainName", "cloud-1"), KeyValue("MockName", "families")])
+    await conn_svc.register_region(spider, "ct-region", "CLOUDTWIN", [KeyValue("Region", "default")], None)
+    await conn_svc.register_connection(spider, ConnectionConfigInfo("ct-config", "CLOUDTWIN", "cloudtwin-driver01",
+                                                                    "ct-credential", "ct-region"))
+    client = TestClient(TestServer(create_app(spider)))
+    await client.start_server()
+    try:
+        srv = flow.Client(client, spider, "ct-config")
+        names = await flow.base(srv, TWIN, "t1")
+        await flow.disk_flow(srv, names, "t1")
+        await flow.myimage_flow(srv, TWIN, names, "t1")
+        await flow.tag_flow(srv, names)
+        await flow.nic_and_public_ip_flow(srv, names, "t1")
+        await flow.price_flow(srv, TWIN)
+        await flow.root_disk_flow(srv, TWIN, names, "t1")
+        await flow.teardown(srv, names)
+        assert (await srv.dump())["iid_infos"] == []
+    finally:
+        await client.close()

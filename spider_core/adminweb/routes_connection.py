@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from urllib.parse import quote
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -85,19 +85,25 @@ async def driver_create(request: web.Request, form: dict[str, Any]) -> str:
     return f"Driver '{info.driver_name}' ({info.provider_name}) registered."
 
 
-@routes.post(f"{BASE}/driver/delete")
-@action
-async def driver_delete(request: web.Request, form: dict[str, Any]) -> str:
-    return await _delete(form, "Driver", lambda n: connection.delete_driver(spider(request), n))
+def deleter(what: str, delete: Callable[[Spider, str], Awaitable[bool]]
+            ) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The delete form of a connection-info table (checked rows by name)."""
+    @action
+    async def handler(request: web.Request, form: dict[str, Any]) -> str:
+        chosen = fields(form, "name")
+        if not chosen:
+            raise SpiderError(f"Choose at least one {what.lower()} to delete.")
+        for name in chosen:
+            await delete(spider(request), name)
+        return f"{what} deleted: {', '.join(chosen)}."
+    return handler
 
 
-async def _delete(form: dict[str, Any], what: str, delete) -> str:
-    chosen = fields(form, "name")
-    if not chosen:
-        raise SpiderError(f"Choose at least one {what.lower()} to delete.")
-    for name in chosen:
-        await delete(name)
-    return f"{what} deleted: {', '.join(chosen)}."
+for _section, _what, _delete in (("driver", "Driver", connection.delete_driver),
+                                 ("credential", "Credential", connection.delete_credential),
+                                 ("region", "Region", connection.delete_region),
+                                 ("connectionconfig", "Connection config", connection.delete_connection)):
+    routes.post(f"{BASE}/{_section}/delete")(deleter(_what, _delete))
 
 
 # ---- credentials -----------------------------------------------------------------------------------
@@ -118,12 +124,6 @@ async def credential_create(request: web.Request, form: dict[str, Any]) -> str:
     return f"Credential '{info.credential_name}' ({info.provider_name}) registered; its values are stored encrypted."
 
 
-@routes.post(f"{BASE}/credential/delete")
-@action
-async def credential_delete(request: web.Request, form: dict[str, Any]) -> str:
-    return await _delete(form, "Credential", lambda n: connection.delete_credential(spider(request), n))
-
-
 # ---- regions ---------------------------------------------------------------------------------------
 
 @routes.get(f"{BASE}/region")
@@ -141,12 +141,6 @@ async def region_create(request: web.Request, form: dict[str, Any]) -> str:
     info = await connection.register_region(spider(request), field(form, "RegionName"), field(form, "ProviderName"),
                                             key_values(form), zones)
     return f"Region '{info.region_name}' ({info.provider_name}) registered."
-
-
-@routes.post(f"{BASE}/region/delete")
-@action
-async def region_delete(request: web.Request, form: dict[str, Any]) -> str:
-    return await _delete(form, "Region", lambda n: connection.delete_region(spider(request), n))
 
 
 # ---- connection configs ----------------------------------------------------------------------------
@@ -169,12 +163,6 @@ async def config_create(request: web.Request, form: dict[str, Any]) -> str:
                                 field(form, "CredentialName"), field(form, "RegionName"))
     info = await connection.register_connection(spider(request), info)
     return f"Connection config '{info.config_name}' registered."
-
-
-@routes.post(f"{BASE}/connectionconfig/delete")
-@action
-async def config_delete(request: web.Request, form: dict[str, Any]) -> str:
-    return await _delete(form, "Connection config", lambda n: connection.delete_connection(spider(request), n))
 
 
 STATIC_TYPES = {".css": "text/css", ".js": "text/javascript"}

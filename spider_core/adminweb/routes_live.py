@@ -64,7 +64,7 @@ async def calllog(request: web.Request) -> dict[str, Any]:
 @routes.get(BASE + "/locks")
 @fragment("locks.html.j2")
 async def locks(request: web.Request) -> dict[str, Any]:
-    return {"view": lock_and_limit_view(request), "plain": spider(request).locks.info()}
+    return {"view": await lock_and_limit_view(request), "plain": spider(request).locks.info()}
 
 
 JOB_LIMITS = (50, 200, 1000)

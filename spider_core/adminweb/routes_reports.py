@@ -101,9 +101,23 @@ async def report_list(request: web.Request) -> dict[str, Any]:
     return {"reports": [summary(d) for d in discover(bases)], "roots": [str(b) for b in bases]}
 
 
-def files_of(directory: Path) -> dict[str, list[str]]:
+def charts_of(names: list[str]) -> list[dict[str, Any]]:
+    """One entry per chart (the same stem in PNG and SVG is one chart): the file to show (SVG first:
+    it stays sharp) and every format to open."""
+    stems: dict[str, list[str]] = {}
+    for name in names:
+        if Path(name).suffix.lower() in IMAGES:
+            stems.setdefault(Path(name).stem, []).append(name)
+    out = []
+    for stem, files in sorted(stems.items()):
+        shown = next((f for f in files if f.lower().endswith(".svg")), files[0])
+        out.append({"title": stem, "shown": shown, "files": sorted(files)})
+    return out
+
+
+def files_of(directory: Path) -> dict[str, Any]:
     names = sorted(p.name for p in directory.iterdir() if p.is_file())
-    return {"images": [n for n in names if Path(n).suffix.lower() in IMAGES],
+    return {"charts": charts_of(names),
             "html": [n for n in names if Path(n).suffix.lower() in HTML],
             "texts": [n for n in names if Path(n).suffix.lower() in TEXTS]}
 

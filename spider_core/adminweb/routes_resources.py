@@ -44,12 +44,30 @@ async def paged(request: web.Request, kind: common.Kind,
     return pager
 
 
+CHOICE_TIMEOUT = 10.0
+CHOICES_SHOWN = 1000
+
+
 async def optional(call: Awaitable[list[Any]]) -> tuple[list[Any], str]:
-    """A list the page can do without (choices for a form): (items, '') or ([], why not)."""
+    """A list the page can do without (choices for a form): (items, '') or ([], why not), within
+    ``CHOICE_TIMEOUT`` (a real cloud's public image list can take long; the form then takes a typed name)."""
     try:
-        return await call, ""
+        return await asyncio.wait_for(call, CHOICE_TIMEOUT), ""
     except SpiderError as exc:
         return [], exc.message
+    except asyncio.TimeoutError:
+        return [], f"no answer within {CHOICE_TIMEOUT:g} s: type a name"
+
+
+async def catalogue(sp: Spider, conn: str) -> dict[str, Any]:
+    """Image and spec names a VM form suggests (the first ``CHOICES_SHOWN`` of each), and why not when
+    the connection cannot list them."""
+    (images, image_error), (specs, spec_error) = await asyncio.gather(
+        optional(catalog.list_image(sp, conn)), optional(catalog.list_spec(sp, conn)))
+    image_names = sorted(i.iid.name_id or i.name for i in images)
+    spec_names = sorted(s.name for s in specs)
+    return {"images": image_names[:CHOICES_SHOWN], "image_error": image_error, "image_count": len(image_names),
+            "specs": spec_names[:CHOICES_SHOWN], "spec_error": spec_error, "spec_count": len(spec_names)}
 
 
 async def delete_each(names: list[str], what: str, delete: Callable[[str], Awaitable[Any]]) -> str:
@@ -84,13 +102,6 @@ async def vpc_create(request: web.Request, form: dict[str, Any]) -> str:
     return f"VPC '{info.iid.name_id}' created ({info.iid.system_id})."
 
 
-@routes.post(BASE + "/vpc/{conn}/delete")
-@action
-async def vpc_delete(request: web.Request, form: dict[str, Any]) -> str:
-    sp, conn, force = spider(request), conn_of(request), bool(field(form, "force"))
-    return await delete_each(fields(form, "name"), "VPC", lambda n: vpc.delete(sp, conn, n, force))
-
-
 @routes.post(BASE + "/vpc/{conn}/subnet")
 @action
 async def subnet_add(request: web.Request, form: dict[str, Any]) -> str:
@@ -123,13 +134,6 @@ async def sg_page(request: web.Request) -> dict[str, Any]:
 async def sg_create(request: web.Request, form: dict[str, Any]) -> str:
     info = await security.create(spider(request), conn_of(request), forms.sg_req(form), None)
     return f"Security group '{info.iid.name_id}' created with {len(info.rules or [])} rule(s)."
-
-
-@routes.post(BASE + "/securitygroup/{conn}/delete")
-@action
-async def sg_delete(request: web.Request, form: dict[str, Any]) -> str:
-    sp, conn, force = spider(request), conn_of(request), bool(field(form, "force"))
-    return await delete_each(fields(form, "name"), "security group", lambda n: security.delete(sp, conn, n, force))
 
 
 @routes.post(BASE + "/securitygroup/{conn}/rules")
@@ -168,13 +172,6 @@ async def key_create(request: web.Request, form: dict[str, Any]) -> dict[str, An
                             "it is not shown again.")}
 
 
-@routes.post(BASE + "/keypair/{conn}/delete")
-@action
-async def key_delete(request: web.Request, form: dict[str, Any]) -> str:
-    sp, conn, force = spider(request), conn_of(request), bool(field(form, "force"))
-    return await delete_each(fields(form, "name"), "key pair", lambda n: keypair.delete(sp, conn, n, force))
-
-
 # ---- VMs -------------------------------------------------------------------------------------------
 
 async def vm_status(sp: Spider, conn: str, name: str) -> str:
@@ -186,14 +183,10 @@ async def vm_status(sp: Spider, conn: str, name: str) -> str:
 
 async def vm_choices(sp: Spider, conn: str) -> dict[str, Any]:
     """What the create form offers: images, specs, VPC/subnet pairs, SGs and keys of the connection."""
-    (images, image_error), (specs, spec_error) = await asyncio.gather(
-        optional(catalog.list_image(sp, conn)), optional(catalog.list_spec(sp, conn)))
     subnets = await sp.db.list_iids(conn, common.SUBNET.rtype)
     sgs = await sp.db.list_iids(conn, common.SG.rtype)
     keys = await sp.db.list_iids(conn, common.KEY.rtype)
-    return {"images": sorted(i.iid.name_id or i.name for i in images), "image_error": image_error,
-            "specs": sorted(s.name for s in specs), "spec_error": spec_error,
-            "subnets": sorted((r.owner_vpc, r.name) for r in subnets),
+    return {**await catalogue(sp, conn), "subnets": sorted((r.owner_vpc, r.name) for r in subnets),
             "sgs": sorted(r.name for r in sgs), "keys": sorted(r.name for r in keys)}
 
 
@@ -247,14 +240,23 @@ async def nlb_page(request: web.Request) -> dict[str, Any]:
 @action
 async def nlb_create(request: web.Request, form: dict[str, Any]) -> str:
     info = await nlb.create(spider(request), conn_of(request), forms.nlb_req(form), None)
-    return f"NLB '{info.iid.name_id}' created (listener {info.listener.ip or info.listener.dns_name}:{info.listener.port})."
+    listener = info.listener
+    return f"NLB '{info.iid.name_id}' created (listener {listener.ip or listener.dns_name}:{listener.port})."
 
 
-@routes.post(BASE + "/nlb/{conn}/delete")
-@action
-async def nlb_delete(request: web.Request, form: dict[str, Any]) -> str:
-    sp, conn, force = spider(request), conn_of(request), bool(field(form, "force"))
-    return await delete_each(fields(form, "name"), "NLB", lambda n: nlb.delete(sp, conn, n, force))
+# ---- deletes of checked rows (VPC, SG, key pair, NLB; VMs terminate through the control form) --------
+
+def deleter(module: Any, what: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    @action
+    async def delete(request: web.Request, form: dict[str, Any]) -> str:
+        sp, conn, force = spider(request), conn_of(request), bool(field(form, "force"))
+        return await delete_each(fields(form, "name"), what, lambda n: module.delete(sp, conn, n, force))
+    return delete
+
+
+for _section, _module, _what in (("vpc", vpc, "VPC"), ("securitygroup", security, "security group"),
+                                 ("keypair", keypair, "key pair"), ("nlb", nlb, "NLB")):
+    routes.post(f"{BASE}/{_section}/{{conn}}/delete")(deleter(_module, _what))
 
 
 # ---- catalogues ------------------------------------------------------------------------------------

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import urlencode
 
 import yaml
 from aiohttp import web
 
 from spider_core.adminweb.twin_client import TwinAdmin, checked, registered
-from spider_core.adminweb.web import BASE, action, field, nav, page, render
+from spider_core.adminweb.web import BASE, action, field, page, render
 from spider_core.errors import SpiderError
 from spider_core.rest.transport import spider
 
@@ -28,10 +27,6 @@ async def twin_of(request: web.Request, chosen: str) -> tuple[TwinAdmin | None, 
     if chosen:
         return TwinAdmin(checked(chosen, known)), known
     return (TwinAdmin(known[0]) if known else None), known
-
-
-def page_url(base: str) -> str:
-    return f"{BASE}/twin?{urlencode({'twin': base})}"
 
 
 def event_filters(request: web.Request) -> dict[str, str]:
@@ -153,5 +148,3 @@ async def reset(request: web.Request, form: dict[str, Any]) -> str:
     answer = await admin.post("/reset", cloud=cloud) if cloud else await admin.post("/reset")
     return f"Reset {answer['reset']}; {answer['faults_removed']} fault(s) removed."
 
-
-__all__ = ["routes", "nav", "page_url"]

@@ -18,7 +18,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import jinja2
@@ -205,7 +205,8 @@ def redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-def action(fn: Callable[[web.Request, dict[str, Any]], Awaitable[str]]) -> Callable[[web.Request], Awaitable[web.Response]]:
+def action(fn: Callable[[web.Request, dict[str, Any]], Awaitable[str]]
+           ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """A POST form: check its CSRF token, run it, and go back (``next``) with the outcome as a message."""
     @functools.wraps(fn)
     async def handler(request: web.Request) -> web.Response:
@@ -297,7 +298,3 @@ def paginate(request: web.Request, items: Iterable[T], key: Callable[[T], str]) 
     start = (number - 1) * size
     base = {k: v for k, v in request.query.items() if k not in ("page", "size")}
     return Pager(chosen[start:start + size], number, size, len(chosen), text, base)
-
-
-def names(items: Sequence[Any], attr: str = "iid") -> list[str]:
-    return sorted(getattr(getattr(i, attr), "name_id", "") for i in items)

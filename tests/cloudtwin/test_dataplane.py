@@ -455,6 +455,12 @@ def test_two_hundred_servers_each_get_a_filtered_namespace(root: None):
                   for ip in fixed[1:] for port in (22, 1000)]
         res = admin(twin.url, "POST", "/dataplane/probe", {"timeout_ms": 300, "probes": probes})["results"]
         wrong = [r for r in res if r["ok"] != r["id"].endswith("/22")]
+        # A burst of 398 probes on a loaded host can miss a 300 ms deadline on an open port; ask those
+        # again with time to spare (a filtered port must stay unreachable however long we wait).
+        again = [p for p in probes if p["id"] in {r["id"] for r in wrong}]
+        if again:
+            res = admin(twin.url, "POST", "/dataplane/probe", {"timeout_ms": 3000, "probes": again})["results"]
+            wrong = [r for r in res if r["ok"] != r["id"].endswith("/22")]
         assert not wrong, wrong[:5]
         for s in list(conn.compute.servers()):
             conn.compute.delete_server(s)

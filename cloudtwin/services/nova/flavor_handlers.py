@@ -13,7 +13,6 @@ from cloudtwin.errors import ApiError
 from cloudtwin.routing import Call, Router
 from cloudtwin.services.nova.handlers import View, invalid, mv, nova_of
 from cloudtwin.services.nova.models import Flavor
-from cloudtwin.services.nova.scope import require_admin
 
 _NAME = re.compile(r"^(?! )[^\x00-\x1f]{1,255}(?<! )$")
 _ID = re.compile(r"^(?! )[a-zA-Z0-9. _-]{1,255}(?<! )$")
@@ -35,7 +34,6 @@ def _int(body: dict[str, Any], key: str, *, minimum: int, required: bool = False
 
 
 async def create_flavor(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-flavor-manage:create")
     body = call.body("flavor")
     allowed = {"name", "ram", "vcpus", "disk", "id", "swap", "OS-FLV-EXT-DATA:ephemeral", "rxtx_factor",
                "os-flavor-access:is_public"} | ({"description"} if mv(call, 2, 55) else set())
@@ -69,7 +67,6 @@ async def create_flavor(call: Call) -> web.Response:
 
 
 async def update_flavor(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-flavor-manage:update")
     if not mv(call, 2, 55):
         raise ApiError(405, "The method PUT is not allowed for this resource.")
     body = call.body("flavor")
@@ -84,7 +81,6 @@ async def update_flavor(call: Call) -> web.Response:
 
 
 async def delete_flavor(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-flavor-manage:delete")
     nova_of(call).delete_flavor(call.params["id"])
     return wire.json_response(202)
 
@@ -105,7 +101,6 @@ def _specs(body: Any) -> dict[str, str]:
 
 
 async def set_extra_specs(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-flavor-extra-specs:create")
     body = call.body()
     if not isinstance(body, dict) or "extra_specs" not in body:
         raise invalid("extra_specs", body, "'extra_specs' is a required property")
@@ -116,7 +111,6 @@ async def set_extra_specs(call: Call) -> web.Response:
 
 
 async def put_extra_spec(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-flavor-extra-specs:update")
     key = call.params["key"]
     body = call.body()
     specs = _specs(body)
@@ -130,7 +124,6 @@ async def put_extra_spec(call: Call) -> web.Response:
 
 
 async def delete_extra_spec(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-flavor-extra-specs:delete")
     f = nova_of(call).get_flavor(call.params["id"])
     key = call.params["key"]
     if key not in f.extra_specs:
@@ -146,7 +139,6 @@ def _access_doc(f: Flavor) -> dict[str, Any]:
 
 
 async def list_access(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-flavor-access")
     f = nova_of(call).get_flavor(call.params["id"])
     if f.is_public:
         raise ApiError(404, "Access list not available for public flavors.")
@@ -160,8 +152,6 @@ async def flavor_action(call: Call) -> web.Response:
     (name, arg), = body.items()
     if name not in ("addTenantAccess", "removeTenantAccess"):
         raise ApiError(400, f"There is no such action: {name}")
-    require_admin(call, f"os_compute_api:os-flavor-access:{'add' if name == 'addTenantAccess' else 'remove'}"
-                        "_tenant_access")
     if not isinstance(arg, dict) or not isinstance(arg.get("tenant"), str) or not arg["tenant"]:
         raise invalid("tenant", arg, "'tenant' is a required property")
     f = nova_of(call).get_flavor(call.params["id"])

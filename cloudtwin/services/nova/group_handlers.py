@@ -8,11 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from cloudtwin import wire
-from cloudtwin.errors import ApiError
 from cloudtwin.routing import Call, Router
 from cloudtwin.services.nova.groups import ServerGroup, check_policy
 from cloudtwin.services.nova.handlers import invalid, mv, nova_of
-from cloudtwin.services.nova.scope import is_admin
+from cloudtwin.policy import is_admin
 
 
 def _doc(call: Call, g: ServerGroup) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from cloudtwin.services.nova.volumes import parse_block_devices
 from cloudtwin.services.nova.models import (Flavor, Keypair, NetRequest, NovaState, Server, generate_keypair,
                                             host_id, ref_id)
 from cloudtwin.services.nova.proxies import nova_rules as _nova_rules
-from cloudtwin.services.nova.scope import is_admin, project_filter, require_admin
+from cloudtwin.policy import authorize, is_admin, project_scope
 
 MAX_LIMIT = 1000            # Nova's osapi_max_limit
 PASS_CHARS = string.ascii_letters + string.digits
@@ -290,8 +290,13 @@ def _filter_servers(view: View, servers: list[Server], q: Any) -> list[Server]:
 
 def _list_servers(call: Call, detail: bool) -> web.Response:
     view = View(call)
-    project = project_filter(call)
-    pool = view.nova.servers_of(project) if project is not None else view.nova.all_servers()
+    projects = project_scope(call)
+    if projects is None:
+        pool = view.nova.all_servers()
+    elif len(projects) == 1:
+        pool = view.nova.servers_of(next(iter(projects)))
+    else:
+        pool = [s for s in view.nova.all_servers() if s.project_id in projects]
     servers = _filter_servers(view, pool, call.query)
     chunk, next_marker = _page(servers, call)
     render = (lambda s: view.server(s)) if detail else view.summary
@@ -412,7 +417,6 @@ def _target_host(call: Call, body: dict[str, Any]) -> str | None:
         return None
     if not mv(call, 2, 74):
         raise invalid("server", body, "Additional properties are not allowed ('host' was unexpected)")
-    require_admin(call, "compute:servers:create:requested_destination")
     for v in (host, node):
         if v is not None and (not isinstance(v, str) or not v):
             raise invalid("host", v, "a host name")

@@ -18,7 +18,6 @@ from cloudtwin.errors import ApiError
 from cloudtwin.routing import Call, Router
 from cloudtwin.services.nova.handlers import invalid, mv, nova_of, usg
 from cloudtwin.services.nova.hosts import CONTROLLER, INTERNAL_ZONE, Aggregate, ComputeHost, HostState
-from cloudtwin.services.nova.scope import require_admin
 
 _CPU_INFO = {"arch": "x86_64", "model": "Nehalem", "vendor": "Intel", "features": ["pge", "clflush"],
              "topology": {"cores": 1, "threads": 1, "sockets": 4}}
@@ -27,11 +26,6 @@ _GONE = "The resource could not be found."
 
 def _hosts(call: Call) -> HostState:
     return nova_of(call).hosts
-
-
-def _admin(call: Call, rule: str) -> HostState:
-    require_admin(call, rule)
-    return _hosts(call)
 
 
 # ---- hypervisors ------------------------------------------------------------------------------------------
@@ -79,7 +73,7 @@ def _servers_of(call: Call, h: ComputeHost) -> list[dict[str, str]]:
 
 
 def _hv_list(call: Call, detail: bool) -> web.Response:
-    hosts = _admin(call, "os_compute_api:os-hypervisors:list")
+    hosts = _hosts(call)
     items = sorted(hosts.hosts.values(), key=lambda h: h.seq)
     q = call.query
     if mv(call, 2, 53):
@@ -158,7 +152,6 @@ def _is_uuid(text: str) -> bool:
 
 
 async def get_hypervisor(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-hypervisors:show")
     h = _hypervisor(call)
     doc = _hv_detail(call, h)
     if mv(call, 2, 53) and "with_servers" in call.query and wire.truthy(call.query.get("with_servers")):
@@ -169,7 +162,6 @@ async def get_hypervisor(call: Call) -> web.Response:
 
 
 async def hypervisor_uptime(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-hypervisors:uptime")
     if mv(call, 2, 88):
         raise ApiError(404, _GONE)
     h = _hypervisor(call)
@@ -179,7 +171,7 @@ async def hypervisor_uptime(call: Call) -> web.Response:
 
 
 async def hypervisor_statistics(call: Call) -> web.Response:
-    hosts = _admin(call, "os_compute_api:os-hypervisors:statistics")
+    hosts = _hosts(call)
     if mv(call, 2, 88):
         raise ApiError(404, _GONE)
     keys = ("vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used", "running_vms",
@@ -203,12 +195,10 @@ def _legacy_matches(call: Call) -> list[ComputeHost]:
 
 
 async def search_hypervisors(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-hypervisors:search")
     return wire.json_response(200, {"hypervisors": [_hv_summary(call, h) for h in _legacy_matches(call)]})
 
 
 async def hypervisor_servers(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-hypervisors:servers")
     out = []
     for h in _legacy_matches(call):
         doc = _hv_summary(call, h)
@@ -242,7 +232,6 @@ def _service_docs(call: Call) -> list[tuple[Any, dict[str, Any]]]:
 
 
 async def list_services(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-services:list")
     docs = [d for _, d in _service_docs(call)]
     for key in ("host", "binary"):
         if key in call.query:
@@ -273,7 +262,6 @@ def _set(obj: Any, *, disabled: bool | None = None, reason: Any = ..., forced_do
 
 async def update_service_legacy(call: Call) -> web.Response:
     """``PUT /os-services/{enable,disable,disable-log-reason,force-down}`` (before 2.53)."""
-    require_admin(call, "os_compute_api:os-services:update")
     verb = call.params["action"]
     if mv(call, 2, 53) or verb not in ("enable", "disable", "disable-log-reason", "force-down"):
         raise ApiError(404, _GONE)
@@ -321,7 +309,6 @@ def _service_by_uuid(call: Call) -> tuple[Any, dict[str, Any]]:
 async def update_service(call: Call) -> web.Response:
     if not mv(call, 2, 53):
         return await update_service_legacy(call)
-    require_admin(call, "os_compute_api:os-services:update")
     body = call.body()
     obj, doc = _service_by_uuid(call)
     if not isinstance(body, dict) or not body or set(body) - {"status", "disabled_reason", "forced_down"}:
@@ -346,7 +333,6 @@ async def update_service(call: Call) -> web.Response:
 
 
 async def delete_service(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-services:delete")
     obj, doc = _service_by_uuid(call)
     if isinstance(obj, ComputeHost):
         if any(s.host == obj.name for s in nova_of(call).servers.values()):
@@ -370,7 +356,6 @@ def _legacy_hosts(call: Call) -> HostState:
 
 
 async def list_hosts(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-hosts:list")
     hosts = _legacy_hosts(call)
     out = [{"host_name": CONTROLLER, "service": svc.binary.split("-", 1)[1], "zone": INTERNAL_ZONE}
            for svc in hosts.control]
@@ -382,7 +367,6 @@ async def list_hosts(call: Call) -> web.Response:
 
 
 async def get_host(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-hosts:show")
     hosts = _legacy_hosts(call)
     h = hosts.get(call.params["host"])
     servers = [s for s in nova_of(call).servers.values() if s.host == h.name]
@@ -399,7 +383,6 @@ async def get_host(call: Call) -> web.Response:
 
 
 async def update_host(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-hosts:update")
     hosts = _legacy_hosts(call)
     body = call.body()
     if not isinstance(body, dict) or not body or set(body) - {"status", "maintenance_mode"}:
@@ -417,7 +400,6 @@ async def update_host(call: Call) -> web.Response:
 
 
 async def host_power_action(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-hosts:start")
     hosts = _legacy_hosts(call)
     hosts.get(call.params["host"])
     raise ApiError(501, "Virt driver does not implement host power management.")
@@ -446,13 +428,13 @@ def _name(value: Any, field: str, *, required: bool) -> str | None:
 
 
 async def list_aggregates(call: Call) -> web.Response:
-    hosts = _admin(call, "os_compute_api:os-aggregates:index")
+    hosts = _hosts(call)
     return wire.json_response(200, {"aggregates": [_agg_doc(call, a) for a in
                                                    sorted(hosts.aggregates.values(), key=lambda a: a.seq)]})
 
 
 async def create_aggregate(call: Call) -> web.Response:
-    hosts = _admin(call, "os_compute_api:os-aggregates:create")
+    hosts = _hosts(call)
     body = call.body("aggregate")
     if set(body) - {"name", "availability_zone"}:
         raise invalid("aggregate", body, "Additional properties are not allowed")
@@ -464,12 +446,12 @@ async def create_aggregate(call: Call) -> web.Response:
 
 
 async def get_aggregate(call: Call) -> web.Response:
-    hosts = _admin(call, "os_compute_api:os-aggregates:show")
+    hosts = _hosts(call)
     return wire.json_response(200, {"aggregate": _agg_doc(call, hosts.get_aggregate(call.params["id"]))})
 
 
 async def update_aggregate(call: Call) -> web.Response:
-    hosts = _admin(call, "os_compute_api:os-aggregates:update")
+    hosts = _hosts(call)
     body = call.body("aggregate")
     if not body or set(body) - {"name", "availability_zone"}:
         raise invalid("aggregate", body, "'name' and/or 'availability_zone'")
@@ -483,13 +465,13 @@ async def update_aggregate(call: Call) -> web.Response:
 
 
 async def delete_aggregate(call: Call) -> web.Response:
-    hosts = _admin(call, "os_compute_api:os-aggregates:delete")
+    hosts = _hosts(call)
     hosts.delete_aggregate(hosts.get_aggregate(call.params["id"]))
     return wire.json_response(200)
 
 
 async def aggregate_action(call: Call) -> web.Response:
-    hosts = _admin(call, "os_compute_api:os-aggregates:action")
+    hosts = _hosts(call)
     body = call.body()
     if not isinstance(body, dict) or len(body) != 1:
         raise ApiError(400, "Malformed request body: exactly one action is expected.")
@@ -567,4 +549,4 @@ def add_routes(r: Router) -> None:
     r.add(s, "DELETE", "/v2.1/os-aggregates/{id}", delete_aggregate, "compute:aggregate:delete")
     r.add(s, "POST", "/v2.1/os-aggregates/{id}/action", aggregate_action, "compute:aggregate:action")
     r.add(s, "GET", "/v2.1/os-availability-zone", availability_zones, "compute:availability_zone:list")
-    r.add(s, "GET", "/v2.1/os-availability-zone/detail", availability_zones, "compute:availability_zone:list")
+    r.add(s, "GET", "/v2.1/os-availability-zone/detail", availability_zones, "compute:availability_zone:detail")

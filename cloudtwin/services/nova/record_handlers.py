@@ -21,7 +21,7 @@ from cloudtwin.routing import Call, Router
 from cloudtwin.services.nova.handlers import invalid, mv, nova_of, server_of, usg
 from cloudtwin.services.nova.models import Server, host_id
 from cloudtwin.services.nova.records import InstanceAction, Migration
-from cloudtwin.services.nova.scope import is_admin, require_admin
+from cloudtwin.policy import is_admin
 
 _EVENTS = ("network-changed", "network-vif-plugged", "network-vif-unplugged", "network-vif-deleted",
            "volume-extended", "power-update", "accelerator-request-bound", "volume-reimaged")
@@ -136,7 +136,6 @@ def _migration_doc(call: Call, m: Migration) -> dict[str, Any]:
 
 
 async def list_migrations(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-migrations:index")
     items = sorted(nova_of(call).migrations.values(), key=lambda m: (m.created_at, m.seq), reverse=True)
     q = call.query
     for key, attr in (("instance_uuid", "server_id"), ("status", "status"), ("migration_type", "migration_type"),
@@ -177,7 +176,6 @@ def _server_migration_doc(call: Call, m: Migration) -> dict[str, Any]:
 
 
 async def list_server_migrations(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:servers:migrations:index")
     if not mv(call, 2, 23):
         raise ApiError(404, "The resource could not be found.")
     s = server_of(call)
@@ -194,7 +192,6 @@ def _server_migration(call: Call) -> tuple[Server, Migration]:
 
 
 async def get_server_migration(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:servers:migrations:show")
     if not mv(call, 2, 23):
         raise ApiError(404, "The resource could not be found.")
     s, m = _server_migration(call)
@@ -204,7 +201,6 @@ async def get_server_migration(call: Call) -> web.Response:
 
 
 async def server_migration_action(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:servers:migrations:force_complete")
     if not mv(call, 2, 22):
         raise ApiError(404, "The resource could not be found.")
     body = call.body()
@@ -218,7 +214,6 @@ async def server_migration_action(call: Call) -> web.Response:
 
 
 async def abort_server_migration(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:servers:migrations:delete")
     if not mv(call, 2, 24):
         raise ApiError(404, "The resource could not be found.")
     s, m = _server_migration(call)
@@ -271,7 +266,6 @@ def _usage_of(call: Call, project_id: str, servers: list[Server], start: float, 
 
 
 async def list_usage(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-simple-tenant-usage:list")
     start, end = _window(call)
     detailed = (call.query.get("detailed") or "0") not in ("0", "false", "False", "")
     nova = nova_of(call)
@@ -285,8 +279,8 @@ async def list_usage(call: Call) -> web.Response:
 
 async def get_usage(call: Call) -> web.Response:
     pid = call.params["project"]
-    if pid != call.project_id:
-        require_admin(call, "os_compute_api:os-simple-tenant-usage:show")
+    if pid != call.project_id and not is_admin(call):
+        raise ApiError(403, "Policy doesn't allow os_compute_api:os-simple-tenant-usage:show to be performed.")
     start, end = _window(call)
     servers = [s for s in nova_of(call).servers.values() if s.project_id == pid
                and (s.launched_at or s.created_at) <= end]
@@ -298,7 +292,6 @@ async def get_usage(call: Call) -> web.Response:
 # ---- diagnostics, password, external events -------------------------------------------------------------
 
 async def diagnostics(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-server-diagnostics")
     s = server_of(call)
     nova = nova_of(call)
     attrs = nova.life.attrs(s.state)
@@ -340,7 +333,6 @@ async def clear_password(call: Call) -> web.Response:
 
 
 async def external_events(call: Call) -> web.Response:
-    require_admin(call, "os_compute_api:os-server-external-events:create")
     body = call.body()
     events = body.get("events") if isinstance(body, dict) else None
     if not isinstance(events, list) or not events:
@@ -379,9 +371,9 @@ def add_routes(r: Router) -> None:
           "compute:server_migration:action")
     r.add(s, "DELETE", "/v2.1/servers/{id}/migrations/{mid}", abort_server_migration,
           "compute:server_migration:delete")
-    r.add(s, "GET", "/v2.1/os-simple-tenant-usage", list_usage, "compute:usage:list")
-    r.add(s, "GET", "/v2.1/os-simple-tenant-usage/{project}", get_usage, "compute:usage:get")
-    r.add(s, "GET", "/v2.1/servers/{id}/diagnostics", diagnostics, "compute:server:diagnostics")
+    r.add(s, "GET", "/v2.1/os-simple-tenant-usage", list_usage, "compute:simple_tenant_usage:list")
+    r.add(s, "GET", "/v2.1/os-simple-tenant-usage/{project}", get_usage, "compute:simple_tenant_usage:get")
+    r.add(s, "GET", "/v2.1/servers/{id}/diagnostics", diagnostics, "compute:server_diagnostics:get")
     r.add(s, "GET", "/v2.1/servers/{id}/os-server-password", get_password, "compute:server_password:get")
     r.add(s, "DELETE", "/v2.1/servers/{id}/os-server-password", clear_password, "compute:server_password:delete")
     r.add(s, "POST", "/v2.1/os-server-external-events", external_events, "compute:server_external_event:create")

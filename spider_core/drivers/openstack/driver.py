@@ -15,9 +15,15 @@ from typing import Any
 from spider_core.drivers.base import CloudConnection, ConnectionInfo, DriverCapability, PooledDriver
 from spider_core.drivers.openstack.connection import build_connection
 from spider_core.drivers.openstack.session import OsSession
+from spider_core.drivers.price_catalog import CatalogPriceHandler
 from spider_core.errors import DriverError
 
 API_TIMEOUT = 60  # seconds for one HTTP call
+# CB-Spider's OpenStack driver: Disk (Cinder), MyImage (Nova createImage), PublicIP (floating IPs), NIC
+# (ports) and tags on VPC, subnet, SG, VM and NLB; no price information (CLOUDTWIN prices come from
+# spider_core/data/prices.yaml)
+VM_SIDE = dict(disk_handler=True, myimage_handler=True, public_ip_handler=True, nic_handler=True, tag_handler=True,
+               tag_support_resource_types=("vpc", "subnet", "sg", "vm", "nlb"))
 
 
 def credential_value(credential: dict[str, str], key: str) -> str:
@@ -65,7 +71,7 @@ class OpenStackDriver(PooledDriver):
         return DriverCapability(zone_based_control=True, region_zone_handler=True, image_handler=True,
                                 vmspec_handler=True, vpc_handler=True, security_handler=True,
                                 keypair_handler=True, vm_handler=True, nlb_handler=True, vpc_cidr=True,
-                                probe_ssh_after_start=True)
+                                probe_ssh_after_start=True, **VM_SIDE)
 
     def credential_keys(self) -> list[str]:
         return ["IdentityEndpoint", "Username", "Password", "DomainName", "ProjectID"]
@@ -108,7 +114,10 @@ class OpenStackDriver(PooledDriver):
         session.features["routers"] = self.use_routers
         # build the SDK connection now, in the pool (no network call: it authenticates on first use)
         await asyncio.get_running_loop().run_in_executor(self.executor(), session.sdk)
-        return build_connection(session, include_default_sg=self.include_default_sg)
+        conn = build_connection(session, include_default_sg=self.include_default_sg)
+        if self.capability().price_info_handler:
+            conn.price_info = CatalogPriceHandler(self.cloud_os, region, conn.vmspec)
+        return conn
 
     async def prepare(self) -> None:
         """Import openstacksdk (half a second) before the first request needs it."""
@@ -135,7 +144,7 @@ class CloudTwinDriver(OpenStackDriver):
         return DriverCapability(zone_based_control=False, region_zone_handler=True, image_handler=True,
                                 vmspec_handler=True, vpc_handler=True, security_handler=True,
                                 keypair_handler=True, vm_handler=True, nlb_handler=True, vpc_cidr=True,
-                                probe_ssh_after_start=False)
+                                probe_ssh_after_start=False, price_info_handler=True, **VM_SIDE)
 
     def credential_keys(self) -> list[str]:
         return ["IdentityEndpoint", "DomainName", "MockName"]

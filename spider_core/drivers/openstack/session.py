@@ -29,7 +29,7 @@ from spider_core.limits import CallLimiter
 
 
 # proxy attribute of an openstack.connection.Connection per service word used by the handlers
-SERVICES = {"compute": "compute", "network": "network", "image": "image",
+SERVICES = {"compute": "compute", "network": "network", "image": "image", "volume": "block_storage",
             "load-balancer": "load_balancer", "identity": "identity"}
 
 THROTTLE_STATUSES = (413, 429, 503)

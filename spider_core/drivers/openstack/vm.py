@@ -69,6 +69,14 @@ def _action_body(action: str) -> dict[str, Any]:
     return {action: None}
 
 
+def data_disks(srv: dict[str, Any]) -> list[IID]:
+    """The server's attached volumes; a volume-booted server's (no image) first volume is its root."""
+    volumes = [v["id"] for v in srv.get("os-extended-volumes:volumes_attached") or [] if v.get("id")]
+    if not srv.get("image") and volumes:
+        volumes = volumes[1:]
+    return [IID("", v) for v in volumes]
+
+
 class OsVmHandler(VMHandler):
     def __init__(self, session: OsSession, *, boot_timeout: float = BOOT_TIMEOUT,
                  settle_timeout: float = SETTLE_TIMEOUT, poll_interval: float = POLL_INTERVAL) -> None:
@@ -231,6 +239,7 @@ class OsVmHandler(VMHandler):
             security_group_iids=sgs, keypair_iid=IID(key, key),
             root_disk_type="default", root_disk_size=str(disk) if disk not in (None, "") else "",
             root_device_name="/dev/vda", vm_boot_disk="/dev/vda", vm_block_disk="/dev/vda",
+            data_disk_iids=data_disks(srv),
             vm_user_id="Administrator" if windows else VM_USER,
             nics=nics, network_interface=nics[0].iid.system_id if nics else "",
             public_ip=public_ip, public_ips=[public_ip] if public_ip else [],
@@ -255,10 +264,12 @@ class OsVmHandler(VMHandler):
 
     async def start_vm(self, req: VMReqInfo) -> VMInfo:
         name = req.iid.name_id
-        if req.root_disk_size.strip() and req.root_disk_size.strip().lower() != "default":
-            raise DriverError("RootDiskSize is not supported by the OpenStack driver (boot from volume needs "
-                              "Cinder): leave it empty")
-        image = await find_image(self.s, req.image_iid.system_id or req.image_iid.name_id, name)
+        root_size = req.root_disk_size.strip()
+        root_size = "" if root_size.lower() == "default" else root_size
+        if req.image_type == "MyImage":  # a MyImage is a Glance image of this project: its id
+            image = await self.s.call(RT_VM, name, "image", "GET", f"/images/{req.image_iid.system_id}")
+        else:
+            image = await find_image(self.s, req.image_iid.system_id or req.image_iid.name_id, name)
         flavor = await find_flavor(self.s, req.vmspec_name, name)
         net_id = req.vpc_iid.system_id
         if not net_id:
@@ -268,6 +279,8 @@ class OsVmHandler(VMHandler):
         subnet_id = req.subnet_iid.system_id
         own_port = ""
         server: dict[str, Any] = {"name": name, "imageRef": image["id"], "flavorRef": str(flavor["id"])}
+        if root_size:
+            server.update(await self._boot_volume(image, root_size, req.root_disk_type, name))
         if subnet_id and len(net.get("subnets") or []) > 1:
             port = (await self.s.call(RT_VM, name, "network", "POST", "/ports", {"port": {
                 "network_id": net_id, "name": f"{name}-nic0", "fixed_ips": [{"subnet_id": subnet_id}],
@@ -311,6 +324,28 @@ class OsVmHandler(VMHandler):
         info.vmspec_name = req.vmspec_name or info.vmspec_name
         info.tags = list(req.tags)
         return info
+
+    async def _boot_volume(self, image: dict[str, Any], size: str, disk_type: str, name: str) -> dict[str, Any]:
+        """Boot from a new Cinder volume of ``size`` GB made from the image (CB-Spider's OpenStack driver
+        does this for a RootDiskSize); a cloud without a volume service cannot."""
+        try:
+            gb = int(size)
+        except ValueError:
+            raise DriverError(f"{size} is not a valid Root Disk Size: a whole number of GB") from None
+        try:
+            await self.s.call(RT_VM, name, "volume", "GET", "/types")
+        except DriverError as exc:
+            raise DriverError(f"RootDiskSize needs a volume service (Cinder) to boot from a volume; this cloud "
+                              f"has none ({exc.message})") from None
+        minimum = int(image.get("min_disk") or 0)
+        if gb < minimum:
+            raise DriverError(f"{size} is not a valid Root Disk Size: image {image.get('name')} needs at least "
+                              f"{minimum} GB")
+        bdm: dict[str, Any] = {"boot_index": 0, "uuid": image["id"], "source_type": "image",
+                               "destination_type": "volume", "volume_size": gb, "delete_on_termination": True}
+        if disk_type and disk_type.lower() != "default":
+            bdm["volume_type"] = disk_type
+        return {"block_device_mapping_v2": [bdm]}
 
     async def _cloud_init(self, key: str, name: str) -> str:
         """CB-Spider's user-data for a Linux VM: cloud-init makes ``cb-user`` with the keypair's public
@@ -415,6 +450,8 @@ class OsVmHandler(VMHandler):
         name = iid.name_id
         ports = await self._ports(srv["id"], name)
         for f in await self._fips([p["id"] for p in ports], name):
+            if described(f.get("description")).get("Owner") != "spidertwin-vm":
+                continue  # a Public IP the user manages: Neutron disassociates it with the port
             try:
                 await self.s.call(RT_VM, name, "network", "DELETE", f"/floatingips/{f['id']}")
             except DriverNotFound:
