@@ -300,10 +300,10 @@ class NovaState:
         s.availability_zone = zone
         self._by_zone.setdefault(zone, {})[s.id] = s
 
-    def change_flavor(self, s: Server, flavor: "Flavor") -> None:
-        """``s`` now runs with ``flavor`` (resize): usage follows."""
+    def change_flavor(self, s: Server, flavor_id: str, vcpus: int, ram: int, disk: int) -> None:
+        """``s`` now runs with these flavor numbers (resize, revert): usage follows."""
         self._unindex(s)
-        s.flavor_id, s.vcpus, s.ram, s.disk = flavor.id, flavor.vcpus, flavor.ram, flavor.disk
+        s.flavor_id, s.vcpus, s.ram, s.disk = flavor_id, vcpus, ram, disk
         self._index(s)
 
     def check_quota_delta(self, project_id: str, cores: int, ram: int) -> None:
@@ -324,7 +324,8 @@ class NovaState:
         m = Migration(id=self.region.cloud.new_id(), project_id=s.project_id, seq=seq, server_id=s.id,
                       user_id=user_id, migration_type=kind, status=status, source_compute=s.host,
                       dest_compute=dest, source_region=self.region.name, dest_region=self.region.name,
-                      old_flavor_id=s.flavor_id, new_flavor_id=new_flavor_id,
+                      old_flavor_id=s.flavor_id, old_flavor=(s.vcpus, s.ram, s.disk),
+                      new_flavor_id=new_flavor_id,
                       source_zone=s.availability_zone, dest_zone=s.availability_zone)
         self.migrations[m.id] = m
         return m
