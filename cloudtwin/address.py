@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 DEFAULT_ADDRESS = "127.0.0.1:8192"
 
 
@@ -19,3 +21,11 @@ def parse_address(text: str) -> tuple[str, int]:
     if not 0 <= number <= 65535:
         raise SystemExit(f"cloudtwin: bad address {text!r}: port out of range")
     return host, number
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps a server on this machine (what "secure by default" allows)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import logging
 import os
 import sys
@@ -21,22 +20,18 @@ import yaml
 
 from cloudtwin import snapshot
 from cloudtwin.app import TwinServer
-from cloudtwin.address import DEFAULT_ADDRESS, parse_address
+from cloudtwin.address import DEFAULT_ADDRESS, is_loopback, parse_address
 from cloudtwin.clouds import CloudRule, TwinConfig
 from cloudtwin.identity.fernet import KeyRepositoryError
 from cloudtwin.twin import Twin
 from cloudtwin.profiles import ProfileError
 
-if TYPE_CHECKING:
-    from cloudtwin.cluster import ClusterMap
 from spider_core.loop import run as run_loop, stop_on_signals, tune_gc
 
+if TYPE_CHECKING:
+    from cloudtwin.cluster import ClusterMap
+
 log = logging.getLogger("cloudtwin")
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

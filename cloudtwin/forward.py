@@ -28,6 +28,7 @@ FORWARDED_BY = "X-Twin-Forwarded-By"
 SHARD_HEADER = "X-Twin-Shard"          # on every answer of a sharded twin: who answered
 LOCAL_ONLY = "X-Twin-Shard-Local"      # admin calls: answer from this shard only (fan-out legs)
 DOWN_MEMORY_S = 1.0
+STREAM_CHUNK = 256 * 1024
 # hop-by-hop headers (RFC 9110 7.6.1) and those the HTTP stack sets itself
 _SKIP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
          "transfer-encoding", "upgrade", "host", "content-length"}
@@ -85,12 +86,25 @@ class Peers:
             await self._session.close()
             self._session = None
 
+    def _failed(self, shard: Shard, exc: BaseException) -> ShardDown:
+        """The ShardDown for a failed exchange with ``shard`` (and a second of not trying it again)."""
+        self.failures += 1
+        if isinstance(exc, asyncio.TimeoutError):
+            return ShardDown(shard, f"no answer within {self.cluster.request_timeout:g} s "
+                                    f"(connect timeout {self.cluster.connect_timeout:g} s)", 504)
+        self._down_until[shard.name] = time.monotonic() + DOWN_MEMORY_S
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return ShardDown(shard, exc.strerror or str(exc.os_error) or "connection failed")
+        return ShardDown(shard, f"{type(exc).__name__}: {exc}".rstrip(": "))
+
+    def _check_up(self, shard: Shard) -> None:
+        if self._down_until.get(shard.name, 0.0) > time.monotonic():
+            raise ShardDown(shard, "it failed less than a second ago")
+
     async def send(self, shard: Shard, method: str, path_qs: str, *, headers: Mapping[str, str] | None = None,
                    body: bytes | None = None, local_only: bool = False) -> Answer:
         """One request to ``shard``; ``ShardDown`` when it cannot be reached or does not answer in time."""
-        now = time.monotonic()
-        if self._down_until.get(shard.name, 0.0) > now:
-            raise ShardDown(shard, "it failed less than a second ago")
+        self._check_up(shard)
         out = {k: v for k, v in (headers or {}).items() if k.lower() not in _SKIP}
         out[FORWARDED_BY] = self.me
         if local_only:
@@ -102,25 +116,37 @@ class Peers:
             async with self.session().request(method, shard.url + path_qs, headers=out, data=body,
                                               allow_redirects=False) as r:
                 return Answer(r.status, r.headers.copy(), await r.read())
-        except asyncio.TimeoutError:
-            self.failures += 1
-            raise ShardDown(shard, f"no answer within {self.cluster.request_timeout:g} s "
-                                   f"(connect timeout {self.cluster.connect_timeout:g} s)", 504) from None
-        except aiohttp.ClientConnectorError as exc:
-            self.failures += 1
-            self._down_until[shard.name] = time.monotonic() + DOWN_MEMORY_S
-            raise ShardDown(shard, exc.strerror or str(exc.os_error) or "connection failed") from None
-        except aiohttp.ClientError as exc:
-            self.failures += 1
-            self._down_until[shard.name] = time.monotonic() + DOWN_MEMORY_S
-            raise ShardDown(shard, f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            raise self._failed(shard, exc) from None
 
-    async def forward(self, request: web.Request, shard: Shard, body: bytes | None) -> web.Response:
-        """Pass ``request`` to ``shard`` and give its answer back as it came."""
-        if body is None and request.body_exists:
-            body = await request.read()
-        answer = await self.send(shard, request.method, request.path_qs, headers=request.headers, body=body)
-        return answer.response(shard.name)
+    async def forward(self, request: web.Request, shard: Shard, body: bytes | None) -> web.StreamResponse:
+        """Pass ``request`` to ``shard`` and stream its answer back as it comes: an image upload or
+        download (up to Glance's size cap) goes through without being held in memory here."""
+        self._check_up(shard)
+        out = {k: v for k, v in request.headers.items() if k.lower() not in _SKIP}
+        out[FORWARDED_BY] = self.me
+        data: Any = body if body is not None else (request.content if request.body_exists else None)
+        if data is not None and body is None and request.content_length is not None:
+            out["Content-Length"] = str(request.content_length)
+        self.forwarded += 1
+        answer: web.StreamResponse | None = None
+        try:
+            async with self.session().request(request.method, shard.url + request.path_qs, headers=out, data=data,
+                                              allow_redirects=False) as upstream:
+                answer = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers={
+                    k: v for k, v in upstream.headers.items() if k.lower() not in _SKIP})
+                answer.headers[SHARD_HEADER] = shard.name
+                if upstream.content_length is not None:
+                    answer.content_length = upstream.content_length
+                await answer.prepare(request)
+                async for chunk in upstream.content.iter_chunked(STREAM_CHUNK):
+                    await answer.write(chunk)
+                await answer.write_eof()
+                return answer
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            if answer is not None and answer.prepared:   # the status line is out: all we can do is cut
+                raise ConnectionResetError(str(self._failed(shard, exc))) from None
+            raise self._failed(shard, exc) from None
 
     async def everywhere(self, method: str, path_qs: str, *, headers: Mapping[str, str],
                          body: bytes | None = None, shards: list[Shard] | None = None

@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cloudtwin.address import is_loopback
 from concurrency import scenario
 from concurrency.plan import CONTENTION_ANSWERS, OPS, RESOURCE_OPS, VM_ACTIONS, LoadPlan
 from concurrency.scenario import DEFAULT_TWIN, CleanupReport, Rest
@@ -146,15 +147,6 @@ def run_worker(args: argparse.Namespace) -> int:
     cmd = worker_command(args)
     os.execve(cmd[0], cmd, locust_env())
     return 0  # not reached
-
-
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def master_warning(args: argparse.Namespace) -> str | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from spider_core import __version__, lifecycle
+from spider_core import __version__, adminweb, lifecycle
 from spider_core.calllog import call_log
 from spider_core.commands import Command, discover as discover_commands
 from spider_core.loop import run, stop_on_signals, tune_gc
@@ -209,6 +209,8 @@ async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Even
         url = f"http://{'localhost' if address.loopback else address.host}:{address.port}/spider"
         print(f"spidertwin Spider {__version__} listening on {url}  (MetaDB: {sp.db.location}, lock mode: "
               f"{settings.lock_mode}, auth: {'on' if username else 'off'}, open files: {files})", flush=True)
+        if adminweb.enabled():
+            print(f"AdminWeb (the browser console): {url}/adminweb", flush=True)
         if demo:
             await show_first_request(address, url, username, password)
             if twin_connections:

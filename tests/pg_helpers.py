@@ -44,7 +44,7 @@ def postgres_or_skip() -> postgres.PostgresServer:
     return server
 
 
-def fresh_database() -> dict[str, str]:
-    """The four SPIDER_METADB_* variables of a new, empty database."""
+def fresh_database(*, tcp: bool = False) -> dict[str, str]:
+    """The four SPIDER_METADB_* variables of a new, empty database (its unix socket, or 127.0.0.1 with ``tcp``)."""
     server = postgres_or_skip()
-    return server.create_database(f"t{os.getpid()}_{next(_names)}")
+    return server.create_database(f"t{os.getpid()}_{next(_names)}", tcp=tcp)

@@ -4,6 +4,7 @@ read ``reports.writer``'s directories. (``test_adminweb_browser.py`` drives the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import html as html_lib
 import re
@@ -15,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from reports.model import CaseResult, LatencyChart, MetricsTable, SgCase, SgCell, SgSuite, SuiteResult, compare
 from reports.writer import write_reports
 from spider_core.rest.app import create_app
-from spider_core.model import ConnectionConfigInfo
+from spider_core.model import ConnectionConfigInfo, KeyValue
 from spider_core.services import connection, keypair, security, vm, vpc
 
 CONN = "null-config01"  # the null_server fixture's connection (tests/conftest.py)
@@ -222,7 +223,8 @@ async def test_resource_forms_on_null(spider, null_server):
         "Name": "vm-a", "ImageName": "null-image-01", "VMSpecName": "null-spec-01", "Subnet": '["vpc-a", "s1"]',
         "SecurityGroupNames": "sg-a", "KeyPairName": "key-a"})
     assert "VM 'vm-a' started" in started
-    assert "Suspend: vm-a: Suspending" in await post_form(client, f"{vm_path}/control", {"verb": "suspend", "name": "vm-a"})
+    suspended = await post_form(client, f"{vm_path}/control", {"verb": "suspend", "name": "vm-a"})
+    assert "Suspend: vm-a: Suspending" in suspended
     status, html = await page(client, BASE + vm_path)
     assert 'class="status status-suspended">Suspended<' in html
     assert "created" in await post_form(client, f"/nlb/{CONN}", {
@@ -272,6 +274,37 @@ async def test_create_resources_on_several_connections_at_once(spider, null_serv
     async with client.post(f"{BASE}/createresources", data=data) as resp:
         html = await resp.text()
     assert "Resources created on 0 of 2 connection(s)" in html and html.count("already exists") == 2
+
+
+async def test_vm_form_copes_with_long_or_slow_image_lists(null_server, monkeypatch):
+    from spider_core.adminweb import routes_resources
+    from spider_core.model import IID, ImageInfo
+    from spider_core.services import catalog
+
+    async def many(sp, conn):
+        return [ImageInfo(IID(f"img-{i:04d}", f"ami-{i:04d}")) for i in range(1500)]
+
+    monkeypatch.setattr(catalog, "list_image", many)
+    status, html = await page(null_server.client, f"{BASE}/vm/{CONN}")
+    assert '<input name="ImageName" list="image-list" value="img-0000"' in html
+    assert html.count('<option value="img-') == routes_resources.CHOICES_SHOWN and "1000 of 1500 suggested" in html
+
+    async def slow(sp, conn):
+        await asyncio.sleep(5)
+
+    monkeypatch.setattr(catalog, "list_image", slow)
+    monkeypatch.setattr(routes_resources, "CHOICE_TIMEOUT", 0.05)
+    status, html = await page(null_server.client, f"{BASE}/vm/{CONN}")
+    assert "no answer within 0.05 s: type a name" in html and '<input name="ImageName"' in html
+    assert '<select name="VMSpecName"' in html    # the specs answered
+
+
+async def test_twin_page_uses_the_twin_a_cloudtwin_credential_names(spider, null_server):
+    await connection.register_credential(spider, "twin-cred", "CLOUDTWIN", [
+        KeyValue("IdentityEndpoint", "http://127.0.0.1:9/v3"), KeyValue("DomainName", "cloud-1"),
+        KeyValue("MockName", "p")])
+    status, html = await page(null_server.client, f"{BASE}/twin")
+    assert "Cannot reach Cloud-Twin at http://127.0.0.1:9" in html   # the registered one is used by default
 
 
 async def test_twin_page_needs_a_local_or_registered_twin(null_server):

@@ -123,7 +123,8 @@ async def test_migrations_are_recorded_once(db, tmp_path):
 
 
 async def test_replicas_migrating_together_apply_each_migration_once(tmp_path):
-    env = fresh_database()
+    env = fresh_database(tcp=True)  # over 127.0.0.1 (the other tests use the unix socket)
+    assert env["SPIDER_METADB_ENDPOINT"].startswith("127.0.0.1:")
     stores = [from_env(tmp_path / str(i), env) for i in range(4)]
     await asyncio.gather(*(s.open() for s in stores))
     try:

@@ -165,6 +165,24 @@ def test_a_token_taken_on_one_shard_works_on_the_other(shards):
     assert wrong.status_code == 401 and wrong.headers["X-Twin-Shard"] == "b"
 
 
+def test_image_data_streams_through_a_shard_that_does_not_hold_the_cloud(shards):
+    """Glance's upload and download of cloud-2 (on b) sent to a: 3 MiB each way, bytes unchanged."""
+    a = shards["a"].url
+    r = login(a, "cloud-2")
+    token = r.headers["X-Subject-Token"]
+    glance = endpoint(r.json()["token"], "image").replace(shards["b"].url, a)   # the catalog says b; ask a
+    h = {"X-Auth-Token": token}
+    made = requests.post(glance + "/v2/images", json={"name": "big", "disk_format": "raw",
+                                                      "container_format": "bare"}, headers=h, timeout=30)
+    assert made.status_code == 201, made.text
+    data = bytes(range(256)) * (3 * 4096)
+    put = requests.put(f"{glance}/v2/images/{made.json()['id']}/file", data=data, timeout=60,
+                       headers={**h, "Content-Type": "application/octet-stream"})
+    assert put.status_code == 204 and put.headers["X-Twin-Shard"] == "b", put.text
+    got = requests.get(f"{glance}/v2/images/{made.json()['id']}/file", headers=h, timeout=60)
+    assert got.status_code == 200 and got.content == data and got.headers["X-Twin-Shard"] == "b"
+
+
 def test_admin_calls_reach_the_right_shard_or_all(shards):
     a, b = shards["a"].url, shards["b"].url
     info = admin(b, "GET", "/cluster")

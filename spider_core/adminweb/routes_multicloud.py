@@ -14,16 +14,15 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from spider_core.adminweb.routes_resources import optional
+from spider_core.adminweb.routes_resources import catalogue
 from spider_core.adminweb.web import BASE, field, fields, form_page, page
 from spider_core.errors import SpiderError
 from spider_core.rest.transport import spider
-from spider_core.services import catalog, keypair, security, vm, vpc
+from spider_core.services import keypair, security, vm, vpc
 from spider_core.services.context import Spider
 
 routes = web.RouteTableDef()
 
-CHOICE_TIMEOUT = 10.0
 DEFAULT_RULES = [{"Direction": "inbound", "IPProtocol": "TCP", "FromPort": "22", "ToPort": "22", "CIDR": "0.0.0.0/0"},
                  {"Direction": "inbound", "IPProtocol": "ICMP", "FromPort": "-1", "ToPort": "-1", "CIDR": "0.0.0.0/0"},
                  {"Direction": "outbound", "IPProtocol": "ALL", "FromPort": "-1", "ToPort": "-1", "CIDR": "0.0.0.0/0"}]
@@ -61,16 +60,7 @@ class Plan:
 
 async def choices(sp: Spider, conn: str) -> dict[str, Any]:
     """A connection's images and specs for the form (empty with the reason when it cannot list them)."""
-    async def listed(call: Awaitable[list[Any]]) -> tuple[list[Any], str]:
-        try:
-            return await asyncio.wait_for(optional(call), CHOICE_TIMEOUT)
-        except asyncio.TimeoutError:
-            return [], f"no answer within {CHOICE_TIMEOUT:g} s"
-
-    (images, image_error), (specs, spec_error) = await asyncio.gather(
-        listed(catalog.list_image(sp, conn)), listed(catalog.list_spec(sp, conn)))
-    return {"name": conn, "images": sorted(i.iid.name_id or i.name for i in images),
-            "specs": sorted(s.name for s in specs), "error": image_error or spec_error}
+    return {"name": conn, **await catalogue(sp, conn)}
 
 
 @routes.get(BASE + "/createresources")

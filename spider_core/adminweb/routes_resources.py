@@ -44,12 +44,30 @@ async def paged(request: web.Request, kind: common.Kind,
     return pager
 
 
+CHOICE_TIMEOUT = 10.0
+CHOICES_SHOWN = 1000
+
+
 async def optional(call: Awaitable[list[Any]]) -> tuple[list[Any], str]:
-    """A list the page can do without (choices for a form): (items, '') or ([], why not)."""
+    """A list the page can do without (choices for a form): (items, '') or ([], why not), within
+    ``CHOICE_TIMEOUT`` (a real cloud's public image list can take long; the form then takes a typed name)."""
     try:
-        return await call, ""
+        return await asyncio.wait_for(call, CHOICE_TIMEOUT), ""
     except SpiderError as exc:
         return [], exc.message
+    except asyncio.TimeoutError:
+        return [], f"no answer within {CHOICE_TIMEOUT:g} s: type a name"
+
+
+async def catalogue(sp: Spider, conn: str) -> dict[str, Any]:
+    """Image and spec names a VM form suggests (the first ``CHOICES_SHOWN`` of each), and why not when
+    the connection cannot list them."""
+    (images, image_error), (specs, spec_error) = await asyncio.gather(
+        optional(catalog.list_image(sp, conn)), optional(catalog.list_spec(sp, conn)))
+    image_names = sorted(i.iid.name_id or i.name for i in images)
+    spec_names = sorted(s.name for s in specs)
+    return {"images": image_names[:CHOICES_SHOWN], "image_error": image_error, "image_count": len(image_names),
+            "specs": spec_names[:CHOICES_SHOWN], "spec_error": spec_error, "spec_count": len(spec_names)}
 
 
 async def delete_each(names: list[str], what: str, delete: Callable[[str], Awaitable[Any]]) -> str:
@@ -165,14 +183,10 @@ async def vm_status(sp: Spider, conn: str, name: str) -> str:
 
 async def vm_choices(sp: Spider, conn: str) -> dict[str, Any]:
     """What the create form offers: images, specs, VPC/subnet pairs, SGs and keys of the connection."""
-    (images, image_error), (specs, spec_error) = await asyncio.gather(
-        optional(catalog.list_image(sp, conn)), optional(catalog.list_spec(sp, conn)))
     subnets = await sp.db.list_iids(conn, common.SUBNET.rtype)
     sgs = await sp.db.list_iids(conn, common.SG.rtype)
     keys = await sp.db.list_iids(conn, common.KEY.rtype)
-    return {"images": sorted(i.iid.name_id or i.name for i in images), "image_error": image_error,
-            "specs": sorted(s.name for s in specs), "spec_error": spec_error,
-            "subnets": sorted((r.owner_vpc, r.name) for r in subnets),
+    return {**await catalogue(sp, conn), "subnets": sorted((r.owner_vpc, r.name) for r in subnets),
             "sgs": sorted(r.name for r in sgs), "keys": sorted(r.name for r in keys)}
 
 

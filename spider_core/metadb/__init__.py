@@ -31,7 +31,7 @@ def postgres_settings(environ: Mapping[str, str] | None = None):
     endpoint = env.get("SPIDER_METADB_ENDPOINT", "").strip()
     if not endpoint:
         return None
-    host, sep, port = endpoint.rpartition(":")
+    host, sep, port = endpoint.rpartition(":")  # a host starting with / is a unix-socket directory (libpq's rule)
     if not sep:
         host, port = endpoint, "5432"
     if not port.isdigit() or not 0 < int(port) < 65536:

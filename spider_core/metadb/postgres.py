@@ -4,7 +4,7 @@ Selected by CB-Spider's variables ``SPIDER_METADB_ENDPOINT`` (host:port), ``SPID
 ``SPIDER_METADB_PASSWORD`` and ``SPIDER_METADB_DATABASE`` (``spider_core.metadb.from_env``).
 
 * A bounded pool (``SPIDER_METADB_POOL``, default 16 sessions) serves every read and write; each write
-  is one short transaction. Nothing holds a session across a cloud call: the sponge lock is rows in
+  is one statement (several become one with data-modifying WITH clauses): one round trip, atomic. Nothing holds a session across a cloud call: the sponge lock is rows in
   ``splocks`` taken and given back by two server-side functions in one round trip each
   (``spider_core.cluster_lock``), so 500 long cloud calls in flight need no more sessions than 5.
 * One more session listens (LISTEN) for what other replicas announce: a lock given back that a local
@@ -89,7 +89,7 @@ class PostgresMetaDB(MetaStore):
         try:
             self.pool = await asyncpg.create_pool(host=s.host, port=s.port, user=s.user, password=s.password,
                                                   database=s.database, min_size=1, max_size=s.pool_size,
-                                                  command_timeout=60)
+                                                  command_timeout=60, reset=_keep_session)
         except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
             raise SpiderError(f"MetaDB {s.location} is not reachable: {exc}") from None
         async with self.pool.acquire() as conn:
@@ -162,12 +162,24 @@ class PostgresMetaDB(MetaStore):
         return [tuple(r) for r in await self._pool().fetch(self._text(sql), *params)]
 
     async def _write(self, statements: list[tuple[str, tuple]]) -> list[int]:
-        async with self._pool().acquire() as conn:
-            if len(statements) == 1:
-                sql, params = statements[0]
-                return [_rowcount(await conn.execute(self._text(sql), *params))]
-            async with conn.transaction():
-                return [_rowcount(await conn.execute(self._text(sql), *params)) for sql, params in statements]
+        """One round trip: several statements become one (data-modifying WITH clauses), which
+        PostgreSQL runs atomically; the answer is each one's row count."""
+        if len(statements) == 1:
+            sql, params = statements[0]
+            return [_rowcount(await self._pool().execute(self._text(sql), *params))]
+        sql = self._combined(tuple(s for s, _ in statements))
+        row = await self._pool().fetchrow(sql, *(p for _, params in statements for p in params))
+        return [int(v) for v in row]
+
+    def _combined(self, texts: tuple[str, ...]) -> str:
+        key = "\x00".join(texts)
+        found = self._sql.get(key)
+        if found is None:
+            parts = [f"s{i} AS ({t}{'' if t.lstrip().upper().startswith('SELECT') else ' RETURNING 1'})"
+                     for i, t in enumerate(texts)]
+            counts = ", ".join(f"(SELECT count(*) FROM s{i})" for i in range(len(texts)))
+            found = self._sql[key] = numbered("WITH " + ", ".join(parts) + " SELECT " + counts)
+        return found
 
     def _connection_info_write(self) -> list[tuple[str, tuple]]:
         return [("SELECT pg_notify('" + NOTIFY_CONNINFO + "', ?)", (self.replica,))]
@@ -184,6 +196,11 @@ class PostgresMetaDB(MetaStore):
         async with self._pool().acquire() as conn:
             async with conn.transaction():
                 return [[tuple(r) for r in await conn.fetch(self._text(sql), *params)] for sql, params in statements]
+
+
+async def _keep_session(_conn: Any) -> None:
+    """The pool's reset between uses: nothing to undo (pooled sessions never LISTEN, SET or keep session
+    advisory locks), so no extra round trip on every release."""
 
 
 async def _migrate(conn: Any) -> None:

@@ -4,47 +4,13 @@ Every step is checked against what the CLI prints and what the twin holds."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-import pytest
+from twin_helpers import OpenStackCli
 
 
-def _openstack_binary() -> str:
-    found = Path(sys.executable).with_name("openstack")
-    if found.exists():
-        return str(found)
-    path = shutil.which("openstack")
-    if path is None:
-        pytest.fail("python-openstackclient is a test dependency (pip install -e '.[test]'): `openstack` is missing")
-    return path
-
-
-class Cli:
-    def __init__(self, url: str, cloud: str, project: str) -> None:
-        self.binary = _openstack_binary()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        self.env.update({"OS_AUTH_URL": f"{url}/v3", "OS_USERNAME": "admin", "OS_PASSWORD": "admin",
-                         "OS_PROJECT_NAME": project, "OS_USER_DOMAIN_NAME": cloud,
-                         "OS_PROJECT_DOMAIN_NAME": cloud, "OS_REGION_NAME": "RegionOne",
-                         "OS_IDENTITY_API_VERSION": "3", "OS_INTERFACE": "public", "HOME": os.environ.get("HOME", "/tmp")})
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([self.binary, *args], env=self.env, capture_output=True, text=True, timeout=120,
-                              stdin=subprocess.DEVNULL)
-        if check:
-            assert proc.returncode == 0, f"openstack {' '.join(args)}: {proc.stderr[-2000:]}"
-        return proc
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.run(*args, "-f", "json").stdout)
-
+class Cli(OpenStackCli):
     def wait_volume(self, name: str, status: str, timeout: float = 20) -> dict[str, Any]:
         end = time.monotonic() + timeout
         while True:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from cloudtwin.app import TwinServer
@@ -115,3 +121,57 @@ def sdk_connect(url: str, *, cloud: str = "cloud-1", project: str = "p1", region
     return openstack.connect(auth_url=f"{url}/v3", username=user, password=password, project_name=project,
                              user_domain_name=cloud, project_domain_name=cloud, region_name=region,
                              load_yaml_config=False, load_envvars=False)
+
+
+class OpenStackCli:
+    """The unmodified ``openstack`` CLI (python-openstackclient, a test dependency) logged in to one
+    project of one cloud of a twin; ``run`` checks the exit code, ``json`` parses ``-f json``.
+
+    ``in_process`` runs each command through the CLI's own entry point (``openstackclient.shell.main``,
+    what the ``openstack`` script calls) inside this process: the same code, without the second or more
+    of imports each new process pays, for tests that run dozens of commands."""
+
+    def __init__(self, url: str, cloud: str, project: str, *, user: str = "admin", password: str = "admin",
+                 in_process: bool = False) -> None:
+        self.in_process = in_process
+        found = Path(sys.executable).with_name("openstack")
+        binary = str(found) if found.exists() else shutil.which("openstack")
+        assert binary, "python-openstackclient is a test dependency (pip install -e '.[test]')"
+        self.binary = binary
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        self.env.update({"OS_AUTH_URL": f"{url}/v3", "OS_USERNAME": user, "OS_PASSWORD": password,
+                         "OS_PROJECT_NAME": project, "OS_USER_DOMAIN_NAME": cloud,
+                         "OS_PROJECT_DOMAIN_NAME": cloud, "OS_REGION_NAME": "RegionOne",
+                         "OS_IDENTITY_API_VERSION": "3", "OS_INTERFACE": "public",
+                         "HOME": os.environ.get("HOME", "/tmp")})
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        if self.in_process:
+            proc = self._run_here(list(args))
+        else:
+            proc = subprocess.run([self.binary, *args], env=self.env, capture_output=True, text=True, timeout=120,
+                                  stdin=subprocess.DEVNULL)
+        if check:
+            assert proc.returncode == 0, f"openstack {' '.join(args)}: {proc.stderr[-2000:]}"
+        return proc
+
+    def _run_here(self, args: list[str]) -> subprocess.CompletedProcess[str]:
+        import contextlib
+        import io
+
+        from openstackclient import shell
+
+        saved = dict(os.environ)
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            os.environ.clear()
+            os.environ.update(self.env)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = shell.main(args)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        return subprocess.CompletedProcess(["openstack", *args], code or 0, out.getvalue(), err.getvalue())
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "-f", "json").stdout)
