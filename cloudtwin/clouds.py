@@ -68,6 +68,7 @@ class Token:
     scope: str = "project"                        # "project" | "domain" | "system"
     domain_id: str | None = None                  # the domain of a domain-scoped token
     app_cred_id: str | None = None
+    generation: int = -1                          # the identity store's generation its roles were read at
 
     def expired(self, now: float | None = None) -> bool:
         return (now or time.time()) >= self.expires_at
@@ -189,7 +190,12 @@ class Cloud:
 
     def adopt_project(self, pid: str, name: str, domain_id: str) -> Project:
         """A project another twin process made (its token names it): known here from now on."""
-        return self.projects.get(pid) or self.add_project(Project(pid, name, self.name, domain_id))
+        found = self.projects.get(pid)
+        if found is not None:
+            return found
+        if pid == stable_id("project", self.name, name).replace("-", ""):   # a login's project: made alike
+            return self.project(name, create=True)  # type: ignore[return-value]
+        return self.add_project(Project(pid, name, self.name, domain_id))
 
     def project_lineage(self, proj: Project) -> list[str]:
         """The ids of a project's parents, nearest first."""

@@ -19,6 +19,7 @@ from cloudtwin.errors import ApiError
 from cloudtwin.events import EventLog
 from cloudtwin.faults import FaultEngine
 from cloudtwin.identity.fernet import KeyRepository, Payload, TokenCodec, audit_id
+from cloudtwin.identity.store import SYSTEM
 from cloudtwin.ids import stable_id
 from cloudtwin.profiles import PUBLIC_RANGE, ProfileCatalog, ProfileError
 from cloudtwin.services.glance.store import ImageStore
@@ -192,6 +193,7 @@ class Twin:
             system=scope == "system", app_cred_id=app_cred_id)
         value = self.tokens_codec.seal(payload)
         tok = self._token_of(cloud, value, payload)
+        tok.generation = cloud.identity.generation
         self.tokens[value] = tok
         return tok
 
@@ -235,7 +237,32 @@ class Twin:
                                                tok.domain_id, list(tok.audit_ids), tok.issued_at):
             self.tokens.pop(value, None)
             return None
+        if tok.generation != store.generation and not self._reread_roles(tok):
+            self.tokens.pop(value, None)
+            return None
         return tok
+
+    def _reread_roles(self, tok: Token) -> bool:
+        """Keystone's rule: a token's roles are the user's roles now. A user this process knows gets its
+        roles read again after any change of assignments (False: none left, the token is void); one made
+        by another process keeps the roles its token carries."""
+        store = tok.cloud.identity
+        tok.generation = store.generation
+        if tok.user_id not in store.users or tok.scope == "unscoped":
+            return True
+        if tok.scope == "project":
+            roles = self.project_roles(tok.cloud, tok.user_id, tok.project)
+        else:
+            target, tid = ("system", SYSTEM) if tok.scope == "system" else ("domain", tok.domain_id or "")
+            roles = tuple(store.role_names(sorted({a.role_id for a in store.effective(tok.user_id, target, tid)})))
+        if tok.app_cred_id:
+            cred = store.app_credentials.get(tok.app_cred_id)
+            allowed = set(store.implied_closure(cred.roles)) if cred else set()
+            if cred is None or not set(cred.roles) <= {rid for rid, _ in roles}:
+                return False
+            roles = tuple(r for r in roles if r[0] in allowed)
+        tok.roles = roles
+        return bool(roles)
 
     def forget_tokens(self) -> None:
         """Every token issued so far stops validating (new in-memory keys), as after a restart."""

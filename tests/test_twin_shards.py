@@ -165,6 +165,28 @@ def test_a_token_taken_on_one_shard_works_on_the_other(shards):
     assert wrong.status_code == 401 and wrong.headers["X-Twin-Shard"] == "b"
 
 
+def test_logins_by_id_alone_find_their_shard(shards):
+    """An application credential or a user given by id (no domain) is placed by the shards themselves."""
+    a, b = shards["a"].url, shards["b"].url
+    r = login(b, "cloud-2")
+    token, user_id = r.headers["X-Subject-Token"], r.json()["token"]["user"]["id"]
+    made = requests.post(f"{b}/v3/users/{user_id}/application_credentials", headers={"X-Auth-Token": token},
+                         json={"application_credential": {"name": "ci", "secret": "s3cret-s3cret"}}, timeout=30)
+    assert made.status_code == 201, made.text
+    cred = made.json()["application_credential"]
+    for via in (a, b):
+        got = requests.post(via + "/v3/auth/tokens", timeout=30, json={"auth": {"identity": {
+            "methods": ["application_credential"], "application_credential": {"id": cred["id"],
+                                                                             "secret": "s3cret-s3cret"}}}})
+        assert got.status_code == 201 and got.headers["X-Twin-Shard"] == "b", got.text
+        by_id = requests.post(via + "/v3/auth/tokens", timeout=30, json={"auth": {"identity": {
+            "methods": ["password"], "password": {"user": {"id": user_id, "password": "admin"}}}}})
+        assert by_id.status_code == 201 and by_id.json()["token"]["user"]["domain"]["name"] == "cloud-2", by_id.text
+    wrong = requests.post(a + "/v3/auth/tokens", timeout=30, json={"auth": {"identity": {
+        "methods": ["application_credential"], "application_credential": {"id": cred["id"], "secret": "nope"}}}})
+    assert wrong.status_code == 401
+
+
 def test_image_data_streams_through_a_shard_that_does_not_hold_the_cloud(shards):
     """Glance's upload and download of cloud-2 (on b) sent to a: 3 MiB each way, bytes unchanged."""
     a = shards["a"].url

@@ -109,7 +109,16 @@ class AppCredential:
     description: str | None = None
     expires_at: float | None = None
     unrestricted: bool = False
-    access_rules: list[dict[str, Any]] = field(default_factory=list)
+    access_rules: list[str] = field(default_factory=list)   # access rule ids (store.access_rules)
+
+
+@dataclass
+class AccessRule:
+    id: str
+    user_id: str
+    service: str
+    path: str
+    method: str
 
 
 @dataclass
@@ -168,7 +177,7 @@ class Revocation:
         return ((self.user_id is None or self.user_id == user_id)
                 and (self.project_id is None or self.project_id == project_id)
                 and (self.domain_id is None or self.domain_id == domain_id)
-                and (self.audit_id is None or self.audit_id in audit_ids))
+                and (self.audit_id is None or self.audit_id == next(iter(audit_ids), None)))
 
 
 class IdentityStore:
@@ -183,6 +192,7 @@ class IdentityStore:
         self.implies: dict[str, set[str]] = {}
         self.assignments: set[Assignment] = set()
         self.app_credentials: dict[str, AppCredential] = {}
+        self.access_rules: dict[str, AccessRule] = {}
         self.credentials: dict[str, Credential] = {}
         self.services: dict[str, Service] = {}
         self.endpoints: dict[str, Endpoint] = {}
@@ -190,6 +200,7 @@ class IdentityStore:
         self.hidden: set[str] = set()          # built-in catalog entries deleted through the API
         self.overrides: dict[str, dict[str, Any]] = {}   # and the fields changed on them
         self.revocations: list[Revocation] = []
+        self.generation = 0     # bumped by every change of who holds which role (tokens re-read roles)
         self._sealer = Fernet(Fernet.generate_key())
         for name in DEFAULT_ROLES:
             self.roles[role_id(name)] = Role(role_id(name), name)
@@ -263,7 +274,7 @@ class IdentityStore:
             del self.users[actor_id]
             for g in self.groups.values():
                 g.members.discard(actor_id)
-            for table in (self.app_credentials, self.credentials):
+            for table in (self.app_credentials, self.credentials, self.access_rules):
                 for key in [k for k, v in table.items() if v.user_id == actor_id]:
                     del table[key]
             self.revoke(user_id=actor_id)
@@ -311,6 +322,7 @@ class IdentityStore:
         self.implies.pop(role.id, None)
         for implied in self.implies.values():
             implied.discard(role.id)
+        self.changed()
         for a in [a for a in self.assignments if a.role_id == role.id]:
             self.unassign(a)
 
@@ -330,20 +342,19 @@ class IdentityStore:
     def assign(self, a: Assignment) -> None:
         self.role(a.role_id)
         self.assignments.add(a)
+        self.changed()
 
     def unassign(self, a: Assignment) -> None:
         if a not in self.assignments:
             raise ApiError(404, f"Could not find role assignment with role: {a.role_id}, "
                                      f"{a.actor}: {a.actor_id}, {a.target}: {a.target_id}.")
         self.assignments.discard(a)
-        users = [a.actor_id] if a.actor == "user" else sorted(self.groups[a.actor_id].members) \
-            if a.actor_id in self.groups else []
-        for uid in users:   # tokens carry their roles: one that lost a role must not keep it
-            self.revoke(user_id=uid, project_id=a.target_id if a.target == "project" else None)
+        self.changed()
 
     def drop_assignments(self, *, actor_id: str | None = None, target_id: str | None = None) -> None:
         self.assignments = {a for a in self.assignments
                             if not ((actor_id and a.actor_id == actor_id) or (target_id and a.target_id == target_id))}
+        self.changed()
 
     def effective(self, uid: str, target: str, target_id: str, lineage: list[str] | None = None,
                   domain_id: str | None = None) -> list[Assignment]:
@@ -364,8 +375,10 @@ class IdentityStore:
         return out
 
     def role_names(self, role_ids: Iterable[str]) -> list[tuple[str, str]]:
-        """``(id, name)`` of the roles and the roles they imply."""
-        return [(rid, self.roles[rid].name) for rid in self.implied_closure(role_ids)]
+        """``(id, name)`` of the roles and the roles they imply; domain-specific roles only lend the
+        global roles they imply (Keystone leaves them out of tokens)."""
+        return [(rid, self.roles[rid].name) for rid in self.implied_closure(role_ids)
+                if self.roles[rid].domain_id is None]
 
     # ---- application credentials and credentials
     def add_app_credential(self, user: User, project_id: str, name: str, secret: str, roles: list[str],
@@ -387,6 +400,10 @@ class IdentityStore:
 
     def unseal(self, sealed: bytes) -> str:
         return self._sealer.decrypt(sealed).decode()
+
+    def changed(self) -> None:
+        """Role assignments, group memberships or implications changed: tokens re-read their roles."""
+        self.generation += 1
 
     # ---- revocations
     def revoke(self, **fields: str | None) -> None:

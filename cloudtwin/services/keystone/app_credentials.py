@@ -11,7 +11,7 @@ from aiohttp import web
 
 from cloudtwin import wire
 from cloudtwin.errors import ApiError
-from cloudtwin.identity.store import AppCredential, new_id
+from cloudtwin.identity.store import AccessRule, AppCredential, new_id
 from cloudtwin.routing import Call
 from cloudtwin.services.keystone import common
 from cloudtwin.services.keystone.users import user_of
@@ -21,14 +21,25 @@ def _doc(call: Call, c: AppCredential, secret: str | None = None) -> dict[str, A
     st = common.store(call)
     out = {"id": c.id, "name": c.name, "description": c.description, "user_id": c.user_id,
            "project_id": c.project_id, "unrestricted": c.unrestricted, "system": None,
-           "expires_at": wire.iso_micro(c.expires_at) if c.expires_at else None,
+           "expires_at": _iso(c.expires_at),
            "roles": [{"id": rid, "name": st.roles[rid].name, "domain_id": st.roles[rid].domain_id}
                      for rid in c.roles if rid in st.roles],
-           "access_rules": c.access_rules,
+           "access_rules": [_rule_doc(st.access_rules[r]) for r in c.access_rules if r in st.access_rules],
            "links": common.link(call, f"users/{c.user_id}/application_credentials/{c.id}")}
     if secret is not None:
         out["secret"] = secret
     return out
+
+
+def _iso(ts: float | None) -> str | None:
+    """Keystone echoes an expiry as ISO 8601 without a zone (``2026-12-07T07:19:58.352465``)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def _rule_doc(r: AccessRule) -> dict[str, Any]:
+    return {"id": r.id, "service": r.service, "path": r.path, "method": r.method}
 
 
 def _own(call: Call) -> None:
@@ -54,17 +65,32 @@ def _expiry(value: Any) -> float | None:
     return when.timestamp()
 
 
-def _rules(value: Any) -> list[dict[str, Any]]:
+def _rules(call: Call, user_id: str, value: Any) -> list[str]:
+    """The ids of the access rules asked for: an existing rule of the user (by id, or the same service,
+    path and method) is reused, as Keystone does; the others are made."""
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
         raise ApiError(400, "Invalid input for field 'access_rules': a list of objects")
+    st = common.store(call)
+    mine = [r for r in st.access_rules.values() if r.user_id == user_id]
     out = []
     for r in value:
+        if r.get("id") and not {"path", "method", "service"} & set(r):
+            found = next((x for x in mine if x.id == r["id"]), None)
+            if found is None:
+                raise ApiError(404, f"Could not find access rule: {r['id']}.")
+            out.append(found.id)
+            continue
         if not all(isinstance(r.get(k), str) for k in ("path", "method", "service")):
             raise ApiError(400, "Invalid input for field 'access_rules': each rule needs path, method and service")
-        out.append({"id": r.get("id") or new_id(), "path": r["path"], "method": r["method"],
-                    "service": r["service"]})
+        same = next((x for x in mine if (x.service, x.path, x.method) == (r["service"], r["path"], r["method"])),
+                    None)
+        if same is None:
+            same = AccessRule(new_id(), user_id, r["service"], r["path"], r["method"])
+            st.access_rules[same.id] = same
+            mine.append(same)
+        out.append(same.id)
     return out
 
 
@@ -82,7 +108,8 @@ async def create(call: Call) -> web.Response:
         raise ApiError(400, "An application credential needs a project-scoped token.")
     doc = common.body(call, "application_credential")
     name = common.text(doc, "name", required=True) or ""
-    have = dict(tok.roles)
+    st = common.store(call)
+    have = dict(call.twin.project_roles(common.cloud(call), user.id, tok.project))   # the roles held now
     wanted = doc.get("roles")
     if wanted is None:
         roles = [rid for rid in have]
@@ -100,10 +127,10 @@ async def create(call: Call) -> web.Response:
     secret = doc.get("secret") or secrets.token_urlsafe(64)
     if not isinstance(secret, str):
         raise ApiError(400, "Invalid input for field 'secret': a string")
-    cred = common.store(call).add_app_credential(
+    cred = st.add_app_credential(
         user, tok.project.id, name, secret, roles, description=common.text(doc, "description"),
         expires_at=_expiry(doc.get("expires_at")), unrestricted=bool(common.flag(doc, "unrestricted", False)),
-        access_rules=_rules(doc.get("access_rules")))
+        access_rules=_rules(call, user.id, doc.get("access_rules")))
     common.remember(call, cred.id)
     return wire.json_response(201, {"application_credential": _doc(call, cred, secret)})
 
@@ -131,38 +158,36 @@ async def delete(call: Call) -> web.Response:
     return wire.json_response(204)
 
 
-# ---- access rules: the union of the user's application credentials' rules
-def _user_rules(call: Call) -> list[dict[str, Any]]:
-    rules: dict[str, dict[str, Any]] = {}
-    for c in common.store(call).app_credentials.values():
-        if c.user_id == call.params["uid"]:
-            for r in c.access_rules:
-                rules.setdefault(r["id"], r)
-    return list(rules.values())
+# ---- access rules: kept per user once made; deletable when no credential uses them
+def _user_rules(call: Call) -> list[AccessRule]:
+    return [r for r in common.store(call).access_rules.values() if r.user_id == call.params["uid"]]
 
 
 async def list_rules(call: Call) -> web.Response:
     _own(call)
     user_of(call)
-    return common.collection(call, "access_rules", _user_rules(call), f"users/{call.params['uid']}/access_rules")
+    return common.collection(call, "access_rules", [_rule_doc(r) for r in _user_rules(call)],
+                             f"users/{call.params['uid']}/access_rules")
+
+
+def _rule(call: Call) -> AccessRule:
+    found = next((r for r in _user_rules(call) if r.id == call.params["rid"]), None)
+    if found is None:
+        raise ApiError(404, f"Could not find access rule: {call.params['rid']}.")
+    return found
 
 
 async def get_rule(call: Call) -> web.Response:
     _own(call)
-    found = next((r for r in _user_rules(call) if r["id"] == call.params["rid"]), None)
-    if found is None:
-        raise ApiError(404, f"Could not find access rule: {call.params['rid']}.")
-    return wire.json_response(200, {"access_rule": found})
+    return wire.json_response(200, {"access_rule": _rule_doc(_rule(call))})
 
 
 async def delete_rule(call: Call) -> web.Response:
     _own(call)
-    rid = call.params["rid"]
-    creds = [c for c in common.store(call).app_credentials.values() if c.user_id == call.params["uid"]]
-    if not any(r["id"] == rid for c in creds for r in c.access_rules):
-        raise ApiError(404, f"Could not find access rule: {rid}.")
-    if any(r["id"] == rid for c in creds for r in c.access_rules):
-        used = [c for c in creds if any(r["id"] == rid for r in c.access_rules)]
-        if used:
-            raise ApiError(403, f"Access rule {rid} is still in use by application credential {used[0].id}.")
+    rule = _rule(call)
+    st = common.store(call)
+    used = [c for c in st.app_credentials.values() if rule.id in c.access_rules]
+    if used:
+        raise ApiError(403, f"Access rule {rule.id} is still in use by application credential {used[0].id}.")
+    del st.access_rules[rule.id]
     return wire.json_response(204)

@@ -216,8 +216,9 @@ def _endpoint_fields(call: Call, doc: dict[str, Any], *, create: bool) -> dict[s
         out["url"] = url
     region = doc.get("region_id", doc.get("region"))
     if region is not None or "region_id" in doc:
-        if region is not None:
-            _region(call, str(region))
+        if region is not None and not any(r.id == str(region) for r in all_regions(call)):
+            rid = common.check_id(str(region), "region")   # Keystone creates an endpoint's unknown region
+            common.store(call).regions[rid] = Region(rid)
         out["region_id"] = region
     if "enabled" in doc:
         out["enabled"] = common.flag(doc, "enabled")

@@ -124,8 +124,9 @@ def domain_doc(call: Call, d: Domain) -> dict[str, Any]:
 
 
 def project_doc(call: Call, p: Project) -> dict[str, Any]:
-    return {**p.extra, "id": p.id, "name": p.name, "domain_id": p.domain_id, "description": p.description,
-            "enabled": p.enabled, "parent_id": p.parent_id or p.domain_id, "is_domain": p.is_domain,
+    return {**p.extra, "id": p.id, "name": p.name, "domain_id": p.domain_id or None,
+            "description": p.description, "enabled": p.enabled, "parent_id": p.parent_id or p.domain_id or None,
+            "is_domain": p.is_domain,
             "tags": p.tags, "options": p.options, "links": link(call, f"projects/{p.id}")}
 
 

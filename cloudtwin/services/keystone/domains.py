@@ -3,11 +3,13 @@ Keystone domains; a domain name is unique across the twin, since a login finds i
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from cloudtwin import wire
 from cloudtwin.errors import ApiError
-from cloudtwin.identity.store import conflict
+from cloudtwin.identity.store import Domain, conflict
 from cloudtwin.routing import Call
 from cloudtwin.services.keystone import common
 
@@ -23,7 +25,12 @@ async def list_domains(call: Call) -> web.Response:
 
 async def create_domain(call: Call) -> web.Response:
     doc = common.body(call, "domain")
-    name = common.text(doc, "name", required=True) or ""
+    d = add_domain(call, common.text(doc, "name", required=True, limit=64) or "", doc)
+    return wire.json_response(201, {"domain": common.domain_doc(call, d)})
+
+
+def add_domain(call: Call, name: str, doc: dict[str, Any]) -> Domain:
+    """A new domain of the caller's cloud (``doc``: description, enabled, tags, options, explicit id)."""
     twin = call.twin
     if name in twin.identity_index or twin.clouds.get(name) is not None or name.lower() == "default":
         raise conflict("domain", "name", name)
@@ -36,14 +43,14 @@ async def create_domain(call: Call) -> web.Response:
                                       enabled=bool(common.flag(doc, "enabled", True)), tags=common.tags(doc),
                                       options=dict(doc.get("options") or {}))
     common.remember(call, d.id, d.name)
-    return wire.json_response(201, {"domain": common.domain_doc(call, d)})
+    return d
 
 
 async def get_domain(call: Call) -> web.Response:
     return wire.json_response(200, {"domain": common.domain_doc(call, _by_id(call))})
 
 
-def _by_id(call: Call):  # type: ignore[no-untyped-def]
+def _by_id(call: Call) -> Domain:
     d = common.store(call).domains.get(call.params["id"])
     if d is None:
         raise ApiError(404, f"Could not find domain: {call.params['id']}.")
@@ -51,11 +58,14 @@ def _by_id(call: Call):  # type: ignore[no-untyped-def]
 
 
 async def update_domain(call: Call) -> web.Response:
-    d = _by_id(call)
-    doc = common.body(call, "domain")
+    d = change_domain(call, _by_id(call), common.body(call, "domain"))
+    return wire.json_response(200, {"domain": common.domain_doc(call, d)})
+
+
+def change_domain(call: Call, d: Domain, doc: dict[str, Any]) -> Domain:
     st = common.store(call)
     if "name" in doc:
-        name = common.text(doc, "name", required=True) or ""
+        name = common.text(doc, "name", required=True, limit=64) or ""
         if name != d.name:
             if d.id == st.own_domain_id:
                 raise ApiError(403, "The cloud's own domain keeps its name (it is the cloud's name).")
@@ -80,7 +90,7 @@ async def update_domain(call: Call) -> web.Response:
         d.tags = common.tags(doc)
     if isinstance(doc.get("options"), dict):
         d.options.update(doc["options"])
-    return wire.json_response(200, {"domain": common.domain_doc(call, d)})
+    return d
 
 
 async def delete_domain(call: Call) -> web.Response:

@@ -74,6 +74,7 @@ async def list_members(call: Call) -> web.Response:
 async def add_member(call: Call) -> web.Response:
     g, user = group_of(call), user_of(call)
     g.members.add(user.id)
+    common.store(call).changed()
     return wire.json_response(204)
 
 
@@ -89,5 +90,5 @@ async def remove_member(call: Call) -> web.Response:
     if user.id not in g.members:
         raise ApiError(404, f"User '{user.id}' not found in group '{g.id}'.")
     g.members.discard(user.id)
-    common.store(call).revoke(user_id=user.id)
+    common.store(call).changed()
     return wire.json_response(204)

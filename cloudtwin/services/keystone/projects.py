@@ -9,9 +9,10 @@ from aiohttp import web
 from cloudtwin import wire
 from cloudtwin.clouds import Project
 from cloudtwin.errors import ApiError
-from cloudtwin.identity.store import conflict, new_id
+from cloudtwin.identity.store import Domain, conflict, new_id
 from cloudtwin.routing import Call
 from cloudtwin.services.keystone import common
+from cloudtwin.services.keystone.domains import add_domain, change_domain, delete_domain
 
 FIELDS = ("id", "name", "domain_id", "description", "enabled", "parent_id", "is_domain", "tags", "options",
           "links")
@@ -56,15 +57,34 @@ def filtered(call: Call, projects: list[Project]) -> list[Project]:
     return common.names_match(out, call, {"name": "name"})
 
 
+def as_project(call: Call, d: Domain) -> Project:
+    """A domain seen through the project API (Keystone's domains are projects with ``is_domain``)."""
+    return Project(d.id, d.name, common.cloud(call).name, "", d.description, d.enabled, None, True, d.tags,
+                   d.options)
+
+
+def lookup(call: Call, pid: str) -> Project:
+    """A project, or a domain acting as one."""
+    d = common.store(call).domains.get(pid)
+    return as_project(call, d) if d is not None else common.project_of(call, pid)
+
+
 async def list_projects(call: Call) -> web.Response:
-    items = filtered(call, list(common.cloud(call).projects.values()))
+    if common.query_bool(call, "is_domain"):
+        items = [as_project(call, d) for d in common.store(call).domains.values()]
+        items = common.names_match(items, call, {"name": "name"})
+    else:
+        items = filtered(call, list(common.cloud(call).projects.values()))
     return common.collection(call, "projects", [common.project_doc(call, p) for p in items])
 
 
 async def create_project(call: Call) -> web.Response:
     doc = common.body(call, "project")
-    name = common.text(doc, "name", required=True) or ""
+    name = common.text(doc, "name", required=True, limit=64) or ""
     cl = common.cloud(call)
+    if common.flag(doc, "is_domain", False):
+        d = add_domain(call, name, doc)
+        return wire.json_response(201, {"project": common.project_doc(call, as_project(call, d))})
     parent_id = doc.get("parent_id")
     domain_id = doc.get("domain_id")
     if parent_id is not None:
@@ -74,8 +94,6 @@ async def create_project(call: Call) -> web.Response:
         domain_id = parent.domain_id
     domain_id = str(domain_id or _default_domain(call))
     domain = cl.identity.domain(domain_id)
-    if doc.get("is_domain"):
-        raise ApiError(400, "Creating a project acting as a domain is done through /v3/domains.")
     _check_name(call, name, domain.id)
     extra = {k: v for k, v in doc.items() if k not in FIELDS}
     proj = Project(new_id(), name, cl.name, domain.id, common.text(doc, "description") or "",
@@ -91,7 +109,7 @@ def _subtree(call: Call, proj: Project) -> list[Project]:
 
 
 async def get_project(call: Call) -> web.Response:
-    proj = common.project_of(call, call.params["id"])
+    proj = lookup(call, call.params["id"])
     doc = common.project_doc(call, proj)
     cl = common.cloud(call)
     if "parents_as_list" in call.query:
@@ -114,6 +132,9 @@ def _nest(ids: list[str]) -> dict[str, Any] | None:
 
 
 async def update_project(call: Call) -> web.Response:
+    if call.params["id"] in common.store(call).domains:
+        d = change_domain(call, common.store(call).domains[call.params["id"]], common.body(call, "project"))
+        return wire.json_response(200, {"project": common.project_doc(call, as_project(call, d))})
     proj = common.project_of(call, call.params["id"])
     doc = common.body(call, "project")
     if "domain_id" in doc and doc["domain_id"] != proj.domain_id:
@@ -123,7 +144,7 @@ async def update_project(call: Call) -> web.Response:
     if "is_domain" in doc and doc["is_domain"] != proj.is_domain:
         raise ApiError(400, "Update of `is_domain` is not allowed.")
     if "name" in doc:
-        name = common.text(doc, "name", required=True) or ""
+        name = common.text(doc, "name", required=True, limit=64) or ""
         _check_name(call, name, proj.domain_id, skip=proj.id)
         proj.name = name
     if "description" in doc:
@@ -141,6 +162,8 @@ async def update_project(call: Call) -> web.Response:
 
 
 async def delete_project(call: Call) -> web.Response:
+    if call.params["id"] in common.store(call).domains:
+        return await delete_domain(call)
     proj = common.project_of(call, call.params["id"])
     cl = common.cloud(call)
     if any(p.parent_id == proj.id for p in cl.projects.values()):

@@ -82,9 +82,12 @@ def _inference(call: Call, prior: Role, implied: Role) -> dict[str, Any]:
 async def add_implied(call: Call) -> web.Response:
     prior, implied = role_of(call, "prior"), role_of(call, "implied")
     st = common.store(call)
+    if implied.domain_id is not None and prior.domain_id is None:
+        raise ApiError(403, f"{implied.id} is a domain-specific role: a global role cannot imply it.")
     if prior.id == implied.id or prior.id in st.implied_closure([implied.id]):
         raise ApiError(400, f"Implied role {implied.id} would make a loop with {prior.id}.")
     st.implies.setdefault(prior.id, set()).add(implied.id)
+    st.changed()
     return wire.json_response(201, _inference(call, prior, implied))
 
 
@@ -105,6 +108,7 @@ async def get_implied(call: Call) -> web.Response:
 async def delete_implied(call: Call) -> web.Response:
     prior, implied = _implied_pair(call)
     common.store(call).implies[prior.id].discard(implied.id)
+    common.store(call).changed()
     return wire.json_response(204)
 
 
@@ -246,7 +250,7 @@ def _effective(call: Call, assignments: list[Assignment]) -> list[tuple[Assignme
             targets, targets_kind = [a.target_id], a.target
         for uid in users:
             for tid in targets:
-                for rid in st.implied_closure([a.role_id]):
+                for rid, _ in st.role_names([a.role_id]):   # domain-specific roles lend only what they imply
                     out.append((Assignment(rid, "user", uid, targets_kind, tid), a))
     seen: set[Assignment] = set()
     unique = []

@@ -14,7 +14,7 @@ from cloudtwin.services.keystone import common
 from cloudtwin.services.keystone.auth import user_projects
 
 FIELDS = ("id", "name", "domain_id", "password", "enabled", "default_project_id", "description", "options",
-          "links", "password_expires_at", "project_id")
+          "links", "password_expires_at")
 MAX_PASSWORD = 4096
 
 
@@ -55,7 +55,7 @@ async def create_user(call: Call) -> web.Response:
     domain_id = str(doc.get("domain_id") or (tok.domain_id if tok.scope == "domain" else None)
                     or tok.project.domain_id or st.own_domain_id)
     st.domain(domain_id)
-    default_project = doc.get("default_project_id", doc.get("project_id"))
+    default_project = doc.get("default_project_id")
     if default_project is not None and not isinstance(default_project, str):
         raise ApiError(400, "Invalid input for field 'default_project_id': not a string")
     extra = {k: v for k, v in doc.items() if k not in FIELDS}

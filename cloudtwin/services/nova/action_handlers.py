@@ -168,7 +168,12 @@ async def _rebuild(call: Call, nova: NovaState, s: Server, arg: Any) -> web.Resp
     operations.rebuild(nova, s, ref_id(image_ref), name=name, metadata=_metadata(body),
                        access_ipv4=_str(body, "accessIPv4"), access_ipv6=_str(body, "accessIPv6"), **kwargs)
     _record(call, s, "rebuild")
-    out = View(call).server(s, show=True)
+    out = View(call).changed(s)
+    out.pop("OS-EXT-SRV-ATTR:user_data", None)
+    if mv(call, 2, 54):
+        out["key_name"] = s.key_name
+    if mv(call, 2, 57):
+        out["user_data"] = s.user_data
     out["adminPass"] = password
     return wire.json_response(202, {"server": out})
 

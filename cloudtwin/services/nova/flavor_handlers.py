@@ -44,6 +44,8 @@ async def create_flavor(call: Call) -> web.Response:
     if not isinstance(name, str) or not _NAME.match(name):
         raise invalid("name", name, "a name of 1 to 255 printable characters without leading or trailing spaces")
     fid = body.get("id")
+    if isinstance(fid, (int, float)) and not isinstance(fid, bool):
+        fid = str(fid)
     if fid is not None and (not isinstance(fid, str) or not _ID.match(fid)):
         raise invalid("id", fid, "an id of letters, digits, '.', '_', '-' and spaces")
     rxtx = body.get("rxtx_factor", 1.0)

@@ -24,7 +24,7 @@ from cloudtwin.ids import hostname_of
 from cloudtwin.routing import Call, Router
 from cloudtwin.services.nova.volumes import parse_block_devices
 from cloudtwin.services.nova.models import (Flavor, Keypair, NetRequest, NovaState, Server, generate_keypair,
-                                            host_id, ref_id)
+                                            generate_x509, host_id, ref_id)
 from cloudtwin.services.nova.proxies import nova_rules as _nova_rules
 from cloudtwin.policy import authorize, is_admin, project_scope
 
@@ -72,6 +72,10 @@ async def versions(call: Call) -> web.Response:
 
 
 # ---- rendering --------------------------------------------------------------------------------------
+
+_FULL_ONLY = ("key_name", "security_groups", "config_drive", "host_status", "server_groups",
+              "os-extended-volumes:volumes_attached")
+
 
 class View:
     """Per-request rendering context (URLs, microversion switches, Neutron lookups)."""
@@ -215,6 +219,21 @@ class View:
             out["pinned_availability_zone"] = None
         return out
 
+    def changed(self, s: Server) -> dict[str, Any]:
+        """The server as an update or rebuild answers it: before 2.75 without the extended attributes
+        (status, host, zone, usage, volumes, key, groups, IP types); from 2.75 the full show."""
+        doc = self.server(s, show=True)
+        if self.mv >= (2, 75):
+            return doc
+        for key in list(doc):
+            if key.startswith(("OS-EXT-STS:", "OS-EXT-SRV-ATTR:", "OS-SRV-USG:", "OS-EXT-AZ:")) or key in _FULL_ONLY:
+                del doc[key]
+        for entries in doc["addresses"].values():
+            for entry in entries:
+                entry.pop("OS-EXT-IPS:type", None)
+                entry.pop("OS-EXT-IPS-MAC:mac_addr", None)
+        return doc
+
     def flavor(self, f: Flavor, *, detail: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"id": f.id, "name": f.name, "links": self.links("flavors", f.id)}
         if self.mv >= (2, 55):
@@ -270,6 +289,8 @@ def _filter_servers(view: View, servers: list[Server], q: Any) -> list[Server]:
         servers = [s for s in servers if s.key_name == q["key_name"]]
     if "uuid" in q:
         servers = [s for s in servers if s.id == q["uuid"]]
+    if "reservation_id" in q:
+        servers = [s for s in servers if s.reservation_id == q["reservation_id"]]
     if "tags" in q and view.mv >= (2, 26):
         want = [t for t in q["tags"].split(",") if t]
         servers = [s for s in servers if all(t in s.tags for t in want)]
@@ -517,7 +538,7 @@ async def update_server(call: Call) -> web.Response:
     a4 = _str_field(body, "accessIPv4", max_len=64)
     a6 = _str_field(body, "accessIPv6", max_len=64)
     nova_of(call).update_server(s, name=name, description=description, access_ipv4=a4, access_ipv6=a6)
-    return wire.json_response(200, {"server": View(call).server(s, show=True)})
+    return wire.json_response(200, {"server": View(call).changed(s)})
 
 
 async def delete_server(call: Call) -> web.Response:
@@ -765,10 +786,11 @@ async def create_keypair(call: Call) -> web.Response:
     if public_key is None:
         if mv(call, 2, 92):
             raise invalid("keypair", body, "'public_key' is a required property")
-        if key_type == "x509":
-            raise ApiError(400, "Keypair data is invalid: x509 keypairs cannot be generated")
         nova.create_keypair_check(user_id, call.project_id, name)
-        private_key, public_key = await asyncio.to_thread(generate_keypair)
+        if key_type == "x509":
+            private_key, public_key = await asyncio.to_thread(generate_x509, user_id, call.project_id)
+        else:
+            private_key, public_key = await asyncio.to_thread(generate_keypair)
     kp = nova.create_keypair(user_id, call.project_id, name, public_key, key_type)
     out = _kp_doc(call, kp, full=False)
     out["user_id"] = kp.user_id

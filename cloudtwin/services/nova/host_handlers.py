@@ -361,7 +361,7 @@ async def list_hosts(call: Call) -> web.Response:
            for svc in hosts.control]
     out += [{"host_name": h.name, "service": "compute", "zone": hosts.zone_of(h.name)}
             for h in sorted(hosts.hosts.values(), key=lambda h: h.seq)]
-    if "zone" in call.query:
+    if call.query.get("zone"):      # a blank zone filters nothing, as in Nova
         out = [h for h in out if h["zone"] == call.query["zone"]]
     return wire.json_response(200, {"hosts": out})
 

@@ -170,6 +170,7 @@ class NovaState:
         self.migrations: dict[str, Migration] = {}
         self.instance_actions: dict[str, InstanceAction] = {}
         self.quota_overrides: dict[str, dict[str, int]] = {}     # project -> resource -> limit
+        self.user_quota_overrides: dict[tuple[str, str], dict[str, int]] = {}   # (project, user) -> ...
         self.quota_class: dict[str, int] = {}                    # the "default" quota class's overrides
         # called as listener(server, state) whenever a server enters a state; "DELETED" when it is gone
         # (the data plane plumbs a namespace on ACTIVE and removes it on DELETED)
@@ -299,10 +300,10 @@ class NovaState:
         s.availability_zone = zone
         self._by_zone.setdefault(zone, {})[s.id] = s
 
-    def change_flavor(self, s: Server, flavor: "Flavor") -> None:
-        """``s`` now runs with ``flavor`` (resize): usage follows."""
+    def change_flavor(self, s: Server, flavor_id: str, vcpus: int, ram: int, disk: int) -> None:
+        """``s`` now runs with these flavor numbers (resize, revert): usage follows."""
         self._unindex(s)
-        s.flavor_id, s.vcpus, s.ram, s.disk = flavor.id, flavor.vcpus, flavor.ram, flavor.disk
+        s.flavor_id, s.vcpus, s.ram, s.disk = flavor_id, vcpus, ram, disk
         self._index(s)
 
     def check_quota_delta(self, project_id: str, cores: int, ram: int) -> None:
@@ -323,7 +324,8 @@ class NovaState:
         m = Migration(id=self.region.cloud.new_id(), project_id=s.project_id, seq=seq, server_id=s.id,
                       user_id=user_id, migration_type=kind, status=status, source_compute=s.host,
                       dest_compute=dest, source_region=self.region.name, dest_region=self.region.name,
-                      old_flavor_id=s.flavor_id, new_flavor_id=new_flavor_id,
+                      old_flavor_id=s.flavor_id, old_flavor=(s.vcpus, s.ram, s.disk),
+                      new_flavor_id=new_flavor_id,
                       source_zone=s.availability_zone, dest_zone=s.availability_zone)
         self.migrations[m.id] = m
         return m
@@ -811,6 +813,28 @@ def fingerprint_of(public_key: str, key_type: str = "ssh") -> str:
         raise ApiError(400, "Keypair data is invalid: failed to generate fingerprint") from None
     digest = hashlib.md5(blob).hexdigest()
     return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
+def generate_x509(user_id: str, project_id: str) -> tuple[str, str]:
+    """``(private_key, certificate)``: what Nova generates for an x509 keypair without a public key
+    (RSA 2048, a self-signed certificate for ``CN=<user>``, both PEM). CPU-bound: run it off the loop."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, user_id or "nova"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, project_id or "nova")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=3650)).sign(key, hashes.SHA256()))
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    return private, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def generate_keypair(comment: str = "Generated-by-Nova") -> tuple[str, str]:

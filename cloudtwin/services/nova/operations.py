@@ -228,9 +228,8 @@ def revert_resize(nova: "NovaState", s: "Server") -> None:
     if s.state != "VERIFY_RESIZE" or m is None:
         raise ApiError(400, f"Instance has not been resized.")
     nova.check_action(s, "revertResize")
-    old = nova.flavors.get(m.old_flavor_id)
-    if old is not None and old.id != s.flavor_id:
-        nova.change_flavor(s, old)
+    if m.old_flavor_id != s.flavor_id:
+        nova.change_flavor(s, m.old_flavor_id, *m.old_flavor)
     s.host = m.source_compute
     m.status = "reverting"
     nova.action(s, "revertResize")
@@ -281,7 +280,7 @@ def on_enter(nova: "NovaState", s: "Server", state: str, previous: str) -> None:
     elif state == "VERIFY_RESIZE" and m is not None:
         new = nova.flavors.get(m.new_flavor_id)
         if new is not None and new.id != s.flavor_id:
-            nova.change_flavor(s, new)
+            nova.change_flavor(s, new.id, new.vcpus, new.ram, new.disk)
         s.host = m.dest_compute
         m.status = "finished"
     elif state == "LIVE_MIGRATING" and m is not None:

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from cloudtwin import wire
 from cloudtwin.errors import ApiError
+from cloudtwin.policy import project_scope
 from cloudtwin.routing import Call, Handler, Router
 
 if TYPE_CHECKING:
@@ -215,7 +216,12 @@ async def list_groups(call: Call) -> web.Response:
     limit = _query_count(call, "limit") or MAX_LIMIT
     offset = _query_count(call, "offset") or 0
     neutron = _neutron(call)
-    groups = list(neutron.iter_owned("security_groups", call.project_id))[offset:offset + min(limit, MAX_LIMIT)]
+    projects = project_scope(call)     # an admin's all_tenants lists every project's groups
+    if projects is None:
+        pool = list(neutron.security_groups.values())
+    else:
+        pool = [g for p in sorted(projects) for g in neutron.iter_owned("security_groups", p)]
+    groups = pool[offset:offset + min(limit, MAX_LIMIT)]
     out = sorted((_nova_group(neutron, g) for g in groups), key=lambda g: (g["tenant_id"], g["name"]))
     return wire.json_response(200, {"security_groups": out})
 

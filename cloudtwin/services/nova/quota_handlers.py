@@ -36,11 +36,16 @@ def _resources(call: Call, *, classes: bool = False) -> tuple[str, ...]:
     return out
 
 
-def _limit(call: Call, name: str, project_id: str | None) -> int:
+def _limit(call: Call, name: str, project_id: str | None, user_id: str | None = None) -> int:
     nova = nova_of(call)
     if name == "fixed_ips":
         return -1
-    return nova.quota(_PROFILE_NAME.get(name, name), project_id)
+    key = _PROFILE_NAME.get(name, name)
+    if user_id is not None and project_id is not None:
+        own = nova.user_quota_overrides.get((project_id, user_id), {})
+        if key in own:
+            return own[key]
+    return nova.quota(key, project_id)
 
 
 def _in_use(call: Call, project_id: str) -> dict[str, int]:
@@ -90,9 +95,10 @@ async def show_quota(call: Call) -> web.Response:
     defaults = pattern.endswith("/defaults")
     detail = pattern.endswith("/detail")
     use = _in_use(call, pid) if detail else {}
+    user = call.query.get("user_id") or None
     out: dict[str, Any] = {"id": pid}
     for name in _resources(call):
-        limit = _limit(call, name, None if defaults else pid)
+        limit = _limit(call, name, None if defaults else pid, user)
         out[name] = {"limit": limit, "in_use": use.get(name, 0), "reserved": 0} if detail else limit
     return wire.json_response(200, {"quota_set": out})
 
@@ -121,8 +127,7 @@ def _values(call: Call, body: Any, resources: tuple[str, ...]) -> tuple[dict[str
 
 async def update_quota(call: Call) -> web.Response:
     pid = _project_id(call)
-    if "user_id" in call.query:
-        raise ApiError(400, "Per-user quotas are not supported by this cloud.")
+    user = call.query.get("user_id") or None
     values, force = _values(call, call.body("quota_set"), _resources(call))
     use = _in_use(call, pid)
     if not force:
@@ -130,14 +135,23 @@ async def update_quota(call: Call) -> web.Response:
             if v >= 0 and name in use and use[name] > v:
                 raise ApiError(400, f"Quota limit {v} for {name} must be greater than or equal to already used and "
                                     f"reserved {use[name]}.")
-    own = nova_of(call).quota_overrides.setdefault(pid, {})
+    nova = nova_of(call)
+    own = nova.user_quota_overrides.setdefault((pid, user), {}) if user else nova.quota_overrides.setdefault(pid, {})
     for name, v in values.items():
         own[_PROFILE_NAME.get(name, name)] = v
-    return wire.json_response(200, {"quota_set": {name: _limit(call, name, pid) for name in _resources(call)}})
+    return wire.json_response(200, {"quota_set": {name: _limit(call, name, pid, user) for name in _resources(call)}})
 
 
 async def revert_quota(call: Call) -> web.Response:
-    nova_of(call).quota_overrides.pop(_project_id(call), None)
+    pid = _project_id(call)
+    nova = nova_of(call)
+    user = call.query.get("user_id") or None
+    if user:
+        nova.user_quota_overrides.pop((pid, user), None)
+    else:
+        nova.quota_overrides.pop(pid, None)
+        for key in [k for k in nova.user_quota_overrides if k[0] == pid]:
+            del nova.user_quota_overrides[key]
     return wire.json_response(202)
 
 

@@ -119,7 +119,6 @@ def _migration_doc(call: Call, m: Migration) -> dict[str, Any]:
     out: dict[str, Any] = {"id": m.seq, "instance_uuid": m.server_id, "status": m.status,
                            "source_compute": m.source_compute, "source_node": m.source_compute,
                            "dest_compute": m.dest_compute, "dest_node": m.dest_compute, "dest_host": "",
-                           "source_region": m.source_region, "dest_region": m.dest_region,
                            "old_instance_type_id": _flavor_number(call, m.old_flavor_id),
                            "new_instance_type_id": _flavor_number(call, m.new_flavor_id),
                            "created_at": usg(m.created_at), "updated_at": usg(m.updated_at)}

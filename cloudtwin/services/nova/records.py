@@ -45,6 +45,7 @@ class Migration(Resource):
     source_region: str = ""
     dest_region: str = ""
     old_flavor_id: str = ""
+    old_flavor: tuple[int, int, int] = (0, 0, 0)     # vcpus, ram, disk: a revert needs no flavor left
     new_flavor_id: str = ""
     source_zone: str = ""
     dest_zone: str = ""
