@@ -93,6 +93,10 @@ class NetworkMethods:
 
     def delete_network(self, project_id: str, network_id: str) -> None:
         net = self.owned_network(project_id, network_id)
+        if net.external:      # unassociated floating IPs go with their external network
+            for fip in [f for f in self.floatingips.values() if f.floating_network_id == net.id]:
+                if fip.port_id is None:
+                    self.delete_floatingip(fip.project_id, fip.id)
         if self._net_ports.get(net.id):
             raise ApiError(409, f"Unable to complete operation on network {net.id}. There are one or more "
                                 "ports still in use on the network.", code="NetworkInUse")
