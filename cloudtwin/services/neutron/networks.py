@@ -251,10 +251,23 @@ class NetworkMethods:
 
     def delete_subnet(self, project_id: str, subnet_id: str) -> None:
         sn = self.owned_subnet(project_id, subnet_id)
+        if sn.ip_version == 6 and sn.ipv6_address_mode in ("slaac", "dhcpv6-stateless"):
+            self._drop_auto_addresses(sn)
         if self._subnet_ports.get(sn.id):
             raise ApiError(409, f"Unable to complete operation on subnet {sn.id}: One or more ports have an "
                                 "IP allocation from this subnet.", code="SubnetInUse")
         self._drop_subnet(sn)
+
+    def _drop_auto_addresses(self, sn: Subnet) -> None:
+        """Deleting an auto-address subnet takes its addresses off the ports (not off router ports)."""
+        for port in list(self.ports.values()):
+            if port.network_id != sn.network_id or port.device_owner.startswith("network:router"):
+                continue
+            dropped = [f for f in port.fixed_ips if f["subnet_id"] == sn.id]
+            if dropped:
+                self._unindex_ips_list(port, dropped)
+                port.fixed_ips = [f for f in port.fixed_ips if f["subnet_id"] != sn.id]
+                port.touch()
 
     def _drop_subnet(self, sn: Subnet) -> None:
         net = self.networks.get(sn.network_id)
