@@ -231,7 +231,12 @@ def test_admin_calls_reach_the_right_shard_or_all(shards):
     assert admin(a, "GET", f"/faults/{wide['id']}")["fault"]["shards"] == ["a", "b"]
     requests.delete(f"{a}/_twin/faults/{one['id']}", timeout=30).raise_for_status()
     assert admin(b, "GET", f"/faults/{one['id']}", status=404)
-    assert admin(a, "DELETE", "/faults")["removed"] == 1
+    # a shipped scenario: each rule to the owner of its plain cloud name (region-outage: cloud-2 on b)
+    run = admin(a, "POST", "/scenarios", {"name": "region-outage"}, status=201)
+    assert run["scenario"] == "region-outage" and len(run["faults"]) == 1
+    assert admin(b, "GET", "/faults?shard=b")["faults"][-1]["id"] == run["faults"][0]["id"]
+    assert run["faults"][0]["id"] not in [f["id"] for f in admin(a, "GET", "/faults?shard=a")["faults"]]
+    assert admin(a, "DELETE", "/faults")["removed"] == 2
     assert admin(a, "GET", "/faults")["faults"] == []
     state = admin(a, "GET", "/state")
     assert set(state["shards"]) == {"a", "b"} and state["faults"] == 0
