@@ -30,8 +30,9 @@ from cloudtwin.routing import SERVICE_PATHS, Call
 if TYPE_CHECKING:
     from cloudtwin.twin import Twin
 
-TOKEN_ROUTES = {"identity:token:get", "identity:token:delete"}   # route by X-Subject-Token
+TOKEN_ROUTES = {"identity:token:get", "identity:token:check", "identity:token:delete"}   # by X-Subject-Token
 LOCAL_IDENTITY = {"identity:version:list", "identity:version:get"}
+ANY_SHARD = Shard("*", "", 0, "")     # a login only the shards themselves can place
 
 
 @dataclass
@@ -67,6 +68,8 @@ class ShardRole:
             target = self.require_owner(cloud)
         elif service == "identity":
             target = await self._identity_target(call)
+            if target is ANY_SHARD:
+                return await self._first_to_accept(call)
         else:
             return None
         if target is None or target.name == self.me.name:
@@ -93,12 +96,31 @@ class ShardRole:
                 return self.require_owner(cloud) if cloud else None
             if kind == "domain_id":
                 return await self._owner_of_domain_id(value)
+            if kind == "any":
+                return ANY_SHARD
             return self.require_owner(value or DEFAULT_CLOUD)
         header = "X-Subject-Token" if op in TOKEN_ROUTES else "X-Auth-Token"
         cloud = self.token_cloud(call.twin, call.request.headers.get(header) or "")
         if cloud is None and header == "X-Subject-Token":
             cloud = self.token_cloud(call.twin, call.request.headers.get("X-Auth-Token") or "")
         return self.require_owner(cloud) if cloud else None
+
+    async def _first_to_accept(self, call: Call) -> web.Response:
+        """A login that names no cloud (an application credential by id): each shard in turn checks it
+        (a login has no side effect when it fails); the first that accepts it answers."""
+        last: web.Response | None = None
+        for shard in self.cluster.shards.values():
+            try:
+                answer = await self.peers.send(shard, "POST", call.request.path_qs, headers=call.request.headers,
+                                               body=call.raw_body)
+            except ShardDown:
+                continue
+            last = answer.response(shard.name)
+            if answer.status not in (401, 404):
+                return last
+        if last is None:
+            raise ApiError(503, "No Cloud-Twin shard answers.")
+        return last
 
     def token_cloud(self, twin: "Twin", value: str) -> str | None:
         """The cloud a token belongs to, read from the token itself: every shard holds the cluster's
@@ -140,9 +162,10 @@ def _domain(obj: Any) -> tuple[str, str] | None:
 
 
 def login_subject(body: Any) -> tuple[str, str]:
-    """What a login names its cloud by: ``("domain", name)``, ``("domain_id", id)`` or ``("token", value)``;
-    ``("domain", "")`` when it names none (Keystone's default domain). Malformed bodies are left to the
-    handler, which answers them with Keystone's own 400."""
+    """What a login names its cloud by: ``("domain", name)``, ``("domain_id", id)``, ``("token", value)``
+    or ``("any", "")`` (a user or an application credential by id alone); ``("domain", "")`` when it
+    names none (Keystone's default domain). Malformed bodies are left to the handler, which answers
+    them with Keystone's own 400."""
     auth = body.get("auth") if isinstance(body, dict) else None
     if not isinstance(auth, dict):
         return "domain", ""
@@ -150,14 +173,19 @@ def login_subject(body: Any) -> tuple[str, str]:
     methods = ident.get("methods") if isinstance(ident.get("methods"), list) else []
     if "token" in methods and isinstance(ident.get("token"), dict) and isinstance(ident["token"].get("id"), str):
         return "token", ident["token"]["id"]
+    anonymous = False     # a user or credential by id alone: only the shard that holds it knows it
     for method in methods:
         section = ident.get(method) if isinstance(method, str) else None
         user = section.get("user") if isinstance(section, dict) else None
         found = _domain(user)
         if found:
             return found
+        anonymous = anonymous or (isinstance(user, dict) and "id" in user) or (
+            method == "application_credential" and isinstance(section, dict) and "id" in section)
     scope = auth.get("scope")
     found = _domain(scope.get("project")) if isinstance(scope, dict) else None
     if found is None and isinstance(scope, dict) and isinstance(scope.get("domain"), dict):
         found = _domain({"domain": scope["domain"]})
+    if found is None and anonymous:
+        return "any", ""
     return found or ("domain", "")

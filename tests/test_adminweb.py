@@ -186,11 +186,12 @@ async def test_spider_errors_are_messages_not_tracebacks(spider, null_server):
         assert resp.headers["Location"] == BASE
 
 
-async def post_form(client: TestClient, path: str, fields: dict | list) -> str:
+async def post_form(client: TestClient, path: str, fields: dict | list, back: str = "") -> str:
     """Post a form with the session's token; answer the text of the page it leads to (its flash)."""
     good = await token(client)
     data = list(fields.items()) if isinstance(fields, dict) else list(fields)
-    back = BASE + "/".join(path.split("/")[:3]) if not path.startswith("/mgmt/") else BASE + path.rsplit("/", 1)[0]
+    if not back:   # the page the form is on: /vpc/{conn} for /vpc/{conn}/subnet, /mgmt/vpc/{conn} for its delete
+        back = BASE + ("/".join(path.split("/")[:3]) if not path.startswith("/mgmt/") else path.rsplit("/", 1)[0])
     async with client.post(BASE + path, data=[*data, ("csrf_token", good), ("next", back)]) as resp:
         html = await resp.text()
         assert resp.status == 200, html
@@ -274,6 +275,21 @@ async def test_create_resources_on_several_connections_at_once(spider, null_serv
     async with client.post(f"{BASE}/createresources", data=data) as resp:
         html = await resp.text()
     assert "Resources created on 0 of 2 connection(s)" in html and html.count("already exists") == 2
+
+
+async def test_jobs_page_lists_async_jobs(spider, null_server):
+    body = null_server.body({"Name": "vpc-job", "IPv4_CIDR": "10.0.0.0/16", "SubnetInfoList": []})
+    reply = await null_server.call("POST", "vpc", body, params={"async": "true"})
+    assert reply.status == 202
+    job_id = reply.json["Id"]
+    await spider.jobs.wait(job_id, 30)
+    status, html = await page(null_server.client, f"{BASE}/jobs?status=done")
+    assert job_id in html and "vpc-job" in html
+    status, html = await page(null_server.client, f"{BASE}/jobs?status=failed")
+    assert job_id not in html
+    # a finished job cannot be cancelled: the runner's message comes back
+    message = await post_form(null_server.client, "/jobs/cancel", {"id": job_id}, back=f"{BASE}/jobs")
+    assert message == f"job '{job_id}' has already finished (done)"
 
 
 async def test_vm_form_copes_with_long_or_slow_image_lists(null_server, monkeypatch):

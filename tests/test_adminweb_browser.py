@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 
 from spider_helpers import REPO, SpiderProcess, TwinSubprocess
 
@@ -253,6 +254,33 @@ def test_create_resources_control_and_terminate_a_vm_then_find_the_calls(browser
     # the filters narrow the view
     page.open(f"/calllog?connection={CONN}&resourcename=vm-ui&limit=1000")
     assert {c[6] for c in page.cells("#calls")} == {"vm-ui"}
+
+
+def test_create_resources_on_two_clouds_from_one_form(browser, server, mock_connection):
+    """CB-Spider's multi-cloud demo: VPC + SG + key + VM on MOCK and NULL from one form."""
+    auth = (USER, PASSWORD)
+    for path, body in (("driver", {"DriverName": "null-driver-ui", "ProviderName": "NULL", "DriverLibFileName": "x"}),
+                       ("credential", {"CredentialName": "null-cred-ui", "ProviderName": "NULL",
+                                       "KeyValueInfoList": []}),
+                       ("region", {"RegionName": "null-region-ui", "ProviderName": "NULL",
+                                   "KeyValueInfoList": [{"Key": "Region", "Value": "r1"}]}),
+                       ("connectionconfig", {"ConfigName": "null-ui-config", "ProviderName": "NULL",
+                                             "DriverName": "null-driver-ui", "CredentialName": "null-cred-ui",
+                                             "RegionName": "null-region-ui"})):
+        assert requests.post(f"{server.url}/{path}", json=body, auth=auth, timeout=30).status_code == 200
+    page = browser
+    page.open("/createresources")
+    page.fill("create-form", "prefix", "mc")
+    for conn in (CONN, "null-ui-config"):
+        page.find(f"#create-form input[name=conn][value='{conn}']").click()
+    page.submit("create-form")
+    assert "Resources created on 2 of 2 connection(s)" in page.flash(timeout=120)
+    steps = page.cells("#runs")
+    assert sorted((c[0], c[1]) for c in steps) == sorted((conn, step) for conn in (CONN, "null-ui-config")
+                                                         for step in ("VPC", "Security group", "Key pair", "VM"))
+    page.shot("16-create-resources")
+    page.open("/vm/null-ui-config")
+    assert page.names() == ["mc-vm"]
 
 
 def test_cloud_twin_fault_from_its_page_and_its_events(browser):

@@ -165,6 +165,28 @@ def test_a_token_taken_on_one_shard_works_on_the_other(shards):
     assert wrong.status_code == 401 and wrong.headers["X-Twin-Shard"] == "b"
 
 
+def test_logins_by_id_alone_find_their_shard(shards):
+    """An application credential or a user given by id (no domain) is placed by the shards themselves."""
+    a, b = shards["a"].url, shards["b"].url
+    r = login(b, "cloud-2")
+    token, user_id = r.headers["X-Subject-Token"], r.json()["token"]["user"]["id"]
+    made = requests.post(f"{b}/v3/users/{user_id}/application_credentials", headers={"X-Auth-Token": token},
+                         json={"application_credential": {"name": "ci", "secret": "s3cret-s3cret"}}, timeout=30)
+    assert made.status_code == 201, made.text
+    cred = made.json()["application_credential"]
+    for via in (a, b):
+        got = requests.post(via + "/v3/auth/tokens", timeout=30, json={"auth": {"identity": {
+            "methods": ["application_credential"], "application_credential": {"id": cred["id"],
+                                                                             "secret": "s3cret-s3cret"}}}})
+        assert got.status_code == 201 and got.headers["X-Twin-Shard"] == "b", got.text
+        by_id = requests.post(via + "/v3/auth/tokens", timeout=30, json={"auth": {"identity": {
+            "methods": ["password"], "password": {"user": {"id": user_id, "password": "admin"}}}}})
+        assert by_id.status_code == 201 and by_id.json()["token"]["user"]["domain"]["name"] == "cloud-2", by_id.text
+    wrong = requests.post(a + "/v3/auth/tokens", timeout=30, json={"auth": {"identity": {
+        "methods": ["application_credential"], "application_credential": {"id": cred["id"], "secret": "nope"}}}})
+    assert wrong.status_code == 401
+
+
 def test_image_data_streams_through_a_shard_that_does_not_hold_the_cloud(shards):
     """Glance's upload and download of cloud-2 (on b) sent to a: 3 MiB each way, bytes unchanged."""
     a = shards["a"].url
@@ -183,7 +205,7 @@ def test_image_data_streams_through_a_shard_that_does_not_hold_the_cloud(shards)
     assert got.status_code == 200 and got.content == data and got.headers["X-Twin-Shard"] == "b"
 
 
-def test_admin_calls_reach_the_right_shard_or_all(shards):
+def test_admin_calls_reach_the_right_shard_or_all(shards, tmp_path):
     a, b = shards["a"].url, shards["b"].url
     info = admin(b, "GET", "/cluster")
     assert info["me"] == "b" and all(s["health"]["status"] == "ok" for s in info["shards"].values())
@@ -209,12 +231,22 @@ def test_admin_calls_reach_the_right_shard_or_all(shards):
     assert admin(a, "GET", f"/faults/{wide['id']}")["fault"]["shards"] == ["a", "b"]
     requests.delete(f"{a}/_twin/faults/{one['id']}", timeout=30).raise_for_status()
     assert admin(b, "GET", f"/faults/{one['id']}", status=404)
-    assert admin(a, "DELETE", "/faults")["removed"] == 1
+    # a shipped scenario: each rule to the owner of its plain cloud name (region-outage: cloud-2 on b)
+    run = admin(a, "POST", "/scenarios", {"name": "region-outage"}, status=201)
+    assert run["scenario"] == "region-outage" and len(run["faults"]) == 1
+    assert admin(b, "GET", "/faults?shard=b")["faults"][-1]["id"] == run["faults"][0]["id"]
+    assert run["faults"][0]["id"] not in [f["id"] for f in admin(a, "GET", "/faults?shard=a")["faults"]]
+    assert admin(a, "DELETE", "/faults")["removed"] == 2
     assert admin(a, "GET", "/faults")["faults"] == []
     state = admin(a, "GET", "/state")
     assert set(state["shards"]) == {"a", "b"} and state["faults"] == 0
     assert admin(a, "GET", "/state?cloud=cloud-2")["clouds"][0]["profile"] == "lean-egress"
     assert admin(a, "GET", "/cluster?shard=nope", status=404)["error"]["message"].startswith("shard 'nope'")
+    # snapshots: every shard writes its own file next to the path asked for
+    saved = admin(b, "POST", "/snapshot", {"path": str(tmp_path / "twin.json")}, status=201)
+    assert sorted(saved["shards"]) == ["a", "b"]
+    assert (tmp_path / "twin.a.json").exists() and (tmp_path / "twin.b.json").exists()
+    assert "cloud-2" in (tmp_path / "twin.b.json").read_text() and "cloud-2" not in (tmp_path / "twin.a.json").read_text()
 
 
 def test_spider_cloudtwin_flows_on_both_shards_then_a_shard_dies(shards, tmp_path):

@@ -11,7 +11,8 @@ from cloudtwin import wire
 from cloudtwin.errors import ApiError
 from cloudtwin.routing import Call, Router
 from cloudtwin.services.cinder import backends
-from cloudtwin.services.cinder.handlers import _cinder, _mv, _project, _stamp, is_admin
+from cloudtwin.policy import is_admin
+from cloudtwin.services.cinder.handlers import _cinder, _mv, _project, _stamp
 from cloudtwin.services.cinder.models import QUOTA_NAMES, CinderState
 from cloudtwin.services.cinder.resources import Message
 

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from cloudtwin import wire
 from cloudtwin.errors import ApiError
+from cloudtwin.policy import is_admin
 from cloudtwin.routing import Call, Router
 from cloudtwin.services.cinder.models import CinderState
 from cloudtwin.services.cinder.resources import Attachment, Volume, VolumeType
@@ -43,11 +44,6 @@ EXTENSIONS = (
 def _cinder(call: Call) -> CinderState:
     assert call.region is not None
     return call.region.cinder  # type: ignore[no-any-return]
-
-
-def is_admin(call: Call) -> bool:
-    """True when the token carries Keystone's admin role."""
-    return bool(getattr(call.token, "is_admin", False))
 
 
 def _mv(call: Call, major: int, minor: int) -> bool:

@@ -14,8 +14,9 @@ from aiohttp import web
 from cloudtwin import wire
 from cloudtwin.errors import ApiError
 from cloudtwin.routing import Call, Router
+from cloudtwin.policy import is_admin
 from cloudtwin.services.cinder.handlers import (View, _bool, _cinder, _invalid, _metadata, _mv, _opt_str,
-                                                _project, _stamp, is_admin, page)
+                                                _project, _stamp, page)
 from cloudtwin.services.cinder.resources import Backup, Snapshot, Transfer
 
 

@@ -10,7 +10,8 @@ from aiohttp import web
 from cloudtwin import wire
 from cloudtwin.errors import ApiError
 from cloudtwin.routing import Call, Router
-from cloudtwin.services.cinder.handlers import _cinder, _mv, _project, is_admin, volume_type_doc
+from cloudtwin.policy import is_admin
+from cloudtwin.services.cinder.handlers import _cinder, _mv, _project, volume_type_doc
 from cloudtwin.services.cinder.resources import QosSpec, VolumeType
 from cloudtwin.services.cinder.types import check_specs
 

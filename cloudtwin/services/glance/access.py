@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from cloudtwin.policy import is_admin
 from cloudtwin.routing import Call
 from cloudtwin.services.glance.models import GlanceState
+
+__all__ = ["is_admin", "state"]
 
 
 def state(call: Call) -> GlanceState:
     assert call.region is not None
     return call.region.glance  # type: ignore[no-any-return]
 
-
-def is_admin(call: Call) -> bool:
-    """True when the token carries Keystone's admin role (an admin on any scope is the cloud's admin)."""
-    return bool(getattr(call.token, "is_admin", False))

@@ -40,9 +40,10 @@ async def _body_chunks(call: Call) -> AsyncIterator[bytes]:
 async def _receive(call: Call, img: Image, store_id: str) -> Any:
     st, store = state(call), _store(call)
     length = call.request.content_length
-    if length is not None and length > store.max_bytes:
-        raise ApiError(413, f"Image exceeds the storage quota: the image size limit is {store.max_bytes} bytes.")
     try:
+        if length is not None and length > store.max_bytes:
+            raise ApiError(413, f"Image exceeds the storage quota: the image size limit is {store.max_bytes} "
+                                "bytes.")
         return await store.write(st.scope, store_id, img.id, _body_chunks(call))
     except BaseException:
         st.upload_failed(img)

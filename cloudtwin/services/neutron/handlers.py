@@ -18,9 +18,10 @@ from aiohttp import web
 
 from cloudtwin import wire
 from cloudtwin.errors import ApiError
+from cloudtwin.policy import is_admin
 from cloudtwin.routing import Call, Router
 from cloudtwin.services.neutron.ipam import invalid_attr
-from cloudtwin.services.neutron.models import (FloatingIP, Network, NeutronState, Port, Router as NRouter,
+from cloudtwin.services.neutron.models import (QUOTA_NAMES, FloatingIP, Network, NeutronState, Port, Router as NRouter,
                                                SecurityGroup, SecurityGroupRule, Subnet)
 
 SERVICE = "network"
@@ -376,11 +377,6 @@ def _filter(items: list[dict[str, Any]], query: Any) -> list[dict[str, Any]]:
     return out
 
 
-def is_admin(call: Call) -> bool:
-    """True when the token carries Keystone's admin role (Neutron's ``context.is_admin``)."""
-    return bool(getattr(call.token, "is_admin", False))
-
-
 def _creating_project(call: Call, body: dict[str, Any]) -> str:
     """The project a create is for: the caller's, or the ``project_id``/``tenant_id`` an admin names.
     A non-admin naming another project is refused, as Neutron refuses it."""
@@ -497,6 +493,15 @@ EXTENSIONS = [
      "Add new field with normalized remote_ip_prefix cidr in SG rule"),
     ("fip-port-details", "Floating IP Port Details Extension", "Add port_details attribute to Floating IP "
                                                                "resource"),
+    ("agent", "agent", "The agent management extension."),
+    ("dhcp_agent_scheduler", "DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
+    ("l3_agent_scheduler", "L3 Agent Scheduler", "Schedule routers among l3 agents"),
+    ("network_availability_zone", "Network Availability Zone", "Availability zone support for network."),
+    ("router_availability_zone", "Router Availability Zone", "Availability zone support for router."),
+    ("service-type", "Neutron Service Type Management", "API for retrieving service providers for Neutron "
+                                                        "advanced services"),
+    ("quota-check-limit", "Quota engine limit check", "Support for checking the resource usage before "
+                                                      "applying a new quota limit"),
     ("sorting", "Sorting support", "Enables sorting support"),
     ("pagination", "Pagination support", "Enables pagination support"),
 ]
@@ -536,11 +541,59 @@ async def get_extension(call: Call) -> web.Response:
 
 
 async def list_quotas(call: Call) -> web.Response:
-    return wire.json_response(200, {"quotas": []})
+    """The projects whose quotas differ from the defaults (admin), as Neutron lists them."""
+    st = _state(call)
+    if not is_admin(call):
+        return wire.json_response(200, {"quotas": []})
+    return wire.json_response(200, {"quotas": [{**st.quotas(pid), "project_id": pid, "tenant_id": pid}
+                                               for pid in st.quota_overrides]})
+
+
+def _quota_target(call: Call) -> str:
+    target = call.params["project_id"]
+    if target != call.project_id and not is_admin(call):
+        raise ApiError(403, "You are not authorized to see quotas of another project.", code="HTTPForbidden")
+    return target
 
 
 async def get_quota(call: Call) -> web.Response:
+    return wire.json_response(200, {"quota": _state(call).quotas(_quota_target(call))})
+
+
+async def get_default_quota(call: Call) -> web.Response:
     return wire.json_response(200, {"quota": _state(call).quotas()})
+
+
+async def update_quota(call: Call) -> web.Response:
+    if not is_admin(call):
+        raise ApiError(403, "rule:update_quota is disallowed by policy", code="PolicyNotAuthorized")
+    st = _state(call)
+    target = call.params["project_id"]
+    body = _one(call, "quota")
+    tables = {name: table for table, name in QUOTA_NAMES.items()}
+    changes: dict[str, int] = {}
+    for key, value in body.items():
+        if key in ("force", "check_limit"):
+            continue
+        if key not in tables:
+            raise bad_request(f"Unrecognized attribute(s) '{key}'")
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).lstrip("-").isdigit() \
+                or int(value) < -1:
+            raise invalid_attr(key, f"'{value}' is not an integer greater than or equal to -1")
+        changes[tables[key]] = int(value)
+    if wire.truthy(str(body.get("check_limit", ""))):
+        for table, limit in changes.items():
+            if limit != -1 and limit < st.used(table, target):
+                raise bad_request(f"Quota limit {limit} for {QUOTA_NAMES[table]} is less than the usage.")
+    st.quota_overrides.setdefault(target, {}).update(changes)
+    return wire.json_response(200, {"quota": st.quotas(target)})
+
+
+async def delete_quota(call: Call) -> web.Response:
+    if not is_admin(call):
+        raise ApiError(403, "rule:delete_quota is disallowed by policy", code="PolicyNotAuthorized")
+    _state(call).quota_overrides.pop(call.params["project_id"], None)
+    return wire.json_response(204)
 
 
 async def get_quota_details(call: Call) -> web.Response:
@@ -551,7 +604,7 @@ async def get_quota_details(call: Call) -> web.Response:
     for table, name in (("networks", "network"), ("subnets", "subnet"), ("ports", "port"),
                         ("security_groups", "security_group"), ("security_group_rules", "security_group_rule"),
                         ("floatingips", "floatingip"), ("routers", "router")):
-        out[name] = {"limit": st.quota_limit(table), "used": st.used(table, project), "reserved": 0}
+        out[name] = {"limit": st.quota_limit(table, project), "used": st.used(table, project), "reserved": 0}
     return wire.json_response(200, {"quota": out})
 
 
@@ -1042,6 +1095,9 @@ def add_routes(router: Router) -> None:
     r(SERVICE, "GET", "/v2.0/extensions/{alias}", get_extension, "network:extension:get")
     r(SERVICE, "GET", "/v2.0/quotas", list_quotas, "network:quota:list")
     r(SERVICE, "GET", "/v2.0/quotas/{project_id}", get_quota, "network:quota:get")
+    r(SERVICE, "PUT", "/v2.0/quotas/{project_id}", update_quota, "network:quota:update")
+    r(SERVICE, "DELETE", "/v2.0/quotas/{project_id}", delete_quota, "network:quota:delete")
+    r(SERVICE, "GET", "/v2.0/quotas/{project_id}/default", get_default_quota, "network:quota:get")
     r(SERVICE, "GET", "/v2.0/quotas/{project_id}/details", get_quota_details, "network:quota:get")
     collections = [("networks", "network", list_networks, create_network),
                    ("subnets", "subnet", list_subnets, create_subnet),

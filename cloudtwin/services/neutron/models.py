@@ -77,6 +77,8 @@ class NeutronState(NetworkMethods, PortMethods, SecurityGroupMethods, FloatingIp
         # floatingip.associate|disassociate (a port gains or loses a floating IP; sent before the
         # disassociation clears fip.port_id)
         self.sg_listeners: list[SgListener] = []
+        self.quota_overrides: dict[str, dict[str, int]] = {}   # PUT /v2.0/quotas/{project}: table -> limit
+        self.agent_state: dict[str, dict[str, Any]] = {}       # admin changes to virtual agents, by id
         cloud = region.cloud
         self.service_project_id = stable_id("project", cloud.name, "service").replace("-", "")
         self._rng = random.Random(f"{cloud.twin.seed}/{cloud.name}/{region.name}/neutron")
@@ -163,15 +165,18 @@ class NeutronState(NetworkMethods, PortMethods, SecurityGroupMethods, FloatingIp
     def used(self, table: str, project_id: str) -> int:
         return len(self._owned[table].get(project_id, ()))
 
-    def quota_limit(self, table: str) -> int:
+    def quota_limit(self, table: str, project_id: str | None = None) -> int:
+        """A project's limit: its override (PUT /v2.0/quotas/{project}), else the profile's default."""
+        if project_id is not None and table in self.quota_overrides.get(project_id, {}):
+            return self.quota_overrides[project_id][table]
         limit = self.profile.quotas.get(table, -1)
         return -1 if limit is None else int(limit)
 
-    def quotas(self) -> dict[str, int]:
-        return {QUOTA_NAMES[t]: self.quota_limit(t) for t in QUOTA_NAMES}
+    def quotas(self, project_id: str | None = None) -> dict[str, int]:
+        return {QUOTA_NAMES[t]: self.quota_limit(t, project_id) for t in QUOTA_NAMES}
 
     def _check_quota(self, table: str, project_id: str, extra: int = 1) -> None:
-        limit = self.quota_limit(table)
+        limit = self.quota_limit(table, project_id)
         if limit >= 0 and self.used(table, project_id) + extra > limit:
             raise ApiError(409, f"Quota exceeded for resources: ['{QUOTA_NAMES[table]}'].", code="OverQuota")
 
