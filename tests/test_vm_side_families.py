@@ -101,3 +101,16 @@ async def test_families_on_cloudtwin(spider, twin):
         assert (await srv.dump())["iid_infos"] == []
     finally:
         await client.close()
+
+
+async def test_disk_create_and_delete_run_as_jobs(null_server):
+    srv = null_server
+    r = await srv.call("POST", "disk", srv.body({"Name": "disk-job", "DiskType": "default", "DiskSize": "5"}),
+                       params={"async": "true"})
+    assert r.status == 202, r.text
+    job = flow.ok(await srv.call("GET", f"job/{r.json['Id']}", params={"wait": "10"}))
+    assert job["Status"] == "done" and job["Result"]["IId"]["NameId"] == "disk-job", job
+    r = await srv.call("DELETE", "disk/disk-job", srv.body(), params={"async": "true"})
+    job = flow.ok(await srv.call("GET", f"job/{r.json['Id']}", params={"wait": "10"}))
+    assert job["Status"] == "done" and job["Result"] == {"Result": "true"}, job
+    assert (await srv.dump())["iid_infos"] == []
