@@ -13,16 +13,14 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from spider_helpers import SpiderProcess
+from spider_helpers import InProcess, SpiderProcess
 from spider_core.cli import MOCK_CONNECTION, register_mock_connection
 from spider_core.model import ConnectionConfigInfo, KeyValue
 from spider_core.rest.app import create_app
@@ -48,49 +46,6 @@ def spider_root(tmp_path, monkeypatch) -> Path:
 # ---------------------------------------------------------------------------------------------------
 # in-process server
 # ---------------------------------------------------------------------------------------------------
-
-@dataclass
-class Reply:
-    status: int
-    text: str
-    headers: Any
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.text)
-
-
-class InProcess:
-    """An aiohttp TestClient bound to one Spider; ``call`` returns a ``Reply`` (status, text, json)."""
-
-    def __init__(self, client: TestClient, sp: Spider, conn: str) -> None:
-        self.client = client
-        self.sp = sp
-        self.conn = conn
-
-    async def call(self, method: str, path: str, body: Any = None, *, params: dict | None = None,
-                   data: bytes | str | None = None, headers: dict | None = None,
-                   allow_redirects: bool = True) -> Reply:
-        if not path.startswith("/"):
-            path = "/spider/" + path
-        hdrs = dict(headers or {})
-        if body is not None:
-            data = json.dumps(body)
-            hdrs.setdefault("Content-Type", "application/json")
-        async with self.client.request(method, path, data=data, params=params, headers=hdrs,
-                                       allow_redirects=allow_redirects) as resp:
-            return Reply(resp.status, await resp.text(), resp.headers)
-
-    def body(self, req_info: dict | None = None, **extra: Any) -> dict:
-        out: dict[str, Any] = {"ConnectionName": self.conn}
-        if req_info is not None:
-            out["ReqInfo"] = req_info
-        out.update(extra)
-        return out
-
-    async def dump(self) -> dict:
-        return await self.sp.db.dump()
-
 
 async def _start(sp: Spider, conn: str, **auth: Any):
     client = TestClient(TestServer(create_app(sp, **auth)))

@@ -3,42 +3,8 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
-
-from aiohttp.test_utils import TestClient
-
-
-@dataclass
-class Reply:
-    status: int
-    text: str
-    headers: Any
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.text)
-
-
-class Client:
-    """A Spider app in this process, called as the flows call it (``call``, ``body``, ``dump``)."""
-
-    def __init__(self, client: TestClient, sp: Any, conn: str) -> None:
-        self.client, self.sp, self.conn = client, sp, conn
-
-    async def call(self, method: str, path: str, body: Any = None, *, params: dict | None = None) -> Reply:
-        path = path if path.startswith("/") else "/spider/" + path
-        data = json.dumps(body) if body is not None else None
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        async with self.client.request(method, path, data=data, params=params, headers=headers) as resp:
-            return Reply(resp.status, await resp.text(), resp.headers)
-
-    def body(self, req_info: dict | None = None) -> dict:
-        return {"ConnectionName": self.conn, **({"ReqInfo": req_info} if req_info is not None else {})}
-
-    async def dump(self) -> dict:
-        return await self.sp.db.dump()
 
 
 @dataclass

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
+from aiohttp.test_utils import TestClient
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -209,3 +212,46 @@ def require_twin_vms(*tools: str) -> None:
         if os.environ.get("SPIDERTWIN_REQUIRE_ROOT_TESTS") == "1":
             pytest.fail(f"SPIDERTWIN_REQUIRE_ROOT_TESTS=1 but {reason}")
         pytest.skip(reason)
+
+
+@dataclass
+class Reply:
+    status: int
+    text: str
+    headers: Any
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+class InProcess:
+    """An aiohttp TestClient bound to one Spider; ``call`` returns a ``Reply`` (status, text, json)."""
+
+    def __init__(self, client: TestClient, sp: Any, conn: str) -> None:
+        self.client = client
+        self.sp = sp
+        self.conn = conn
+
+    async def call(self, method: str, path: str, body: Any = None, *, params: dict | None = None,
+                   data: bytes | str | None = None, headers: dict | None = None,
+                   allow_redirects: bool = True) -> Reply:
+        if not path.startswith("/"):
+            path = "/spider/" + path
+        hdrs = dict(headers or {})
+        if body is not None:
+            data = json.dumps(body)
+            hdrs.setdefault("Content-Type", "application/json")
+        async with self.client.request(method, path, data=data, params=params, headers=hdrs,
+                                       allow_redirects=allow_redirects) as resp:
+            return Reply(resp.status, await resp.text(), resp.headers)
+
+    def body(self, req_info: dict | None = None, **extra: Any) -> dict:
+        out: dict[str, Any] = {"ConnectionName": self.conn}
+        if req_info is not None:
+            out["ReqInfo"] = req_info
+        out.update(extra)
+        return out
+
+    async def dump(self) -> dict:
+        return await self.sp.db.dump()

@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -44,8 +46,13 @@ def _require_browser() -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    env = {"SPIDER_USERNAME": USER, "SPIDER_PASSWORD": PASSWORD}
+def report_dirs(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("adminweb-reports")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, report_dirs):
+    env = {"SPIDER_USERNAME": USER, "SPIDER_PASSWORD": PASSWORD, "SPIDER_REPORT_DIRS": str(report_dirs)}
     with SpiderProcess(tmp_path_factory.mktemp("adminweb-browser"), env=env) as proc:
         yield proc
 
@@ -337,3 +344,51 @@ def test_a_hostile_name_is_shown_as_text_and_no_script_runs(browser, mock_connec
     for path in (f"/securitygroup/{CONN}", f"/vm/{CONN}", f"/calllog?connection={CONN}"):
         page.open(path)
         assert page.driver.execute_script("return window.__xss === undefined"), path
+
+
+LOCUSTFILE = """
+from locust import HttpUser, constant, task
+
+
+class Prober(HttpUser):
+    wait_time = constant(0.1)
+
+    @task
+    def health(self):
+        self.client.get("/spider/healthz")
+"""
+
+
+def test_a_load_report_with_its_chart_and_locusts_own_report(browser, server, report_dirs, tmp_path):
+    """A report directory as ``spider load`` leaves it: figures, a chart, and Locust's HTML report (which
+    renders inside its sandbox)."""
+    from reports.model import LatencyChart, MetricsTable, SuiteResult
+    from reports.writer import write_reports
+
+    out = report_dirs / "load-report"
+    suite = SuiteResult("load-health", target=server.url)
+    suite.tables.append(MetricsTable("Requests", ["Name", "Requests", "p95 (ms)"], [["GET /spider/healthz", 20, 4.0]]))
+    suite.charts.append(LatencyChart("Latency percentiles", {"p50": [(0.0, 2.0), (1.0, 3.0)],
+                                                             "p95": [(0.0, 4.0), (1.0, 5.0)]}, slug="latency"))
+    write_reports(suite, out)
+    locustfile = tmp_path / "locustfile.py"
+    locustfile.write_text(LOCUSTFILE)
+    run = subprocess.run([sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "2", "-r", "2",
+                          "-t", "2s", "--host", server.base, "--html", str(out / "locust.html"), "--only-summary"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert (out / "locust.html").is_file(), run.stderr[-2000:]
+
+    page = browser
+    page.open("/reports")
+    page.find("#reports a").click()
+    page.wait_for(lambda: page.all("table.figures"))
+    assert page.cells("table.figures") == [["GET /spider/healthz", "20", "4.0"]]
+    chart = page.find(".charts img")
+    assert chart.get_attribute("src").endswith("/file/latency.svg")
+    assert page.driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", chart)
+    page.shot("40-load-report")
+    page.driver.get(page.find("a[href$='/file/locust.html']").get_attribute("href"))
+    text = lambda: page.driver.execute_script("return document.body.innerText")  # noqa: E731
+    page.wait_for(lambda: "Request Statistics" in text())
+    assert "Locust Test Report" in text() and "Prober" in text()
+    page.shot("41-locust-report")

@@ -205,7 +205,7 @@ def test_image_data_streams_through_a_shard_that_does_not_hold_the_cloud(shards)
     assert got.status_code == 200 and got.content == data and got.headers["X-Twin-Shard"] == "b"
 
 
-def test_admin_calls_reach_the_right_shard_or_all(shards):
+def test_admin_calls_reach_the_right_shard_or_all(shards, tmp_path):
     a, b = shards["a"].url, shards["b"].url
     info = admin(b, "GET", "/cluster")
     assert info["me"] == "b" and all(s["health"]["status"] == "ok" for s in info["shards"].values())
@@ -231,12 +231,22 @@ def test_admin_calls_reach_the_right_shard_or_all(shards):
     assert admin(a, "GET", f"/faults/{wide['id']}")["fault"]["shards"] == ["a", "b"]
     requests.delete(f"{a}/_twin/faults/{one['id']}", timeout=30).raise_for_status()
     assert admin(b, "GET", f"/faults/{one['id']}", status=404)
-    assert admin(a, "DELETE", "/faults")["removed"] == 1
+    # a shipped scenario: each rule to the owner of its plain cloud name (region-outage: cloud-2 on b)
+    run = admin(a, "POST", "/scenarios", {"name": "region-outage"}, status=201)
+    assert run["scenario"] == "region-outage" and len(run["faults"]) == 1
+    assert admin(b, "GET", "/faults?shard=b")["faults"][-1]["id"] == run["faults"][0]["id"]
+    assert run["faults"][0]["id"] not in [f["id"] for f in admin(a, "GET", "/faults?shard=a")["faults"]]
+    assert admin(a, "DELETE", "/faults")["removed"] == 2
     assert admin(a, "GET", "/faults")["faults"] == []
     state = admin(a, "GET", "/state")
     assert set(state["shards"]) == {"a", "b"} and state["faults"] == 0
     assert admin(a, "GET", "/state?cloud=cloud-2")["clouds"][0]["profile"] == "lean-egress"
     assert admin(a, "GET", "/cluster?shard=nope", status=404)["error"]["message"].startswith("shard 'nope'")
+    # snapshots: every shard writes its own file next to the path asked for
+    saved = admin(b, "POST", "/snapshot", {"path": str(tmp_path / "twin.json")}, status=201)
+    assert sorted(saved["shards"]) == ["a", "b"]
+    assert (tmp_path / "twin.a.json").exists() and (tmp_path / "twin.b.json").exists()
+    assert "cloud-2" in (tmp_path / "twin.b.json").read_text() and "cloud-2" not in (tmp_path / "twin.a.json").read_text()
 
 
 def test_spider_cloudtwin_flows_on_both_shards_then_a_shard_dies(shards, tmp_path):

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from spider_core.model import ConnectionConfigInfo, KeyValue
 from spider_core.services import connection as conn_svc
-from spider_helpers import TwinSubprocess
+from spider_helpers import InProcess, TwinSubprocess
 
 from spider_core.rest.app import create_app
 from tests import families_flow as flow
@@ -89,7 +89,7 @@ async def test_families_on_cloudtwin(spider, twin):
     client = TestClient(TestServer(create_app(spider)))
     await client.start_server()
     try:
-        srv = flow.Client(client, spider, "ct-config")
+        srv = InProcess(client, spider, "ct-config")
         names = await flow.base(srv, TWIN, "t1")
         await flow.disk_flow(srv, names, "t1")
         await flow.myimage_flow(srv, TWIN, names, "t1")
@@ -101,3 +101,31 @@ async def test_families_on_cloudtwin(spider, twin):
         assert (await srv.dump())["iid_infos"] == []
     finally:
         await client.close()
+
+
+async def test_disk_create_and_delete_run_as_jobs(null_server):
+    srv = null_server
+    r = await srv.call("POST", "disk", srv.body({"Name": "disk-job", "DiskType": "default", "DiskSize": "5"}),
+                       params={"async": "true"})
+    assert r.status == 202, r.text
+    job = flow.ok(await srv.call("GET", f"job/{r.json['Id']}", params={"wait": "10"}))
+    assert job["Status"] == "done" and job["Result"]["IId"]["NameId"] == "disk-job", job
+    r = await srv.call("DELETE", "disk/disk-job", srv.body(), params={"async": "true"})
+    job = flow.ok(await srv.call("GET", f"job/{r.json['Id']}", params={"wait": "10"}))
+    assert job["Status"] == "done" and job["Result"] == {"Result": "true"}, job
+    assert (await srv.dump())["iid_infos"] == []
+
+
+async def test_mcinsight_searches_answer_from_the_registered_clouds(null_server):
+    srv = null_server
+    every = flow.ok(await srv.call("GET", "mcinsight/price-info", params={"csp": "null"}))
+    assert every["total"] == 2 and {i["instance_type"] for i in every["items"]} == {"null-spec-01", "null-spec-02"}
+    one = flow.ok(await srv.call("GET", "mcinsight/price-info", params={"csp": "NULL", "instance_type": "null-spec-02"}))
+    assert [(i["instance_type"], i["price"]) for i in one["items"]] == [("null-spec-02", "0.0200")]
+    assert flow.ok(await srv.call("GET", "mcinsight/price-info", params={"csp": "aws"}))["items"] == []
+    specs = flow.ok(await srv.call("GET", "mcinsight/vm-spec", params={"csp": "null", "limit": "1"}))
+    assert specs["total"] == 2 and len(specs["items"]) == 1
+    filters = flow.ok(await srv.call("GET", "mcinsight/vm-image/filters"))
+    assert filters["csp"] == ["null"]
+    bad = await srv.call("GET", "mcinsight/vm-spec", params={"min_vcpu_count": "many"})
+    assert bad.status == 400 and list(bad.json) == ["message"]

@@ -197,6 +197,8 @@ class IdentityStore:
         self.services: dict[str, Service] = {}
         self.endpoints: dict[str, Endpoint] = {}
         self.regions: dict[str, Region] = {}
+        # plain records kept as given: "policy" (blob, type), "consumer" (OAuth1), "endpoint_group" (filters)
+        self.records: dict[str, dict[str, dict[str, Any]]] = {"policy": {}, "consumer": {}, "endpoint_group": {}}
         self.hidden: set[str] = set()          # built-in catalog entries deleted through the API
         self.overrides: dict[str, dict[str, Any]] = {}   # and the fields changed on them
         self.revocations: list[Revocation] = []

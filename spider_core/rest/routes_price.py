@@ -35,38 +35,22 @@ async def vm_price(request: web.Request) -> web.Response:
     return reply(request, wire.cloud_price(conn.provider, region, prices, simple))
 
 
-def _params(request: web.Request, names: tuple[str, ...]) -> dict[str, str]:
-    return {n: query(request, n) for n in names if query(request, n)}
+def _search(params: tuple[str, ...], search):
+    async def handler(request: web.Request) -> web.Response:
+        return reply(request, await search(spider(request), {n: query(request, n) for n in params if query(request, n)}))
+    return handler
 
 
-@routes.get("/spider/mcinsight/price-info")
-async def mcinsight_price(request: web.Request) -> web.Response:
-    found = await catalog_search.prices(spider(request), _params(request, catalog_search.PRICE_PARAMS))
-    return reply(request, found)
+def _filters(what: str):
+    async def handler(request: web.Request) -> web.Response:
+        return reply(request, await catalog_search.filters(spider(request), what))
+    return handler
 
 
-@routes.get("/spider/mcinsight/price-info/filters")
-async def mcinsight_price_filters(request: web.Request) -> web.Response:
-    return reply(request, await catalog_search.filters(spider(request), "price"))
-
-
-@routes.get("/spider/mcinsight/vm-spec")
-async def mcinsight_spec(request: web.Request) -> web.Response:
-    found = await catalog_search.specs(spider(request), _params(request, catalog_search.SPEC_PARAMS))
-    return reply(request, found)
-
-
-@routes.get("/spider/mcinsight/vm-spec/filters")
-async def mcinsight_spec_filters(request: web.Request) -> web.Response:
-    return reply(request, await catalog_search.filters(spider(request), "spec"))
-
-
-@routes.get("/spider/mcinsight/vm-image")
-async def mcinsight_image(request: web.Request) -> web.Response:
-    found = await catalog_search.images(spider(request), _params(request, catalog_search.IMAGE_PARAMS))
-    return reply(request, found)
-
-
-@routes.get("/spider/mcinsight/vm-image/filters")
-async def mcinsight_image_filters(request: web.Request) -> web.Response:
-    return reply(request, await catalog_search.filters(spider(request), "image"))
+# MC-Insight's three searches and their filter-value lists
+for _path, _what, _params, _search_fn in (
+        ("price-info", "price", catalog_search.PRICE_PARAMS, catalog_search.prices),
+        ("vm-spec", "spec", catalog_search.SPEC_PARAMS, catalog_search.specs),
+        ("vm-image", "image", catalog_search.IMAGE_PARAMS, catalog_search.images)):
+    routes.get(f"/spider/mcinsight/{_path}")(_search(_params, _search_fn))
+    routes.get(f"/spider/mcinsight/{_path}/filters")(_filters(_what))

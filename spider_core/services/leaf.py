@@ -33,7 +33,7 @@ from spider_core.services.common import (
 from spider_core.services.context import Conn, Spider
 
 # the rows user views name: a disk's owner VM, a NIC's VPC/subnet/SGs, a public IP's NIC...
-NAMED_TYPES = ["vpc", "subnet", "sg", "vm", "nic", "disk", "myimage"]
+NAMED_TYPES = ["vpc", "subnet", "sg", "keypair", "vm", "nlb", "nic", "disk", "myimage", "publicip"]
 
 
 @dataclass(frozen=True)

@@ -192,3 +192,22 @@ async def test_revoked_and_rescoped_tokens(ks) -> None:
     async with ks.s.get(ks.url + "/v3/auth/tokens", headers=h) as r:
         assert r.status == 404
     assert (await ks("GET", "/auth/projects", token=domain_token))[0] == 200
+
+
+@pytest.mark.parametrize("path,one,body", [
+    ("policies", "policy", {"blob": "{}", "type": "application/json"}),
+    ("OS-OAUTH1/consumers", "consumer", {"description": "ci"}),
+    ("OS-EP-FILTER/endpoint_groups", "endpoint_group", {"name": "public", "filters": {"interface": "public"}}),
+])
+async def test_plain_records_are_kept_and_given_back(ks, path, one, body) -> None:
+    code, doc = await ks("POST", f"/{path}", {one: body})
+    assert code == 201 and all(doc[one][k] == v for k, v in body.items())
+    rid = doc[one]["id"]
+    code, listed = await ks("GET", f"/{path}")
+    assert [x["id"] for x in next(v for k, v in listed.items() if k != "links")] == [rid]
+    assert "secret" not in str(listed), "a consumer's secret is shown when made only"
+    assert (await ks("PATCH", f"/{path}/{rid}", {one: {"description": "changed"}}))[0] == 200
+    assert (await ks("GET", f"/{path}/{rid}"))[1][one]["description"] == "changed"
+    assert (await ks("POST", f"/{path}", {one: "nope"}))[0] == 400
+    assert (await ks("DELETE", f"/{path}/{rid}"))[0] == 204
+    assert (await ks("GET", f"/{path}/{rid}"))[0] == 404

@@ -4,11 +4,11 @@ devices and volume attachments (``block_devices``, ``volumes``); server tags (``
 hypervisors, services, aggregates and zones (``host_handlers`` over ``hosts``); server groups
 (``group_handlers`` over ``groups``); instance actions, migrations, usage, diagnostics and external
 events (``record_handlers`` over ``records``); flavor management (``flavor_handlers``); limits and
-quotas (``quota_handlers``); and the proxy APIs that Nova serves below microversion 2.36 over Neutron's
+quotas (``quota_handlers``); the extension list (``extension_handlers``); and the proxy APIs that Nova serves below microversion 2.36 over Neutron's
 and Glance's objects (``proxies``)."""
 
 from cloudtwin.routing import Router
-from cloudtwin.services.nova import (action_handlers, flavor_handlers, group_handlers, handlers, host_handlers,
+from cloudtwin.services.nova import (action_handlers, extension_handlers, flavor_handlers, group_handlers, handlers, host_handlers,
                                      proxies, quota_handlers, record_handlers, subresource_handlers, tags, volumes)
 from cloudtwin.services.nova.models import NovaState as STATE
 
@@ -22,6 +22,7 @@ def add_routes(r: Router) -> None:
     group_handlers.add_routes(r)
     record_handlers.add_routes(r)
     quota_handlers.add_routes(r)
+    extension_handlers.add_routes(r)
     volumes.add_routes(r)
     tags.add_routes(r)
     proxies.add_routes(r)

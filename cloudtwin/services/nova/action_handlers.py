@@ -210,8 +210,13 @@ async def _resize(call: Call, nova: NovaState, s: Server, arg: Any) -> None:
     flavor = nova.find_flavor(str(ref))
     if flavor is None:
         raise ApiError(400, f"Flavor {ref} could not be found.")
+    disk_config = body.get("OS-DCF:diskConfig")
+    if disk_config is not None and disk_config not in ("MANUAL", "AUTO"):
+        raise invalid("OS-DCF:diskConfig", disk_config, "'MANUAL' or 'AUTO'")
     assert call.token is not None
     operations.resize(nova, s, flavor, call.token.user_id)
+    if disk_config is not None:
+        s.disk_config = disk_config
     _record(call, s, "resize")
 
 
@@ -300,8 +305,6 @@ async def _reset_state(call: Call, nova: NovaState, s: Server, arg: Any) -> None
 
 async def _admin_noop(call: Call, nova: NovaState, s: Server, arg: Any) -> None:
     """``injectNetworkInfo`` / ``resetNetwork``: the twin's network info is always current."""
-    if arg is not None:
-        raise invalid("action", arg, "None is the only allowed value")
 
 
 async def _crash_dump(call: Call, nova: NovaState, s: Server, arg: Any) -> None:

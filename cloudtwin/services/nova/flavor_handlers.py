@@ -131,7 +131,7 @@ async def delete_extra_spec(call: Call) -> web.Response:
     if key not in f.extra_specs:
         raise ApiError(404, f"Flavor {f.id} has no extra specs with key {key}.")
     del f.extra_specs[key]
-    return wire.json_response(202)
+    return wire.json_response(200)
 
 
 # ---- access --------------------------------------------------------------------------------------------------

@@ -9,10 +9,12 @@ embedded flavor, 2.55 flavor ``description``, 2.61 flavor ``extra_specs``, 2.75 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 import secrets
 import string
 import time
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
@@ -59,6 +61,17 @@ def _version_doc(call: Call) -> dict[str, Any]:
 
 async def version(call: Call) -> web.Response:
     return wire.json_response(200, {"version": _version_doc(call)})
+
+
+async def version_v20(call: Call) -> web.Response:
+    """The legacy v2.0 endpoint's document (the version list links to it)."""
+    base = call.base_url()
+    root = base[: -len("/v2.1")] if base.endswith("/v2.1") else base
+    return wire.json_response(200, {"version": {
+        "id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": "", "updated": "2011-01-21T11:33:21Z",
+        "links": [{"rel": "self", "href": f"{root}/v2/"},
+                  {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"}],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2"}]}})
 
 
 async def versions(call: Call) -> web.Response:
@@ -188,8 +201,10 @@ class View:
             "OS-EXT-STS:vm_state": attrs.get("vm_state"),
             "OS-EXT-STS:power_state": attrs.get("power_state", 0),
             "os-extended-volumes:volumes_attached": self.volumes_attached(s),
-            "security_groups": self.sg_names(s, ports),
         }
+        groups = self.sg_names(s, ports)
+        if groups:        # Nova leaves the key out for a server without security groups
+            out["security_groups"] = groups
         if status == "ERROR" and s.fault:
             out["fault"] = {"code": s.fault.get("code", 500), "created": wire.iso(s.fault.get("created")),
                             "message": s.fault.get("message", "")}
@@ -269,6 +284,14 @@ def _regex(text: str) -> Any:
         return re.compile(re.escape(text))
 
 
+def _timestamp(value: str, field: str) -> float:
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise invalid(field, value, f"{value!r} is not a 'date-time'") from None
+    return (ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)).timestamp()
+
+
 def _filter_servers(view: View, servers: list[Server], q: Any) -> list[Server]:
     if "name" in q:
         rx = _regex(q["name"])
@@ -291,6 +314,12 @@ def _filter_servers(view: View, servers: list[Server], q: Any) -> list[Server]:
         servers = [s for s in servers if s.id == q["uuid"]]
     if "reservation_id" in q:
         servers = [s for s in servers if s.reservation_id == q["reservation_id"]]
+    if "host" in q and is_admin(view.call):
+        servers = [s for s in servers if s.host == q["host"]]
+    for key, newer in (("changes-since", True), ("changes-before", False)):
+        if key in q and (newer or view.mv >= (2, 66)):
+            when = _timestamp(q[key], key)
+            servers = [s for s in servers if (s.updated_at >= when if newer else s.updated_at <= when)]
     if "tags" in q and view.mv >= (2, 26):
         want = [t for t in q["tags"].split(",") if t]
         servers = [s for s in servers if all(t in s.tags for t in want)]
@@ -311,7 +340,8 @@ def _filter_servers(view: View, servers: list[Server], q: Any) -> list[Server]:
 
 def _list_servers(call: Call, detail: bool) -> web.Response:
     view = View(call)
-    projects = project_scope(call)
+    # as in Nova, project_id / tenant_id narrow an admin's list only together with all_tenants
+    projects = project_scope(call) if "all_tenants" in call.query else {call.project_id}
     if projects is None:
         pool = view.nova.all_servers()
     elif len(projects) == 1:
@@ -374,6 +404,20 @@ def _str_field(body: dict[str, Any], key: str, *, max_len: int = 255, required: 
     return v
 
 
+def _access_ip(body: dict[str, Any], key: str, version: int) -> str | None:
+    """``accessIPv4`` / ``accessIPv6``: an address of that version (or empty)."""
+    v = body.get(key)
+    if v is None or v == "":
+        return v
+    try:
+        ok = isinstance(v, str) and ipaddress.ip_address(v).version == version
+    except ValueError:
+        ok = False
+    if not ok:
+        raise invalid(key, v, f"{v!r} is not a 'ipv{version}'")
+    return str(v)
+
+
 def _int_field(body: dict[str, Any], key: str, default: int) -> int:
     v = body.get(key, default)
     if isinstance(v, str) and v.strip().isdigit():
@@ -428,6 +472,14 @@ def scheduler_group(call: Call) -> str | None:
         raise ApiError(400, f"Invalid input for field/attribute group. Value: {group}. "
                             f"Instance group {group} could not be found.") from None
     return group
+
+
+def _check_flavor_access(call: Call, flavor_ref: str) -> None:
+    """A private flavor boots only in the projects it is shared with (or for an admin)."""
+    nova = nova_of(call)
+    f = nova.find_flavor(flavor_ref)
+    if f is not None and not nova.flavor_visible(f, call.project_id, is_admin(call)):
+        raise ApiError(400, f"Flavor {flavor_ref} could not be found.")
 
 
 def _target_host(call: Call, body: dict[str, Any]) -> str | None:
@@ -502,8 +554,12 @@ async def create_server(call: Call) -> web.Response:
     min_count = _int_field(body, "min_count", 1)
     max_count = _int_field(body, "max_count", min_count)
     networks = _parse_networks(call, body.get("networks"))
-    access4 = body.get("accessIPv4") or ""
-    access6 = body.get("accessIPv6") or ""
+    access4 = _access_ip(body, "accessIPv4", 4) or ""
+    access6 = _access_ip(body, "accessIPv6", 6) or ""
+    password = body.get("adminPass")
+    if password is not None and not isinstance(password, str):
+        raise invalid("adminPass", password, f"{password!r} is not of type 'string'")
+    _check_flavor_access(call, flavor_ref)
     made = nova.create_servers(
         call.project_id, call.token.user_id, name=name or "", image_ref=image_ref or None, flavor_ref=flavor_ref,
         networks=networks, security_groups=sgs, key_name=key_name, zone=zone, user_data=user_data,
@@ -520,7 +576,7 @@ async def create_server(call: Call) -> web.Response:
         return wire.json_response(202, {"reservation_id": first.reservation_id})
     out = {"id": first.id, "links": view.links("servers", first.id), "OS-DCF:diskConfig": first.disk_config,
            "security_groups": [{"name": n} for n in (sgs or ["default"])],
-           "adminPass": "".join(secrets.choice(PASS_CHARS) for _ in range(12))}
+           "adminPass": password or "".join(secrets.choice(PASS_CHARS) for _ in range(12))}
     return wire.json_response(202, {"server": out}, {"Location": f"{view.base}/servers/{first.id}"})
 
 
@@ -535,8 +591,8 @@ async def update_server(call: Call) -> web.Response:
         description = body["description"]
         if description is not None and (not isinstance(description, str) or len(description) > 255):
             raise invalid("description", description, "a string of at most 255 characters or null")
-    a4 = _str_field(body, "accessIPv4", max_len=64)
-    a6 = _str_field(body, "accessIPv6", max_len=64)
+    a4 = _access_ip(body, "accessIPv4", 4)
+    a6 = _access_ip(body, "accessIPv6", 6)
     nova_of(call).update_server(s, name=name, description=description, access_ipv4=a4, access_ipv6=a6)
     return wire.json_response(200, {"server": View(call).changed(s)})
 
@@ -633,6 +689,11 @@ async def server_security_groups(call: Call) -> web.Response:
 
 # ---- flavors ----------------------------------------------------------------------------------------
 
+# oslo's bool_from_string(strict=True), which Nova's is_public filter uses
+_IS_PUBLIC = {**dict.fromkeys(("1", "t", "true", "on", "y", "yes"), True),
+              **dict.fromkeys(("0", "f", "false", "off", "n", "no"), False)}
+
+
 def _flavors(call: Call) -> list[Flavor]:
     q = call.query
     items = list(nova_of(call).flavors.values())
@@ -643,7 +704,7 @@ def _flavors(call: Call) -> list[Flavor]:
     if raw is None:
         items = [f for f in items if f.is_public or pid in f.access]
     elif raw.strip().lower() != "none":
-        want = wire.truthy(raw)
+        want = _IS_PUBLIC.get(raw.strip().lower())
         if want is None:
             raise ApiError(400, f"Invalid is_public filter [{raw}]")
         items = [f for f in items if f.is_public is want or (want and pid in f.access)]
@@ -812,6 +873,7 @@ def add_routes(r: Router) -> None:
     s = "compute"
     r.add(s, "GET", "/", versions, "compute:version:list", auth=False)
     r.add(s, "GET", "/v2.1", version, "compute:version:get", auth=False)
+    r.add(s, "GET", "/v2", version_v20, "compute:version:get", auth=False)
     r.add(s, "GET", "/v2.1/servers", list_servers, "compute:server:list")
     r.add(s, "GET", "/v2.1/servers/detail", list_servers_detail, "compute:server:list")
     r.add(s, "POST", "/v2.1/servers", create_server, "compute:server:create")

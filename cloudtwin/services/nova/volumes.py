@@ -22,6 +22,7 @@ from cloudtwin.services.nova.block_devices import (DESTINATION_TYPES, ROOT_DEVIC
 _DEVICE = re.compile(r"^/dev/[a-z]+[a-z0-9]*$")
 # the vm_states that take an attach or a detach (Nova's check_instance_state), with no task running
 ATTACH_VM_STATES = ("active", "paused", "stopped", "suspended")
+SHELVED_VM_STATES = ("shelved", "shelved_offloaded")     # from microversion 2.20
 
 
 def _invalid(field: str, value: Any, why: str) -> ApiError:
@@ -134,7 +135,8 @@ def _check_server_state(call: Call, s: Any, verb: str) -> None:
     assert call.region is not None
     attrs = call.region.nova.life.attrs(s.state)
     vm_state = attrs.get("vm_state", s.state.lower())
-    if vm_state not in ATTACH_VM_STATES:       # Nova's check_instance_state: vm_state, then task_state
+    allowed = ATTACH_VM_STATES + (SHELVED_VM_STATES if call.microversion >= (2, 20) else ())
+    if vm_state not in allowed:       # Nova's check_instance_state: vm_state, then task_state
         raise ApiError(409, f"Cannot '{verb}' instance {s.id} while it is in vm_state {vm_state}")
     if attrs.get("task_state"):
         raise ApiError(409, f"Cannot '{verb}' instance {s.id} while it is in task_state {attrs['task_state']}")
@@ -209,6 +211,34 @@ async def detach_volume(call: Call) -> web.Response:
     return wire.json_response(202)
 
 
+async def update_attachment(call: Call) -> web.Response:
+    """``PUT .../os-volume_attachments/{volume_id}``: swap to another volume, or (2.85) change
+    ``delete_on_termination`` of the same one."""
+    body = call.body("volumeAttachment")
+    s = _server(call)
+    assert call.region is not None
+    cinder = call.region.cinder
+    vid = call.params["volume_id"]
+    new_id = body.get("volumeId")
+    if not isinstance(new_id, str) or not new_id:
+        raise _invalid("volumeAttachment", body, "'volumeId' is a required property")
+    old = next((a for a in cinder.attachments_of_server(s.id) if a.volume_id == vid), None)
+    if old is None:
+        raise ApiError(404, f"Volume {vid} is not attached to the instance {s.id}")
+    _check_server_state(call, s, "swap_volume")
+    if new_id == vid:
+        if call.microversion < (2, 85):
+            raise ApiError(400, "The volume to swap to is the attached one.")
+        if "delete_on_termination" in body:
+            old.delete_on_termination = _optional_bool(body, "delete_on_termination")
+        return wire.json_response(202)
+    new = cinder.get_volume(call.project_id, new_id)
+    device = old.device
+    cinder.detach_from_server(s.id, vid)
+    cinder.attach_to_server(new, s.id, device, host=s.host, delete_on_termination=old.delete_on_termination)
+    return wire.json_response(202)
+
+
 def add_routes(r: Router) -> None:
     s = "compute"
     base = "/v2.1/servers/{id}/os-volume_attachments"
@@ -216,3 +246,4 @@ def add_routes(r: Router) -> None:
     r.add(s, "POST", base, attach_volume, "compute:volume_attachment:create")
     r.add(s, "GET", base + "/{volume_id}", get_attachment, "compute:volume_attachment:get")
     r.add(s, "DELETE", base + "/{volume_id}", detach_volume, "compute:volume_attachment:delete")
+    r.add(s, "PUT", base + "/{volume_id}", update_attachment, "compute:volume_attachment:update")
