@@ -59,12 +59,13 @@ def any_5xx(response: requests.Response) -> bool:
 def fuzz(spec_url: str, base_url: str, *, max_examples: int, auth: tuple[str, str] | None = None,
          headers: dict[str, str] | None = None, exclude: dict[str, str] | None = None,
          crashed: Callable[[requests.Response], bool] = spider_crash, seed: int = 1,
-         connection: str = "", connection_only: bool = False) -> list[Tally]:
+         connection: str = "", connection_only: bool = False, negative: bool = True) -> list[Tally]:
     """Run schemathesis on every operation of the description at ``spec_url`` except ``exclude``
     (``"METHOD /path"`` -> why); return one ``Tally`` per operation. With ``connection``, positive
     cases name that connection in the ``ConnectionName`` query (a body's own ConnectionName still
     wins), so they reach past "does not exist" into the handlers; ``connection_only`` fuzzes only the
-    operations that take a connection (the others do not reach a driver)."""
+    operations that take a connection (the others do not reach a driver); ``negative`` adds cases of
+    invalid data where an input can be made invalid."""
     schema = schemathesis.openapi.from_url(spec_url)
     session = requests.Session()
     if auth:
@@ -82,7 +83,7 @@ def fuzz(spec_url: str, base_url: str, *, max_examples: int, auth: tuple[str, st
         pinned = {"ConnectionName": connection} if connection and takes_connection else None
         raw = operation.definition.raw
         modes = [GenerationMode.POSITIVE]
-        if raw.get("requestBody") or any(_breakable(p.get("schema", {})) for p in raw.get("parameters", [])):
+        if negative and (raw.get("requestBody") or any(_breakable(p.get("schema", {})) for p in raw.get("parameters", []))):
             modes.append(GenerationMode.NEGATIVE)  # free strings cannot be made invalid
         for mode in modes:
             strategy = operation.as_strategy(generation_mode=mode,
@@ -154,6 +155,17 @@ def table(tallies: list[Tally]) -> str:
                  f"{sum(t.server_errors for t in tallies):3d}  {sum(len(t.crashes) for t in tallies):5d}  "
                  f"{sum(len(t.mismatches) for t in tallies):8d}")
     return "\n".join(lines)
+
+
+def server_errors(tallies: list[Tally], limit: int = 12) -> str:
+    """The distinct 5xx answers and how many operations gave each (what the 500s say)."""
+    seen: dict[str, int] = {}
+    for t in tallies:
+        for text in t.messages:
+            key = text.strip()[:100]
+            seen[key] = seen.get(key, 0) + 1
+    top = sorted(seen.items(), key=lambda kv: -kv[1])[:limit]
+    return "5xx answers (operations giving each):\n" + "\n".join(f"  {n:4d}  {text}" for text, n in top)
 
 
 def problems(tallies: list[Tally], limit: int = 20) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 import requests
 from openapi_spec_validator import validate
 
-from api_fuzz import any_5xx, fuzz, problems, table
+from api_fuzz import any_5xx, fuzz, problems, server_errors, table
 from spider_helpers import SpiderProcess, TwinSubprocess
 
 AUTH = ("fuzz-user", "fuzz-pass-1")
@@ -51,7 +51,7 @@ def spider(tmp_path_factory):
         register(server.base, "NULL", [{"Key": "Name", "Value": f"null-{uuid.uuid4().hex[:8]}"}],
                  [{"Key": "Region", "Value": "null-region"}], "null-config01")
         register(server.base, "MOCK", [{"Key": "MockName", "Value": f"mock-{uuid.uuid4().hex[:8]}"}],
-                 [{"Key": "Region", "Value": "us-east-1"}], "mock-config01")
+                 [{"Key": "Region", "Value": "default"}], "mock-config01")
         yield server
 
 
@@ -89,10 +89,12 @@ def test_swagger_ui_is_served_from_the_package(spider):
 def test_schemathesis_spider_null_and_mock(spider):
     tallies = []
     for conn in ("null-config01", "mock-config01"):
-        # every operation on NULL; on MOCK those that take a connection (the rest never reach a driver)
+        # every operation on NULL, valid and invalid data; on MOCK the valid data of those that take a
+        # connection (the rest, and invalid data, never reach a driver)
         found = fuzz(spider.base + "/spider/api/openapi.json", spider.base, max_examples=EXAMPLES, auth=AUTH,
-                     exclude=SPIDER_EXCLUDE, connection=conn, connection_only=conn.startswith("mock"))
-        print(f"\nschemathesis on Spider, connection {conn}:\n{table(found)}")
+                     exclude=SPIDER_EXCLUDE, connection=conn, connection_only=conn.startswith("mock"),
+                     negative=conn.startswith("null"))
+        print(f"\nschemathesis on Spider, connection {conn}:\n{table(found)}\n{server_errors(found)}")
         tallies += found
     assert problems(tallies) == []
     assert all(t.cases >= 1 for t in tallies) and sum(t.cases for t in tallies) > 2 * len(tallies)

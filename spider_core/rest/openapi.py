@@ -23,6 +23,8 @@ from spider_core import __version__, wire
 from spider_core.rest.async_jobs import ASYNC_ROUTES, job_json
 from spider_core.rest.contract import QUERY, Api, declared, is_open
 
+# AdminWeb's HTML pages are the browser console, not API operations
+BROWSER_PAGES = ("/spider/adminweb",)
 _PARAM = re.compile(r"\{(\w+)\}")
 _WORDS = re.compile(r"\W+")
 _METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH")
@@ -66,7 +68,7 @@ class Shapes:
 
 
 def _scalar(shape: Any) -> dict:
-    if shape is Any:
+    if shape is Any or shape is None:
         return {}
     kinds = {str: "string", bool: "boolean", int: "integer", float: "number"}
     if shape in kinds:
@@ -93,7 +95,7 @@ def _parameters(pattern: str, contract: Api, method: str) -> list[dict]:
     if contract.connection and "ConnectionName" not in names and "{ConnectionName}" not in pattern:
         names.insert(0, "ConnectionName")
     for name in names:
-        schema, text = QUERY[name]
+        schema, text = QUERY.get(name, ({"type": "string"}, ""))
         params.append({"name": name, "in": "query", "required": False, "schema": schema, "description": text})
     if (method, pattern) in ASYNC_ROUTES:
         params.append({"name": "async", "in": "query", "required": False,
@@ -161,7 +163,7 @@ def routes_of(app: web.Application) -> Iterable[tuple[str, str, Any]]:
             continue
         info = resource.get_info()
         pattern = info.get("formatter") or info.get("path")
-        if pattern:
+        if pattern and not pattern.startswith(BROWSER_PAGES):
             yield route.method, pattern, route.handler
 
 
