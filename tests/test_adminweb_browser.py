@@ -4,8 +4,9 @@ chromedriver (no browser download: the driver path is given, so Selenium Manager
 Spider runs as ``spider serve`` with Basic auth on; the browser sends the credentials on every request
 (Chrome DevTools' extra headers), so each form also passes the CSRF check like a user's would. The
 tests register a MOCK connection through the forms, create a VPC, SG, key pair and VM, control and
-terminate the VM, find the calls in the call history, add a Cloud-Twin fault and see its events, and
-show hostile names as text. Screenshots go to ``test-artifacts/adminweb/`` (``ADMINWEB_SCREENSHOTS``
+terminate the VM, find the calls in the call history, run the multi-cloud Create Resources form, add a
+Cloud-Twin fault and see its events, show hostile names as text, and open a load report (figures, chart,
+Locust's own report) and an sgtest report (its coloured matrix). Screenshots go to ``test-artifacts/adminweb/`` (``ADMINWEB_SCREENSHOTS``
 overrides); the path is printed at the end.
 """
 
@@ -392,3 +393,26 @@ def test_a_load_report_with_its_chart_and_locusts_own_report(browser, server, re
     page.wait_for(lambda: "Request Statistics" in text())
     assert "Locust Test Report" in text() and "Prober" in text()
     page.shot("41-locust-report")
+
+
+def test_an_sgtest_report_colours_its_matrix(browser, report_dirs):
+    from datetime import datetime, timezone
+
+    from reports.model import SgCase, SgCell, SgSuite
+    from reports.writer import write_reports
+
+    when = datetime.now(timezone.utc)
+    cells = [SgCell("I:TCP-01 (22)", "pass", "pass", "pass"), SgCell("I:TCP-02 (1000)", "fail", "fail", "pass")]
+    suite = SgSuite("cbspider-inbound", "mock", CONN, when,
+                    [SgCase("01", "01.inbound-case-01.sh", "mock", when, cells, description="AddRules inbound TCP 22")],
+                    prober="model")
+    write_reports(suite, report_dirs / "sgtest-out")
+    page = browser
+    page.open("/reports")
+    page.find("#reports tr.status-fail a").click()
+    page.wait_for(lambda: page.all("table.matrix"))
+    colours = page.driver.execute_script(
+        "return [...document.querySelectorAll('table.matrix td.cell')].map(c => getComputedStyle(c).backgroundColor)")
+    green, red = "rgb(215, 245, 221)", "rgb(251, 213, 213)"
+    assert colours == [green, red, green]   # two probe cells, then the API read-back
+    page.shot("42-sgtest-report")
