@@ -208,3 +208,18 @@ async def test_member_cannot_use_admin_apis_nor_see_other_projects(api, twin):
     assert {sid, mine} <= {s["id"] for s in doc["servers"]}
     _, doc, _ = await api.call("GET", f"/servers/{mine}")
     assert doc["server"]["tenant_id"] == pid
+
+
+async def test_volume_proxies_extensions_and_audit_log(api):
+    code, doc, _ = await api.call("POST", "/os-volumes", {"volume": {"size": 1, "display_name": "pv"}}, mv="2.35")
+    assert code == 200 and doc["volume"]["displayName"] == "pv" and doc["volume"]["attachments"] == [{}]
+    vid = doc["volume"]["id"]
+    _, doc, _ = await api.call("GET", "/os-volumes", mv="2.35")
+    assert [v["id"] for v in doc["volumes"]] == [vid]
+    assert (await api.call("GET", "/os-volumes", mv="2.36"))[0] == 404
+    _, doc, _ = await api.call("GET", "/extensions")
+    assert "Hosts" in {e["name"] for e in doc["extensions"]}
+    assert (await api.call("GET", "/extensions/os-consoles"))[1]["extension"]["alias"] == "os-consoles"
+    _, doc, _ = await api.call("GET", "/os-instance_usage_audit_log")
+    assert doc["instance_usage_audit_logs"]["num_hosts"] == 2
+    assert (await api.call("GET", "/os-instance_usage_audit_log/nonsense"))[0] == 400
