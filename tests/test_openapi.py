@@ -13,7 +13,7 @@ import pytest
 import requests
 from openapi_spec_validator import validate
 
-from api_fuzz import any_5xx, fuzz, problems, server_errors, table
+from openapi_fuzz import any_5xx, fuzz, problems, server_errors, table
 from spider_helpers import SpiderProcess, TwinSubprocess
 
 AUTH = ("fuzz-user", "fuzz-pass-1")
