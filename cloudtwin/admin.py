@@ -10,6 +10,7 @@ binds) every call needs ``X-Twin-Admin-Token``.
 
 from __future__ import annotations
 
+import re
 import resource
 import time
 from pathlib import Path
@@ -284,22 +285,109 @@ async def dataplane_debug(call: Call) -> web.Response:
         raise ApiError(400, str(exc)) from None
 
 
+# ---- the route table and its description
+_OBJ: dict[str, Any] = {"type": "object"}
+_CLOUD = {"type": "object", "required": ["name", "profile", "regions", "projects", "objects"],
+          "properties": {"name": {"type": "string"}, "profile": {"type": "string"}, "domain_id": {"type": "string"},
+                         "regions": _OBJ, "projects": {"type": "array", "items": {"type": "string"}},
+                         "objects": _OBJ}}
+_FAULT = {"type": "object", "required": ["id", "kind", "match", "active"],
+          "properties": {"id": {"type": "string"}, "kind": {"type": "string"}, "match": _OBJ,
+                         "active": {"type": "boolean"}}}
+_FAULTS = {"type": "array", "items": _FAULT}
+
+
+def _wrap(key: str, schema: dict) -> dict:
+    return {"type": "object", "required": [key], "properties": {key: schema}}
+
+
+# (method, pattern, handler, status, answer schema, takes a JSON body, query parameters, error statuses)
+ROUTES: list[tuple[str, str, Any, int, dict | None, bool, tuple[str, ...], tuple[int, ...]]] = [
+    ("GET", "/health", health, 200, {"type": "object", "required": ["status", "clouds", "uptime"],
+                                     "properties": {"status": {"const": "ok"}, "clouds": {"type": "integer"},
+                                                    "uptime": {"type": "number"}}}, False, (), ()),
+    ("GET", "/stats", stats, 200, _OBJ, False, (), ()),
+    ("GET", "/cluster", cluster, 200, _OBJ, False, (), (404,)),
+    ("GET", "/clouds", list_clouds, 200, _wrap("clouds", {"type": "array", "items": _CLOUD}), False, (), ()),
+    ("POST", "/clouds", create_cloud, 201, _wrap("cloud", _CLOUD), True, (), (400, 409)),
+    ("GET", "/clouds/{name}", get_cloud, 200, _wrap("cloud", _CLOUD), False, (), (404,)),
+    ("DELETE", "/clouds/{name}", delete_cloud, 204, None, False, (), (404,)),
+    ("GET", "/profiles", list_profiles, 200, _wrap("profiles", {"type": "array", "items": _OBJ}), False, (), ()),
+    ("POST", "/profiles", create_profile, 201, _wrap("profile", _OBJ), True, (), (400,)),
+    ("GET", "/profiles/{name}", get_profile, 200, _wrap("profile", _OBJ), False, (), (404,)),
+    ("GET", "/faults", list_faults, 200, _wrap("faults", _FAULTS), False, (), ()),
+    ("POST", "/faults", add_faults, 201, {"anyOf": [_wrap("fault", _FAULT), _wrap("faults", _FAULTS)]}, True, (),
+     (400,)),
+    ("DELETE", "/faults", clear_faults, 200, _wrap("removed", {"type": "integer"}), False, (), ()),
+    ("GET", "/faults/{id}", get_fault, 200, _wrap("fault", _FAULT), False, (), (404,)),
+    ("DELETE", "/faults/{id}", delete_fault, 204, None, False, (), (404,)),
+    ("GET", "/scenarios", list_scenarios, 200, _wrap("scenarios", {"type": "array", "items": _OBJ}), False, (), ()),
+    ("POST", "/scenarios", run_scenario, 201, {"type": "object", "required": ["scenario", "faults"],
+                                               "properties": {"faults": _FAULTS}}, True, (), (400, 404)),
+    ("GET", "/events", events, 200, {"type": "object", "required": ["events", "last_seq"],
+                                     "properties": {"events": {"type": "array"}, "last_seq": {"type": "integer"}}},
+     False, ("since", "kind", "rule", "cloud", "limit"), (400,)),
+    ("GET", "/state", state, 200, _wrap("clouds", {"type": "array", "items": _CLOUD}), False, ("cloud",), (404,)),
+    ("POST", "/reset", reset, 200, {"type": "object", "required": ["reset", "faults_removed"]}, False,
+     ("cloud", "faults"), (404,)),
+    ("POST", "/snapshot", save_snapshot, 201, _OBJ, True, (), (400,)),
+    ("POST", "/restore", restore_snapshot, 200, _OBJ, True, (), (400,)),
+    ("GET", "/dataplane", dataplane_status, 200, _OBJ, False, (), ()),
+    ("POST", "/dataplane/probe", dataplane_probe, 200, _OBJ, True, (), (400, 409)),
+    ("POST", "/dataplane/debug", dataplane_debug, 200, _OBJ, True, (), (400, 409)),
+    ("GET", "/vms/{server}", vm_info, 200, _OBJ, False, (), (404, 409)),
+    ("POST", "/vms/{server}/exec", vm_exec, 200, _OBJ, True, (), (400, 404, 409)),
+]
+_QUERY_SCHEMA = {"since": {"type": "integer", "minimum": 0}, "limit": {"type": "integer", "minimum": 0},
+                 "faults": {"type": "string", "enum": ["true", "false"]}}
+
+
+async def openapi_json(call: Call) -> web.Response:
+    """This admin API's OpenAPI 3.1 description, written from the routes the router holds."""
+    return _ok(describe(call.request.app["dispatcher"].router))
+
+
+def describe(router: Router) -> dict[str, Any]:
+    docs = {(method, pattern): rest for method, pattern, *rest in ROUTES}
+    error = {"$ref": "#/components/schemas/Error"}
+    paths: dict[str, dict] = {}
+    for route in router.routes("admin"):
+        if (route.method, route.pattern) not in docs:
+            continue  # the description's own route
+        _handler, status, answer, has_body, query, errs = docs[(route.method, route.pattern)]
+        op: dict[str, Any] = {"operationId": route.method.lower() + re.sub(r"\W+", "_", route.pattern),
+                              "description": (_handler.__doc__ or "").strip() or route.operation}
+        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                  for n in re.findall(r"\{(\w+)\}", route.pattern)]
+        params += [{"name": n, "in": "query", "required": False, "schema": _QUERY_SCHEMA.get(n, {"type": "string"})}
+                   for n in query]
+        op["parameters"] = params
+        if has_body:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _OBJ}}}
+        ok: dict[str, Any] = {"description": "Success."}
+        if answer is not None:
+            ok["content"] = {"application/json": {"schema": answer}}
+        responses = {str(status): ok}
+        for code in sorted(set(errs) | {401} | ({413} if has_body else set())):
+            responses[str(code)] = {"description": "Error.", "content": {"application/json": {"schema": error}}}
+        op["responses"] = responses
+        paths.setdefault("/_twin" + route.pattern, {})[route.method.lower()] = op
+    return {"openapi": "3.1.0",
+            "info": {"title": "Cloud-Twin admin API", "version": "1",
+                     "description": "Faults, scenarios, events, state and snapshots of a running Cloud-Twin. "
+                                    "When the twin has an admin token, every call needs X-Twin-Admin-Token."},
+            "servers": [{"url": "/"}], "paths": paths,
+            "security": [{}, {"adminToken": []}],
+            "components": {"securitySchemes": {"adminToken": {"type": "apiKey", "in": "header",
+                                                              "name": "X-Twin-Admin-Token"}},
+                           "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {
+                               "error": {"type": "object", "required": ["code", "message"],
+                                         "properties": {"code": {"type": "integer"},
+                                                        "message": {"type": "string"}}}}}}}}
+
+
 def add_routes(r: Router) -> None:
-    a = "admin"
-    for method, pattern, handler in [
-        ("GET", "/health", health), ("GET", "/stats", stats), ("GET", "/cluster", cluster),
-        ("GET", "/clouds", list_clouds), ("POST", "/clouds", create_cloud),
-        ("GET", "/clouds/{name}", get_cloud), ("DELETE", "/clouds/{name}", delete_cloud),
-        ("GET", "/profiles", list_profiles), ("POST", "/profiles", create_profile),
-        ("GET", "/profiles/{name}", get_profile),
-        ("GET", "/faults", list_faults), ("POST", "/faults", add_faults), ("DELETE", "/faults", clear_faults),
-        ("GET", "/faults/{id}", get_fault), ("DELETE", "/faults/{id}", delete_fault),
-        ("GET", "/scenarios", list_scenarios), ("POST", "/scenarios", run_scenario),
-        ("GET", "/events", events), ("GET", "/state", state), ("POST", "/reset", reset),
-        ("POST", "/snapshot", save_snapshot), ("POST", "/restore", restore_snapshot),
-        ("GET", "/dataplane", dataplane_status), ("POST", "/dataplane/probe", dataplane_probe),
-        ("POST", "/dataplane/debug", dataplane_debug),
-        ("GET", "/vms/{server}", vm_info), ("POST", "/vms/{server}/exec", vm_exec),
-    ]:
-        op = f"admin:{pattern.strip('/').split('/')[0]}:{method.lower()}"
-        r.add(a, method, pattern, handler, op, auth=False)
+    for method, pattern, handler, *_ in ROUTES:
+        r.add("admin", method, pattern, handler, f"admin:{pattern.strip('/').split('/')[0]}:{method.lower()}",
+              auth=False)
+    r.add("admin", "GET", "/openapi.json", openapi_json, "admin:openapi:get", auth=False)

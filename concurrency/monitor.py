@@ -37,7 +37,7 @@ that held the key and the requests that waited when the longest wait was seen (a
 lock hierarchy reports no waits: nothing is flagged). Keys are ``family/connection/name``.
 
 Alone: ``python -m concurrency.monitor --server URL --duration S --out DIR`` writes ``timeline.csv``,
-``timeline.json``, ``lock-timeline.svg``, ``lock-hold.svg`` and ``summary.md`` (exit 1 when a key was
+``timeline.json``, ``lock-timeline.png``/``.svg``, ``lock-hold.png``/``.svg`` and ``summary.md`` (exit 1 when a key was
 held past the threshold or an entry was left, 2 when no sample succeeded; ``--duration 0`` runs until
 Ctrl-C; ``--wait-threshold`` sets the wait flag, default the ``--threshold``).
 """
@@ -332,14 +332,16 @@ class LockMonitor:
         return MetricsTable("Lock peaks", ["figure", "value"], rows, slug="lock-peaks")
 
     def charts(self) -> list[LatencyChart]:
-        """Holders/waiters/entries over time (counts) and the longest current hold over time (ms)."""
+        """Holders/waiters/entries over time (counts) and the longest current hold over time (ms); x is
+        seconds since the monitor started (it starts before the load)."""
         counts = LatencyChart("Lock holders and waiters", {
             "holders": [(s.t_s, s.holders) for s in self.samples],
             "waiters": [(s.t_s, s.waiters) for s in self.samples],
             "entries": [(s.t_s, s.entries) for s in self.samples],
         }, slug="lock-timeline", y_label="count")
         hold = LatencyChart("Longest current lock hold", {
-            "longest hold": [(s.t_s, s.longest_hold_ms) for s in self.samples]}, slug="lock-hold", y_label="ms")
+            "longest hold": [(s.t_s, s.longest_hold_ms) for s in self.samples]}, slug="lock-hold",
+            y_label="longest hold (ms)")
         return [counts, hold]
 
 
@@ -368,7 +370,7 @@ def summary_markdown(summary: dict[str, Any], table: MetricsTable) -> str:
 
 
 def write_outputs(mon: LockMonitor, out: Path) -> dict[str, Any]:
-    from reports.charts import render_chart_svg, write_csv
+    from reports.charts import write_chart, write_csv
 
     out.mkdir(parents=True, exist_ok=True)
     summary = mon.summary()
@@ -376,7 +378,7 @@ def write_outputs(mon: LockMonitor, out: Path) -> dict[str, Any]:
     (out / "timeline.json").write_text(json.dumps({"summary": summary, "samples": [asdict(s) for s in mon.samples]},
                                                   indent=1), encoding="utf-8")
     for chart in mon.charts():
-        (out / f"{chart.slug}.svg").write_text(render_chart_svg(chart), encoding="utf-8")
+        write_chart(chart, out, chart.slug)
     (out / "summary.md").write_text(summary_markdown(summary, mon.summary_table()), encoding="utf-8")
     return summary
 
@@ -398,7 +400,7 @@ async def monitor_for(args: argparse.Namespace) -> int:
         await mon.stop()
     summary = write_outputs(mon, Path(args.out))
     print(summary_markdown(summary, mon.summary_table()))
-    print(f"written to {args.out}: timeline.csv timeline.json lock-timeline.svg lock-hold.svg summary.md")
+    print(f"written to {args.out}: timeline.csv timeline.json lock-timeline.png/.svg lock-hold.png/.svg summary.md")
     if not summary["samples"]:
         return 2
     return 0 if summary["ok"] else 1

@@ -14,6 +14,8 @@ Everything round-trips through plain dicts (`to_dict` / `from_dict`) for `result
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Literal, Mapping
@@ -162,26 +164,44 @@ class MetricsTable:
                    data.get("slug", ""))
 
 
+_AXIS_HINT = re.compile(r"\s*\((x:[^)]*)\)\s*$")
+
+
 @dataclass
 class LatencyChart:
-    """Latency series over time, written as a plain SVG line chart (no plotting library).
+    """Series of (x, y) points drawn as one line chart (``reports.charts``, PNG and SVG).
 
-    `series` maps a label (e.g. "p95") to (seconds since start, milliseconds) points."""
+    `series` maps a label (e.g. "p95") to points; by default x is seconds since the start and y is
+    milliseconds. ``y_label`` is the y unit ("ms", "count") and ``x_label`` the x axis text. A title
+    may end with an axis hint, ``"(x: percentile, y: ms)"``: it sets both and leaves the title."""
 
     title: str
     series: dict[str, list[tuple[float, float]]]
     slug: str = ""
     y_label: str = "ms"
+    x_label: str = "time since start (s)"
+
+    def __post_init__(self) -> None:
+        hint = _AXIS_HINT.search(self.title)
+        if hint is None:
+            return
+        self.title = self.title[:hint.start()]
+        for part in hint.group(1).split(","):
+            axis, _, text = part.partition(":")
+            if axis.strip() == "x" and text.strip():
+                self.x_label = {"s": "time since start (s)"}.get(text.strip(), text.strip())
+            elif axis.strip() == "y" and text.strip():
+                self.y_label = text.strip()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "slug": self.slug, "y_label": self.y_label,
+        return {"title": self.title, "slug": self.slug, "y_label": self.y_label, "x_label": self.x_label,
                 "series": {k: [list(p) for p in v] for k, v in self.series.items()}}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "LatencyChart":
         return cls(data["title"], {k: [(float(x), float(y)) for x, y in v]
                                    for k, v in data["series"].items()},
-                   data.get("slug", ""), data.get("y_label", "ms"))
+                   data.get("slug", ""), data.get("y_label", "ms"), data.get("x_label", "time since start (s)"))
 
 
 @dataclass

@@ -159,8 +159,13 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "item"
 
 
+def chart_stem(chart: LatencyChart) -> str:
+    return chart.slug or slug(chart.title)
+
+
 def chart_file(chart: LatencyChart) -> str:
-    return f"{chart.slug or slug(chart.title)}.svg"
+    """The image the markdown shows (the SVG; a PNG of the same name lies beside it)."""
+    return f"{chart_stem(chart)}.svg"
 
 
 def table_file(table: MetricsTable) -> str:
@@ -206,7 +211,7 @@ def seconds3(value: float | None) -> str:
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("reports", "templates"),
-        autoescape=lambda name: bool(name) and name.endswith((".xml.j2", ".svg.j2")),
+        autoescape=lambda name: bool(name) and name.endswith(".xml.j2"),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined)
     env.filters.update(

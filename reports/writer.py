@@ -7,7 +7,7 @@ Files in `out_dir` (overwritten, so one call per run — pass all suites of the 
     junit.xml                one <testsuite> per suite
     result.json              the stable JSON document (reports.document)
     baseline.md              with `baseline=`: new failures, fixed cases, timing changes
-    <slug>.csv / <slug>.svg  metrics tables and latency charts of load-test suites
+    <slug>.csv, <slug>.png/.svg  metrics tables and charts of load-test suites
 """
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from typing import Iterable, Mapping, Sequence, Union
 
 from reports.baseline import (DEFAULT_ABS_THRESHOLD_S, DEFAULT_REL_THRESHOLD, BaselineComparison,
                               compare_suites, compare_with_file)
-from reports.charts import render_chart_svg, write_csv
+from reports.charts import write_chart, write_csv
 from reports.document import build_document, dumps_document
 from reports.model import SgCase, SgSuite, SuiteResult
-from reports.render import (DEFAULT_TITLE, cbspider_filename, chart_file, overall_status, render_baseline_md,
+from reports.render import (DEFAULT_TITLE, cbspider_filename, chart_stem, overall_status, render_baseline_md,
                             render_cbspider, render_junit, render_report_md, render_summary_md, table_file)
 
 EXIT_OK = 0
@@ -97,7 +97,7 @@ def write_reports(results: Reportable | Iterable[Reportable], out_dir: str | Pat
         for table in suite.tables:
             write_csv(table, out / table_file(table))
         for chart in suite.charts:
-            (out / chart_file(chart)).write_text(render_chart_svg(chart), encoding="utf-8")
+            write_chart(chart, out, chart_stem(chart))
     summary = render_summary_md(suites, title=title, baseline=cmp)
     (out / "summary.md").write_text(summary, encoding="utf-8")
     append_step_summary(summary, env)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 from spider_core.drivers.base import DriverCapability
 from spider_core.errors import SpiderError
@@ -95,6 +95,31 @@ PUBLICIP_ASSOC_REQ = {"VMName": str, "NICName": str, "PrivateIP": str}
 NIC_REQ = {"Name": str, "VPCName": str, "SubnetName": str, "SecurityGroupNames": [str], "TagList": [KV]}
 NIC_IP_REQ = {"PrivateIP": str}
 PRICE_REQ = {"ConnectionName": str, "FilterList": [KV]}
+
+
+class Opt:
+    """A response key Go omits when empty (``omitempty``): present only sometimes."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+
+
+class Null:
+    """A response value that may be ``null`` (a nil slice in CB-Spider's structs)."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+
+
+def shaped(shape: Any) -> Callable[[Callable], Callable]:
+    """Record what an encoder writes (the schema language above, plus ``Opt``/``Null``): the API
+    description (``spider_core.rest.openapi``) reads it, so the documented response is the encoder's."""
+
+    def mark(encoder: Callable) -> Callable:
+        encoder.shape = shape  # type: ignore[attr-defined]
+        return encoder
+
+    return mark
 
 
 def envelope(req_schema: Schema | None) -> dict:
@@ -260,12 +285,16 @@ def dumps(obj: Any, pretty: bool = False) -> str:
     return text + "\n"
 
 
+@shaped(IID_S)
 def iid(i: IID) -> dict:
     return {"NameId": i.name_id, "SystemId": i.system_id}
 
 
 def kvs(items: list[KeyValue] | None) -> list[dict] | None:
     return None if items is None else [{"Key": kv.key, "Value": kv.value} for kv in items]
+
+
+TAIL = {"TagList": Opt([KV]), "KeyValueList": Opt([KV])}
 
 
 def _put_oe(out: dict, key: str, value: Any) -> None:
@@ -282,21 +311,25 @@ def _tail(out: dict, tags: list[KeyValue] | None, key_values: list[KeyValue] | N
 
 # ---- connection info ------------------------------------------------------------------------------
 
+@shaped(DRIVER_REQ)
 def driver(d: DriverInfo) -> dict:
     return {"DriverName": d.driver_name, "ProviderName": d.provider_name,
             "DriverLibFileName": d.driver_lib_file_name}
 
 
+@shaped({"CredentialName": str, "ProviderName": str, "KeyValueInfoList": Null([KV])})
 def credential(c: CredentialInfo) -> dict:
     return {"CredentialName": c.credential_name, "ProviderName": c.provider_name,
             "KeyValueInfoList": kvs(c.key_values) or []}
 
 
+@shaped({"RegionName": str, "ProviderName": str, "KeyValueInfoList": Null([KV]), "AvailableZoneList": Null([str])})
 def region(r: RegionInfo) -> dict:
     return {"RegionName": r.region_name, "ProviderName": r.provider_name,
             "KeyValueInfoList": kvs(r.key_values) or [], "AvailableZoneList": list(r.available_zones or [])}
 
 
+@shaped(CONNECTION_REQ)
 def connection_config(c: ConnectionConfigInfo) -> dict:
     return {"ConfigName": c.config_name, "ProviderName": c.provider_name, "DriverName": c.driver_name,
             "CredentialName": c.credential_name, "RegionName": c.region_name}
@@ -304,6 +337,10 @@ def connection_config(c: ConnectionConfigInfo) -> dict:
 
 # ---- region/zone, image, spec ---------------------------------------------------------------------
 
+ZONE_OUT = {"Name": str, "DisplayName": str, "CSPDisplayName": str, "Status": str, "KeyValueList": Opt([KV])}
+
+
+@shaped(ZONE_OUT)
 def zone(z: ZoneInfo) -> dict:
     out = {"Name": z.name, "DisplayName": z.display_name, "CSPDisplayName": z.csp_display_name,
            "Status": z.status}
@@ -311,6 +348,7 @@ def zone(z: ZoneInfo) -> dict:
     return out
 
 
+@shaped({"Name": str, "DisplayName": str, "CSPDisplayName": str, "ZoneList": Opt([ZONE_OUT]), "KeyValueList": Opt([KV])})
 def region_zone(r: RegionZoneInfo) -> dict:
     out: dict[str, Any] = {"Name": r.name, "DisplayName": r.display_name, "CSPDisplayName": r.csp_display_name}
     _put_oe(out, "ZoneList", [zone(z) for z in r.zones])
@@ -318,6 +356,7 @@ def region_zone(r: RegionZoneInfo) -> dict:
     return out
 
 
+@shaped({"IId": IID_S, "Name": str, "OSArchitecture": str, "OSPlatform": str, "OSDistribution": str, "OSDiskType": str, "OSDiskSizeGB": str, "ImageStatus": str, "KeyValueList": Opt([KV])})
 def image(i: ImageInfo) -> dict:
     out = {"IId": iid(i.iid), "Name": i.name, "OSArchitecture": i.os_architecture,
            "OSPlatform": i.os_platform, "OSDistribution": i.os_distribution, "OSDiskType": i.os_disk_type,
@@ -326,6 +365,10 @@ def image(i: ImageInfo) -> dict:
     return out
 
 
+GPU_OUT = {"Count": str, "Mfr": Opt(str), "Model": Opt(str), "MemSizeGB": Opt(str), "TotalMemSizeGB": Opt(str)}
+
+
+@shaped(GPU_OUT)
 def gpu(g: GpuInfo) -> dict:
     out = {"Count": g.count}
     _put_oe(out, "Mfr", g.mfr)
@@ -335,6 +378,7 @@ def gpu(g: GpuInfo) -> dict:
     return out
 
 
+@shaped({"Region": str, "Name": str, "VCpu": {"Count": str, "ClockGHz": Opt(str)}, "MemSizeMiB": str, "DiskSizeGB": str, "Gpu": Opt([GPU_OUT]), "KeyValueList": Opt([KV])})
 def vmspec(s: VMSpecInfo) -> dict:
     vcpu = {"Count": s.vcpu_count}
     _put_oe(vcpu, "ClockGHz", s.vcpu_clock_ghz)
@@ -347,26 +391,37 @@ def vmspec(s: VMSpecInfo) -> dict:
 
 # ---- VPC / SG / key -------------------------------------------------------------------------------
 
+SUBNET_OUT = {"IId": IID_S, "Zone": str, "IPv4_CIDR": str, **TAIL}
+
+
+@shaped(SUBNET_OUT)
 def subnet(s: SubnetInfo) -> dict:
     return _tail({"IId": iid(s.iid), "Zone": s.zone, "IPv4_CIDR": s.ipv4_cidr}, s.tags, s.key_values)
 
 
+@shaped({"IId": IID_S, "IPv4_CIDR": str, "SubnetInfoList": Null([SUBNET_OUT]), **TAIL})
 def vpc(v: VPCInfo) -> dict:
     subnets = [subnet(s) for s in v.subnets or []]  # CB-Spider's description: an array, so [] even for a stub
     return _tail({"IId": iid(v.iid), "IPv4_CIDR": v.ipv4_cidr, "SubnetInfoList": subnets}, v.tags, v.key_values)
 
 
+RULE_OUT = {"Direction": str, "IPProtocol": str, "FromPort": str, "ToPort": str, "CIDR": Opt(str)}
+
+
+@shaped(RULE_OUT)
 def rule(r: SecurityRule) -> dict:
     out = {"Direction": r.direction, "IPProtocol": r.ip_protocol, "FromPort": r.from_port, "ToPort": r.to_port}
     _put_oe(out, "CIDR", r.cidr)
     return out
 
 
+@shaped({"IId": IID_S, "VpcIID": IID_S, "SecurityRules": Null([RULE_OUT]), **TAIL})
 def security(s: SecurityInfo) -> dict:
     rules = [rule(r) for r in s.rules or []]
     return _tail({"IId": iid(s.iid), "VpcIID": iid(s.vpc_iid), "SecurityRules": rules}, s.tags, s.key_values)
 
 
+@shaped({"IId": IID_S, "Fingerprint": Opt(str), "PublicKey": Opt(str), "PrivateKey": Opt(str), "VMUserID": Opt(str), **TAIL})
 def keypair(k: KeyPairInfo) -> dict:
     out: dict[str, Any] = {"IId": iid(k.iid)}
     _put_oe(out, "Fingerprint", k.fingerprint)
@@ -378,6 +433,10 @@ def keypair(k: KeyPairInfo) -> dict:
 
 # ---- VM ---------------------------------------------------------------------------------------------
 
+NIC_OUT = {"IId": IID_S, "DeviceIndex": int, "PrivateIPs": Opt([str]), "PublicIPs": Opt([str]), "MACAddress": Opt(str), "SubnetIID": IID_S}
+
+
+@shaped(NIC_OUT)
 def nic(n: NICInfo) -> dict:
     out: dict[str, Any] = {"IId": iid(n.iid), "DeviceIndex": n.device_index}
     _put_oe(out, "PrivateIPs", n.private_ips)
@@ -387,6 +446,14 @@ def nic(n: NICInfo) -> dict:
     return out
 
 
+@shaped({
+    "IId": IID_S, "StartTime": str, "Region": {"Region": str, "Zone": Opt(str)}, "ImageType": str, "ImageIId": IID_S,
+    "VMSpecName": str, "VpcIID": IID_S, "SubnetIID": IID_S, "SecurityGroupIIds": [IID_S], "KeyPairIId": IID_S,
+    "RootDiskType": str, "RootDiskSize": str, "RootDeviceName": str, "DataDiskIIDs": Opt([IID_S]),
+    "VMBootDisk": Opt(str), "VMBlockDisk": Opt(str), "VMUserId": str, "VMUserPasswd": Opt(str), "NICs": Opt([NIC_OUT]),
+    "NetworkInterface": str, "PublicIP": str, "PublicIPs": Opt([str]), "PublicDNS": Opt(str), "PrivateIP": str,
+    "PrivateIPs": Opt([str]), "PrivateDNS": Opt(str), "Platform": str, "SSHAccessPoint": Opt(str), "AccessPoint": str,
+    **TAIL})
 def vm(v: VMInfo) -> dict:
     reg: dict[str, Any] = {"Region": v.region}
     _put_oe(reg, "Zone", v.zone)
@@ -416,12 +483,14 @@ def vm(v: VMInfo) -> dict:
     return _tail(out, v.tags, v.key_values)
 
 
+@shaped({"IId": IID_S, "VmStatus": str})
 def vm_status(s: VMStatusInfo) -> dict:
     return {"IId": iid(s.iid), "VmStatus": s.status}
 
 
 # ---- NLB ----------------------------------------------------------------------------------------------
 
+@shaped({"Protocol": str, "IP": str, "Port": str, "DNSName": str, "CspID": Opt(str), "KeyValueList": Opt([KV])})
 def listener(listener_info: ListenerInfo) -> dict:
     out = {"Protocol": listener_info.protocol, "IP": listener_info.ip, "Port": listener_info.port,
            "DNSName": listener_info.dns_name}
@@ -430,6 +499,7 @@ def listener(listener_info: ListenerInfo) -> dict:
     return out
 
 
+@shaped({"Protocol": str, "Port": str, "VMs": [IID_S], "CspID": Opt(str), "KeyValueList": Opt([KV])})
 def vm_group(g: VMGroupInfo) -> dict:
     out: dict[str, Any] = {"Protocol": g.protocol, "Port": g.port, "VMs": [iid(i) for i in g.vms]}
     _put_oe(out, "CspID", g.csp_id)
@@ -437,6 +507,7 @@ def vm_group(g: VMGroupInfo) -> dict:
     return out
 
 
+@shaped({"Protocol": str, "Port": str, "Interval": int, "Timeout": int, "Threshold": int, "CspID": Opt(str), "KeyValueList": Opt([KV])})
 def health_checker(h: HealthCheckerInfo) -> dict:
     out: dict[str, Any] = {"Protocol": h.protocol, "Port": h.port, "Interval": h.interval,
                            "Timeout": h.timeout, "Threshold": h.threshold}
@@ -445,6 +516,7 @@ def health_checker(h: HealthCheckerInfo) -> dict:
     return out
 
 
+@shaped({"IId": IID_S, "VpcIID": IID_S, "Type": str, "Scope": str, "Listener": listener.shape, "VMGroup": vm_group.shape, "HealthChecker": health_checker.shape, "CreatedTime": str, **TAIL})
 def nlb(n: NLBInfo) -> dict:
     out = {"IId": iid(n.iid), "VpcIID": iid(n.vpc_iid), "Type": n.type, "Scope": n.scope,
            "Listener": listener(n.listener), "VMGroup": vm_group(n.vm_group),
@@ -452,6 +524,7 @@ def nlb(n: NLBInfo) -> dict:
     return _tail(out, n.tags, n.key_values)
 
 
+@shaped({"AllVMs": [IID_S], "HealthyVMs": [IID_S], "UnHealthyVMs": [IID_S]})
 def health(h: HealthInfo) -> dict:
     return {"AllVMs": [iid(i) for i in h.all_vms], "HealthyVMs": [iid(i) for i in h.healthy_vms],
             "UnHealthyVMs": [iid(i) for i in h.unhealthy_vms]}
@@ -475,6 +548,7 @@ _CAPABILITY_FIELDS: tuple[tuple[str, str | None], ...] = (
 )
 
 
+@shaped({go: [str] if go == "TagSupportResourceType" else bool for go, _ in _CAPABILITY_FIELDS})
 def capability(c: DriverCapability) -> dict:
     out: dict[str, Any] = {}
     for go, py in _CAPABILITY_FIELDS:
@@ -490,18 +564,22 @@ def capability(c: DriverCapability) -> dict:
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time, what CB-Spider's stubs carry
 
 
+@shaped({"IId": IID_S, "Zone": str, "DiskType": str, "DiskSize": str, "Status": str, "OwnerVM": IID_S, "CreatedTime": str, **TAIL})
 def disk(d: DiskInfo) -> dict:
     out = {"IId": iid(d.iid), "Zone": d.zone, "DiskType": d.disk_type, "DiskSize": d.disk_size,
            "Status": d.status, "OwnerVM": iid(d.owner_vm), "CreatedTime": d.created_time or ZERO_TIME}
     return _tail(out, d.tags, d.key_values)
 
 
+@shaped({"IId": IID_S, "SourceVM": IID_S, "Status": str, "CreatedTime": str, **TAIL})
 def myimage(m: MyImageInfo) -> dict:
     out = {"IId": iid(m.iid), "SourceVM": iid(m.source_vm), "Status": m.status,
            "CreatedTime": m.created_time or ZERO_TIME}
     return _tail(out, m.tags, m.key_values)
 
 
+@shaped({"IId": IID_S, "PublicIPAddress": str, "Status": str, "OwnedVM": IID_S, "OwnedNIC": IID_S,
+         "OwnedPrivateIP": Opt(str), "CreatedTime": str, **TAIL})
 def public_ip(p: PublicIPInfo) -> dict:
     # OwnedVM/OwnedNIC are struct values: Go's omitempty never drops them
     out: dict[str, Any] = {"IId": iid(p.iid), "PublicIPAddress": p.public_ip_address, "Status": p.status,
@@ -511,6 +589,9 @@ def public_ip(p: PublicIPInfo) -> dict:
     return _tail(out, p.tags, p.key_values)
 
 
+@shaped({"IId": IID_S, "VpcIID": IID_S, "SubnetIID": IID_S, "SecurityGroupIIDs": Opt([IID_S]), "PrivateIP": str,
+         "PrivateIPs": Opt([str]), "PublicIPs": Opt([str]), "PublicIP": Opt(str), "OwnerVM": IID_S,
+         "DeviceIndex": Opt(int), "MACAddress": Opt(str), "Status": str, "CreatedTime": str, **TAIL})
 def network_interface(n: NetworkInterfaceInfo) -> dict:
     out: dict[str, Any] = {"IId": iid(n.iid), "VpcIID": iid(n.vpc_iid), "SubnetIID": iid(n.subnet_iid)}
     _put_oe(out, "SecurityGroupIIDs", [iid(i) for i in n.security_group_iids])
@@ -526,10 +607,12 @@ def network_interface(n: NetworkInterfaceInfo) -> dict:
     return _tail(out, n.tags, n.key_values)
 
 
+@shaped(KV)
 def kv(item: KeyValue) -> dict:
     return {"Key": item.key, "Value": item.value}
 
 
+@shaped({"ResType": str, "ResIId": IID_S, **TAIL})
 def tag_info(t: TagInfo) -> dict:
     return _tail({"ResType": t.res_type, "ResIId": iid(t.res_iid)}, t.tags, t.key_values)
 
@@ -556,5 +639,11 @@ def cloud_price(cloud: str, region_name: str, prices: list, simple: bool) -> dic
             "CloudName": cloud, "RegionName": region_name, "PriceList": [vm_price(p, simple) for p in prices]}
 
 
+COUNT = {"count": int}
+STATUS = {"Status": str}
+MESSAGE = {"message": str}
+
+
+@shaped({"Result": str})
 def result(ok: bool) -> dict:
     return {"Result": "true" if ok else "false"}

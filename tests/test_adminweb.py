@@ -352,7 +352,7 @@ async def test_report_viewers(null_server, tmp_path, monkeypatch):
     sg_dir, load_dir = tmp_path / "runs" / "sg", tmp_path / "runs" / "load"
     write_reports(sg_suite(), sg_dir)
     write_reports(load_suite(), load_dir)
-    (load_dir / "locust-report.html").write_text("<html><script>1</script></html>")
+    (load_dir / "locust-report.html").write_text("<html><HEAD><title>r</title></HEAD><script>1</script></html>")
     (load_dir / "chart.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     (load_dir / "latency.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     monkeypatch.setenv("SPIDER_REPORT_DIRS", str(tmp_path))
@@ -373,7 +373,10 @@ async def test_report_viewers(null_server, tmp_path, monkeypatch):
     async with client.get(f"{BASE}/reports/{ids['load']}/file/chart.png") as resp:
         assert resp.status == 200 and resp.content_type == "image/png"
     async with client.get(f"{BASE}/reports/{ids['load']}/file/locust-report.html") as resp:
-        assert resp.status == 200 and "sandbox" in resp.headers["Content-Security-Policy"]
+        assert resp.status == 200 and resp.headers["Content-Security-Policy"] == "sandbox allow-scripts"
+        served = await resp.text()
+    assert served.startswith("<html><HEAD><script>try{window.localStorage}")   # Locust's report needs storage
+    assert served.endswith("</script><title>r</title></HEAD><script>1</script></html>")
     for bad in ("..%2F..%2Fetc%2Fpasswd", ".hidden", "nothing.png", "result.pyc"):
         async with client.get(f"{BASE}/reports/{ids['load']}/file/{bad}") as resp:
             assert resp.status == 404, bad

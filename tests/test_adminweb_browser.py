@@ -4,8 +4,9 @@ chromedriver (no browser download: the driver path is given, so Selenium Manager
 Spider runs as ``spider serve`` with Basic auth on; the browser sends the credentials on every request
 (Chrome DevTools' extra headers), so each form also passes the CSRF check like a user's would. The
 tests register a MOCK connection through the forms, create a VPC, SG, key pair and VM, control and
-terminate the VM, find the calls in the call history, add a Cloud-Twin fault and see its events, and
-show hostile names as text. Screenshots go to ``test-artifacts/adminweb/`` (``ADMINWEB_SCREENSHOTS``
+terminate the VM, find the calls in the call history, run the multi-cloud Create Resources form, add a
+Cloud-Twin fault and see its events, show hostile names as text, and open a load report (figures, chart,
+Locust's own report) and an sgtest report (its coloured matrix). Screenshots go to ``test-artifacts/adminweb/`` (``ADMINWEB_SCREENSHOTS``
 overrides); the path is printed at the end.
 """
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -44,8 +47,13 @@ def _require_browser() -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    env = {"SPIDER_USERNAME": USER, "SPIDER_PASSWORD": PASSWORD}
+def report_dirs(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("adminweb-reports")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, report_dirs):
+    env = {"SPIDER_USERNAME": USER, "SPIDER_PASSWORD": PASSWORD, "SPIDER_REPORT_DIRS": str(report_dirs)}
     with SpiderProcess(tmp_path_factory.mktemp("adminweb-browser"), env=env) as proc:
         yield proc
 
@@ -337,3 +345,74 @@ def test_a_hostile_name_is_shown_as_text_and_no_script_runs(browser, mock_connec
     for path in (f"/securitygroup/{CONN}", f"/vm/{CONN}", f"/calllog?connection={CONN}"):
         page.open(path)
         assert page.driver.execute_script("return window.__xss === undefined"), path
+
+
+LOCUSTFILE = """
+from locust import HttpUser, constant, task
+
+
+class Prober(HttpUser):
+    wait_time = constant(0.1)
+
+    @task
+    def health(self):
+        self.client.get("/spider/healthz")
+"""
+
+
+def test_a_load_report_with_its_chart_and_locusts_own_report(browser, server, report_dirs, tmp_path):
+    """A report directory as ``spider load`` leaves it: figures, a chart, and Locust's HTML report (which
+    renders inside its sandbox)."""
+    from reports.model import LatencyChart, MetricsTable, SuiteResult
+    from reports.writer import write_reports
+
+    out = report_dirs / "load-report"
+    suite = SuiteResult("load-health", target=server.url)
+    suite.tables.append(MetricsTable("Requests", ["Name", "Requests", "p95 (ms)"], [["GET /spider/healthz", 20, 4.0]]))
+    suite.charts.append(LatencyChart("Latency percentiles", {"p50": [(0.0, 2.0), (1.0, 3.0)],
+                                                             "p95": [(0.0, 4.0), (1.0, 5.0)]}, slug="latency"))
+    write_reports(suite, out)
+    locustfile = tmp_path / "locustfile.py"
+    locustfile.write_text(LOCUSTFILE)
+    run = subprocess.run([sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "2", "-r", "2",
+                          "-t", "2s", "--host", server.base, "--html", str(out / "locust.html"), "--only-summary"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert (out / "locust.html").is_file(), run.stderr[-2000:]
+
+    page = browser
+    page.open("/reports")
+    page.find("#reports a").click()
+    page.wait_for(lambda: page.all("table.figures"))
+    assert page.cells("table.figures") == [["GET /spider/healthz", "20", "4.0"]]
+    chart = page.find(".charts img")
+    assert chart.get_attribute("src").endswith("/file/latency.svg")
+    assert page.driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", chart)
+    page.shot("40-load-report")
+    page.driver.get(page.find("a[href$='/file/locust.html']").get_attribute("href"))
+    text = lambda: page.driver.execute_script("return document.body.innerText")  # noqa: E731
+    page.wait_for(lambda: "Request Statistics" in text())
+    assert "Locust Test Report" in text() and "Prober" in text()
+    page.shot("41-locust-report")
+
+
+def test_an_sgtest_report_colours_its_matrix(browser, report_dirs):
+    from datetime import datetime, timezone
+
+    from reports.model import SgCase, SgCell, SgSuite
+    from reports.writer import write_reports
+
+    when = datetime.now(timezone.utc)
+    cells = [SgCell("I:TCP-01 (22)", "pass", "pass", "pass"), SgCell("I:TCP-02 (1000)", "fail", "fail", "pass")]
+    suite = SgSuite("cbspider-inbound", "mock", CONN, when,
+                    [SgCase("01", "01.inbound-case-01.sh", "mock", when, cells, description="AddRules inbound TCP 22")],
+                    prober="model")
+    write_reports(suite, report_dirs / "sgtest-out")
+    page = browser
+    page.open("/reports")
+    page.find("#reports tr.status-fail a").click()
+    page.wait_for(lambda: page.all("table.matrix"))
+    colours = page.driver.execute_script(
+        "return [...document.querySelectorAll('table.matrix td.cell')].map(c => getComputedStyle(c).backgroundColor)")
+    green, red = "rgb(215, 245, 221)", "rgb(251, 213, 213)"
+    assert colours == [green, red, green]   # two probe cells, then the API read-back
+    page.shot("42-sgtest-report")

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from concurrency.monitor import LockMonitor, summarise_view
-from reports.charts import render_chart_svg
+from reports.charts import write_chart
 from spider_helpers import REPO, SpiderProcess, TwinSubprocess, free_port
 from test_cloudtwin_spider import register
 
@@ -47,7 +47,7 @@ async def create_vpc(session: aiohttp.ClientSession, url: str, name: str) -> tup
         return resp.status, await resp.text()
 
 
-async def test_monitor_sees_holders_waiters_flags_long_holds_and_no_leftovers(twin, spider):
+async def test_monitor_sees_holders_waiters_flags_long_holds_and_no_leftovers(twin, spider, tmp_path):
     twin.admin("POST", "/faults", {"kind": "latency", "match": {"operation": "network:network:create"},
                                           "fixed": 1.0})
     names = [f"lm-vpc-{i}" for i in range(8)]
@@ -89,7 +89,9 @@ async def test_monitor_sees_holders_waiters_flags_long_holds_and_no_leftovers(tw
     assert peaks["lock peak waiters"] == s["peak_waiters"] and peaks["entries left after the run"] == 0
     counts, hold = mon.charts()
     assert max(y for _, y in counts.series["holders"]) == s["peak_holders"]
-    assert "<svg" in render_chart_svg(counts) and "<svg" in render_chart_svg(hold)
+    for chart in (counts, hold):
+        png, svg = write_chart(chart, tmp_path, chart.slug)
+        assert png.read_bytes().startswith(b"\x89PNG") and "<svg" in svg.read_text()
     assert int(requests.get(spider.url + f"/countvpc/{CONN}", timeout=30).json()["count"]) == 0
 
 

@@ -185,6 +185,11 @@ def test_logins_by_id_alone_find_their_shard(shards):
     wrong = requests.post(a + "/v3/auth/tokens", timeout=30, json={"auth": {"identity": {
         "methods": ["application_credential"], "application_credential": {"id": cred["id"], "secret": "nope"}}}})
     assert wrong.status_code == 401
+    domain_id = r.json()["token"]["user"]["domain"]["id"]      # a domain by id: the shards say whose it is
+    by_domain_id = requests.post(a + "/v3/auth/tokens", timeout=30, json={"auth": {"identity": {
+        "methods": ["password"], "password": {"user": {"name": "admin", "password": "admin",
+                                                       "domain": {"id": domain_id}}}}}})
+    assert by_domain_id.status_code == 201 and by_domain_id.headers["X-Twin-Shard"] == "b", by_domain_id.text
 
 
 def test_image_data_streams_through_a_shard_that_does_not_hold_the_cloud(shards):

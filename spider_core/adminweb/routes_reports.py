@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -142,6 +143,22 @@ def _when(text: Any) -> str:
         return str(text or "")
 
 
+# A sandboxed document may not touch localStorage (reading it throws); Locust's report reads it for its
+# theme and would render nothing. This stands in with a per-page memory store.
+STORAGE_SHIM = ("<script>try{window.localStorage}catch(e){const m=new Map();const s={getItem:k=>m.has(String(k))?"
+                "m.get(String(k)):null,setItem:(k,v)=>{m.set(String(k),String(v))},removeItem:k=>{m.delete(String(k))},"
+                "clear:()=>m.clear(),key:i=>[...m.keys()][i]??null,get length(){return m.size}};"
+                "for(const n of ['localStorage','sessionStorage'])Object.defineProperty(window,n,{value:s,"
+                "configurable:true})}</script>")
+
+
+def with_storage_shim(html: str) -> str:
+    """``html`` with ``STORAGE_SHIM`` as the first thing in its head (or its very start)."""
+    match = re.search(r"<head[^>]*>", html, re.IGNORECASE)
+    at = match.end() if match else 0
+    return html[:at] + STORAGE_SHIM + html[at:]
+
+
 @routes.get(BASE + "/reports/{rid}/file/{name}")
 async def report_file(request: web.Request) -> web.StreamResponse:
     try:
@@ -159,9 +176,11 @@ async def report_file(request: web.Request) -> web.StreamResponse:
         headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
         return web.FileResponse(path, headers={**headers, "Content-Type": IMAGES[suffix]})
     if suffix in HTML:
-        # Locust's report runs its own scripts: sandboxed, so it cannot reach AdminWeb's session or forms
+        # Locust's report runs its own scripts: sandboxed (an opaque origin), so it cannot reach AdminWeb's
+        # session, pages or forms; it gets an in-memory storage, as a sandbox has none
         headers["Content-Security-Policy"] = "sandbox allow-scripts"
-        return web.FileResponse(path, headers={**headers, "Content-Type": "text/html; charset=utf-8"})
+        return web.Response(text=with_storage_shim(path.read_text(encoding="utf-8", errors="replace")),
+                            content_type="text/html", charset="utf-8", headers=headers)
     if suffix in TEXTS:
         return web.FileResponse(path, headers={**headers, "Content-Type": "text/plain; charset=utf-8"})
     raise web.HTTPNotFound()

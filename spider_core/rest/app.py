@@ -17,6 +17,7 @@ from spider_core.admission import Overloaded
 from spider_core.errors import SpiderError
 from spider_core.rest import (
     async_jobs,
+    routes_apidoc,
     routes_catalog,
     routes_connection,
     routes_disk,
@@ -35,6 +36,7 @@ from spider_core.rest import (
     routes_vm,
     routes_vpc,
 )
+from spider_core.rest.contract import OPEN_PATHS, is_open
 from spider_core.rest.transport import SPIDER_KEY, bind, conn_name, message, query
 from spider_core.services.context import Spider
 from spider_core.splock import REQUEST as LOCK_REQUEST
@@ -51,9 +53,6 @@ MAX_LINE = 1024 * 1024
 # a resource named "a{b}" could be created but never read or deleted).
 _PARAM = re.compile(r"\{(\w+)\}")
 
-# Paths that never need credentials (contract 1.2).
-OPEN_PATHS = frozenset({"/spider/endpointinfo", "/spider/version", "/spider/ver", "/spider/healthcheck",
-                        "/spider/health", "/spider/ping", "/spider/readyz", "/spider/healthz"})
 
 # Paths outside the admission bound: probes and monitoring must answer while the server sheds load.
 UNGATED_PATHS = OPEN_PATHS | {"/spider/metrics", "/spider/splockinfo", "/spider/splockstats", "/spider/limitinfo",
@@ -93,7 +92,7 @@ def _middleware(username: str | None, password: str | None):
                 target += "?" + request.query_string
             return web.Response(status=301, headers={"Location": target, **_CORS})
         # Auth runs after routing (an unknown path without credentials is 401, as in CB-Spider).
-        if expected is not None and path not in OPEN_PATHS and not _authorized(request, expected):
+        if expected is not None and not is_open(path) and not _authorized(request, expected):
             response = message(request, "Unauthorized", 401)
         else:
             try:
@@ -200,7 +199,7 @@ def create_app(spider: Spider, *, username: str | None = None, password: str | N
     # literal paths first: /spider/vm/imagespecfavorite must not be taken for a VM named so
     for module in (routes_system, routes_connection, routes_catalog, routes_vpc, routes_security, routes_keypair,
                    routes_imagespec, routes_vm, routes_nlb, routes_disk, routes_myimage, routes_tag, routes_publicip,
-                   routes_nic, routes_price, routes_jobs, routes_mock):
+                   routes_nic, routes_price, routes_jobs, routes_mock, routes_apidoc):
         for route in module.routes:
             add = getattr(app.router, "add_" + route.method.lower())  # add_get also answers HEAD, as before
             add(_PARAM.sub(r"{\1:[^/]+}", route.path), route.handler, **route.kwargs)

@@ -24,7 +24,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 from multidict import CIMultiDict, MultiDict
 
-from spider_core import errors
+from spider_core import errors, wire
 from spider_core.errors import SpiderError
 from spider_core.jobs import Execute
 from spider_core.metadb import JobRow
@@ -96,6 +96,9 @@ def wants_async(request: web.Request) -> tuple[bool, bool]:
     return False, False
 
 
+@wire.shaped({"Id": str, "Operation": str, "Resource": str, "Name": str, "ConnectionName": str, "Status": str,
+              "Origin": str, "Method": str, "Path": str, "CreatedAt": str, "StartedAt": wire.Null(str),
+              "FinishedAt": wire.Null(str), "Result": Any, "Error": wire.Null(str)})
 def job_json(job: JobRow) -> dict[str, Any]:
     """A job as the API shows it (CB-Spider's casing)."""
     return {"Id": job.id, "Operation": job.operation, "Resource": job.resource, "Name": job.name,

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from spider_core import wire
+from spider_core.rest.contract import api
 from spider_core.rest.transport import bind, conn_name, path, reply, req_info, spider
 from spider_core.services import common
 from spider_core.services.common import Kind
@@ -47,7 +48,7 @@ def add(routes: web.RouteTableDef, word: str, kind: Kind, service: Any, encode: 
                                                                          path(request, "Id"))))
 
     async def register(request: web.Request) -> web.Response:
-        body = await bind(request, reg_schema)
+        body = await bind(request)
         return reply(request, encode(await service.register(spider(request), conn_name(request, body),
                                                             req_info(body))))
 
@@ -56,11 +57,16 @@ def add(routes: web.RouteTableDef, word: str, kind: Kind, service: Any, encode: 
         return reply(request, wire.result(await service.unregister(spider(request), conn_name(request, body),
                                                                    path(request, "Name"))))
 
-    routes.get(f"/spider/all{word}")(all_list)
-    routes.get(f"/spider/all{word}info")(all_info)
+    iids = [wire.iid]
+    infos = wire.Null([encode])
+    count = api(reply=wire.COUNT, connection=False)(count)
+    routes.get(f"/spider/all{word}")(api(reply={"AllList": {"MappedList": iids, "OnlySpiderList": iids,
+                                                            "OnlyCSPList": iids}})(all_list))
+    routes.get(f"/spider/all{word}info")(api(reply={"ResourceType": str, "AllListInfo": {
+        "MappedInfoList": infos, "OnlySpiderList": wire.Null(iids), "OnlyCSPInfoList": infos}})(all_info))
     routes.get(f"/spider/count{word}")(count)
     routes.get(f"/spider/count{word}/{{ConnectionName}}")(count)
-    routes.delete(f"/spider/csp{word}/{{Id}}")(delete_csp)
-    routes.post(f"/spider/reg{word}")(register)
-    routes.delete(f"/spider/reg{word}/{{Name}}")(unregister)
+    routes.delete(f"/spider/csp{word}/{{Id}}")(api(reply=delete_csp_reply)(delete_csp))
+    routes.post(f"/spider/reg{word}")(api(reply=encode, body=reg_schema)(register))
+    routes.delete(f"/spider/reg{word}/{{Name}}")(api(reply=wire.result)(unregister))
 

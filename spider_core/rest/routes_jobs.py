@@ -8,6 +8,7 @@ from aiohttp import web
 from spider_core.errors import SpiderError
 from spider_core.jobs import MAX_WAIT, STATUSES
 from spider_core.rest.async_jobs import job_json
+from spider_core.rest.contract import api
 from spider_core.rest.transport import path, query, reply, spider
 
 routes = web.RouteTableDef()
@@ -27,6 +28,7 @@ def _number(request: web.Request, key: str, default: float, upper: float) -> flo
 
 
 @routes.get("/spider/job/{Id}")
+@api(reply=job_json, query=("wait",), connection=False, errors=(400, 404))
 async def get(request: web.Request) -> web.Response:
     wait = _number(request, "wait", 0.0, MAX_WAIT)
     job = await spider(request).jobs.wait(path(request, "Id"), wait)
@@ -34,6 +36,7 @@ async def get(request: web.Request) -> web.Response:
 
 
 @routes.get("/spider/job")
+@api(reply={"job": [job_json]}, query=("ConnectionName", "status", "limit"), connection=False, errors=(400,))
 async def list_all(request: web.Request) -> web.Response:
     wanted = tuple(s.strip().lower() for s in query(request, "status").split(",") if s.strip())
     unknown = [s for s in wanted if s not in STATUSES]
@@ -46,5 +49,6 @@ async def list_all(request: web.Request) -> web.Response:
 
 
 @routes.delete("/spider/job/{Id}")
+@api(reply=job_json, connection=False, errors=(404, 409))
 async def cancel(request: web.Request) -> web.Response:
     return reply(request, job_json(await spider(request).jobs.cancel(path(request, "Id"))))

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from spider_core import wire
 from spider_core.rest import management
+from spider_core.rest.contract import api
 from spider_core.rest.transport import bind, conn_name, force, path, reply, req_info, spider
 from spider_core.services import keypair
 from spider_core.services.common import KEY
@@ -14,13 +15,15 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/spider/keypair")
+@api(reply=wire.keypair, body=wire.KEY_REQ)
 async def create(request: web.Request) -> web.Response:
-    body = await bind(request, wire.KEY_REQ)
+    body = await bind(request)
     info = await keypair.create(spider(request), conn_name(request, body), req_info(body), body.get("IDTransformMode"))
     return reply(request, wire.keypair(info))
 
 
 @routes.get("/spider/keypair")
+@api(reply={"keypair": [wire.keypair]})
 async def list_all(request: web.Request) -> web.Response:
     body = await bind(request)
     items = await keypair.list_all(spider(request), conn_name(request, body))
@@ -28,6 +31,7 @@ async def list_all(request: web.Request) -> web.Response:
 
 
 @routes.get("/spider/keypair/{Name}")
+@api(reply=wire.keypair)
 async def get(request: web.Request) -> web.Response:
     body = await bind(request)
     return reply(request, wire.keypair(await keypair.get(spider(request), conn_name(request, body),
@@ -35,6 +39,7 @@ async def get(request: web.Request) -> web.Response:
 
 
 @routes.delete("/spider/keypair/{Name}")
+@api(reply=wire.result, query=("force",))
 async def delete(request: web.Request) -> web.Response:
     body = await bind(request)
     ok = await keypair.delete(spider(request), conn_name(request, body), path(request, "Name"), force(request))

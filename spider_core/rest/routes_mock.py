@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import json
 
+from typing import Any
+
 from aiohttp import web
 
 from mock_driver.faults import FAULTS
 from spider_core.errors import SpiderError
+from spider_core.rest.contract import api
 from spider_core.rest.transport import path, query, reply
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/spider/mock/faults")
+@api(reply={"faults": [Any]}, connection=False)
 async def list_faults(request: web.Request) -> web.Response:
     return reply(request, {"faults": FAULTS.public()})
 
 
 @routes.post("/spider/mock/faults")
+@api(reply={"faults": [Any]}, body=Any, flat=True, connection=False, errors=(400,))
 async def add_faults(request: web.Request) -> web.Response:
     raw = await request.read()
     try:
@@ -40,11 +45,13 @@ async def add_faults(request: web.Request) -> web.Response:
 
 
 @routes.delete("/spider/mock/faults")
+@api(reply={"removed": int}, connection=False)
 async def clear_faults(request: web.Request) -> web.Response:
     return reply(request, {"removed": FAULTS.clear()})
 
 
 @routes.delete("/spider/mock/faults/{Id}")
+@api(reply={"removed": int}, connection=False, errors=(404,))
 async def remove_fault(request: web.Request) -> web.Response:
     rule_id = path(request, "Id")
     if not FAULTS.remove(rule_id):
@@ -53,6 +60,7 @@ async def remove_fault(request: web.Request) -> web.Response:
 
 
 @routes.get("/spider/mock/events")
+@api(reply={"events": [Any], "last": int, "counts": {}}, query=("since", "kind", "rule", "limit"), connection=False, errors=(400,))
 async def events(request: web.Request) -> web.Response:
     def number(key: str, default: int) -> int:
         text = query(request, key)

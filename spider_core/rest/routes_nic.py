@@ -6,6 +6,7 @@ from aiohttp import web
 
 from spider_core import wire
 from spider_core.rest import management
+from spider_core.rest.contract import api
 from spider_core.rest.transport import DELETE_REQ, bind, body_force, conn_name, path, reply, req_info, spider
 from spider_core.services import nic
 from spider_core.services.common import NIC
@@ -14,13 +15,15 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/spider/nic")
+@api(reply=wire.network_interface, body=wire.NIC_REQ)
 async def create(request: web.Request) -> web.Response:
-    body = await bind(request, wire.NIC_REQ)
+    body = await bind(request)
     info = await nic.create(spider(request), conn_name(request, body), req_info(body), body.get("IDTransformMode"))
     return reply(request, wire.network_interface(info))
 
 
 @routes.get("/spider/nic")
+@api(reply={"nic": [wire.network_interface]})
 async def list_all(request: web.Request) -> web.Response:
     body = await bind(request)
     items = await nic.list_all(spider(request), conn_name(request, body))
@@ -28,6 +31,7 @@ async def list_all(request: web.Request) -> web.Response:
 
 
 @routes.get("/spider/nic/{Name}")
+@api(reply=wire.network_interface)
 async def get(request: web.Request) -> web.Response:
     body = await bind(request)
     info = await nic.get(spider(request), conn_name(request, body), path(request, "Name"))
@@ -35,21 +39,24 @@ async def get(request: web.Request) -> web.Response:
 
 
 @routes.delete("/spider/nic/{Name}")
+@api(reply=wire.result, body=DELETE_REQ, flat=True, query=("ConnectionName", "force"))
 async def delete(request: web.Request) -> web.Response:
-    raw = await bind(request, DELETE_REQ, flat=True)
+    raw = await bind(request)
     ok = await nic.delete(spider(request), conn_name(request, raw), path(request, "Name"), body_force(request, raw))
     return reply(request, wire.result(ok))
 
 
 @routes.put("/spider/nic/{Name}/attach")
+@api(reply=wire.network_interface, body=wire.VM_NAME_REQ)
 async def attach(request: web.Request) -> web.Response:
-    body = await bind(request, wire.VM_NAME_REQ)
+    body = await bind(request)
     info = await nic.attach(spider(request), conn_name(request, body), path(request, "Name"),
                             req_info(body).get("VMName", ""))
     return reply(request, wire.network_interface(info))
 
 
 @routes.put("/spider/nic/{Name}/detach")
+@api(reply=wire.result)
 async def detach(request: web.Request) -> web.Response:
     body = await bind(request)
     return reply(request, wire.result(await nic.detach(spider(request), conn_name(request, body),
@@ -57,14 +64,16 @@ async def detach(request: web.Request) -> web.Response:
 
 
 @routes.post("/spider/nic/{Name}/privateip")
+@api(reply=wire.network_interface, body=wire.NIC_IP_REQ)
 async def add_private_ip(request: web.Request) -> web.Response:
-    body = await bind(request, wire.NIC_IP_REQ)
+    body = await bind(request)
     info = await nic.add_private_ip(spider(request), conn_name(request, body), path(request, "Name"),
                                     req_info(body).get("PrivateIP", ""))
     return reply(request, wire.network_interface(info))
 
 
 @routes.delete("/spider/nic/{Name}/privateip/{IP}")
+@api(reply=wire.result)
 async def remove_private_ip(request: web.Request) -> web.Response:
     body = await bind(request)
     ok = await nic.remove_private_ip(spider(request), conn_name(request, body), path(request, "Name"),
@@ -73,6 +82,7 @@ async def remove_private_ip(request: web.Request) -> web.Response:
 
 
 @routes.get("/spider/nic/{Name}/osconfigscript")
+@api(reply={"ConnectionName": str, "NICName": str, "Script": str})
 async def os_config_script(request: web.Request) -> web.Response:
     body = await bind(request)
     name = path(request, "Name")

@@ -7,9 +7,12 @@ the ``csp`` asked for, filtered by the query parameters MC-Insight takes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from spider_core import wire
+from spider_core.rest.contract import api
 from spider_core.rest.transport import bind, conn_name, path, query, reply, spider
 from spider_core.services import catalog_search, price
 from spider_core.wire import kvs_in
@@ -18,6 +21,7 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/spider/productfamily/{RegionName}")
+@api(reply={"productfamily": [str]})
 async def product_family(request: web.Request) -> web.Response:
     body = await bind(request)
     families = await price.product_families(spider(request), conn_name(request, body), path(request, "RegionName"))
@@ -26,8 +30,9 @@ async def product_family(request: web.Request) -> web.Response:
 
 @routes.get("/spider/priceinfo/vm/{RegionName}")
 @routes.post("/spider/priceinfo/vm/{RegionName}")
+@api(reply=Any, body=wire.PRICE_REQ, flat=True, query=("ConnectionName", "simple"))
 async def vm_price(request: web.Request) -> web.Response:
-    body = await bind(request, wire.PRICE_REQ, flat=True)
+    body = await bind(request)
     region = path(request, "RegionName")
     conn, prices = await price.vm_prices(spider(request), conn_name(request, body), region,
                                          kvs_in(body.get("FilterList")))
@@ -52,5 +57,6 @@ for _path, _what, _params, _search_fn in (
         ("price-info", "price", catalog_search.PRICE_PARAMS, catalog_search.prices),
         ("vm-spec", "spec", catalog_search.SPEC_PARAMS, catalog_search.specs),
         ("vm-image", "image", catalog_search.IMAGE_PARAMS, catalog_search.images)):
-    routes.get(f"/spider/mcinsight/{_path}")(_search(_params, _search_fn))
-    routes.get(f"/spider/mcinsight/{_path}/filters")(_filters(_what))
+    routes.get(f"/spider/mcinsight/{_path}")(
+        api(reply=Any, connection=False, query=_params, errors=(400,))(_search(_params, _search_fn)))
+    routes.get(f"/spider/mcinsight/{_path}/filters")(api(reply=Any, connection=False)(_filters(_what)))

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from spider_core import wire
 from spider_core.rest import management
+from spider_core.rest.contract import api
 from spider_core.rest.transport import bind, conn_name, force, path, reply, req_info, spider
 from spider_core.services import security
 from spider_core.services.common import SG
@@ -14,14 +15,16 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/spider/securitygroup")
+@api(reply=wire.security, body=wire.SG_REQ)
 async def create(request: web.Request) -> web.Response:
-    body = await bind(request, wire.SG_REQ)
+    body = await bind(request)
     info = await security.create(spider(request), conn_name(request, body), req_info(body),
                                  body.get("IDTransformMode"))
     return reply(request, wire.security(info))
 
 
 @routes.get("/spider/securitygroup")
+@api(reply={"securitygroup": [wire.security]})
 async def list_all(request: web.Request) -> web.Response:
     body = await bind(request)
     items = await security.list_all(spider(request), conn_name(request, body))
@@ -29,6 +32,7 @@ async def list_all(request: web.Request) -> web.Response:
 
 
 @routes.get("/spider/securitygroup/vpc/{VPCName}")
+@api(reply={"securitygroup": [wire.security]})
 async def list_of_vpc(request: web.Request) -> web.Response:
     body = await bind(request)
     items = await security.list_all(spider(request), conn_name(request, body), path(request, "VPCName"))
@@ -36,6 +40,7 @@ async def list_of_vpc(request: web.Request) -> web.Response:
 
 
 @routes.get("/spider/securitygroup/{Name}")
+@api(reply=wire.security)
 async def get(request: web.Request) -> web.Response:
     body = await bind(request)
     info = await security.get(spider(request), conn_name(request, body), path(request, "Name"))
@@ -43,6 +48,7 @@ async def get(request: web.Request) -> web.Response:
 
 
 @routes.delete("/spider/securitygroup/{Name}")
+@api(reply=wire.result, query=("force",))
 async def delete(request: web.Request) -> web.Response:
     body = await bind(request)
     ok = await security.delete(spider(request), conn_name(request, body), path(request, "Name"), force(request))
@@ -50,16 +56,18 @@ async def delete(request: web.Request) -> web.Response:
 
 
 @routes.post("/spider/securitygroup/{SGName}/rules")
+@api(reply=wire.security, body=wire.RULES_REQ)
 async def add_rules(request: web.Request) -> web.Response:
-    body = await bind(request, wire.RULES_REQ)
+    body = await bind(request)
     info = await security.add_rules(spider(request), conn_name(request, body), path(request, "SGName"),
                                     req_info(body))
     return reply(request, wire.security(info))
 
 
 @routes.delete("/spider/securitygroup/{SGName}/rules")
+@api(reply=wire.result, body=wire.RULES_REQ)
 async def remove_rules(request: web.Request) -> web.Response:
-    body = await bind(request, wire.RULES_REQ)
+    body = await bind(request)
     ok = await security.remove_rules(spider(request), conn_name(request, body), path(request, "SGName"),
                                      req_info(body))
     return reply(request, wire.result(ok))
@@ -67,8 +75,9 @@ async def remove_rules(request: web.Request) -> web.Response:
 
 @routes.get("/spider/getsecuritygroupowner")
 @routes.post("/spider/getsecuritygroupowner")
+@api(reply=wire.iid, body=wire.OWNER_REQ, query=("CSPId",))
 async def owner(request: web.Request) -> web.Response:
-    body = await bind(request, wire.OWNER_REQ)
+    body = await bind(request)
     csp_id = req_info(body).get("CSPId") or body.get("CSPId", "")
     return reply(request, wire.iid(await security.owner_vpc(spider(request), conn_name(request, body), csp_id)))
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+from typing import Any
+
 from aiohttp import web
 
 from spider_core import __version__, wire
 from spider_core.calllog import call_log
 from spider_core.cluster_view import cluster_view, info_strings
 from spider_core.errors import SpiderError
+from spider_core.rest.contract import api
 from spider_core.rest.transport import bind, conn_name, message, path, query, reply, req_info, spider
 from spider_core.services import system
 
@@ -17,6 +20,7 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/spider/endpointinfo")
+@api(reply=str, text="text/plain", connection=False)
 async def endpoint_info(request: web.Request) -> web.Response:
     base = f"http://{request.host}/spider"
     text = ("\n  <CB-Spider> Multi-Cloud Unified Interface Framework >> One-Code, Multi-Cloud\n"
@@ -26,6 +30,7 @@ async def endpoint_info(request: web.Request) -> web.Response:
 
 @routes.get("/spider/version")
 @routes.get("/spider/ver")
+@api(reply={"Version": str}, connection=False)
 async def version(request: web.Request) -> web.Response:
     return reply(request, {"Version": f"CB-Spider spidertwin-v{__version__}"})
 
@@ -33,6 +38,7 @@ async def version(request: web.Request) -> web.Response:
 @routes.get("/spider/healthcheck")
 @routes.get("/spider/health")
 @routes.get("/spider/ping")
+@api(reply=wire.MESSAGE, connection=False)
 async def health(request: web.Request) -> web.Response:
     try:
         await spider(request).db.ping()
@@ -42,12 +48,14 @@ async def health(request: web.Request) -> web.Response:
 
 
 @routes.get("/spider/healthz")
+@api(reply={"message": str, "phase": str}, connection=False)
 async def healthz(request: web.Request) -> web.Response:
     """Alive: the process answers (under overload and while draining too; no MetaDB round trip)."""
     return reply(request, {"message": "alive", "phase": spider(request).phase})
 
 
 @routes.get("/spider/readyz")
+@api(reply=wire.MESSAGE, connection=False)
 async def readyz(request: web.Request) -> web.Response:
     """Can take work: recovered after a restart, not draining, not shedding load, MetaDB answering."""
     ok, why = spider(request).readiness()
@@ -59,6 +67,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 @routes.get("/spider/metrics")
+@api(reply=str, text="text/plain", connection=False)
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text format (``spider_core.metrics``)."""
     await spider(request).metrics.refresh()
@@ -78,6 +87,7 @@ async def lock_and_limit_view(request: web.Request) -> dict:
 
 
 @routes.get("/spider/splockinfo")
+@api(reply=Any, query=("detail",), connection=False)
 async def splock_info(request: web.Request) -> web.Response:
     if query(request, "detail").lower() in ("true", "1", "yes"):
         return reply(request, await lock_and_limit_view(request))
@@ -88,11 +98,13 @@ async def splock_info(request: web.Request) -> web.Response:
 
 
 @routes.get("/spider/splockstats")
+@api(reply=Any, connection=False)
 async def splock_stats(request: web.Request) -> web.Response:
     return reply(request, await lock_and_limit_view(request))
 
 
 @routes.get("/spider/limitinfo")
+@api(reply={"limitinfo": [Any]}, query=("ConnectionName",), connection=False)
 async def limit_info(request: web.Request) -> web.Response:
     """Request limiters per connection (``?ConnectionName=`` for one): policy, in-flight, queued,
     throttled answers, retries, time spent waiting."""
@@ -103,6 +115,7 @@ async def limit_info(request: web.Request) -> web.Response:
 
 
 @routes.get("/spider/calllog")
+@api(reply={"calllog": [Any]}, query=("cloudos", "resourcetype", "resourcename", "connection", "errors", "since", "limit"), connection=False, errors=(400,))
 async def calllog(request: web.Request) -> web.Response:
     """CSP call history as JSON; filters: cloudos, resourcetype, resourcename, connection, errors, since, limit."""
     def number(key: str, default: int) -> int:
@@ -120,6 +133,7 @@ async def calllog(request: web.Request) -> web.Response:
 
 
 @routes.delete("/spider/destroy")
+@api(reply=Any)
 async def destroy(request: web.Request) -> web.Response:
     body = await bind(request)
     result = await system.destroy(spider(request), conn_name(request, body))
@@ -129,14 +143,16 @@ async def destroy(request: web.Request) -> web.Response:
 
 
 @routes.post("/spider/anycall")
+@api(reply={"FID": str, "IKeyValueList": wire.Null([wire.KV]), "OKeyValueList": wire.Null([wire.KV])}, body=wire.ANYCALL_REQ)
 async def any_call(request: web.Request) -> web.Response:
-    body = await bind(request, wire.ANYCALL_REQ)
+    body = await bind(request)
     out = await system.any_call(spider(request), conn_name(request, body), req_info(body))
     return reply(request, {"FID": out.fid, "IKeyValueList": wire.kvs(out.inputs),
                            "OKeyValueList": wire.kvs(out.outputs)})
 
 
 @routes.get("/spider/driver/capability")
+@api(reply=wire.capability)
 async def capability(request: web.Request) -> web.Response:
     body = await bind(request)
     return reply(request, wire.capability(await system.capability(spider(request), conn_name(request, body))))
@@ -147,6 +163,7 @@ def _resource_type(request: web.Request, body: dict) -> str:
 
 
 @routes.get("/spider/cspresourcename/{Name}")
+@api(reply={"Name": str}, query=("ResourceType",))
 async def csp_resource_name(request: web.Request) -> web.Response:
     body = await bind(request)
     name = await system.csp_resource_name(spider(request), conn_name(request, body), _resource_type(request, body),
@@ -159,6 +176,7 @@ _ENCODERS = {"vpc": wire.vpc, "sg": wire.security, "keypair": wire.keypair, "vm"
 
 
 @routes.get("/spider/cspresourceinfo/{Name}")
+@api(reply=Any, query=("ResourceType",))
 async def csp_resource_info(request: web.Request) -> web.Response:
     body = await bind(request)
     rtype, info = await system.csp_resource_info(spider(request), conn_name(request, body),
@@ -183,6 +201,7 @@ async def _port_of(request: web.Request) -> tuple[str, int]:
 
 
 @routes.get("/spider/check/tcp")
+@api(reply=wire.MESSAGE, query=("Hostname", "Port"), connection=False, errors=(400,))
 async def check_tcp(request: web.Request) -> web.Response:
     """Is a TCP port open? (a connect within 3 s)."""
     host, port = await _port_of(request)
@@ -208,6 +227,7 @@ class _UDPProbe(asyncio.DatagramProtocol):
 
 
 @routes.get("/spider/check/udp")
+@api(reply=wire.MESSAGE, query=("Hostname", "Port"), connection=False, errors=(400,))
 async def check_udp(request: web.Request) -> web.Response:
     """Is a UDP port open? A reply, or silence for 2 s (no ICMP port-unreachable), counts as open."""
     host, port = await _port_of(request)

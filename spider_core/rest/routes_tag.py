@@ -9,11 +9,13 @@ from aiohttp import web
 
 from spider_core import wire
 from spider_core.errors import SpiderError
+from spider_core.rest.contract import api
 from spider_core.rest.transport import bind, conn_name, path, query, reply, req_info, spider
 from spider_core.services import tag
 
 routes = web.RouteTableDef()
 MISSING = "Missing required query parameters"
+TARGET = ("ConnectionName", "ResourceType", "ResourceName")
 
 
 def _query_target(request: web.Request) -> tuple[str, str, str]:
@@ -24,8 +26,9 @@ def _query_target(request: web.Request) -> tuple[str, str, str]:
 
 
 @routes.post("/spider/tag")
+@api(reply=wire.kv, body=wire.TAG_ADD_REQ)
 async def add(request: web.Request) -> web.Response:
-    body = await bind(request, wire.TAG_ADD_REQ)
+    body = await bind(request)
     info = req_info(body)
     kv = await tag.add(spider(request), conn_name(request, body), info.get("ResourceType", ""),
                        info.get("ResourceName", ""), info.get("Tag") or {})
@@ -33,6 +36,7 @@ async def add(request: web.Request) -> web.Response:
 
 
 @routes.get("/spider/tag")
+@api(reply={"tag": [wire.kv], "resourceType": str}, query=TARGET, connection=False, errors=(400,))
 async def list_tags(request: web.Request) -> web.Response:
     connection, rtype, name = _query_target(request)
     word = tag.rs_type(rtype, status=400)
@@ -41,8 +45,9 @@ async def list_tags(request: web.Request) -> web.Response:
 
 
 @routes.post("/spider/tag/find")
+@api(reply={"tag": [wire.tag_info]}, body=wire.TAG_FIND_REQ)
 async def find(request: web.Request) -> web.Response:
-    body = await bind(request, wire.TAG_FIND_REQ)
+    body = await bind(request)
     info = req_info(body)
     found = await tag.find(spider(request), conn_name(request, body), info.get("ResourceType", ""),
                            info.get("Keyword", ""))
@@ -50,6 +55,7 @@ async def find(request: web.Request) -> web.Response:
 
 
 @routes.get("/spider/tag/{Key}")
+@api(reply=wire.kv, query=TARGET, connection=False, errors=(400,))
 async def get(request: web.Request) -> web.Response:
     connection, rtype, name = _query_target(request)
     key = path(request, "Key")
@@ -61,8 +67,9 @@ async def get(request: web.Request) -> web.Response:
 
 
 @routes.delete("/spider/tag/{Key}")
+@api(reply=wire.result, body=wire.TAG_REMOVE_REQ)
 async def remove(request: web.Request) -> web.Response:
-    body = await bind(request, wire.TAG_REMOVE_REQ)
+    body = await bind(request)
     info = req_info(body)
     ok = await tag.remove(spider(request), conn_name(request, body), info.get("ResourceType", ""),
                           info.get("ResourceName", ""), path(request, "Key"))

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from spider_core import wire
 from spider_core.errors import SpiderError
+from spider_core.rest.contract import API_KEY
 from spider_core.services.context import Spider
 
 SPIDER_KEY: web.AppKey[Spider] = web.AppKey("spider", Spider)
@@ -26,7 +27,8 @@ def spider(request: web.Request) -> Spider:
 
 async def bind(request: web.Request, schema: wire.Schema | None = None, *, flat: bool = False) -> dict:
     """The request body decoded against ``wire.envelope(schema)`` ({} when there is none);
-    with ``flat``, against ``schema`` itself (connection-info bodies have no ReqInfo).
+    with ``flat``, against ``schema`` itself (connection-info bodies have no ReqInfo). Without a
+    ``schema``, the route's declared one (``contract.api``) applies.
 
     Content-Type rules (contract 1.3): JSON is decoded; form and multipart bodies bind nothing;
     any other non-empty body is CB-Spider's 415 text.
@@ -47,6 +49,10 @@ async def bind(request: web.Request, schema: wire.Schema | None = None, *, flat:
             else:
                 raise SpiderError(UNSUPPORTED_MEDIA)
         request[_BODY_KEY] = cached = data
+    if schema is None:
+        contract = request.get(API_KEY)
+        if contract is not None:
+            schema, flat = contract.body, contract.flat
     return wire.decode(cached, schema if flat and schema is not None else wire.envelope(schema)) or {}
 
 

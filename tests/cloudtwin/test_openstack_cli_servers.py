@@ -6,41 +6,10 @@ what the CLI prints."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import time
 from typing import Any
 
-import pytest
-
-
-class Cli:
-    """``openstack`` commands run in this process through ``openstackclient.shell.main`` (the entry
-    point of the ``openstack`` script itself), so that fifty commands do not pay fifty interpreter starts."""
-
-    def __init__(self, url: str, cloud: str, project: str, monkeypatch: pytest.MonkeyPatch) -> None:
-        from openstackclient import shell
-
-        self.main = shell.main
-        env = {"OS_AUTH_URL": f"{url}/v3", "OS_USERNAME": "admin", "OS_PASSWORD": "admin",
-               "OS_PROJECT_NAME": project, "OS_USER_DOMAIN_NAME": cloud, "OS_PROJECT_DOMAIN_NAME": cloud,
-               "OS_REGION_NAME": "RegionOne", "OS_IDENTITY_API_VERSION": "3", "OS_INTERFACE": "public"}
-        for key in [k for k in __import__("os").environ if k.startswith("OS_")]:
-            monkeypatch.delenv(key)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-
-    def run(self, *args: str, check: bool = True) -> tuple[int, str]:
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = self.main(list(args))
-        if check:
-            assert code == 0, f"openstack {' '.join(args)}: {err.getvalue()[-2000:]}"
-        return code, out.getvalue()
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.run(*args, "-f", "json")[1])
+from twin_helpers import OpenStackCli as Cli
 
 
 def _wait(cli: Cli, name: str, status: str, timeout: float = 30) -> dict[str, Any]:
@@ -58,8 +27,8 @@ def _action(cli: Cli, args: tuple[str, ...], name: str, status: str) -> dict[str
     return _wait(cli, name, status)
 
 
-def test_openstack_cli_server_chapter(threaded_twin, monkeypatch):
-    cli = Cli(threaded_twin.url, "cli-cloud", "admin", monkeypatch)
+def test_openstack_cli_server_chapter(threaded_twin):
+    cli = Cli(threaded_twin.url, "cli-cloud", "admin", in_process=True)
     flavor = cli.json("flavor", "create", "--vcpus", "1", "--ram", "256", "--disk", "1", "cli.flavor")
     assert flavor["name"] == "cli.flavor" and flavor["os-flavor-access:is_public"] is True
     cli.run("flavor", "set", "--property", "hw:cpu_policy=shared", "cli.flavor")
@@ -102,12 +71,12 @@ def test_openstack_cli_server_chapter(threaded_twin, monkeypatch):
     _action(cli, ("rescue",), "cli-vm", "RESCUE")
     _action(cli, ("unrescue",), "cli-vm", "ACTIVE")
     cli.run("server", "lock", "cli-vm")
-    assert cli.run("server", "stop", "cli-vm", check=False)[0] != 0, "a locked server refuses stop"
+    assert cli.run("server", "stop", "cli-vm", check=False).returncode != 0, "a locked server refuses stop"
     cli.run("server", "unlock", "cli-vm")
 
     image = cli.json("server", "image", "create", "--name", "cli-snap", "--wait", "cli-vm")
     assert image["name"] == "cli-snap" and image["status"] == "active"
-    assert "login:" in cli.run("console", "log", "show", "cli-vm")[1]
+    assert "login:" in cli.run("console", "log", "show", "cli-vm").stdout
     events = [e["Action"] for e in cli.json("server", "event", "list", "cli-vm")]
     assert events[-1] == "create" and {"resize", "migrate", "shelve", "rescue", "createImage"} <= set(events)
     cli.run("server", "add", "security", "group", "cli-vm", "cli-web")

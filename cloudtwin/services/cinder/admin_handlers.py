@@ -83,8 +83,8 @@ async def show_quota(call: Call) -> web.Response:
     return wire.json_response(200, {"quota_set": out})
 
 
-def _quota_body(call: Call, c: CinderState, known: set[str]) -> dict[str, int]:
-    body = call.body("quota_set")
+def _quota_body(call: Call, c: CinderState, known: set[str], key: str = "quota_set") -> dict[str, int]:
+    body = call.body(key)
     bad = sorted(k for k in body if k not in known and k not in ("tenant_id", "id"))
     if bad:
         raise ApiError(400, f"Bad key(s) in quota set: {', '.join(bad)}")
@@ -133,7 +133,7 @@ async def show_quota_class(call: Call) -> web.Response:
 async def update_quota_class(call: Call) -> web.Response:
     _admin(call)
     c = _cinder(call)
-    values = _quota_body(call, c, set(quota_values(c, None)))
+    values = _quota_body(call, c, set(quota_values(c, None)), "quota_class_set")
     c.class_quotas.update(values)
     return wire.json_response(200, {"quota_class_set": {k: lim for k, (lim, _) in quota_values(c, None).items()}})
 

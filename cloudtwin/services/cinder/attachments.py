@@ -229,6 +229,21 @@ class AttachmentMethods:
         self._attachments_attached(v)
         return a
 
+    def force_detach(self, v: Volume, attachment_id: str | None) -> None:
+        """Admin os-force_detach: drop the attachment (or all) whatever the state; the volume is free."""
+        found = self.attachments_of_volume(v.id)
+        if attachment_id:
+            found = [a for a in found if a.id == attachment_id]
+            if not found:
+                raise ApiError(404, f"Volume attachment could not be found with filter: attachment_id = "
+                                    f"{attachment_id}.")
+        for a in found:
+            self._drop_attachment(a)
+        if not self._att_by_volume.get(v.id):
+            self.region.twin.scheduler.cancel(v)
+            self._enter(v, "available")
+        v.touch()
+
     def detach_legacy(self, v: Volume, attachment_id: str | None) -> None:
         found = self.attachments_of_volume(v.id)
         if attachment_id:

@@ -346,6 +346,11 @@ async def create_volume(call: Call) -> web.Response:
             raise ApiError(404, f"{what} {ref} could not be found.")
     snap_ref = _opt_str(body, "snapshot_id", max_len=64)
     snapshot = c.get_snapshot(None if is_admin(call) else pid, snap_ref) if snap_ref else None
+    type_ref = _opt_str(body, "volume_type")
+    if type_ref and not is_admin(call):
+        vt = c.find_type(type_ref)
+        if not vt.is_public and pid not in vt.access:
+            raise ApiError(404, f"Volume type with name {type_ref} could not be found.")
     name = _opt_str(body, "name") or _opt_str(body, "display_name")
     description = _opt_str(body, "description")
     if description is None:
@@ -565,6 +570,7 @@ _ACTIONS: dict[str, Any] = {
     "os-initialize_connection": _initialize_connection,
     "os-terminate_connection": lambda call, c, v, arg: None,
     "os-force_delete": _force_delete,
+    "os-force_detach": lambda call, c, v, arg: c.force_detach(v, arg.get("attachment_id")),
     "os-set_image_metadata": _set_image_metadata,
     "os-unset_image_metadata": _unset_image_metadata,
     "os-show_image_metadata": _show_image_metadata,
@@ -693,6 +699,7 @@ def add_routes(r: Router) -> None:
     r.add(s, "GET", "/v3", version, "volume:version:get", auth=False)
     r.add(s, "GET", f"{p}/volumes", no_volume_id, "volume:volume:list")
     r.add(s, "DELETE", f"{p}/volumes", no_volume_id, "volume:volume:delete")
+    r.add(s, "PUT", f"{p}/volumes", no_volume_id, "volume:volume:update")
     r.add(s, "GET", f"{p}/volumes/detail", list_volumes_detail, "volume:volume:list")
     r.add(s, "GET", f"{p}/volumes/summary", volume_summary, "volume:volume:summary")
     r.add(s, "POST", f"{p}/volumes", create_volume, "volume:volume:create")

@@ -95,6 +95,7 @@ class Backup(Resource):
     data_timestamp: float = 0.0
     fail_reason: str | None = None
     restore_volume_id: str | None = None        # the volume a running restore writes to
+    volume_metadata: dict[str, str] = field(default_factory=dict)   # the volume's, restored with the data
 
 
 @dataclass(kw_only=True)

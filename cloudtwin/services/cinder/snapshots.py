@@ -84,7 +84,7 @@ class SnapshotMethods:
 
     def delete_snapshot(self, s: Snapshot, *, force: bool = False) -> None:
         status = self.snapshot_status(s)
-        if status == "deleting":
+        if status == "deleting" and (not force or s.due_at is not None):
             return
         if not force and status not in ("available", "error", "error_deleting"):
             raise ApiError(400, f"Invalid snapshot: Snapshot status must be available or error and must not be "
@@ -150,7 +150,8 @@ class SnapshotMethods:
                    volume_id=v.id, size=v.size, description=description, availability_zone=v.availability_zone,
                    container=container or "volumebackups", snapshot_id=snapshot_id,
                    parent_id=parent.id if parent else None, is_incremental=parent is not None,
-                   metadata=dict(metadata), data_timestamp=time.time())
+                   metadata=dict(metadata), data_timestamp=time.time(),
+                   volume_metadata=dict(v.metadata))
         self.backups[b.id] = b
         self._enter_kind(b, BACKUP, "creating")
         self._enter(v, "backing-up_in_use" if status == "in-use" else "backing-up")
@@ -180,6 +181,7 @@ class SnapshotMethods:
         if target.size < b.size:
             raise ApiError(400, f"Invalid volume: volume size {target.size} is smaller than backup size {b.size}.")
         b.restore_volume_id = target.id
+        target.metadata = {**target.metadata, **b.volume_metadata}    # the backup carries the volume's metadata
         self._enter_kind(b, BACKUP, "restoring")
         self._enter(target, "restoring-backup")
 

@@ -83,7 +83,9 @@ async def update_type(call: Call) -> web.Response:
         raise ApiError(400, f"Invalid input received: Invalid value '{is_public}' for is_public.")
     _cinder(call).update_type(vt, name=body.get("name"), description=body.get("description", ...),
                               is_public=wire.boolean(is_public) if is_public is not None else None)
-    return wire.json_response(200, {"volume_type": type_doc(vt, qos=False)})
+    doc = type_doc(vt, qos=False)
+    del doc["os-volume-type-access:is_public"]      # Cinder's update view has is_public only
+    return wire.json_response(200, {"volume_type": doc})
 
 
 async def delete_type(call: Call) -> web.Response:
@@ -183,8 +185,8 @@ def _encryption_doc(vt: VolumeType) -> dict[str, Any]:
     enc = vt.encryption or {}
     return {"volume_type_id": vt.id, "encryption_id": vt.id, "provider": enc.get("provider"),
             "cipher": enc.get("cipher"), "key_size": enc.get("key_size"),
-            "control_location": enc.get("control_location"), "deleted": False, "created_at": None,
-            "updated_at": None, "deleted_at": None}
+            "control_location": enc.get("control_location"), "deleted": False,
+            "created_at": enc.get("created_at"), "updated_at": enc.get("updated_at"), "deleted_at": None}
 
 
 async def show_encryption(call: Call) -> web.Response:
@@ -215,8 +217,10 @@ def _encryption_body(call: Call) -> dict[str, Any]:
 async def create_encryption(call: Call) -> web.Response:
     _admin(call)
     vt = _cinder(call).get_type(call.params["id"])
-    enc = _cinder(call).set_encryption(vt, _encryption_body(call), create=True)
-    return wire.json_response(200, {"encryption": {**enc, "volume_type_id": vt.id, "encryption_id": vt.id}})
+    _cinder(call).set_encryption(vt, _encryption_body(call), create=True)
+    doc = _encryption_doc(vt)
+    return wire.json_response(200, {"encryption": {k: doc[k] for k in (
+        "volume_type_id", "encryption_id", "provider", "cipher", "key_size", "control_location")}})
 
 
 async def update_encryption(call: Call) -> web.Response:

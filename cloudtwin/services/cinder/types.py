@@ -5,7 +5,10 @@ forced."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
+
+from cloudtwin import wire
 
 from cloudtwin.errors import ApiError
 from cloudtwin.services.cinder.resources import QosSpec, Volume, VolumeType
@@ -126,6 +129,9 @@ class TypeMethods:
         key_size = merged.get("key_size")
         if key_size is not None and (isinstance(key_size, bool) or not isinstance(key_size, int) or key_size < 0):
             raise ApiError(400, "Invalid input received: key_size must be a non-negative integer.")
+        now = wire.iso(time.time())
+        merged.setdefault("created_at", now)
+        merged["updated_at"] = now
         merged.setdefault("control_location", "front-end")
         merged.setdefault("cipher", None)
         merged.setdefault("key_size", None)

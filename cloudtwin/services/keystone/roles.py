@@ -131,10 +131,10 @@ async def list_inferences(call: Call) -> web.Response:
 
 
 # ---- grants
-def _grant(call: Call, *, inherited: bool = False) -> Assignment:
-    """The assignment a grant URL names (``/v3/{projects|domains|system}/.../{users|groups}/.../roles/...``)."""
+def _parties(call: Call) -> tuple[str, str, str, str]:
+    """``(actor, actor_id, target, target_id)`` a grant URL names
+    (``/v3/{projects|domains|system}/.../{users|groups}/.../roles``)."""
     st = common.store(call)
-    role = role_of(call)
     if "uid" in call.params:
         actor, actor_id = "user", user_of(call).id
     else:
@@ -145,7 +145,13 @@ def _grant(call: Call, *, inherited: bool = False) -> Assignment:
         target, target_id = "domain", st.domain(call.params["did"]).id
     else:
         target, target_id = "system", SYSTEM
-    return Assignment(role.id, actor, actor_id, target, target_id, inherited)
+    return actor, actor_id, target, target_id
+
+
+def _grant(call: Call, *, inherited: bool = False) -> Assignment:
+    """The assignment a grant URL with a role names."""
+    role = role_of(call)
+    return Assignment(role.id, *_parties(call), inherited)
 
 
 async def put_grant(call: Call) -> web.Response:
@@ -170,16 +176,7 @@ async def list_grants(call: Call) -> web.Response:
     """The roles granted to one actor on one target (``.../roles``)."""
     st = common.store(call)
     inherited = "inherited" in call.route.operation
-    if "uid" in call.params:
-        actor, actor_id = "user", user_of(call).id
-    else:
-        actor, actor_id = "group", group_of(call).id
-    if "pid" in call.params:
-        target, target_id = "project", common.project_of(call, call.params["pid"]).id
-    elif "did" in call.params:
-        target, target_id = "domain", st.domain(call.params["did"]).id
-    else:
-        target, target_id = "system", SYSTEM
+    actor, actor_id, target, target_id = _parties(call)
     roles = [st.roles[a.role_id] for a in st.assignments if a.actor == actor and a.actor_id == actor_id
              and a.target == target and a.target_id == target_id and a.inherited == inherited]
     return common.collection(call, "roles", [common.role_doc(call, r) for r in roles],

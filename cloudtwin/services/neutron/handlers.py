@@ -404,6 +404,16 @@ def _acting_project(call: Call, table: str, oid: str) -> str:
     return call.project_id
 
 
+def _network_project(call: Call, pid: str, network_id: str) -> str:
+    """An admin creating on another project's network (without naming a project) acts in that project:
+    the network is visible there, as it is to the admin in Neutron."""
+    if pid == call.project_id and is_admin(call):
+        net = _state(call).networks.get(network_id)
+        if net is not None and net.project_id != pid and not (net.shared or net.external):
+            return str(net.project_id)
+    return pid
+
+
 def _every(call: Call, table: str, own: Callable[[], list[Any]]) -> list[Any]:
     """What a list shows: every project's objects for an admin (Neutron's default), else ``own()``."""
     if is_admin(call):
@@ -727,7 +737,7 @@ async def create_subnet(call: Call) -> web.Response:
         if "gateway_ip" not in body:
             kw["gateway_ip"] = ""
         net_id = kw.pop("network_id")
-        return st.add_subnet(pid, net_id, **kw)
+        return st.add_subnet(_network_project(call, pid, net_id), net_id, **kw)
 
     def make_for(body: dict[str, Any]) -> Subnet:
         nonlocal pid
@@ -794,7 +804,7 @@ async def create_port(call: Call) -> web.Response:
     def make(body: dict[str, Any]) -> Port:
         kw = parse(body, PORT_CREATE, required=("network_id",))
         net_id = kw.pop("network_id")
-        return st.add_port(pid, net_id, **kw)
+        return st.add_port(_network_project(call, pid, net_id), net_id, **kw)
 
     def make_for(body: dict[str, Any]) -> Port:
         nonlocal pid

@@ -93,6 +93,10 @@ class NetworkMethods:
 
     def delete_network(self, project_id: str, network_id: str) -> None:
         net = self.owned_network(project_id, network_id)
+        if net.external:      # unassociated floating IPs go with their external network
+            for fip in [f for f in self.floatingips.values() if f.floating_network_id == net.id]:
+                if fip.port_id is None:
+                    self.delete_floatingip(fip.project_id, fip.id)
         if self._net_ports.get(net.id):
             raise ApiError(409, f"Unable to complete operation on network {net.id}. There are one or more "
                                 "ports still in use on the network.", code="NetworkInUse")
@@ -247,10 +251,23 @@ class NetworkMethods:
 
     def delete_subnet(self, project_id: str, subnet_id: str) -> None:
         sn = self.owned_subnet(project_id, subnet_id)
+        if sn.ip_version == 6 and sn.ipv6_address_mode in ("slaac", "dhcpv6-stateless"):
+            self._drop_auto_addresses(sn)
         if self._subnet_ports.get(sn.id):
             raise ApiError(409, f"Unable to complete operation on subnet {sn.id}: One or more ports have an "
                                 "IP allocation from this subnet.", code="SubnetInUse")
         self._drop_subnet(sn)
+
+    def _drop_auto_addresses(self, sn: Subnet) -> None:
+        """Deleting an auto-address subnet takes its addresses off the ports (not off router ports)."""
+        for port in list(self.ports.values()):
+            if port.network_id != sn.network_id or port.device_owner.startswith("network:router"):
+                continue
+            dropped = [f for f in port.fixed_ips if f["subnet_id"] == sn.id]
+            if dropped:
+                self._unindex_ips_list(port, dropped)
+                port.fixed_ips = [f for f in port.fixed_ips if f["subnet_id"] != sn.id]
+                port.touch()
 
     def _drop_subnet(self, sn: Subnet) -> None:
         net = self.networks.get(sn.network_id)

@@ -10,6 +10,23 @@ from cloudtwin.services.neutron.ipam import invalid
 from cloudtwin.services.neutron.resources import Network, Port, MAX_FIXED_IPS
 
 
+AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
+
+
+def is_auto_address(sn: Any) -> bool:
+    """An IPv6 subnet whose hosts configure their own address from the router's prefix."""
+    return sn.ip_version == 6 and sn.ipv6_address_mode in AUTO_ADDRESS_MODES
+
+
+def eui64(cidr: str, mac: str) -> str:
+    """The modified EUI-64 address of ``mac`` in ``cidr`` (RFC 4291 appendix A)."""
+    octets = [int(x, 16) for x in mac.split(":")]
+    octets[0] ^= 0x02
+    iid = octets[:3] + [0xFF, 0xFE] + octets[3:]
+    net = ipaddress.ip_network(cidr)
+    return str(ipaddress.ip_address(int(net.network_address) + int.from_bytes(bytes(iid), "big")))
+
+
 class PortMethods:
     """Ports: fixed IPs, device binding, the indexes by device, network, subnet and IP."""
 
@@ -61,7 +78,7 @@ class PortMethods:
                            code="AddressPairAndPortSecurityRequired")
         pairs = [{"ip_address": p["ip_address"], "mac_address": p.get("mac_address") or mac}
                  for p in allowed_address_pairs or []]
-        ips = self._allocate_fixed_ips(net, fixed_ips)
+        ips = self._allocate_fixed_ips(net, fixed_ips, mac)
         port = Port(id=self._new_id(), project_id=project_id, network_id=net.id, mac_address=mac,
                     fixed_ips=ips, device_id=device_id, device_owner=device_owner, admin_state_up=admin_state_up,
                     security_groups=sgs, port_security_enabled=psec, allowed_address_pairs=pairs,
@@ -76,22 +93,36 @@ class PortMethods:
             self._emit("port.create", port)
         return port
 
-    def _allocate_fixed_ips(self, net: Network, fixed_ips: list[dict[str, Any]] | None) -> list[dict[str, str]]:
+    def _allocate_fixed_ips(self, net: Network, fixed_ips: list[dict[str, Any]] | None,
+                            mac: str = "") -> list[dict[str, str]]:
+        """The port's addresses: with no request, one from the first IPv4 subnet, the EUI-64 address on
+        every IPv6 auto-address (SLAAC, DHCPv6-stateless) subnet and one from the first other IPv6
+        subnet, as Neutron's IPAM gives them."""
         out: list[dict[str, str]] = []
         try:
             if fixed_ips is None:
                 seen_versions = set()
                 for sid in net.subnets:
                     sn = self.subnets.get(sid)
-                    if sn is None or sn.ip_version in seen_versions:
+                    if sn is None:
+                        continue
+                    if is_auto_address(sn) and mac:
+                        out.append({"subnet_id": sn.id, "ip_address": self._claim_eui64(sn, mac)})
+                        continue
+                    if sn.ip_version in seen_versions:
                         continue
                     seen_versions.add(sn.ip_version)
-                    sn2, ip = self._allocate_on_network(net, None, None, version=sn.ip_version)
+                    sn2, ip = self._allocate_on_network(net, sn.id, None)
                     out.append({"subnet_id": sn2.id, "ip_address": ip})
                 return out
             if len(fixed_ips) > MAX_FIXED_IPS:
                 raise invalid(f"Exceeded maximum amount of fixed ips per port ({MAX_FIXED_IPS}).")
             for spec in fixed_ips:
+                auto = self.subnets.get(spec.get("subnet_id") or "")
+                if auto is not None and auto.network_id == net.id and is_auto_address(auto) and mac \
+                        and not spec.get("ip_address"):
+                    out.append({"subnet_id": auto.id, "ip_address": self._claim_eui64(auto, mac)})
+                    continue
                 sn, ip = self._allocate_on_network(net, spec.get("subnet_id"), spec.get("ip_address"))
                 out.append({"subnet_id": sn.id, "ip_address": ip})
             return out
@@ -99,6 +130,16 @@ class PortMethods:
             for f in out:
                 self._release_ip(f["subnet_id"], f["ip_address"])
             raise
+
+    def _claim_eui64(self, sn: Any, mac: str) -> str:
+        ip = eui64(sn.cidr, mac)
+        pool = self._pools.get(sn.id)
+        if pool is not None:
+            if int(ipaddress.ip_address(ip)) in pool.used:
+                raise ApiError(409, f"Unable to complete operation for network {sn.network_id}. The IP address "
+                                    f"{ip} is in use.", code="IpAddressInUse")
+            pool.claim(int(ipaddress.ip_address(ip)))
+        return ip
 
     def _index_port(self, port: Port) -> None:
         self._macs.add(port.mac_address)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Iterable
 
 from cloudtwin.errors import ApiError
@@ -69,6 +70,19 @@ class RouterMethods:
         del self.routers[router.id]
         router.removed = True
 
+    def _check_overlap(self, router: Any, sn: Any) -> None:
+        """Neutron refuses a router interface whose subnet overlaps one the router is already on."""
+        new = ipaddress.ip_network(sn.cidr)
+        for p in self.ports_of_device(router.id):
+            if p.device_owner != "network:router_interface":
+                continue
+            for f in p.fixed_ips:
+                other = self.subnets.get(f["subnet_id"])
+                if other is not None and other.id != sn.id and new.version == ipaddress.ip_network(other.cidr).version \
+                        and new.overlaps(ipaddress.ip_network(other.cidr)):
+                    raise ApiError(400, f"Bad router request: Cidr {sn.cidr} of subnet {sn.id} overlaps with cidr "
+                                        f"{other.cidr} of subnet {other.id}.", code="BadRequest")
+
     def add_router_interface(self, project_id: str, router_id: str, *, subnet_id: str | None = None,
                              port_id: str | None = None) -> dict[str, Any]:
         router = self.get_router(project_id, router_id)
@@ -84,6 +98,7 @@ class RouterMethods:
             if not sn.gateway_ip:
                 raise ApiError(400, "Bad router request: Subnet for router interface must have a gateway IP.",
                                code="BadRequest")
+            self._check_overlap(router, sn)
             port = self.add_port(project_id, sn.network_id, fixed_ips=[{"subnet_id": sn.id,
                                                                         "ip_address": sn.gateway_ip}],
                                  security_groups=[], device_id=router.id, device_owner="network:router_interface",

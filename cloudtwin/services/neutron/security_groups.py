@@ -58,6 +58,9 @@ class SecurityGroupMethods:
         if sg.is_default and "name" in changes and changes["name"] != "default":
             raise ApiError(409, "Insufficient rights for removing default security group.",
                            code="SecurityGroupCannotUpdateDefault")
+        if not sg.is_default and changes.get("name") == "default":
+            raise ApiError(409, "Default security group already exists: another group may not be named "
+                                "'default'.", code="SecurityGroupDefaultAlreadyExists")
         if "stateful" in changes and changes["stateful"] != sg.stateful and self._sg_ports.get(sg.id):
             raise ApiError(409, f"Security Group {sg.id} in use.", code="SecurityGroupInUse")
         if "name" in changes and changes["name"] != sg.name:
