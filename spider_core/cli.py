@@ -188,8 +188,8 @@ async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Even
     call_log.configure(settings.root / "log" / "calllog")
     files = raise_open_file_limit()
     sp = await Spider.start(settings)
-    if sp.replica is not None:  # fenced by the cluster (lease claimed): stop as on SIGTERM
-        sp.replica.on_fenced = lambda: os.kill(os.getpid(), signal.SIGTERM)
+    if sp.replica is not None:  # fenced (a survivor claimed our lease and owns our work now): stop at once,
+        sp.replica.on_fenced = lambda: os.kill(os.getpid(), signal.SIGKILL)  # a drain would run it twice
     runner: web.AppRunner | None = None
     twin: TwinProcess | None = None
     twin_connections: list[str] = []
