@@ -35,7 +35,8 @@ EXAMPLES = 4  # per operation (half positive, half negative data where inputs ca
 def register(base: str, provider: str, credential: list[dict], region: list[dict], name: str) -> None:
     calls = [("driver", {"DriverName": f"{name}-driver", "ProviderName": provider,
                          "DriverLibFileName": f"{provider.lower()}-driver-v1.0.so"}),
-             ("credential", {"CredentialName": f"{name}-cred", "ProviderName": provider, "KeyValueInfoList": credential}),
+             ("credential", {"CredentialName": f"{name}-cred", "ProviderName": provider,
+                             "KeyValueInfoList": credential}),
              ("region", {"RegionName": f"{name}-region", "ProviderName": provider, "KeyValueInfoList": region}),
              ("connectionconfig", {"ConfigName": name, "ProviderName": provider, "DriverName": f"{name}-driver",
                                    "CredentialName": f"{name}-cred", "RegionName": f"{name}-region"})]

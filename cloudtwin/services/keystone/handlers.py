@@ -17,7 +17,7 @@ from aiohttp import web
 from cloudtwin import wire
 from cloudtwin.routing import Call, Router
 from cloudtwin.services.keystone import (app_credentials, auth, catalog, credentials, domains, groups, projects,
-                                         records, roles, users)
+                                         records, roles, trusts, users)
 
 
 def version_doc(call: Call) -> dict[str, Any]:
@@ -135,6 +135,7 @@ def add_routes(r: Router) -> None:
                                            credentials.get_credential, credentials.update_credential,
                                            credentials.delete_credential))
     records.add_routes(r)
+    trusts.add_routes(r)
     ec2 = "/v3/users/{uid}/credentials/OS-EC2"
     r.add(s, "GET", ec2, credentials.list_ec2, "identity:ec2_credential:list")
     r.add(s, "POST", ec2, credentials.create_ec2, "identity:ec2_credential:create")
