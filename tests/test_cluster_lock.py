@@ -85,18 +85,22 @@ async def test_a_dead_replicas_locks_stop_counting_and_its_work_is_claimed(two):
 
 
 async def test_waiters_are_woken_by_notify_not_by_polling(two):
+    """A NOTIFY names the keys given back: their waiters look again at once, the others sleep on."""
     (s1, db1), (s2, db2) = two
-    lock2 = ClusterLock(s2, "r2", LEASE)
+    lock1, lock2 = ClusterLock(s1, "r1", LEASE), ClusterLock(s2, "r2", LEASE)
     db2.on_splock_released.append(lock2.wake)
-    holder = await ClusterLock(s1, "r1", LEASE).acquire("c", [("key", "k1", True)], "POST")
-    waiter = asyncio.create_task(lock2.acquire("c", [("key", "k1", True)], "POST"))
+    held = {k: await lock1.acquire("c", [("key", k, True)], "POST") for k in ("k1", "k2")}
+    waiters = {k: asyncio.create_task(lock2.acquire("c", [("key", k, True)], "POST")) for k in ("k1", "k2")}
     await asyncio.sleep(1.5)  # the backoff has grown past 0.5 s by now
-    assert not waiter.done() and lock2.waits == 1
+    assert not any(w.done() for w in waiters.values()) and lock2.waits == 2
     loop = asyncio.get_running_loop()
     released = loop.time()
-    await s1.unlock([holder])
-    await asyncio.wait_for(waiter, 5)
+    await s1.unlock([held["k1"]])
+    await asyncio.wait_for(waiters["k1"], 5)
     assert loop.time() - released < 0.5  # the NOTIFY woke it, not the next poll
+    assert not waiters["k2"].done()
+    await s1.unlock([held["k2"]])
+    await asyncio.wait_for(waiters["k2"], 5)
 
 
 async def test_lock_manager_holds_across_two_managers_on_one_database(two):
