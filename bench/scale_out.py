@@ -128,7 +128,11 @@ def start_setup(kind: str, state: Path, pg: PostgresServer, db_name: str) -> tup
 
 def measure(kind: str, pg: PostgresServer, run: int, n: int, concurrency: int) -> Result:
     state = Path(tempfile.mkdtemp(prefix="scale-out-"))
-    url, groups, children = start_setup(kind, state, pg, f"bench_{run}_{len(kind)}_{int(time.time())}")
+    try:
+        url, groups, children = start_setup(kind, state, pg, f"bench_{run}_{len(kind)}_{int(time.time())}")
+    except BaseException:
+        shutil.rmtree(state, ignore_errors=True)
+        raise
     try:
         asyncio.run(register_null(url))
         asyncio.run(storm(url, 50, concurrency, "warm"))  # connections opened, code paths warm
@@ -179,7 +183,11 @@ def checks(args: argparse.Namespace) -> None:
     import cluster_scenarios as scenarios
     state = Path(tempfile.mkdtemp(prefix="scale-out-checks-"))
     cfg = ClusterConfig(state_dir=state, listen=f"127.0.0.1:{free_port()}", replicas=3, lease_seconds=5.0)
-    cluster = up(cfg, log=lambda _line: None)
+    try:
+        cluster = up(cfg, log=lambda _line: None)
+    except BaseException:
+        shutil.rmtree(state, ignore_errors=True)
+        raise
     try:
         scenarios.register_mock(cluster.url)
         print("\nmust-hold checks on 3 replicas + HAProxy + PostgreSQL + one moto server (MOCK):")

@@ -21,6 +21,7 @@ from aiohttp import web
 from spider_core import __version__, adminweb, lifecycle
 from spider_core.calllog import call_log
 from spider_core.commands import Command, discover as discover_commands
+from spider_core.errors import SpiderError
 from spider_core.loop import run, stop_on_signals, tune_gc
 from spider_core.model import ConnectionConfigInfo, KeyValue
 from spider_core.rest.app import create_app
@@ -188,8 +189,8 @@ async def serve(address: BindAddress, *, demo: bool = False, ready: asyncio.Even
     call_log.configure(settings.root / "log" / "calllog")
     files = raise_open_file_limit()
     sp = await Spider.start(settings)
-    if sp.replica is not None:  # fenced by the cluster (lease claimed): stop as on SIGTERM
-        sp.replica.on_fenced = lambda: os.kill(os.getpid(), signal.SIGTERM)
+    if sp.replica is not None:  # fenced (a survivor claimed our lease and owns our work now): stop at once,
+        sp.replica.on_fenced = lambda: os.kill(os.getpid(), signal.SIGKILL)  # a drain would run it twice
     runner: web.AppRunner | None = None
     twin: TwinProcess | None = None
     twin_connections: list[str] = []
@@ -275,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         run(serve(address, demo=demo, twin_address=None if not demo or args.no_twin else args.twin_address))
     except OSError as exc:
         print(f"spider: cannot listen on {address.host}:{address.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except SpiderError as exc:  # a MetaDB that cannot be reached or is misconfigured (SPIDER_METADB_*)
+        print(f"spider: {exc.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass

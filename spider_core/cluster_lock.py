@@ -10,7 +10,8 @@ replicas cannot wait for each other in a circle.
 
 While a key is busy the request is recorded as a waiter (``splock_waiters``, shown by
 ``/spider/splockinfo``) and sleeps until a NOTIFY says a lock it may want was given back, or a backoff
-(20 ms doubling to 1 s) runs out, then tries again.
+(20 ms doubling to 1 s) runs out, then tries again. The NOTIFY names the keys given back, so only
+the requests waiting for one of them look again.
 
 Giving back is off the request's path: the local lock is released at once (the replica's own rows
 never conflict with its own requests), and the rows go in a batch a moment later
@@ -27,6 +28,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MIN_BACKOFF = 0.02
+_SEP = "\x1f"  # between family, connection and name in a NOTIFY payload (spider_unlock's chr(31))
 MAX_BACKOFF = 1.0
 
 
@@ -36,26 +38,30 @@ class ClusterLock:
         self.replica = replica
         self.lease = lease
         self._tokens = itertools.count(1)
-        self._waiting: set[asyncio.Event] = set()
+        self._waiting: dict[asyncio.Event, frozenset[str]] = {}   # each waiter's keys
         self._to_release: list[str] = []
         self._releasing: asyncio.Task | None = None
         self.waits = 0                # requests that found a key busy on another replica
 
-    def wake(self) -> None:
-        """A NOTIFY: some replica gave a lock back; every waiter looks again."""
-        for event in self._waiting:
-            event.set()
+    def wake(self, released: str = "") -> None:
+        """A NOTIFY: some replica gave locks back (``released``: their keys, one a line; '' = unknown).
+        The waiters for one of those keys look again; the others keep sleeping."""
+        keys = set(released.split("\n")) if released else None
+        for event, wanted in self._waiting.items():
+            if keys is None or not keys.isdisjoint(wanted):
+                event.set()
 
     async def acquire(self, connection: str, needs: list[tuple[str, str, bool]], request: str) -> str:
         """Take every ``(family, name, write)`` of one request on ``connection``; returns the holder id."""
         holder = f"{self.replica}/{next(self._tokens)}"
         keys = [(family, connection, name, write) for family, name, write in needs]
+        wanted = frozenset(_SEP.join((family, connection, name)) for family, connection, name, _ in keys)
         delay = MIN_BACKOFF
         waited = False
         try:
             while True:
                 event = asyncio.Event()
-                self._waiting.add(event)
+                self._waiting[event] = wanted
                 try:
                     if await self.store.try_lock(self.replica, holder, keys, request, self.lease):
                         return holder
@@ -67,7 +73,7 @@ class ClusterLock:
                     except asyncio.TimeoutError:
                         pass
                 finally:
-                    self._waiting.discard(event)
+                    self._waiting.pop(event, None)
                 delay = min(delay * 2, MAX_BACKOFF)
         except BaseException:
             self.release(holder)  # whatever the interrupted call may have recorded (idempotent)

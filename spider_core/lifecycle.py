@@ -37,7 +37,10 @@ async def recover(sp: "Spider", execute: Execute) -> None:
     sp.jobs.start(execute)
     sp.phase = "reconciling"
     if sp.replica is not None:
-        sp.spawn(sp.replica.run(lambda intents, jobs: take_over(sp, intents, jobs)))
+        async def start_take_over(intents: list[str], jobs: list[str]) -> None:
+            sp.spawn(take_over(sp, intents, jobs))  # in the background: the heartbeat must go on meanwhile
+
+        sp.spawn(sp.replica.run(start_take_over))
     await _recover(sp, None, None, before_ready=True)
 
 

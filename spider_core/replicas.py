@@ -8,8 +8,8 @@ own (``lifecycle.take_over``): intents reconciled with the cloud, running jobs f
 again, queued jobs queued here.
 
 A replica that finds its own lease already claimed (it was cut off from the database longer than
-the lease) stops: its work belongs to a survivor now, and doing it twice is what the lease exists to
-prevent. A clean stop ends the lease at once, so survivors take the queued jobs without waiting.
+the lease) stops at once (``spider serve`` kills itself, without the SIGTERM drain): its work belongs
+to a survivor now, and doing it twice is what the lease exists to prevent. A clean stop ends the lease at once, so survivors take the queued jobs without waiting.
 """
 
 from __future__ import annotations

@@ -348,7 +348,8 @@ def zone(z: ZoneInfo) -> dict:
     return out
 
 
-@shaped({"Name": str, "DisplayName": str, "CSPDisplayName": str, "ZoneList": Opt([ZONE_OUT]), "KeyValueList": Opt([KV])})
+@shaped({"Name": str, "DisplayName": str, "CSPDisplayName": str, "ZoneList": Opt([ZONE_OUT]),
+         "KeyValueList": Opt([KV])})
 def region_zone(r: RegionZoneInfo) -> dict:
     out: dict[str, Any] = {"Name": r.name, "DisplayName": r.display_name, "CSPDisplayName": r.csp_display_name}
     _put_oe(out, "ZoneList", [zone(z) for z in r.zones])
@@ -356,7 +357,8 @@ def region_zone(r: RegionZoneInfo) -> dict:
     return out
 
 
-@shaped({"IId": IID_S, "Name": str, "OSArchitecture": str, "OSPlatform": str, "OSDistribution": str, "OSDiskType": str, "OSDiskSizeGB": str, "ImageStatus": str, "KeyValueList": Opt([KV])})
+@shaped({"IId": IID_S, "Name": str, "OSArchitecture": str, "OSPlatform": str, "OSDistribution": str,
+         "OSDiskType": str, "OSDiskSizeGB": str, "ImageStatus": str, "KeyValueList": Opt([KV])})
 def image(i: ImageInfo) -> dict:
     out = {"IId": iid(i.iid), "Name": i.name, "OSArchitecture": i.os_architecture,
            "OSPlatform": i.os_platform, "OSDistribution": i.os_distribution, "OSDiskType": i.os_disk_type,
@@ -378,7 +380,8 @@ def gpu(g: GpuInfo) -> dict:
     return out
 
 
-@shaped({"Region": str, "Name": str, "VCpu": {"Count": str, "ClockGHz": Opt(str)}, "MemSizeMiB": str, "DiskSizeGB": str, "Gpu": Opt([GPU_OUT]), "KeyValueList": Opt([KV])})
+@shaped({"Region": str, "Name": str, "VCpu": {"Count": str, "ClockGHz": Opt(str)}, "MemSizeMiB": str,
+         "DiskSizeGB": str, "Gpu": Opt([GPU_OUT]), "KeyValueList": Opt([KV])})
 def vmspec(s: VMSpecInfo) -> dict:
     vcpu = {"Count": s.vcpu_count}
     _put_oe(vcpu, "ClockGHz", s.vcpu_clock_ghz)
@@ -421,7 +424,8 @@ def security(s: SecurityInfo) -> dict:
     return _tail({"IId": iid(s.iid), "VpcIID": iid(s.vpc_iid), "SecurityRules": rules}, s.tags, s.key_values)
 
 
-@shaped({"IId": IID_S, "Fingerprint": Opt(str), "PublicKey": Opt(str), "PrivateKey": Opt(str), "VMUserID": Opt(str), **TAIL})
+@shaped({"IId": IID_S, "Fingerprint": Opt(str), "PublicKey": Opt(str), "PrivateKey": Opt(str),
+         "VMUserID": Opt(str), **TAIL})
 def keypair(k: KeyPairInfo) -> dict:
     out: dict[str, Any] = {"IId": iid(k.iid)}
     _put_oe(out, "Fingerprint", k.fingerprint)
@@ -433,7 +437,8 @@ def keypair(k: KeyPairInfo) -> dict:
 
 # ---- VM ---------------------------------------------------------------------------------------------
 
-NIC_OUT = {"IId": IID_S, "DeviceIndex": int, "PrivateIPs": Opt([str]), "PublicIPs": Opt([str]), "MACAddress": Opt(str), "SubnetIID": IID_S}
+NIC_OUT = {"IId": IID_S, "DeviceIndex": int, "PrivateIPs": Opt([str]), "PublicIPs": Opt([str]),
+           "MACAddress": Opt(str), "SubnetIID": IID_S}
 
 
 @shaped(NIC_OUT)
@@ -507,7 +512,8 @@ def vm_group(g: VMGroupInfo) -> dict:
     return out
 
 
-@shaped({"Protocol": str, "Port": str, "Interval": int, "Timeout": int, "Threshold": int, "CspID": Opt(str), "KeyValueList": Opt([KV])})
+@shaped({"Protocol": str, "Port": str, "Interval": int, "Timeout": int, "Threshold": int, "CspID": Opt(str),
+         "KeyValueList": Opt([KV])})
 def health_checker(h: HealthCheckerInfo) -> dict:
     out: dict[str, Any] = {"Protocol": h.protocol, "Port": h.port, "Interval": h.interval,
                            "Timeout": h.timeout, "Threshold": h.threshold}
@@ -516,7 +522,8 @@ def health_checker(h: HealthCheckerInfo) -> dict:
     return out
 
 
-@shaped({"IId": IID_S, "VpcIID": IID_S, "Type": str, "Scope": str, "Listener": listener.shape, "VMGroup": vm_group.shape, "HealthChecker": health_checker.shape, "CreatedTime": str, **TAIL})
+@shaped({"IId": IID_S, "VpcIID": IID_S, "Type": str, "Scope": str, "Listener": listener.shape,
+         "VMGroup": vm_group.shape, "HealthChecker": health_checker.shape, "CreatedTime": str, **TAIL})
 def nlb(n: NLBInfo) -> dict:
     out = {"IId": iid(n.iid), "VpcIID": iid(n.vpc_iid), "Type": n.type, "Scope": n.scope,
            "Listener": listener(n.listener), "VMGroup": vm_group(n.vm_group),
@@ -564,7 +571,8 @@ def capability(c: DriverCapability) -> dict:
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time, what CB-Spider's stubs carry
 
 
-@shaped({"IId": IID_S, "Zone": str, "DiskType": str, "DiskSize": str, "Status": str, "OwnerVM": IID_S, "CreatedTime": str, **TAIL})
+@shaped({"IId": IID_S, "Zone": str, "DiskType": str, "DiskSize": str, "Status": str, "OwnerVM": IID_S,
+         "CreatedTime": str, **TAIL})
 def disk(d: DiskInfo) -> dict:
     out = {"IId": iid(d.iid), "Zone": d.zone, "DiskType": d.disk_type, "DiskSize": d.disk_size,
            "Status": d.status, "OwnerVM": iid(d.owner_vm), "CreatedTime": d.created_time or ZERO_TIME}

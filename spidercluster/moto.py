@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from spidercluster.procs import Child, free_port, spawn, wait_http
+from spidercluster.procs import Child, free_port, ready_or_stop, spawn
 
 
 def start_moto(state_dir: Path, port: int = 0, timeout: float = 60.0) -> Child:
@@ -13,12 +13,7 @@ def start_moto(state_dir: Path, port: int = 0, timeout: float = 60.0) -> Child:
     child = spawn("moto-server", [sys.executable, "-m", "mock_driver.moto_server", "--port", str(port)],
                   state_dir / "logs" / "moto-server.log")
     child.url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(child, child.url + "/moto-api/data.json", timeout=timeout)
-    except BaseException:
-        child.stop()
-        raise
-    return child
+    return ready_or_stop(child, child.url + "/moto-api/data.json", timeout=timeout)
 
 
 def moto_env(child: Child) -> dict[str, str]:

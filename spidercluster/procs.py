@@ -104,6 +104,16 @@ def wait_http(child: Child, url: str, *, timeout: float = 60.0,
     raise StartError(f"{child.name} did not answer {url} within {timeout:.0f} s:\n{child.log_tail()}")
 
 
+def ready_or_stop(child: Child, url: str, *, timeout: float = 60.0) -> Child:
+    """``wait_http`` for a child just started: stopped (never left behind) if it does not come up."""
+    try:
+        wait_http(child, url, timeout=timeout)
+    except BaseException:
+        child.stop()
+        raise
+    return child
+
+
 def stop_all(children: Sequence[Child]) -> None:
     """Stop children in reverse start order (HAProxy before replicas before their database)."""
     for child in reversed(children):

@@ -4,8 +4,8 @@ It writes what a multi-host deployment writes by hand (docs/cluster.md): a clust
 (``twin-cluster.yaml``) giving ``spider demo``'s three clouds to the shards in turn and spreading any
 other cloud over all of them, and one Fernet key repository (``twin-keys/``) every shard reads. Then
 it starts ``spider twin --cluster FILE --shard shard-i`` per shard and, once the replicas are up,
-registers the CLOUDTWIN connections (``cloudtwin-cloud-1-config`` ...) through HAProxy, their
-Keystone at the first shard (any shard answers a login).
+registers the CLOUDTWIN connections (``cloudtwin-cloud-1-config`` ...) through HAProxy, each with its
+Keystone at the cloud's own shard.
 """
 
 from __future__ import annotations
@@ -57,13 +57,17 @@ def start_shards(state_dir: Path, shards: int, clouds: tuple[tuple[str, str], ..
     return started
 
 
-def register_clouds(spider_url: str, twin_url: str, clouds: tuple[tuple[str, str], ...]) -> list[str]:
-    """CB-Spider's CLOUDTWIN registration (driver, region, credential, config) of each cloud."""
+def register_clouds(spider_url: str, cluster_file: str, clouds: tuple[tuple[str, str], ...]) -> list[str]:
+    """CB-Spider's CLOUDTWIN registration (driver, region, credential, config) of each cloud, its
+    Keystone at the cloud's own shard: any shard answers a login, but this way a dead shard stops no
+    login of another shard's clouds."""
+    from cloudtwin import cluster
     from concurrency.scenario import Rest, register_cloudtwin
 
+    owners = cluster.load(cluster_file)
     rest = Rest(spider_url.removesuffix("/spider"))
     try:
-        return [register_cloudtwin(rest, twin_url, cloud) for cloud, _ in clouds]
+        return [register_cloudtwin(rest, owners.owner(cloud).url, cloud) for cloud, _ in clouds]  # type: ignore[union-attr]
     except Exception as exc:  # noqa: BLE001 - any failure to register is a start failure
         raise StartError(f"registering the Cloud-Twin connections through {spider_url} failed: "
                          f"{getattr(exc, 'message', exc)}") from None

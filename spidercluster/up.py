@@ -122,9 +122,10 @@ def step_haproxy(cluster: Cluster) -> list[Child]:
 def step_connections(cluster: Cluster) -> list[Child]:
     """With twin shards: the CLOUDTWIN connections, registered once through HAProxy (MetaDB is shared)."""
     if cluster.twins:
-        names = register_clouds(cluster.url, cluster.twins[0].url, TWIN_CLOUDS)
-        cluster.notes.append(f"connections {', '.join(names)} (Keystone at {cluster.twins[0].url}, any shard "
-                             f"answers; map in {cluster.twins[0].meta['cluster_file']})")
+        cluster_file = cluster.twins[0].meta["cluster_file"]
+        names = register_clouds(cluster.url, cluster_file, TWIN_CLOUDS)
+        cluster.notes.append(f"connections {', '.join(names)} (Keystone at each cloud's own shard; any shard "
+                             f"answers a login; map in {cluster_file})")
     return []
 
 

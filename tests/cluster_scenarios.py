@@ -139,5 +139,10 @@ def kill_during_async_creates(cluster, n: int, build_seconds: float = 1.5) -> di
     info = requests.get(survivor + "/splockinfo", params={"detail": "true"}, timeout=10).json()["cluster"]
     assert victim.meta["id"] not in {r["id"] for r in info["replicas"]}  # the dead one was claimed
     on_victim = sum(1 for i in range(n) if i % len(cluster.replicas) == len(cluster.replicas) - 1)
+    reasons: dict[str, int] = {}
+    for f in finals:
+        if f["Status"] == "failed":
+            reason = f["Error"].split(":", 1)[-1].strip()[:70] if "was being created" in f["Error"] else f["Error"][:70]
+            reasons[reason] = reasons.get(reason, 0) + 1
     return {"async_creates": n, "submitted_to_victim": on_victim, "done": len(done), "failed": n - len(done),
-            "all_ended_after_kill_s": round(took, 1), "only_csp": 0, "only_spider": 0}
+            "failed_because": reasons, "all_ended_after_kill_s": round(took, 1), "only_csp": 0, "only_spider": 0}

@@ -1,9 +1,23 @@
 """Async jobs over the REST API: submit (``?async=true`` / ``Prefer: respond-async``), read, long-poll,
-list, cancel, bad input, and the same answers as the synchronous routes."""
+list, cancel, bad input, and the same answers as the synchronous routes; on each MetaDB engine (SQLite,
+and a real PostgreSQL selected by CB-Spider's SPIDER_METADB_* variables)."""
 
 from __future__ import annotations
 
 import asyncio
+
+import pytest
+
+from pg_helpers import fresh_database
+
+
+@pytest.fixture(autouse=True, params=["sqlite", "postgres"])
+def metadb_engine(request, monkeypatch):
+    """Every test once per engine: the server under test reads SPIDER_METADB_* at start."""
+    if request.param == "postgres":
+        for key, value in fresh_database().items():
+            monkeypatch.setenv(key, value)
+    return request.param
 
 NULL_CONNECTION = "null-config01"  # the null_server fixture's connection (tests/conftest.py)
 

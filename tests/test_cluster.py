@@ -40,7 +40,11 @@ def cluster():
     state = Path(tempfile.mkdtemp(prefix="spidertwin-cluster-"))
     cfg = ClusterConfig(state_dir=state, listen=f"127.0.0.1:{free_port()}", replicas=3, lease_seconds=5.0,
                         replica_env={"SPIDER_JOB_WORKERS": "64"}, twin_shards=2)
-    running = up(cfg, log=lambda _line: None)
+    try:
+        running = up(cfg, log=lambda _line: None)  # a failed start stops what it had started
+    except BaseException:
+        shutil.rmtree(state, ignore_errors=True)
+        raise
     try:
         scenarios.register_mock(running.url)
         yield running

@@ -13,7 +13,7 @@ import pytest
 import requests
 from openapi_spec_validator import validate
 
-from api_fuzz import any_5xx, fuzz, problems, server_errors, table
+from openapi_fuzz import any_5xx, fuzz, problems, server_errors, table
 from spider_helpers import SpiderProcess, TwinSubprocess
 
 AUTH = ("fuzz-user", "fuzz-pass-1")
@@ -35,7 +35,8 @@ EXAMPLES = 4  # per operation (half positive, half negative data where inputs ca
 def register(base: str, provider: str, credential: list[dict], region: list[dict], name: str) -> None:
     calls = [("driver", {"DriverName": f"{name}-driver", "ProviderName": provider,
                          "DriverLibFileName": f"{provider.lower()}-driver-v1.0.so"}),
-             ("credential", {"CredentialName": f"{name}-cred", "ProviderName": provider, "KeyValueInfoList": credential}),
+             ("credential", {"CredentialName": f"{name}-cred", "ProviderName": provider,
+                             "KeyValueInfoList": credential}),
              ("region", {"RegionName": f"{name}-region", "ProviderName": provider, "KeyValueInfoList": region}),
              ("connectionconfig", {"ConfigName": name, "ProviderName": provider, "DriverName": f"{name}-driver",
                                    "CredentialName": f"{name}-cred", "RegionName": f"{name}-region"})]

@@ -122,6 +122,21 @@ class AccessRule:
 
 
 @dataclass
+class Trust:
+    """OS-TRUST: the trustor lets the trustee act with some of its roles on one project."""
+
+    id: str
+    trustor_user_id: str
+    trustee_user_id: str
+    project_id: str | None
+    roles: list[str]                      # role ids
+    impersonation: bool = False
+    expires_at: float | None = None
+    remaining_uses: int | None = None
+    allow_redelegation: bool = False
+
+
+@dataclass
 class Credential:
     id: str
     user_id: str
@@ -193,6 +208,7 @@ class IdentityStore:
         self.assignments: set[Assignment] = set()
         self.app_credentials: dict[str, AppCredential] = {}
         self.access_rules: dict[str, AccessRule] = {}
+        self.trusts: dict[str, Trust] = {}
         self.credentials: dict[str, Credential] = {}
         self.services: dict[str, Service] = {}
         self.endpoints: dict[str, Endpoint] = {}
@@ -276,6 +292,8 @@ class IdentityStore:
             del self.users[actor_id]
             for g in self.groups.values():
                 g.members.discard(actor_id)
+            for key in [k for k, t in self.trusts.items() if actor_id in (t.trustor_user_id, t.trustee_user_id)]:
+                del self.trusts[key]
             for table in (self.app_credentials, self.credentials, self.access_rules):
                 for key in [k for k, v in table.items() if v.user_id == actor_id]:
                     del table[key]

@@ -133,6 +133,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             spec_name TEXT NOT NULL, record TEXT NOT NULL,
             PRIMARY KEY (kind, csp, region, zone, image_name, spec_name))""",
     )),
+    Migration(4, "the lock-release NOTIFY names the keys given back, so only their waiters look again", (),
+              postgres_only=(
+        """CREATE OR REPLACE FUNCTION spider_unlock(holder_ids TEXT[]) RETURNS VOID LANGUAGE plpgsql AS $$
+           DECLARE
+               released TEXT;
+           BEGIN
+               SELECT string_agg(DISTINCT s.family || chr(31) || s.connection_name || chr(31) || s.name, chr(10))
+                 INTO released
+                 FROM splocks s JOIN splock_waiters w ON w.family = s.family
+                      AND w.connection_name = s.connection_name AND w.name = s.name
+                WHERE s.holder = ANY(holder_ids);
+               IF released IS NOT NULL THEN
+                   -- a payload past NOTIFY's 8000 bytes would be refused: then every waiter looks again
+                   PERFORM pg_notify('spider_splock', CASE WHEN octet_length(released) > 7000 THEN '' ELSE released END);
+               END IF;
+               DELETE FROM splocks WHERE holder = ANY(holder_ids);
+               DELETE FROM splock_waiters WHERE holder = ANY(holder_ids);
+           END $$""",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].version

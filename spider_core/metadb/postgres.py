@@ -75,7 +75,7 @@ class PostgresMetaDB(MetaStore):
         self._listener: Any = None
         self._sql: dict[str, str] = {}
         self._closed = False
-        self.on_splock_released: list[Callable[[], None]] = []
+        self.on_splock_released: list[Callable[[str], None]] = []   # payload: released keys, '' = any
 
     @property
     def location(self) -> str:
@@ -111,11 +111,11 @@ class PostgresMetaDB(MetaStore):
         if self._closed or (self._listener is not None and not self._listener.is_closed()):
             return
         await self._listen()
-        self._splock_released()  # anything given back meanwhile: waiters look again
+        self._splock_released(None, 0, NOTIFY_SPLOCK, "")  # anything given back meanwhile: waiters look again
 
-    def _splock_released(self, *_: Any) -> None:
+    def _splock_released(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         for callback in list(self.on_splock_released):
-            callback()
+            callback(payload)
 
     def _conninfo_changed(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         if payload != self.replica:

@@ -54,6 +54,7 @@ class Api:
     errors: tuple[int, ...] = ()
     text: str = ""  # the media type when the answer is not JSON
     hidden: bool = False
+    tag: str = ""  # the group in the API description (default: the route module's family)
 
 
 def api(**declared: Any) -> Callable[[Handler], Handler]:

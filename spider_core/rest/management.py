@@ -59,14 +59,14 @@ def add(routes: web.RouteTableDef, word: str, kind: Kind, service: Any, encode: 
 
     iids = [wire.iid]
     infos = wire.Null([encode])
-    count = api(reply=wire.COUNT, connection=False)(count)
+    count = api(reply=wire.COUNT, connection=False, tag=word)(count)
     routes.get(f"/spider/all{word}")(api(reply={"AllList": {"MappedList": iids, "OnlySpiderList": iids,
-                                                            "OnlyCSPList": iids}})(all_list))
+                                                            "OnlyCSPList": iids}}, tag=word)(all_list))
     routes.get(f"/spider/all{word}info")(api(reply={"ResourceType": str, "AllListInfo": {
-        "MappedInfoList": infos, "OnlySpiderList": wire.Null(iids), "OnlyCSPInfoList": infos}})(all_info))
+        "MappedInfoList": infos, "OnlySpiderList": wire.Null(iids), "OnlyCSPInfoList": infos}}, tag=word)(all_info))
     routes.get(f"/spider/count{word}")(count)
     routes.get(f"/spider/count{word}/{{ConnectionName}}")(count)
-    routes.delete(f"/spider/csp{word}/{{Id}}")(api(reply=delete_csp_reply)(delete_csp))
-    routes.post(f"/spider/reg{word}")(api(reply=encode, body=reg_schema)(register))
-    routes.delete(f"/spider/reg{word}/{{Name}}")(api(reply=wire.result)(unregister))
+    routes.delete(f"/spider/csp{word}/{{Id}}")(api(reply=delete_csp_reply, tag=word)(delete_csp))
+    routes.post(f"/spider/reg{word}")(api(reply=encode, body=reg_schema, tag=word)(register))
+    routes.delete(f"/spider/reg{word}/{{Name}}")(api(reply=wire.result, tag=word)(unregister))
 

@@ -114,10 +114,16 @@ def _body(contract: Api, method: str) -> dict | None:
     return {"required": False, "content": {"application/json": {"schema": schema}}}
 
 
+def _tag(handler: Any) -> str:
+    """The route module's family (``routes_vpc`` -> ``vpc``): Swagger UI groups operations by it."""
+    module = handler.__module__.rsplit(".", 1)[-1]
+    return module[len("routes_"):] if module.startswith("routes_") else module
+
+
 def _operation(shapes: Shapes, method: str, pattern: str, handler: Any) -> dict:
     contract = declared(handler)
     op: dict[str, Any] = {"operationId": method.lower() + "_" + _WORDS.sub("_", pattern.strip("/")),
-                          "tags": [pattern.split("/")[2]]}
+                          "tags": [contract.tag if contract and contract.tag else _tag(handler)]}
     doc = (handler.__doc__ or "").strip()
     if doc:
         op["description"] = doc

@@ -57,14 +57,16 @@ async def _preconfig_args(request: web.Request) -> tuple[str, str]:
 
 
 @routes.get("/spider/preconfig/regionzone")
-@api(reply={"regionzone": [wire.region_zone]}, body=wire.PRECONFIG_REQ, flat=True, connection=False, query=("DriverName", "CredentialName"))
+@api(reply={"regionzone": [wire.region_zone]}, body=wire.PRECONFIG_REQ, flat=True, connection=False,
+     query=("DriverName", "CredentialName"))
 async def preconfig_list_region_zone(request: web.Request) -> web.Response:
     items = await catalog.preconfig_list_region_zone(spider(request), *await _preconfig_args(request))
     return reply(request, {"regionzone": [_region_zone(i) for i in items]})
 
 
 @routes.get("/spider/preconfig/regionzone/{Name}")
-@api(reply=wire.region_zone, body=wire.PRECONFIG_REQ, flat=True, connection=False, query=("DriverName", "CredentialName"))
+@api(reply=wire.region_zone, body=wire.PRECONFIG_REQ, flat=True, connection=False, query=("DriverName",
+     "CredentialName"))
 async def preconfig_get_region_zone(request: web.Request) -> web.Response:
     info = await catalog.preconfig_get_region_zone(spider(request), *await _preconfig_args(request),
                                                    path(request, "Name"))
@@ -72,7 +74,8 @@ async def preconfig_get_region_zone(request: web.Request) -> web.Response:
 
 
 @routes.get("/spider/preconfig/orgregion")
-@api(reply={"RegionInfo": Any}, body=wire.PRECONFIG_REQ, flat=True, connection=False, query=("DriverName", "CredentialName"))
+@api(reply={"RegionInfo": Any}, body=wire.PRECONFIG_REQ, flat=True, connection=False, query=("DriverName",
+     "CredentialName"))
 async def preconfig_org_region(request: web.Request) -> web.Response:
     return reply(request, {"RegionInfo": await catalog.preconfig_org_region(spider(request),
                                                                             *await _preconfig_args(request))})

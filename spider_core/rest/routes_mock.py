@@ -60,7 +60,8 @@ async def remove_fault(request: web.Request) -> web.Response:
 
 
 @routes.get("/spider/mock/events")
-@api(reply={"events": [Any], "last": int, "counts": {}}, query=("since", "kind", "rule", "limit"), connection=False, errors=(400,))
+@api(reply={"events": [Any], "last": int, "counts": {}}, query=("since", "kind", "rule", "limit"),
+     connection=False, errors=(400,))
 async def events(request: web.Request) -> web.Response:
     def number(key: str, default: int) -> int:
         text = query(request, key)

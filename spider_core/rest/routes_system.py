@@ -115,7 +115,8 @@ async def limit_info(request: web.Request) -> web.Response:
 
 
 @routes.get("/spider/calllog")
-@api(reply={"calllog": [Any]}, query=("cloudos", "resourcetype", "resourcename", "connection", "errors", "since", "limit"), connection=False, errors=(400,))
+@api(reply={"calllog": [Any]}, query=("cloudos", "resourcetype", "resourcename", "connection", "errors",
+     "since", "limit"), connection=False, errors=(400,))
 async def calllog(request: web.Request) -> web.Response:
     """CSP call history as JSON; filters: cloudos, resourcetype, resourcename, connection, errors, since, limit."""
     def number(key: str, default: int) -> int:
@@ -143,7 +144,8 @@ async def destroy(request: web.Request) -> web.Response:
 
 
 @routes.post("/spider/anycall")
-@api(reply={"FID": str, "IKeyValueList": wire.Null([wire.KV]), "OKeyValueList": wire.Null([wire.KV])}, body=wire.ANYCALL_REQ)
+@api(reply={"FID": str, "IKeyValueList": wire.Null([wire.KV]), "OKeyValueList": wire.Null([wire.KV])},
+     body=wire.ANYCALL_REQ)
 async def any_call(request: web.Request) -> web.Response:
     body = await bind(request)
     out = await system.any_call(spider(request), conn_name(request, body), req_info(body))

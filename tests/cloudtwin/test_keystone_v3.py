@@ -211,3 +211,51 @@ async def test_plain_records_are_kept_and_given_back(ks, path, one, body) -> Non
     assert (await ks("POST", f"/{path}", {one: "nope"}))[0] == 400
     assert (await ks("DELETE", f"/{path}/{rid}"))[0] == 204
     assert (await ks("GET", f"/{path}/{rid}"))[0] == 404
+
+
+async def test_trusts_delegate_roles_the_trustor_holds(ks) -> None:
+    pid = (await ks("POST", "/projects", {"project": {"name": "tp"}}))[1]["project"]["id"]
+    member = (await ks("GET", "/roles?name=member"))[1]["roles"][0]["id"]
+    ids = {}
+    for name in ("trustor", "trustee", "stranger"):
+        ids[name] = (await ks("POST", "/users", {"user": {"name": name, "password": "pw"}}))[1]["user"]["id"]
+        await ks("PUT", f"/projects/{pid}/users/{ids[name]}/roles/{member}")
+    tokens = {n: (await ks.login(n, "pw", {"project": {"id": pid}}))[2] for n in ids}
+    body = {"trust": {"trustor_user_id": ids["trustor"], "trustee_user_id": ids["trustee"], "project_id": pid,
+                      "roles": [{"name": "member"}], "impersonation": True,
+                      "expires_at": "2099-01-01T00:00:00Z"}}
+    assert (await ks("POST", "/OS-TRUST/trusts", body, token=tokens["trustee"]))[0] == 403, "only the trustor"
+    bad = {"trust": {**body["trust"], "expires_at": "bad.123Z"}}
+    assert (await ks("POST", "/OS-TRUST/trusts", bad, token=tokens["trustor"]))[0] == 400
+    unheld = {"trust": {**body["trust"], "roles": [{"name": "admin"}]}}
+    assert (await ks("POST", "/OS-TRUST/trusts", unheld, token=tokens["trustor"]))[0] == 403
+    code, doc = await ks("POST", "/OS-TRUST/trusts", body, token=tokens["trustor"])
+    assert code == 201 and doc["trust"]["expires_at"] == "2099-01-01T00:00:00.000000Z"
+    tid = doc["trust"]["id"]
+    assert [r["name"] for r in doc["trust"]["roles"]] == ["member"]
+    assert (await ks("GET", f"/OS-TRUST/trusts/{tid}", token=tokens["trustee"]))[0] == 200
+    assert (await ks("GET", f"/OS-TRUST/trusts/{tid}", token=tokens["stranger"]))[0] == 404
+    code, doc = await ks("GET", f"/OS-TRUST/trusts?trustor_user_id={ids['trustor']}", token=tokens["trustor"])
+    assert [t["id"] for t in doc["trusts"]] == [tid] and "roles" not in doc["trusts"][0]
+    assert (await ks("GET", f"/OS-TRUST/trusts/{tid}/roles/{member}", token=tokens["trustor"]))[0] == 200
+    assert (await ks("DELETE", f"/OS-TRUST/trusts/{tid}", token=tokens["trustee"]))[0] == 403
+    assert (await ks("DELETE", f"/OS-TRUST/trusts/{tid}", token=tokens["trustor"]))[0] == 204
+    assert (await ks("GET", f"/OS-TRUST/trusts/{tid}", token=tokens["trustor"]))[0] == 404
+
+
+async def test_domain_configuration_is_kept_per_group_and_option(ks) -> None:
+    did = (await ks("POST", "/domains", {"domain": {"name": "ldap-dom"}}))[1]["domain"]["id"]
+    cfg = {"identity": {"driver": "ldap"}, "ldap": {"url": "ldap://ldap.example:389/", "user_tree_dn": "ou=U"}}
+    assert (await ks("PUT", f"/domains/{did}/config", {"config": cfg}))[0] == 201
+    assert (await ks("GET", f"/domains/{did}/config"))[1] == {"config": cfg}
+    assert (await ks("GET", f"/domains/{did}/config/ldap/url"))[1] == {"config": {"url": "ldap://ldap.example:389/"}}
+    code, doc = await ks("PATCH", f"/domains/{did}/config/identity/driver", {"config": {"driver": "sql"}})
+    assert code == 200 and doc["config"]["identity"] == {"driver": "sql"}
+    assert (await ks("PUT", f"/domains/{did}/config", {"config": {"nova": {"x": 1}}}))[0] == 403
+    assert (await ks("DELETE", f"/domains/{did}/config/identity/driver"))[0] == 204
+    assert (await ks("GET", f"/domains/{did}/config/identity/driver"))[0] == 404
+    assert (await ks("DELETE", f"/domains/{did}/config"))[0] == 204
+    assert (await ks("GET", f"/domains/{did}/config"))[0] == 404
+    code, doc = await ks("GET", "/domains/config/default")
+    assert code == 200 and {"identity", "ldap"} <= set(doc["config"])
+    assert "list_limit" in (await ks("GET", "/domains/config/identity/default"))[1]["config"]["identity"]

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from test_nova import Api, login
+from test_nova import C, Api, login
 from twin_helpers import keystone_user
 
 G = "/cloud-1/RegionOne/image/v2"
@@ -208,3 +208,32 @@ async def test_member_cannot_use_admin_apis_nor_see_other_projects(api, twin):
     assert {sid, mine} <= {s["id"] for s in doc["servers"]}
     _, doc, _ = await api.call("GET", f"/servers/{mine}")
     assert doc["server"]["tenant_id"] == pid
+
+
+async def test_volume_proxies_extensions_and_audit_log(api):
+    code, doc, _ = await api.call("POST", "/os-volumes", {"volume": {"size": 1, "display_name": "pv"}}, mv="2.35")
+    assert code == 200 and doc["volume"]["displayName"] == "pv" and doc["volume"]["attachments"] == [{}]
+    vid = doc["volume"]["id"]
+    _, doc, _ = await api.call("GET", "/os-volumes", mv="2.35")
+    assert [v["id"] for v in doc["volumes"]] == [vid]
+    assert (await api.call("GET", "/os-volumes", mv="2.36"))[0] == 404
+    _, doc, _ = await api.call("GET", "/extensions")
+    assert "Hosts" in {e["name"] for e in doc["extensions"]}
+    assert (await api.call("GET", "/extensions/os-consoles"))[1]["extension"]["alias"] == "os-consoles"
+    _, doc, _ = await api.call("GET", "/os-instance_usage_audit_log")
+    assert doc["instance_usage_audit_logs"]["num_hosts"] == 2
+    assert (await api.call("GET", "/os-instance_usage_audit_log/nonsense"))[0] == 400
+
+
+async def test_image_metadata_proxy_and_access_ip_normalized(api):
+    sid = await _active(api)
+    doc, _ = await _act(api, sid, {"createImage": {"name": "meta"}})
+    image = doc["image_id"]
+    await api.wait(sid, "ACTIVE")
+    code, doc, _ = await api.call("POST", f"{C}/images/{image}/metadata", {"metadata": {"os": "linux"}}, mv="2.35")
+    assert code == 200 and doc["metadata"]["os"] == "linux"
+    code, doc, _ = await api.call("GET", f"{C}/images/{image}/metadata/os", mv="2.35")
+    assert doc == {"meta": {"os": "linux"}}
+    assert (await api.call("DELETE", f"{C}/images/{image}/metadata/os", mv="2.35"))[0] == 204
+    code, doc, _ = await api.call("PUT", f"/servers/{sid}", {"server": {"accessIPv6": "0:0:0:0:0:babe:220.12.22.2"}})
+    assert code == 200 and doc["server"]["accessIPv6"] == "::babe:dc0c:1602"

@@ -4,12 +4,14 @@ devices and volume attachments (``block_devices``, ``volumes``); server tags (``
 hypervisors, services, aggregates and zones (``host_handlers`` over ``hosts``); server groups
 (``group_handlers`` over ``groups``); instance actions, migrations, usage, diagnostics and external
 events (``record_handlers`` over ``records``); flavor management (``flavor_handlers``); limits and
-quotas (``quota_handlers``); the extension list (``extension_handlers``); and the proxy APIs that Nova serves below microversion 2.36 over Neutron's
-and Glance's objects (``proxies``)."""
+quotas (``quota_handlers``); the extension list (``extension_handlers``); and the proxy APIs that Nova
+serves below microversion 2.36 over Neutron's and Glance's objects (``proxies``) and Cinder's
+(``volume_proxies``)."""
 
 from cloudtwin.routing import Router
-from cloudtwin.services.nova import (action_handlers, extension_handlers, flavor_handlers, group_handlers, handlers, host_handlers,
-                                     proxies, quota_handlers, record_handlers, subresource_handlers, tags, volumes)
+from cloudtwin.services.nova import (action_handlers, extension_handlers, flavor_handlers, group_handlers,
+                                     handlers, host_handlers, proxies, quota_handlers, record_handlers,
+                                     subresource_handlers, tags, volume_proxies, volumes)
 from cloudtwin.services.nova.models import NovaState as STATE
 
 
@@ -26,6 +28,7 @@ def add_routes(r: Router) -> None:
     volumes.add_routes(r)
     tags.add_routes(r)
     proxies.add_routes(r)
+    volume_proxies.add_routes(r)
 
 
 __all__ = ["STATE", "add_routes"]

@@ -164,9 +164,14 @@ async def _rebuild(call: Call, nova: NovaState, s: Server, arg: Any) -> web.Resp
             raise invalid("rebuild", body, "Additional properties are not allowed ('user_data' was unexpected)")
         kwargs["user_data"] = body["user_data"]
     password = body.get("adminPass") or _password()
+    disk_config = body.get("OS-DCF:diskConfig")
+    if disk_config is not None and disk_config not in ("MANUAL", "AUTO"):
+        raise invalid("OS-DCF:diskConfig", disk_config, "'MANUAL' or 'AUTO'")
     assert image_ref is not None
     operations.rebuild(nova, s, ref_id(image_ref), name=name, metadata=_metadata(body),
                        access_ipv4=_str(body, "accessIPv4"), access_ipv6=_str(body, "accessIPv6"), **kwargs)
+    if disk_config is not None:
+        s.disk_config = disk_config
     _record(call, s, "rebuild")
     out = View(call).changed(s)
     out.pop("OS-EXT-SRV-ATTR:user_data", None)

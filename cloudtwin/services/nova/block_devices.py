@@ -85,6 +85,8 @@ def check(region: "RegionState", project_id: str, devices: list[BlockDevice], co
             if status != "available" and not (v.multiattach and status == "in-use"):
                 raise ApiError(400, f"Invalid volume: Volume {v.id} status must be available or downloading to "
                                     f"reserve, but the current status is {status}.")
+            if d.is_root and not v.bootable:
+                raise ApiError(400, f"Block Device {v.id} is not bootable.")
             continue
         size = d.volume_size
         if d.source_type == "image":

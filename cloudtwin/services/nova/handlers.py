@@ -188,7 +188,6 @@ class View:
             "accessIPv4": s.access_ipv4, "accessIPv6": s.access_ipv6,
             "links": self.links("servers", s.id),
             "OS-DCF:diskConfig": s.disk_config,
-            "progress": 0,
             "OS-EXT-AZ:availability_zone": s.availability_zone,
             "config_drive": s.config_drive,
             "key_name": s.key_name,
@@ -205,6 +204,8 @@ class View:
         groups = self.sg_names(s, ports)
         if groups:        # Nova leaves the key out for a server without security groups
             out["security_groups"] = groups
+        if attrs.get("vm_state") in ("active", "building", "rescued", "resized"):
+            out["progress"] = 0        # Nova shows progress only while a server runs or builds
         if status == "ERROR" and s.fault:
             out["fault"] = {"code": s.fault.get("code", 500), "created": wire.iso(s.fault.get("created")),
                             "message": s.fault.get("message", "")}
@@ -415,7 +416,7 @@ def _access_ip(body: dict[str, Any], key: str, version: int) -> str | None:
         ok = False
     if not ok:
         raise invalid(key, v, f"{v!r} is not a 'ipv{version}'")
-    return str(v)
+    return str(ipaddress.ip_address(v))      # Nova stores (and shows) the normalized address
 
 
 def _int_field(body: dict[str, Any], key: str, default: int) -> int:
@@ -593,6 +594,11 @@ async def update_server(call: Call) -> web.Response:
             raise invalid("description", description, "a string of at most 255 characters or null")
     a4 = _access_ip(body, "accessIPv4", 4)
     a6 = _access_ip(body, "accessIPv6", 6)
+    disk_config = body.get("OS-DCF:diskConfig")
+    if disk_config is not None:
+        if disk_config not in ("MANUAL", "AUTO"):
+            raise invalid("OS-DCF:diskConfig", disk_config, "'MANUAL' or 'AUTO'")
+        s.disk_config = disk_config
     nova_of(call).update_server(s, name=name, description=description, access_ipv4=a4, access_ipv6=a6)
     return wire.json_response(200, {"server": View(call).changed(s)})
 
@@ -601,6 +607,8 @@ async def delete_server(call: Call) -> web.Response:
     s = server_of(call)
     call.twin.faults.zone_check(call, s.availability_zone)
     nova_of(call).delete_server(s)
+    assert call.token is not None
+    nova_of(call).record_action(s, "delete", call.request_id, call.token.user_id, done=True)
     return wire.json_response(204)
 
 
@@ -625,8 +633,8 @@ def floating_ip_action(call: Call, s: Server, name: str, arg: Any) -> None:
     try:
         neutron.update_floatingip(call.project_id, fip.id, {"port_id": ports[0].id,
                                                             "fixed_ip_address": arg.get("fixed_address")})
-    except ApiError as err:
-        raise ApiError(err.status, err.message) from None
+    except ApiError as err:        # Nova reports Neutron's association conflicts as a bad request
+        raise ApiError(400 if err.status == 409 else err.status, err.message) from None
 
 
 def interface_doc(view: View, p: Any) -> dict[str, Any]:

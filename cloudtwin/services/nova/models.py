@@ -42,7 +42,8 @@ SETTLED = ("ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED", "ERROR", "RESCUED", "VERI
 USER_DATA_MAX = 65535
 # Nova's limits for what the profile does not set
 QUOTA_DEFAULTS = {"metadata_items": 128, "injected_files": 5, "injected_file_content_bytes": 10240,
-                  "injected_file_path_bytes": 255, "server_groups": 10, "server_group_members": 10}
+                  "injected_file_path_bytes": 255, "server_groups": 10, "server_group_members": 10,
+                  "fixed_ips": -1}
 
 
 @dataclass(kw_only=True)

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from cloudtwin import wire
 from cloudtwin.errors import ApiError
-from cloudtwin.policy import project_scope
+from cloudtwin.policy import is_admin, project_scope
 from cloudtwin.routing import Call, Handler, Router
 
 if TYPE_CHECKING:
@@ -628,6 +628,83 @@ async def delete_image(call: Call) -> web.Response:
     return wire.json_response(204)
 
 
+# ---- image metadata -----------------------------------------------------------------------------------
+
+def _image_for_metadata(call: Call, *, write: bool = False) -> Any:
+    glance = _glance(call)
+    img = glance.find(call.project_id, call.params["id"], admin=is_admin(call))
+    if img is None:
+        raise ApiError(404, "Image not found.")
+    if write:
+        try:
+            glance.owned(call.project_id, img.id, admin=is_admin(call))
+        except ApiError:
+            raise ApiError(403, "You are not allowed to modify the image.") from None
+    return img
+
+
+def _metadata_body(call: Call, key: str) -> dict[str, str]:
+    md = call.body(key)
+    if not all(isinstance(k, str) and 1 <= len(k) <= 255 and isinstance(v, str) and len(v) <= 255
+               for k, v in md.items()):
+        raise ApiError(400, f"Invalid input for field/attribute {key}. Value: {md}. a map of strings")
+    limit = 128
+    if len(md) > limit:
+        raise ApiError(403, "Quota exceeded for metadata_items")
+    return md
+
+
+def _image_metadata(img: Any) -> dict[str, Any]:
+    return {k: v for k, v in img.properties.items() if k != "login_user"}
+
+
+async def get_image_metadata(call: Call) -> web.Response:
+    return wire.json_response(200, {"metadata": _image_metadata(_image_for_metadata(call))})
+
+
+async def set_image_metadata(call: Call) -> web.Response:
+    """PUT replaces every property, POST merges into them."""
+    img = _image_for_metadata(call, write=True)
+    md = _metadata_body(call, "metadata")
+    if call.request.method == "PUT":
+        img.properties = dict(md)
+    else:
+        img.properties.update(md)
+    img.touch()
+    return wire.json_response(200, {"metadata": _image_metadata(img)})
+
+
+async def get_image_metadata_item(call: Call) -> web.Response:
+    img = _image_for_metadata(call)
+    key = call.params["key"]
+    if key not in img.properties:
+        raise ApiError(404, "Metadata item was not found")
+    return wire.json_response(200, {"meta": {key: img.properties[key]}})
+
+
+async def set_image_metadata_item(call: Call) -> web.Response:
+    img = _image_for_metadata(call, write=True)
+    key = call.params["key"]
+    md = _metadata_body(call, "meta")
+    if len(md) > 1:
+        raise ApiError(400, "Request body contains too many items")
+    if key not in md:
+        raise ApiError(400, "Request body and URI mismatch")
+    img.properties[key] = md[key]
+    img.touch()
+    return wire.json_response(200, {"meta": {key: md[key]}})
+
+
+async def delete_image_metadata_item(call: Call) -> web.Response:
+    img = _image_for_metadata(call, write=True)
+    key = call.params["key"]
+    if key not in img.properties:
+        raise ApiError(404, "Metadata item was not found")
+    del img.properties[key]
+    img.touch()
+    return wire.json_response(204)
+
+
 # ---- networks ---------------------------------------------------------------------------------------
 
 def _nova_network(net: "Network") -> dict[str, Any]:
@@ -671,6 +748,12 @@ def add_routes(r: Router) -> None:
         ("GET", "/v2.1/images/detail", list_images_detail, "compute:image:list"),
         ("GET", "/v2.1/images/{id}", get_image, "compute:image:get"),
         ("DELETE", "/v2.1/images/{id}", delete_image, "compute:image:delete"),
+        ("GET", "/v2.1/images/{id}/metadata", get_image_metadata, "compute:image_metadata:list"),
+        ("PUT", "/v2.1/images/{id}/metadata", set_image_metadata, "compute:image_metadata:replace"),
+        ("POST", "/v2.1/images/{id}/metadata", set_image_metadata, "compute:image_metadata:update"),
+        ("GET", "/v2.1/images/{id}/metadata/{key}", get_image_metadata_item, "compute:image_metadata:get"),
+        ("PUT", "/v2.1/images/{id}/metadata/{key}", set_image_metadata_item, "compute:image_metadata:set"),
+        ("DELETE", "/v2.1/images/{id}/metadata/{key}", delete_image_metadata_item, "compute:image_metadata:delete"),
         ("GET", "/v2.1/os-networks", list_networks, "compute:os_network:list"),
         ("GET", "/v2.1/os-networks/{id}", get_network, "compute:os_network:get"),
     ]

@@ -38,8 +38,6 @@ def _resources(call: Call, *, classes: bool = False) -> tuple[str, ...]:
 
 def _limit(call: Call, name: str, project_id: str | None, user_id: str | None = None) -> int:
     nova = nova_of(call)
-    if name == "fixed_ips":
-        return -1
     key = _PROFILE_NAME.get(name, name)
     if user_id is not None and project_id is not None:
         own = nova.user_quota_overrides.get((project_id, user_id), {})

@@ -83,7 +83,8 @@ def fuzz(spec_url: str, base_url: str, *, max_examples: int, auth: tuple[str, st
         pinned = {"ConnectionName": connection} if connection and takes_connection else None
         raw = operation.definition.raw
         modes = [GenerationMode.POSITIVE]
-        if negative and (raw.get("requestBody") or any(_breakable(p.get("schema", {})) for p in raw.get("parameters", []))):
+        breakable = raw.get("requestBody") or any(_breakable(p.get("schema", {})) for p in raw.get("parameters", []))
+        if negative and breakable:
             modes.append(GenerationMode.NEGATIVE)  # free strings cannot be made invalid
         for mode in modes:
             strategy = operation.as_strategy(generation_mode=mode,
