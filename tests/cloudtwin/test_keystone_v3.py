@@ -241,3 +241,21 @@ async def test_trusts_delegate_roles_the_trustor_holds(ks) -> None:
     assert (await ks("DELETE", f"/OS-TRUST/trusts/{tid}", token=tokens["trustee"]))[0] == 403
     assert (await ks("DELETE", f"/OS-TRUST/trusts/{tid}", token=tokens["trustor"]))[0] == 204
     assert (await ks("GET", f"/OS-TRUST/trusts/{tid}", token=tokens["trustor"]))[0] == 404
+
+
+async def test_domain_configuration_is_kept_per_group_and_option(ks) -> None:
+    did = (await ks("POST", "/domains", {"domain": {"name": "ldap-dom"}}))[1]["domain"]["id"]
+    cfg = {"identity": {"driver": "ldap"}, "ldap": {"url": "ldap://ldap.example:389/", "user_tree_dn": "ou=U"}}
+    assert (await ks("PUT", f"/domains/{did}/config", {"config": cfg}))[0] == 201
+    assert (await ks("GET", f"/domains/{did}/config"))[1] == {"config": cfg}
+    assert (await ks("GET", f"/domains/{did}/config/ldap/url"))[1] == {"config": {"url": "ldap://ldap.example:389/"}}
+    code, doc = await ks("PATCH", f"/domains/{did}/config/identity/driver", {"config": {"driver": "sql"}})
+    assert code == 200 and doc["config"]["identity"] == {"driver": "sql"}
+    assert (await ks("PUT", f"/domains/{did}/config", {"config": {"nova": {"x": 1}}}))[0] == 403
+    assert (await ks("DELETE", f"/domains/{did}/config/identity/driver"))[0] == 204
+    assert (await ks("GET", f"/domains/{did}/config/identity/driver"))[0] == 404
+    assert (await ks("DELETE", f"/domains/{did}/config"))[0] == 204
+    assert (await ks("GET", f"/domains/{did}/config"))[0] == 404
+    code, doc = await ks("GET", "/domains/config/default")
+    assert code == 200 and {"identity", "ldap"} <= set(doc["config"])
+    assert "list_limit" in (await ks("GET", "/domains/config/identity/default"))[1]["config"]["identity"]

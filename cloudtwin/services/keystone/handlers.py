@@ -16,8 +16,8 @@ from aiohttp import web
 
 from cloudtwin import wire
 from cloudtwin.routing import Call, Router
-from cloudtwin.services.keystone import (app_credentials, auth, catalog, credentials, domains, groups, projects,
-                                         records, roles, trusts, users)
+from cloudtwin.services.keystone import (app_credentials, auth, catalog, credentials, domain_config, domains,
+                                         groups, projects, records, roles, trusts, users)
 
 
 def version_doc(call: Call) -> dict[str, Any]:
@@ -89,6 +89,7 @@ def add_routes(r: Router) -> None:
                                    catalog.update_region, catalog.delete_region))
     r.add(s, "PUT", "/v3/regions/{id}", catalog.create_region, "identity:region:create")
     # domains and projects
+    domain_config.add_routes(r)     # before /v3/domains/{id}: /v3/domains/config/default is not a domain
     _crud(r, "domains", "domain", (domains.list_domains, domains.create_domain, domains.get_domain,
                                    domains.update_domain, domains.delete_domain))
     _crud(r, "projects", "project", (projects.list_projects, projects.create_project, projects.get_project,
