@@ -29,6 +29,14 @@ async def test_names_with_braces_can_be_read_and_deleted(null_server, name):
     await _vpc_roundtrip(null_server, name)
 
 
+async def test_a_name_too_long_for_any_url_is_refused_at_create(null_server):
+    srv = null_server
+    r = await srv.call("POST", "vpc", srv.body({"Name": "v" * 100_001, "IPv4_CIDR": "10.9.0.0/16"}))
+    assert r.status == 500 and "too long" in r.json["message"] and (await srv.dump())["iid_infos"] == []
+    r = await srv.call("POST", "disk", srv.body({"Name": "d" * 100_001}))
+    assert r.status == 500 and "too long" in r.json["message"]
+
+
 async def test_a_request_line_past_the_limit_is_refused_whole(null_server):
     srv = null_server
     r = await srv.call("GET", "vpc/" + "v" * (1_100_000), params={"ConnectionName": srv.conn})

@@ -91,10 +91,19 @@ def only_named(rows: list[IIDRow], only: Collection[str] | None) -> list[IIDRow]
     return rows if only is None else [r for r in rows if r.name in only]
 
 
+# The longest resource name: its URL (/spider/vpc/<name>, up to 9 bytes per character once escaped)
+# must fit in the 1 MB request line the server reads (rest.app.MAX_LINE), or it could never be read.
+MAX_NAME = 100_000
+
+
 def required(value: Any, type_name: str, field_name: str) -> str:
-    """CB-Spider's struct validator: empty -> ``resources.<Type>:<Field>'s input value is empty!``."""
+    """CB-Spider's struct validator: empty -> ``resources.<Type>:<Field>'s input value is empty!``;
+    a name longer than MAX_NAME is refused too (before anything is created)."""
     if not isinstance(value, str) or not value.strip():
         raise errors.validation(type_name, field_name)
+    if field_name == "NameId" and len(value.strip()) > MAX_NAME:
+        raise SpiderError(f"resources.{type_name}:{field_name}'s input value is too long: {len(value.strip())} "
+                          f"characters, at most {MAX_NAME} (a name must fit in a request URL)")
     return value.strip()
 
 

@@ -42,6 +42,7 @@ async def create(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> 
     name = (req.get("Name") or "").strip()
     if not name:
         raise SpiderError("PublicIP Name is empty!")
+    name = required(name, "IID", "NameId")
     tags = kvs_in(req.get("TagList"))
 
     async def call(conn, uuid: str):

@@ -123,20 +123,13 @@ def rebuild(nova: "NovaState", s: "Server", image_id: str, *, name: str | None =
         raise ApiError(400, "Invalid key_name provided.")
     if s.image_id:
         s.image_id = image.id
-    if name is not None:
-        s.name = name
     if metadata is not None:
         s.metadata = dict(metadata)
     if key_name is not ...:
         s.key_name = key_name
     if user_data is not ...:
         s.user_data = user_data
-    if description is not ...:
-        s.description = description
-    if access_ipv4 is not None:
-        s.access_ipv4 = access_ipv4
-    if access_ipv6 is not None:
-        s.access_ipv6 = access_ipv6
+    nova.update_server(s, name=name, description=description, access_ipv4=access_ipv4, access_ipv6=access_ipv6)
     nova.action(s, "rebuild")
 
 

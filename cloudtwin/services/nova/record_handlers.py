@@ -37,6 +37,21 @@ def _parse_time(value: str, field: str) -> float:
     return ts.timestamp()
 
 
+def _changed_page(call: Call, items: list[Any], body: dict[str, Any], link_key: str, path: str) -> list[Any]:
+    """``changes-since`` / ``changes-before`` then ``limit`` / ``marker`` (records' paging since 2.58/2.59);
+    a next link under ``link_key`` when more follow."""
+    q = call.query
+    for key, newer in (("changes-since", True), ("changes-before", False)):
+        if key in q:
+            when = _parse_time(q[key], key)
+            items = [x for x in items if (x.updated_at >= when if newer else x.updated_at <= when)]
+    items, nxt = wire.page(items, q, max_limit=1000, marker_error="Marker {marker} could not be found.")
+    if nxt:
+        body[link_key] = [{"rel": "next", "href": f"{call.base_url()}{path}?limit={q.get('limit', '1000')}"
+                                                  f"&marker={nxt}"}]
+    return list(items)
+
+
 # ---- instance actions ----------------------------------------------------------------------------------
 
 def _action_doc(call: Call, a: InstanceAction) -> dict[str, Any]:
@@ -78,18 +93,9 @@ def _action_server(call: Call) -> str:
 async def list_instance_actions(call: Call) -> web.Response:
     sid = _action_server(call)
     items = nova_of(call).actions_of(sid)
-    q = call.query
     body: dict[str, Any] = {}
     if mv(call, 2, 58):
-        for key, keep in (("changes-since", lambda a, t: a.updated_at >= t),
-                          ("changes-before", lambda a, t: a.updated_at <= t)):
-            if key in q:
-                when = _parse_time(q[key], key)
-                items = [a for a in items if keep(a, when)]
-        items, nxt = wire.page(items, q, max_limit=1000, marker_error="Marker {marker} could not be found.")
-        if nxt:
-            body["links"] = [{"rel": "next", "href": f"{call.base_url()}/servers/{sid}/os-instance-actions"
-                                                     f"?limit={q.get('limit', '1000')}&marker={nxt}"}]
+        items = _changed_page(call, items, body, "links", f"/servers/{sid}/os-instance-actions")
     body["instanceActions"] = [_action_doc(call, a) for a in items]
     return wire.json_response(200, body)
 
@@ -144,15 +150,7 @@ async def list_migrations(call: Call) -> web.Response:
             items = [m for m in items if getattr(m, attr) == q[key]]
     body: dict[str, Any] = {}
     if mv(call, 2, 59):
-        for key, keep in (("changes-since", lambda m, t: m.updated_at >= t),
-                          ("changes-before", lambda m, t: m.updated_at <= t)):
-            if key in q:
-                when = _parse_time(q[key], key)
-                items = [m for m in items if keep(m, when)]
-        items, nxt = wire.page(items, q, max_limit=1000, marker_error="Marker {marker} could not be found.")
-        if nxt:
-            body["migrations_links"] = [{"rel": "next", "href": f"{call.base_url()}/os-migrations"
-                                                                f"?limit={q.get('limit', '1000')}&marker={nxt}"}]
+        items = _changed_page(call, items, body, "migrations_links", "/os-migrations")
     body["migrations"] = [_migration_doc(call, m) for m in items]
     return wire.json_response(200, body)
 

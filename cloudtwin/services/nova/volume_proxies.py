@@ -12,6 +12,7 @@ from cloudtwin.errors import ApiError
 from cloudtwin.policy import is_admin
 from cloudtwin.routing import Call, Router
 from cloudtwin.services.nova.handlers import invalid, mv
+from cloudtwin.services.nova.volumes import offset_page
 
 _GONE = "The resource could not be found."
 
@@ -37,18 +38,8 @@ def _volume(call: Call) -> Any:
     return _cinder(call).get_volume(None if is_admin(call) else call.project_id, call.params["id"])
 
 
-def _page(call: Call, items: list[Any]) -> list[Any]:
-    q = call.query
-    try:
-        offset = wire.count(q.get("offset") or "0")
-        limit = wire.count(q["limit"]) if q.get("limit") else len(items)
-    except ValueError:
-        raise ApiError(400, "limit and offset must be integers") from None
-    return items[offset:offset + limit]
-
-
 async def list_volumes(call: Call) -> web.Response:
-    items = _page(call, _cinder(call).volumes_of(call.project_id))
+    items = offset_page(call, _cinder(call).volumes_of(call.project_id))
     return wire.json_response(200, {"volumes": [_volume_doc(call, v) for v in items]})
 
 
@@ -93,7 +84,7 @@ def _snapshot(call: Call) -> Any:
 
 
 async def list_snapshots(call: Call) -> web.Response:
-    items = _page(call, _cinder(call).snapshots_of(call.project_id))
+    items = offset_page(call, _cinder(call).snapshots_of(call.project_id))
     return wire.json_response(200, {"snapshots": [_snapshot_doc(call, s) for s in items]})
 
 

@@ -144,10 +144,8 @@ def _check_server_state(call: Call, s: Any, verb: str) -> None:
         raise ApiError(409, f"Instance {s.id} is locked")
 
 
-async def list_attachments(call: Call) -> web.Response:
-    s = _server(call)
-    assert call.region is not None
-    items = call.region.cinder.attachments_of_server(s.id)
+def offset_page(call: Call, items: list[Any]) -> list[Any]:
+    """Nova's ``offset`` / ``limit`` paging (volume attachments and the volume proxies)."""
     q = call.query
     try:
         offset = wire.count(q.get("offset") or "0")
@@ -156,7 +154,13 @@ async def list_attachments(call: Call) -> web.Response:
         raise ApiError(400, "limit and offset must be integers") from None
     if offset < 0 or limit < 0:
         raise ApiError(400, "limit and offset must be >= 0")
-    chunk = items[offset:offset + limit]
+    return items[offset:offset + limit]
+
+
+async def list_attachments(call: Call) -> web.Response:
+    s = _server(call)
+    assert call.region is not None
+    chunk = offset_page(call, call.region.cinder.attachments_of_server(s.id))
     return wire.json_response(200, {"volumeAttachments": [_attachment_doc(call, a) for a in chunk]})
 
 
