@@ -116,7 +116,8 @@ class Cloud:
         self.domain_id = "default" if name == DEFAULT_CLOUD else stable_id("domain", name).replace("-", "")
         self.created_at = time.time()
         self.identity = IdentityStore(Domain(self.domain_id, "Default" if name == DEFAULT_CLOUD else name,
-                                             description=f"Cloud-Twin cloud {name} ({profile.name})"))
+                                             description=f"Cloud-Twin cloud {name} ({profile.name})"),
+                                      token_ttl=profile.token_ttl)
         for u in profile.users:   # the profile's users are the cloud's operators: admin of the system
             user = self.identity.add_user(u.name, self.domain_id, None,   # checked against the profile
                                           user_id=self.operator_id(u.name))

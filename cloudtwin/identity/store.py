@@ -198,8 +198,9 @@ class Revocation:
 class IdentityStore:
     """Keystone's tables for one cloud (see the module docstring)."""
 
-    def __init__(self, own_domain: Domain) -> None:
+    def __init__(self, own_domain: Domain, token_ttl: float = 86400.0) -> None:
         self.own_domain_id = own_domain.id
+        self.token_ttl = token_ttl    # a revocation older than this can match no live token
         self.domains: dict[str, Domain] = {own_domain.id: own_domain}
         self.users: dict[str, User] = {}
         self.groups: dict[str, Group] = {}
@@ -427,7 +428,10 @@ class IdentityStore:
 
     # ---- revocations
     def revoke(self, **fields: str | None) -> None:
-        self.revocations.append(Revocation(time.time(), **fields))
+        now = time.time()
+        if self.revocations and self.revocations[0].issued_before < now - self.token_ttl:
+            self.revocations = [r for r in self.revocations if r.issued_before >= now - self.token_ttl]
+        self.revocations.append(Revocation(now, **fields))
 
     def revoked(self, user_id: str, project_id: str | None, domain_id: str | None, audit_ids: list[str],
                 issued_at: float) -> bool:

@@ -56,6 +56,7 @@ async def test_snapshots_volumes_from_them_and_cascade(api: Api) -> None:
     assert code == 400 and "snapshot size" in body["badRequest"]["message"]
     code, body = await api.vol("POST", "/volumes", {"volume": {"snapshot_id": sid}})
     assert code == 202 and body["volume"]["size"] == 2 and body["volume"]["snapshot_id"] == sid
+    await api.wait_volume(body["volume"]["id"], "available")
     code, body = await api.vol("DELETE", f"/volumes/{vid}")
     assert code == 400 and "have snapshots" in body["badRequest"]["message"]
     code, listed = await api.vol("GET", "/snapshots?sort=display_name:asc&limit=1")

@@ -259,3 +259,18 @@ async def test_domain_configuration_is_kept_per_group_and_option(ks) -> None:
     code, doc = await ks("GET", "/domains/config/default")
     assert code == 200 and {"identity", "ldap"} <= set(doc["config"])
     assert "list_limit" in (await ks("GET", "/domains/config/identity/default"))[1]["config"]["identity"]
+
+
+def test_revocations_older_than_any_live_token_are_dropped(monkeypatch) -> None:
+    from cloudtwin.identity import store as store_mod
+
+    st = store_mod.IdentityStore(store_mod.Domain("d", "d"), token_ttl=100)
+    now = [1000.0]
+    monkeypatch.setattr(store_mod.time, "time", lambda: now[0])
+    st.revoke(user_id="a")
+    now[0] = 1050.0
+    st.revoke(user_id="b")
+    assert st.revoked("a", None, None, [], 999.0) and not st.revoked("a", None, None, [], 1001.0)
+    now[0] = 1120.0   # a's revocation is older than the longest token life: no token it could match lives
+    st.revoke(user_id="c")
+    assert [r.user_id for r in st.revocations] == ["b", "c"]

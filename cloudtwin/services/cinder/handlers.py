@@ -398,34 +398,44 @@ async def delete_volume(call: Call) -> web.Response:
 
 # ---- volume metadata --------------------------------------------------------------------------------
 
-async def volume_metadata(call: Call) -> web.Response:
-    v = _volume_of(call)
+def metadata_call(call: Call, obj: Any) -> web.Response:
+    """``/metadata`` of a volume or snapshot: GET shows, POST merges, PUT replaces."""
     method = call.request.method
-    if method == "POST":      # merge
-        merged = {**v.metadata, **_metadata(call.body("metadata"))}
-        _cinder(call).update_volume(v, metadata=merged)
-    elif method == "PUT":     # replace
-        _cinder(call).update_volume(v, metadata=_metadata(call.body("metadata", required=False)))
-    return wire.json_response(200, {"metadata": dict(v.metadata)})
+    if method == "POST":
+        obj.metadata = {**obj.metadata, **_metadata(call.body("metadata"))}
+        obj.touch()
+    elif method == "PUT":
+        obj.metadata = _metadata(call.body("metadata", required=False))
+        obj.touch()
+    return wire.json_response(200, {"metadata": dict(obj.metadata)})
 
 
-async def volume_metadata_item(call: Call) -> web.Response:
-    v = _volume_of(call)
+def metadata_item_call(call: Call, obj: Any, what: str) -> web.Response:
+    """``/metadata/{key}`` of a volume or snapshot: GET, PUT (the body names the same key), DELETE."""
     key = call.params["key"]
     method = call.request.method
     if method == "PUT":
         meta = call.body("meta")
         if set(meta) != {key}:
             raise ApiError(400, "Request body and URI mismatch")
-        merged = {**v.metadata, **_metadata(meta)}
-        _cinder(call).update_volume(v, metadata=merged)
-        return wire.json_response(200, {"meta": {key: v.metadata[key]}})
-    if key not in v.metadata:
-        raise ApiError(404, f"Volume {v.id} has no metadata with key {key}.")
+        obj.metadata = {**obj.metadata, **_metadata(meta)}
+        obj.touch()
+        return wire.json_response(200, {"meta": {key: obj.metadata[key]}})
+    if key not in obj.metadata:
+        raise ApiError(404, f"{what} {obj.id} has no metadata with key {key}.")
     if method == "DELETE":
-        _cinder(call).update_volume(v, metadata={k: val for k, val in v.metadata.items() if k != key})
+        obj.metadata = {k: val for k, val in obj.metadata.items() if k != key}
+        obj.touch()
         return wire.json_response(200)
-    return wire.json_response(200, {"meta": {key: v.metadata[key]}})
+    return wire.json_response(200, {"meta": {key: obj.metadata[key]}})
+
+
+async def volume_metadata(call: Call) -> web.Response:
+    return metadata_call(call, _volume_of(call))
+
+
+async def volume_metadata_item(call: Call) -> web.Response:
+    return metadata_item_call(call, _volume_of(call), "Volume")
 
 
 # ---- volume actions ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from cloudtwin.errors import ApiError
 from cloudtwin.routing import Call, Router
 from cloudtwin.policy import is_admin
 from cloudtwin.services.cinder.handlers import (View, _bool, _cinder, _invalid, _metadata, _mv, _opt_str,
-                                                _project, _stamp, page)
+                                                _project, _stamp, metadata_call, metadata_item_call, page)
 from cloudtwin.services.cinder.resources import Backup, Snapshot, Transfer
 
 
@@ -170,35 +170,11 @@ async def delete_snapshot(call: Call) -> web.Response:
 
 
 async def snapshot_metadata(call: Call) -> web.Response:
-    s = _snapshot_of(call)
-    method = call.request.method
-    if method == "POST":
-        s.metadata = {**s.metadata, **_metadata(call.body("metadata"))}
-        s.touch()
-    elif method == "PUT":
-        s.metadata = _metadata(call.body("metadata", required=False))
-        s.touch()
-    return wire.json_response(200, {"metadata": dict(s.metadata)})
+    return metadata_call(call, _snapshot_of(call))
 
 
 async def snapshot_metadata_item(call: Call) -> web.Response:
-    s = _snapshot_of(call)
-    key = call.params["key"]
-    method = call.request.method
-    if method == "PUT":
-        meta = call.body("meta")
-        if set(meta) != {key}:
-            raise ApiError(400, "Request body and URI mismatch")
-        s.metadata = {**s.metadata, **_metadata(meta)}
-        s.touch()
-        return wire.json_response(200, {"meta": {key: s.metadata[key]}})
-    if key not in s.metadata:
-        raise ApiError(404, f"Snapshot {s.id} has no metadata with key {key}.")
-    if method == "DELETE":
-        del s.metadata[key]
-        s.touch()
-        return wire.json_response(200)
-    return wire.json_response(200, {"meta": {key: s.metadata[key]}})
+    return metadata_item_call(call, _snapshot_of(call), "Snapshot")
 
 
 def _admin(call: Call) -> None:
