@@ -373,10 +373,7 @@ async def list_servers_detail(call: Call) -> web.Response:
 
 def server_of(call: Call) -> Server:
     """The server of the URL: the caller's project's, or any project's for an admin."""
-    nova = nova_of(call)
-    if is_admin(call):
-        return nova.find_server(call.params["id"])
-    return nova.get_server(call.project_id, call.params["id"])
+    return nova_of(call).server_for(call.project_id, call.params["id"], admin=is_admin(call))
 
 
 async def get_server(call: Call) -> web.Response:

@@ -270,6 +270,10 @@ class NovaState:
     def placement_of(self, s: Server) -> Any:
         return self.region.placement(s.availability_zone, s.project_id)
 
+    def server_for(self, project_id: str, server_id: str, *, admin: bool) -> Server:
+        """The server a caller names: its project's, or any project's for an admin."""
+        return self.find_server(server_id) if admin else self.get_server(project_id, server_id)
+
     def find_server(self, server_id: str) -> Server:
         """Any project's server (admin scope)."""
         s = self.servers.get(server_id)

@@ -728,6 +728,10 @@ async def get_network(call: Call) -> web.Response:
     return wire.json_response(200, {"network": _nova_network(net)})
 
 
+async def no_route(call: Call) -> web.Response:
+    raise ApiError(404, NOT_FOUND)
+
+
 # ---- routes -----------------------------------------------------------------------------------------
 
 def add_routes(r: Router) -> None:
@@ -755,6 +759,9 @@ def add_routes(r: Router) -> None:
         ("PUT", "/v2.1/images/{id}/metadata/{key}", set_image_metadata_item, "compute:image_metadata:set"),
         ("DELETE", "/v2.1/images/{id}/metadata/{key}", delete_image_metadata_item, "compute:image_metadata:delete"),
         ("GET", "/v2.1/os-networks", list_networks, "compute:os_network:list"),
+        # a delete without an id: Nova has no such route (404, where a method mismatch would be a 405)
+        ("DELETE", "/v2.1/os-security-groups", no_route, "compute:os_security_group:delete"),
+        ("DELETE", "/v2.1/images", no_route, "compute:image:delete"),
         ("GET", "/v2.1/os-networks/{id}", get_network, "compute:os_network:get"),
     ]
     for method, pattern, handler, operation in routes:

@@ -264,6 +264,8 @@ def _usage_of(call: Call, project_id: str, servers: list[Server], start: float, 
 
 
 async def list_usage(call: Call) -> web.Response:
+    if call.request.path.endswith("/"):     # ``.../os-simple-tenant-usage/``: an empty project id
+        raise ApiError(404, "The resource could not be found.")
     start, end = _window(call)
     detailed = (call.query.get("detailed") or "0") not in ("0", "false", "False", "")
     nova = nova_of(call)

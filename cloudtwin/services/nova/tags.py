@@ -9,6 +9,7 @@ from aiohttp import web
 
 from cloudtwin import wire
 from cloudtwin.errors import ApiError
+from cloudtwin.policy import is_admin
 from cloudtwin.routing import Call, Router
 
 MAX_TAGS = 50
@@ -19,7 +20,7 @@ def _server(call: Call) -> Any:
     if call.microversion < (2, 26):
         raise ApiError(404, "The resource could not be found.")
     assert call.region is not None
-    return call.region.nova.get_server(call.project_id, call.params["id"])
+    return call.region.nova.server_for(call.project_id, call.params["id"], admin=is_admin(call))
 
 
 def _check_tag(tag: Any) -> str:

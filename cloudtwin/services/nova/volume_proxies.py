@@ -3,6 +3,7 @@ Cinder's model, in Nova's camelCase shapes, and ``os-tenant-networks`` over Neut
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -116,6 +117,37 @@ async def delete_snapshot(call: Call) -> web.Response:
     return wire.json_response(202)
 
 
+# ---- assisted volume snapshots (Cinder's call-back for file-based backends) ----------------------------
+
+def _attached_volume(call: Call, volume_id: Any) -> Any:
+    assert call.region is not None
+    cinder = call.region.cinder
+    if not isinstance(volume_id, str) or not any(a.server_id for a in cinder.attachments_of_volume(volume_id)):
+        raise ApiError(404, f"Volume {volume_id} is not attached to any instance.")
+    return cinder.get_volume(None, volume_id)
+
+
+async def create_assisted_snapshot(call: Call) -> web.Response:
+    body = call.body("snapshot")
+    info = body.get("create_info")
+    if not isinstance(info, dict) or not isinstance(info.get("snapshot_id"), str) \
+            or info.get("type") not in ("qcow2",) or not isinstance(info.get("new_file"), str):
+        raise invalid("create_info", info, "'snapshot_id', 'type' (qcow2) and 'new_file' are required")
+    v = _attached_volume(call, body.get("volume_id"))
+    return wire.json_response(200, {"snapshot": {"id": info["snapshot_id"], "volumeId": v.id}})
+
+
+async def delete_assisted_snapshot(call: Call) -> web.Response:
+    try:
+        info = json.loads(call.query.get("delete_info") or "")
+    except ValueError:
+        raise ApiError(400, "Invalid delete_info: a JSON object with 'volume_id' is required.") from None
+    if not isinstance(info, dict):
+        raise ApiError(400, "Invalid delete_info: a JSON object with 'volume_id' is required.")
+    _attached_volume(call, info.get("volume_id"))
+    return wire.json_response(204)
+
+
 # ---- tenant networks ---------------------------------------------------------------------------------
 
 def _network_doc(call: Call, net: Any) -> dict[str, Any]:
@@ -155,5 +187,9 @@ def add_routes(r: Router) -> None:
     r.add(s, "POST", "/v2.1/os-snapshots", create_snapshot, "compute:os_snapshot:create")
     r.add(s, "GET", "/v2.1/os-snapshots/{id}", get_snapshot, "compute:os_snapshot:get")
     r.add(s, "DELETE", "/v2.1/os-snapshots/{id}", delete_snapshot, "compute:os_snapshot:delete")
+    r.add(s, "POST", "/v2.1/os-assisted-volume-snapshots", create_assisted_snapshot,
+          "compute:assisted_volume_snapshot:create")
+    r.add(s, "DELETE", "/v2.1/os-assisted-volume-snapshots/{id}", delete_assisted_snapshot,
+          "compute:assisted_volume_snapshot:delete")
     r.add(s, "GET", "/v2.1/os-tenant-networks", list_tenant_networks, "compute:os_tenant_network:list")
     r.add(s, "GET", "/v2.1/os-tenant-networks/{id}", get_tenant_network, "compute:os_tenant_network:get")

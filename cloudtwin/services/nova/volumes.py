@@ -15,6 +15,7 @@ from aiohttp import web
 from cloudtwin import wire
 from cloudtwin.ids import stable_id
 from cloudtwin.errors import ApiError
+from cloudtwin.policy import is_admin
 from cloudtwin.routing import Call, Router
 from cloudtwin.services.nova.block_devices import (DESTINATION_TYPES, ROOT_DEVICE, SOURCE_TYPES, BlockDevice,
                                                    next_device)
@@ -114,7 +115,7 @@ def parse_block_devices(call: Call, body: dict[str, Any]) -> list[BlockDevice]:
 
 def _server(call: Call) -> Any:
     assert call.region is not None
-    return call.region.nova.get_server(call.project_id, call.params["id"])
+    return call.region.nova.server_for(call.project_id, call.params["id"], admin=is_admin(call))
 
 
 def _attachment_doc(call: Call, a: Any) -> dict[str, Any]:
