@@ -253,8 +253,11 @@ class AttachmentMethods:
                                     f"{attachment_id}.")
         elif len(found) > 1:
             raise ApiError(400, "Invalid volume: Volume has more than one attachment: an attachment_id is needed.")
-        if not found:
-            raise ApiError(400, f"Invalid volume: Volume {v.id} is not attached.")
+        if not found:          # nothing to detach: Cinder only makes sure the volume is free
+            if self.status(v) in ("in-use", "detaching"):
+                self.region.twin.scheduler.cancel(v)
+                self._enter(v, "available")
+            return
         for a in found:
             self._drop_attachment(a)
         if not self._att_by_volume.get(v.id):

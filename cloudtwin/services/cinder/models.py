@@ -358,7 +358,7 @@ class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMetho
         if not states:
             raise ApiError(400, f"Invalid input received: Invalid volume status: {status}")
         self.region.twin.scheduler.cancel(v)
-        self._enter(v, status if status in states else states[0])
+        v.state = status if status in states else states[0]   # the status only: no stage runs from it
         v.touch()
 
     # ---- lifecycle
