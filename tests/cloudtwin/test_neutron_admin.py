@@ -70,5 +70,17 @@ async def test_admin_scope_quotas_and_agents(twin: Any) -> None:
         _, zones = await member("GET", "/availability_zones")
         assert {(z["name"], z["resource"]) for z in zones["availability_zones"]} == {("nova", "network"),
                                                                                  ("nova", "router")}
+        # a router gateway on a chosen address of an external network (admin); a used address is a 409
+        code, ext = await admin("POST", "/networks", {"network": {"name": "ext", "router:external": True}})
+        ext_id = ext["network"]["id"]
+        _, sub = await admin("POST", "/subnets", {"subnet": {"network_id": ext_id, "cidr": "10.77.0.0/24",
+                                                             "ip_version": 4}})
+        fixed = [{"subnet_id": sub["subnet"]["id"], "ip_address": "10.77.0.50"}]
+        code, body = await admin("POST", "/routers", {"router": {"external_gateway_info": {
+            "network_id": ext_id, "external_fixed_ips": fixed}}})
+        assert code == 201 and body["router"]["external_gateway_info"]["external_fixed_ips"] == fixed
+        code, body = await admin("POST", "/routers", {"router": {"external_gateway_info": {
+            "network_id": ext_id, "external_fixed_ips": fixed}}})
+        assert code == 409 and body["NeutronError"]["type"] == "IpAddressInUse"
         _, sp = await member("GET", "/service-providers")
         assert sp["service_providers"][0]["service_type"] == "L3_ROUTER_NAT"

@@ -46,8 +46,13 @@ class RouterMethods:
         if not net.external:
             raise ApiError(400, f"Bad router request: Network {net_id} is not an external network.",
                            code="BadRequest")
-        port = self.add_port(self.service_project_id, net.id, security_groups=[], device_id=router.id,
-                             device_owner="network:router_gateway", port_security_enabled=False)
+        wanted = info.get("external_fixed_ips")
+        if wanted is not None and (not isinstance(wanted, list) or not all(
+                isinstance(f, dict) and set(f) <= {"subnet_id", "ip_address"} for f in wanted)):
+            raise invalid_attr("external_gateway_info", "'external_fixed_ips' is a list of {subnet_id, ip_address}")
+        port = self.add_port(self.service_project_id, net.id, fixed_ips=[dict(f) for f in wanted] if wanted else None,
+                             security_groups=[], device_id=router.id, device_owner="network:router_gateway",
+                             port_security_enabled=False)
         port.state = "ACTIVE"
         router.external_gateway_info = {"network_id": net.id, "enable_snat": bool(info.get("enable_snat", True)),
                                         "external_fixed_ips": [dict(f) for f in port.fixed_ips]}
