@@ -211,7 +211,7 @@ def create_app(twin: Twin, *, public_url: str | None = None) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
         return await dispatcher(request)
 
-    app.router.add_route("*", "/{tail:.*}", handle)
+    app.router.add_route("*", r"/{tail:[\s\S]*}", handle)  # any path, newlines included
 
     async def on_startup(_: web.Application) -> None:
         twin.start()

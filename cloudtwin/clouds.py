@@ -68,6 +68,7 @@ class Token:
     scope: str = "project"                        # "project" | "domain" | "system"
     domain_id: str | None = None                  # the domain of a domain-scoped token
     app_cred_id: str | None = None
+    trust_id: str | None = None                   # a trust-scoped token: the trust's roles, on its project
     generation: int = -1                          # the identity store's generation its roles were read at
 
     def expired(self, now: float | None = None) -> bool:

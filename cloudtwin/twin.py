@@ -171,6 +171,7 @@ class Twin:
                     user_domain_id: str | None = None, roles: tuple[tuple[str, str], ...] | None = None,
                     methods: tuple[str, ...] = ("password",), scope: str = "project",
                     domain: tuple[str, str] | None = None, app_cred_id: str | None = None,
+                    trust_id: str | None = None,
                     expires_at: float | None = None, audit_ids: tuple[str, ...] = ()) -> Token:
         """Seal a Fernet token (``fernet.Payload``). ``roles`` default to the user's effective roles on
         the project."""
@@ -190,7 +191,7 @@ class Twin:
             project_name=project.name if scope == "project" and project else None,
             project_domain_id=project.domain_id if scope == "project" and project else None,
             domain_id=domain[0] if domain else None, domain_name=domain[1] if domain else None,
-            system=scope == "system", app_cred_id=app_cred_id)
+            system=scope == "system", app_cred_id=app_cred_id, trust_id=trust_id)
         value = self.tokens_codec.seal(payload)
         tok = self._token_of(cloud, value, payload)
         tok.generation = cloud.identity.generation
@@ -211,7 +212,8 @@ class Twin:
             project = cloud.project(cloud.profile.projects[0] if cloud.profile.projects else "admin", create=True)
         scope = "project" if p.project_id else "system" if p.system else "domain" if p.domain_id else "unscoped"
         return Token(value, cloud, project, p.user_name, p.user_id, p.issued_at, p.expires_at, p.roles,
-                     p.methods, p.audit_ids, p.user_domain_id, scope, p.domain_id, p.app_cred_id)
+                     p.methods, p.audit_ids, p.user_domain_id, scope, p.domain_id, p.app_cred_id,
+                     p.trust_id)
 
     def token(self, value: str | None) -> Token | None:
         """The valid token ``value`` is, or None: sealed with one of our keys, not expired, not
@@ -255,6 +257,16 @@ class Twin:
         else:
             target, tid = ("system", SYSTEM) if tok.scope == "system" else ("domain", tok.domain_id or "")
             roles = tuple(store.role_names(sorted({a.role_id for a in store.effective(tok.user_id, target, tid)})))
+        if tok.trust_id:
+            trust = store.trusts.get(tok.trust_id)
+            if trust is None:
+                return False
+            held = {rid for rid, _ in self.project_roles(tok.cloud, trust.trustor_user_id, tok.project)}
+            if not set(trust.roles) <= held:
+                return False
+            allowed = set(store.implied_closure(trust.roles))
+            tok.roles = tuple(r for r in store.role_names(trust.roles) if r[0] in allowed)
+            return bool(tok.roles)
         if tok.app_cred_id:
             cred = store.app_credentials.get(tok.app_cred_id)
             allowed = set(store.implied_closure(cred.roles)) if cred else set()

@@ -86,6 +86,24 @@ def test_swagger_ui_is_served_from_the_package(spider):
     assert requests.get(spider.base + "/spider/vpc?ConnectionName=null-config01", timeout=10).status_code == 401
 
 
+def test_unicode_digits_are_refused_not_crashed_on(spider):
+    """What schemathesis found: str.isdigit() accepts "²", which int() refuses (an unhandled 500)."""
+    base, conn = spider.base + "/spider", {"ConnectionName": "null-config01"}
+    r = requests.get(base + "/vm/imagespecrecent", params={"Limit": "²"}, auth=AUTH, timeout=30)
+    assert r.status_code == 200 and isinstance(r.json(), list)
+    r = requests.get(base + "/check/tcp", params={"Hostname": "127.0.0.1", "Port": "²"}, auth=AUTH, timeout=30)
+    assert (r.status_code, r.json()) == (400, {"message": "Invalid port value"})
+    r = requests.get(base + "/mock/events", params={"since": "²"}, auth=AUTH, timeout=30)
+    assert r.status_code == 400 and "whole number" in r.json()["message"]
+    vm = {"Name": "vm-u", "ImageName": "img", "VMSpecName": "spec", "VPCName": "v", "SubnetName": "s",
+          "SecurityGroupNames": ["sg"], "KeyPairName": "k", "RootDiskSize": "²"}
+    r = requests.post(base + "/vm", json={**conn, "ReqInfo": vm}, auth=AUTH, timeout=30)
+    assert r.status_code == 500 and "is not a valid Root Disk Size" in r.json()["message"]
+    r = requests.post(base + "/disk", json={**conn, "ReqInfo": {"Name": "disk-u", "DiskSize": "²"}}, auth=AUTH,
+                      timeout=30)
+    assert r.status_code == 500 and r.json()["message"] != "Internal Server Error", r.text
+
+
 @pytest.mark.slow
 def test_schemathesis_spider_null_and_mock(spider):
     tallies = []
@@ -106,6 +124,8 @@ def test_schemathesis_twin_admin():
     with TwinSubprocess() as twin:
         spec = requests.get(twin.url + "/_twin/openapi.json", timeout=10).json()
         validate(spec)
+        odd = requests.post(twin.url + "/_twin/vms/a%0Ab/exec", json={"argv": ["true"]}, timeout=10)
+        assert odd.status_code == 404 and odd.json()["error"]["code"] == 404  # the twin's JSON, not aiohttp's text
         found = fuzz(twin.url + "/_twin/openapi.json", twin.url, max_examples=EXAMPLES, exclude=TWIN_EXCLUDE,
                      crashed=any_5xx)
         print(f"\nschemathesis on Cloud-Twin /_twin:\n{table(found)}")

@@ -104,6 +104,7 @@ class Payload:
     domain_name: str | None = None
     system: bool = False
     app_cred_id: str | None = None
+    trust_id: str | None = None                  # a trust-scoped token (OS-TRUST)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def encode(self) -> bytes:
@@ -118,6 +119,8 @@ class Payload:
             doc["s"] = 1
         if self.app_cred_id:
             doc["ac"] = self.app_cred_id
+        if self.trust_id:
+            doc["t"] = self.trust_id
         return json.dumps(doc, separators=(",", ":")).encode()
 
     @classmethod
@@ -131,7 +134,8 @@ class Payload:
                    methods=tuple(doc["m"]), roles=tuple((r[0], r[1]) for r in doc["r"]), issued_at=doc["i"],
                    expires_at=doc["e"], audit_ids=tuple(doc["a"]), project_id=project[0],
                    project_name=project[1], project_domain_id=project[2], domain_id=domain[0],
-                   domain_name=domain[1], system=bool(doc.get("s")), app_cred_id=doc.get("ac"))
+                   domain_name=domain[1], system=bool(doc.get("s")), app_cred_id=doc.get("ac"),
+                   trust_id=doc.get("t"))
 
 
 def audit_id() -> str:

@@ -52,7 +52,7 @@ class NullDiskHandler(DiskHandler):
 
     async def change_disk_size(self, iid: IID, size: str) -> bool:
         disk = self.cloud.disks.find(iid)
-        if not size.isdigit() or int(size) <= int(disk.disk_size):
+        if not size.isdecimal() or int(size) <= int(disk.disk_size):
             raise DriverError(f"{iid.system_id} Disk can only grow: {disk.disk_size} GB -> {size} GB")
         disk.disk_size = size
         return True

@@ -75,7 +75,7 @@ async def bulk_favorite(request: web.Request) -> web.Response:
 @api(reply=[Any], connection=False, query=("CSP", "Region", "Zone", "Limit", "SortBy", "SortOrder"), errors=(400,))
 async def list_recent(request: web.Request) -> web.Response:
     q = _query(request, ("CSP", "Region", "Zone", "Limit", "SortBy", "SortOrder"))
-    limit = int(q["Limit"]) if q["Limit"].lstrip("-").isdigit() else 10
+    limit = int(q["Limit"]) if q["Limit"].lstrip("-").isdecimal() else 10
     return reply(request, await imagespec.listing(spider(request), imagespec.RECENT, q["CSP"], q["Region"], q["Zone"],
                                                   q["SortBy"], q["SortOrder"], limit))
 

@@ -67,7 +67,7 @@ async def events(request: web.Request) -> web.Response:
         text = query(request, key)
         if not text:
             return default
-        if not text.isdigit():
+        if not text.isdecimal():
             raise SpiderError(f"{key}: a whole number (got '{text}')", status=400)
         return int(text)
 

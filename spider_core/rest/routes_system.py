@@ -193,7 +193,7 @@ async def _port_of(request: web.Request) -> tuple[str, int]:
     text = query(request, "Port")
     if not text:
         raise SpiderError("Missing required query parameter: Port", status=400)
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not text.isdecimal() or not 0 < int(text) < 65536:
         raise SpiderError("Invalid port value", status=400)
     try:  # the resolver encodes names with IDNA; a name it cannot encode is no host
         host.encode("idna")

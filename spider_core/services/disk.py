@@ -34,7 +34,7 @@ def _size(value: str, what: str = "Disk Size") -> str:
     value = (value or "").strip()
     if value.lower() in ("", "default"):
         return ""
-    if not value.isdigit() or int(value) <= 0:
+    if not value.isdecimal() or int(value) <= 0:
         raise SpiderError(f"{value} is not a valid {what}: it must be a positive integer (GB)!")
     return str(int(value))
 
@@ -80,7 +80,7 @@ async def change_size(sp: Spider, conn_name: str, name: str, size: str) -> bool:
         conn = await sp.connection(conn_name)
         disks = handler(conn, DISK)
         current = await drive(disks.get_disk(driver_iid(row)))
-        if current.disk_size.isdigit() and int(new_size) <= int(current.disk_size):
+        if current.disk_size.isdecimal() and int(new_size) <= int(current.disk_size):
             raise SpiderError(f"The new size {new_size} GB must be greater than the current size "
                               f"{current.disk_size} GB of Disk '{name}'!")
         return await drive(disks.change_disk_size(driver_iid(row), new_size))

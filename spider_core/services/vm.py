@@ -98,7 +98,7 @@ def _root_disk(conn: Conn, disk_type: str, disk_size: str) -> tuple[str, str]:
     disk_type = (disk_type or "").strip()
     if disk_type.lower() in ("", "default"):
         disk_type = ""
-    elif disk_type.upper().startswith("TYPE") and disk_type[4:].isdigit():
+    elif disk_type.upper().startswith("TYPE") and disk_type[4:].isdecimal():
         types = [t for t in cloud_os_meta(conn.provider)["RootDiskType"] if t]
         index = int(disk_type[4:]) - 1
         if not 0 <= index < len(types):
@@ -107,7 +107,7 @@ def _root_disk(conn: Conn, disk_type: str, disk_size: str) -> tuple[str, str]:
     disk_size = (disk_size or "").strip()
     if disk_size.lower() in ("", "default"):
         disk_size = ""
-    elif not disk_size.isdigit() or int(disk_size) <= 0:
+    elif not disk_size.isdecimal() or int(disk_size) <= 0:
         raise SpiderError(f"{disk_size} is not a valid Root Disk Size: it must be a positive integer (GB)!")
     return disk_type, disk_size
 

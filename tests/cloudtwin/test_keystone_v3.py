@@ -238,6 +238,18 @@ async def test_trusts_delegate_roles_the_trustor_holds(ks) -> None:
     code, doc = await ks("GET", f"/OS-TRUST/trusts?trustor_user_id={ids['trustor']}", token=tokens["trustor"])
     assert [t["id"] for t in doc["trusts"]] == [tid] and "roles" not in doc["trusts"][0]
     assert (await ks("GET", f"/OS-TRUST/trusts/{tid}/roles/{member}", token=tokens["trustor"]))[0] == 200
+    # the trustee logs in on the trust: the trustor's member role on the project, as the trustor
+    login = {"auth": {"identity": {"methods": ["token"], "token": {"id": tokens["trustee"]}},
+                      "scope": {"OS-TRUST:trust": {"id": tid}}}}
+    async with ks.s.post(ks.url + "/v3/auth/tokens", json=login) as r:
+        assert r.status == 201
+        tok = (await r.json())["token"]
+    assert tok["user"]["id"] == ids["trustor"] and tok["project"]["id"] == pid
+    assert tok["OS-TRUST:trust"]["trustee_user"]["id"] == ids["trustee"]
+    assert {x["name"] for x in tok["roles"]} == {"member", "reader"}
+    login["auth"]["identity"]["token"]["id"] = tokens["stranger"]
+    async with ks.s.post(ks.url + "/v3/auth/tokens", json=login) as r:
+        assert r.status == 401, "only the trustee logs in on a trust"
     assert (await ks("DELETE", f"/OS-TRUST/trusts/{tid}", token=tokens["trustee"]))[0] == 403
     assert (await ks("DELETE", f"/OS-TRUST/trusts/{tid}", token=tokens["trustor"]))[0] == 204
     assert (await ks("GET", f"/OS-TRUST/trusts/{tid}", token=tokens["trustor"]))[0] == 404

@@ -92,6 +92,8 @@ def _token(call: Call, ident: dict[str, Any]) -> Login:
         raise _unauthorized()
     if old.app_cred_id:
         raise ApiError(403, "Application credentials cannot request a rescope.")
+    if old.trust_id:
+        raise ApiError(403, "A trust-scoped token cannot be rescoped.")
     user = old.cloud.identity.users.get(old.user_id)
     if user is None:
         raise _unauthorized()
@@ -167,6 +169,8 @@ def _issue(call: Call, login: Login, scope: Any) -> Token:
             raise _unauthorized("The user no longer holds the application credential's roles.")
         roles = tuple(store.role_names(cred.roles))
         return twin.issue_token(cloud, project, user.name, roles=roles, app_cred_id=cred.id, **common_args)
+    if isinstance(scope, dict) and "OS-TRUST:trust" in scope:
+        return _trust_token(call, login, scope["OS-TRUST:trust"], common_args)
     if scope is None and user.default_project_id in cloud.projects:
         project = cloud.projects[user.default_project_id]
         if twin.project_roles(cloud, user.id, project):
@@ -201,6 +205,32 @@ def _issue(call: Call, login: Login, scope: Any) -> Token:
     raise ApiError(400, "Invalid scope: expecting project, domain or system.")
 
 
+def _trust_token(call: Call, login: Login, doc: Any, args: dict[str, Any]) -> Token:
+    """A trustee's login on a trust: the trust's roles (those the trustor still holds) on its project,
+    as the trustor when the trust impersonates."""
+    cloud, store = login.cloud, login.cloud.identity
+    trust = store.trusts.get(doc.get("id") if isinstance(doc, dict) else "")
+    if trust is None or trust.trustee_user_id != login.user.id:
+        raise _unauthorized("Could not find trust.")
+    if trust.expires_at is not None and trust.expires_at <= time.time():
+        raise _unauthorized("The trust has expired.")
+    if trust.remaining_uses is not None:
+        if trust.remaining_uses <= 0:
+            raise _unauthorized("The trust has no uses left.")
+        trust.remaining_uses -= 1
+    project = cloud.projects.get(trust.project_id or "")
+    trustor = store.users.get(trust.trustor_user_id)
+    if project is None or trustor is None or not trustor.enabled:
+        raise _unauthorized()
+    held = {rid for rid, _ in call.twin.project_roles(cloud, trustor.id, project)}
+    if not set(trust.roles) <= held:
+        raise _unauthorized("The trustor no longer holds the trust's roles.")
+    acting = trustor if trust.impersonation else login.user
+    args = {**args, "user_id": acting.id, "user_domain_id": acting.domain_id}
+    return call.twin.issue_token(cloud, project, acting.name, roles=tuple(store.role_names(trust.roles)),
+                                 trust_id=trust.id, **args)
+
+
 def token_body(call: Call, tok: Token, *, with_catalog: bool = True) -> dict[str, Any]:
     cloud, store = tok.cloud, tok.cloud.identity
     udom = store.domains.get(tok.user_domain_id)
@@ -229,6 +259,12 @@ def token_body(call: Call, tok: Token, *, with_catalog: bool = True) -> dict[str
         cred = store.app_credentials.get(tok.app_cred_id)
         body["application_credential"] = {"id": tok.app_cred_id, "name": cred.name if cred else "",
                                           "restricted": not (cred and cred.unrestricted)}
+    if tok.trust_id:
+        trust = store.trusts.get(tok.trust_id)
+        if trust is not None:
+            body["OS-TRUST:trust"] = {"id": trust.id, "impersonation": trust.impersonation,
+                                      "trustee_user": {"id": trust.trustee_user_id},
+                                      "trustor_user": {"id": trust.trustor_user_id}}
     if with_catalog:
         body["catalog"] = catalog(call, cloud, tok.project.id if tok.scope == "project" else None)
     return {"token": body}

@@ -1,5 +1,6 @@
 """``/v3/OS-TRUST/trusts``: a trustor delegates some of its roles on a project to a trustee. Trusts
-cannot be changed, only made and deleted; the trustor, the trustee and admins may read them."""
+cannot be changed, only made and deleted; the trustor, the trustee and admins may read them. The
+trustee logs in on one with ``scope: {"OS-TRUST:trust": {"id": ...}}`` (``auth``)."""
 
 from __future__ import annotations
 

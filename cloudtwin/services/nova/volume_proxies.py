@@ -13,6 +13,7 @@ from cloudtwin.errors import ApiError
 from cloudtwin.policy import is_admin
 from cloudtwin.routing import Call, Router
 from cloudtwin.services.nova.handlers import invalid, mv
+from cloudtwin.services.nova.proxies import no_route
 from cloudtwin.services.nova.volumes import offset_page
 
 _GONE = "The resource could not be found."
@@ -40,6 +41,8 @@ def _volume(call: Call) -> Any:
 
 
 async def list_volumes(call: Call) -> web.Response:
+    if call.request.path.endswith("/os-volumes/"):     # an empty volume id, not the list
+        raise ApiError(404, _GONE)
     items = offset_page(call, _cinder(call).volumes_of(call.project_id))
     return wire.json_response(200, {"volumes": [_volume_doc(call, v) for v in items]})
 
@@ -182,6 +185,7 @@ def add_routes(r: Router) -> None:
     r.add(s, "POST", "/v2.1/os-volumes", create_volume, "compute:os_volume:create")
     r.add(s, "GET", "/v2.1/os-volumes/{id}", get_volume, "compute:os_volume:get")
     r.add(s, "DELETE", "/v2.1/os-volumes/{id}", delete_volume, "compute:os_volume:delete")
+    r.add(s, "DELETE", "/v2.1/os-volumes", no_route, "compute:os_volume:delete")
     r.add(s, "GET", "/v2.1/os-snapshots", list_snapshots, "compute:os_snapshot:list")
     r.add(s, "GET", "/v2.1/os-snapshots/detail", list_snapshots, "compute:os_snapshot:list")
     r.add(s, "POST", "/v2.1/os-snapshots", create_snapshot, "compute:os_snapshot:create")
