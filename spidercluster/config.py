@@ -61,10 +61,18 @@ class ClusterConfig:
         return int(self.listen.rpartition(":")[2])
 
     def validate(self) -> "ClusterConfig":
+        for name in ("replicas", "twin_shards", "load_workers", "load_master_port"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{name}: a whole number, not {value!r}")
+        if not isinstance(self.lease_seconds, (int, float)) or isinstance(self.lease_seconds, bool):
+            raise ValueError(f"lease_seconds: a number of seconds, not {self.lease_seconds!r}")
+        if not isinstance(self.listen, str) or not isinstance(self.lock_mode, str) or not isinstance(self.moto, bool):
+            raise ValueError("listen and lock_mode are text, moto is true or false")
         if not 1 <= self.replicas <= 64:
             raise ValueError(f"replicas: 1..64, not {self.replicas}")
         host, sep, port = self.listen.rpartition(":")
-        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not port.isascii() or not port.isdecimal() or not 0 < int(port) < 65536:
             raise ValueError(f"listen: host:port, not {self.listen!r}")
         if host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
             raise ValueError("listen: spider cluster up binds loopback only (the replicas have no auth); "
@@ -84,7 +92,10 @@ def load(path: Path | None, **overrides: Any) -> ClusterConfig:
     """The config from ``path`` (YAML), then the flags given (None = not given)."""
     raw: dict[str, Any] = {}
     if path is not None:
-        loaded = yaml.safe_load(path.read_text()) or {}
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not YAML: {exc}") from None
         if not isinstance(loaded, dict):
             raise ValueError(f"{path}: a mapping of settings is expected")
         raw = loaded

@@ -37,8 +37,12 @@ async def test_engine_is_chosen_by_cb_spider_variables(tmp_path):
     s = postgres_settings(env)
     assert (s.host, s.port, s.user, s.database, s.pool_size) == ("db.example", 5433, "u", "d", 16)
     assert from_env(tmp_path, env).engine == "postgres"
-    with pytest.raises(SpiderError, match="host:port"):
-        postgres_settings({**env, "SPIDER_METADB_ENDPOINT": "db:notaport"})
+    for bad in ("db:notaport", "db:5\u00b2", "db:\u0665432", "db:70000"):
+        with pytest.raises(SpiderError, match="host:port"):
+            postgres_settings({**env, "SPIDER_METADB_ENDPOINT": bad})
+    with pytest.raises(SpiderError, match="SPIDER_METADB_POOL"):
+        postgres_settings({**env, "SPIDER_METADB_POOL": "1\u00b2"})
+    assert postgres_settings({**env, "SPIDER_METADB_ENDPOINT": "/run/postgresql:5432"}).host == "/run/postgresql"
     with pytest.raises(SpiderError, match="SPIDER_METADB_USER"):
         postgres_settings({**env, "SPIDER_METADB_USER": ""})
 

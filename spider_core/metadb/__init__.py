@@ -34,13 +34,13 @@ def postgres_settings(environ: Mapping[str, str] | None = None):
     host, sep, port = endpoint.rpartition(":")  # a host starting with / is a unix-socket directory (libpq's rule)
     if not sep:
         host, port = endpoint, "5432"
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not port.isascii() or not port.isdecimal() or not 0 < int(port) < 65536:
         raise SpiderError(f"SPIDER_METADB_ENDPOINT={endpoint!r}: expected host:port")
     missing = [k for k in ENV_KEYS[1:] if k != "SPIDER_METADB_PASSWORD" and not env.get(k, "").strip()]
     if missing:
         raise SpiderError(f"SPIDER_METADB_ENDPOINT is set but {', '.join(missing)} is not")
     pool = env.get("SPIDER_METADB_POOL", "16").strip() or "16"
-    if not pool.isdigit() or int(pool) < 2:
+    if not pool.isascii() or not pool.isdecimal() or int(pool) < 2:
         raise SpiderError(f"SPIDER_METADB_POOL={pool!r}: a number of sessions >= 2")
     return PostgresSettings(host=host.strip("[]") or "127.0.0.1", port=int(port),
                             user=env["SPIDER_METADB_USER"].strip(), password=env.get("SPIDER_METADB_PASSWORD", ""),
