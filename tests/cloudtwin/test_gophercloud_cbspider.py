@@ -108,4 +108,4 @@ def test_cbspider_openstack_driver_flow_call_for_call(flow_binary: Path, threade
     assert threaded_twin.call(_leftovers, threaded_twin.twin, project_id) == []
     counts = threaded_twin.call(lambda: {k: v for region in threaded_twin.twin.clouds[CLOUD].regions.values()
                                          for k, v in region.cinder.counts().items()})
-    assert counts == {"volumes": 0, "volume_attachments": 0}, counts
+    assert counts and set(counts.values()) == {0}, counts

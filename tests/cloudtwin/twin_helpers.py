@@ -159,8 +159,17 @@ class OpenStackCli:
         import contextlib
         import io
 
+        from osc_lib import clientmanager
         from openstackclient import shell
+        from openstackclient.common.clientmanager import ClientManager
 
+        # The CLI hangs each service's client on the ClientManager *class* (osc_lib's ClientCache
+        # descriptor keeps the first handle it makes): in one process, a second command would reuse the
+        # first command's connection, catalog and token. A separate ``openstack`` process starts clean.
+        for cls in ClientManager.__mro__:
+            for attr in vars(cls).values():
+                if isinstance(attr, clientmanager.ClientCache):
+                    attr._handle = None
         saved = dict(os.environ)
         out, err = io.StringIO(), io.StringIO()
         try:

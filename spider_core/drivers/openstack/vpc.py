@@ -273,8 +273,13 @@ class OsVpcHandler(VPCHandler):
             by_net.setdefault(sn.get("network_id", ""), []).append(sn)
         return {n["id"]: self._vpc_info(n, by_net.get(n["id"], [])) for n in nets if n.get("id") in ids}
 
+    async def _project_query(self) -> str:
+        """``?project_id=`` of the token's project: Neutron shows an admin every project's networks."""
+        project = await self.s.project_id()
+        return f"?project_id={project}" if project else ""
+
     async def _own_networks(self) -> list[dict[str, Any]]:
-        nets = await self.s.list_all(RT_VPC, "", "network", "/networks", "networks")
+        nets = await self.s.list_all(RT_VPC, "", "network", f"/networks{await self._project_query()}", "networks")
         return [n for n in nets
                 if not n.get("router:external") and not (n.get("shared") and not described(n.get("description")))]
 
@@ -282,7 +287,7 @@ class OsVpcHandler(VPCHandler):
         nets = await self._own_networks()
         if not nets:
             return []
-        subnets = await self.s.list_all(RT_VPC, "", "network", "/subnets", "subnets")
+        subnets = await self.s.list_all(RT_VPC, "", "network", f"/subnets{await self._project_query()}", "subnets")
         by_net: dict[str, list[dict[str, Any]]] = {}
         for sn in subnets:
             by_net.setdefault(sn.get("network_id", ""), []).append(sn)
