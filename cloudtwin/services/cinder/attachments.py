@@ -229,14 +229,19 @@ class AttachmentMethods:
         self._attachments_attached(v)
         return a
 
-    def force_detach(self, v: Volume, attachment_id: str | None) -> None:
-        """Admin os-force_detach: drop the attachment (or all) whatever the state; the volume is free."""
+    def _named_attachments(self, v: Volume, attachment_id: str | None) -> list[Attachment]:
+        """The volume's attachments, or only the one named (404 when it is not the volume's)."""
         found = self.attachments_of_volume(v.id)
         if attachment_id:
             found = [a for a in found if a.id == attachment_id]
             if not found:
                 raise ApiError(404, f"Volume attachment could not be found with filter: attachment_id = "
                                     f"{attachment_id}.")
+        return found
+
+    def force_detach(self, v: Volume, attachment_id: str | None) -> None:
+        """Admin os-force_detach: drop the attachment (or all) whatever the state; the volume is free."""
+        found = self._named_attachments(v, attachment_id)
         for a in found:
             self._drop_attachment(a)
         if not self._att_by_volume.get(v.id):
@@ -245,13 +250,8 @@ class AttachmentMethods:
         v.touch()
 
     def detach_legacy(self, v: Volume, attachment_id: str | None) -> None:
-        found = self.attachments_of_volume(v.id)
-        if attachment_id:
-            found = [a for a in found if a.id == attachment_id]
-            if not found:
-                raise ApiError(404, f"Volume attachment could not be found with filter: attachment_id = "
-                                    f"{attachment_id}.")
-        elif len(found) > 1:
+        found = self._named_attachments(v, attachment_id)
+        if not attachment_id and len(found) > 1:
             raise ApiError(400, "Invalid volume: Volume has more than one attachment: an attachment_id is needed.")
         if not found:          # nothing to detach: Cinder only makes sure the volume is free
             if self.status(v) in ("in-use", "detaching"):

@@ -143,34 +143,28 @@ async def info_import(call: Call) -> web.Response:
         "value": list(state(call).site.import_methods)}})
 
 
+def _store_doc(s: Any, detail: bool) -> dict[str, Any]:
+    """One store as ``/v2/info/stores`` shows it; the admin's ``detail`` view adds its backend."""
+    doc: dict[str, Any] = {"id": s.id, "description": s.description}
+    if detail:
+        doc.update({"type": "file", "properties": {"datadir": f"/var/lib/glance/images/{s.id}",
+                                                    "chunk_size": CHUNK, "thin_provisioning": False},
+                    "weight": 0})
+    if s.default:
+        doc["default"] = "true"
+    if s.read_only:
+        doc["read-only"] = "true"
+    return doc
+
+
 async def info_stores(call: Call) -> web.Response:
-    stores = []
-    for s in state(call).site.stores:
-        doc: dict[str, Any] = {"id": s.id, "description": s.description}
-        if s.default:
-            doc["default"] = "true"
-        if s.read_only:
-            doc["read-only"] = "true"
-        stores.append(doc)
-    return wire.json_response(200, {"stores": stores})
+    return wire.json_response(200, {"stores": [_store_doc(s, False) for s in state(call).site.stores]})
 
 
 async def info_stores_detail(call: Call) -> web.Response:
     if not is_admin(call):
         raise ApiError(403, "You are not authorized to complete get_stores_detail action.")
-    st = state(call)
-    stores = []
-    for s in st.site.stores:
-        doc: dict[str, Any] = {"id": s.id, "description": s.description, "type": "file",
-                               "properties": {"datadir": f"/var/lib/glance/images/{s.id}",
-                                              "chunk_size": CHUNK, "thin_provisioning": False},
-                               "weight": 0}
-        if s.default:
-            doc["default"] = "true"
-        if s.read_only:
-            doc["read-only"] = "true"
-        stores.append(doc)
-    return wire.json_response(200, {"stores": stores})
+    return wire.json_response(200, {"stores": [_store_doc(s, True) for s in state(call).site.stores]})
 
 
 async def info_usage(call: Call) -> web.Response:

@@ -28,7 +28,7 @@ from cloudtwin.services.nova.volumes import parse_block_devices
 from cloudtwin.services.nova.models import (Flavor, Keypair, NetRequest, NovaState, Server, generate_keypair,
                                             generate_x509, host_id, ref_id)
 from cloudtwin.services.nova.proxies import nova_rules as _nova_rules
-from cloudtwin.policy import authorize, is_admin, project_scope
+from cloudtwin.policy import is_admin, project_scope
 
 MAX_LIMIT = 1000            # Nova's osapi_max_limit
 PASS_CHARS = string.ascii_letters + string.digits

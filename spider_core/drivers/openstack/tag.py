@@ -4,7 +4,6 @@ networks (VPC), subnets and security groups, Nova server tags (microversion 2.26
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from spider_core.calllog import RT_TAG
