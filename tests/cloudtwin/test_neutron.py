@@ -325,15 +325,13 @@ async def test_security_group_rules_validation(api):
     status, body = await rule(protocol="tcp", port_range_min=80, port_range_max=80, remote_ip_prefix="10.1.0.0/16")
     assert status == 201
 
-    # the project's default group: ingress from itself + default egress; cannot be deleted
+    # the project's default group: ingress from itself + default egress
     _, body = await api.req("GET", "/v2.0/security-groups?name=default")
     (default,) = body["security_groups"]
     rules = {(r["direction"], r["ethertype"], r["remote_group_id"]) for r in default["security_group_rules"]}
     assert rules == {("ingress", "IPv4", default["id"]), ("ingress", "IPv6", default["id"]),
                      ("egress", "IPv4", None), ("egress", "IPv6", None)}
     assert all(r["belongs_to_default_sg"] for r in default["security_group_rules"])
-    status, body = await api.req("DELETE", f"/v2.0/security-groups/{default['id']}")
-    assert status == 409
     # SG in use
     _, net = await api.req("POST", "/v2.0/networks", {"network": {}})
     _, port = await api.req("POST", "/v2.0/ports", {"port": {"network_id": net["network"]["id"],
@@ -346,6 +344,25 @@ async def test_security_group_rules_validation(api):
     status, body = await api.req("PUT", f"/v2.0/ports/{port['port']['id']}", {"port": {"security_groups": []}})
     assert status == 200 and body["port"]["security_groups"] == []
     assert (await api.req("DELETE", f"/v2.0/security-groups/{sid}"))[0] == 204
+
+
+async def test_only_an_admin_deletes_a_default_group_and_the_project_gets_a_new_one(twin, api):
+    async with aiohttp.ClientSession() as s:
+        token, doc = await keystone_user(s, twin.url, project="p3")
+        member = Client(s, twin.url, token)
+        _, body = await member.req("GET", "/v2.0/security-groups?name=default")
+        (default,) = body["security_groups"]
+        status, body = await member.req("DELETE", f"/v2.0/security-groups/{default['id']}")
+        assert status == 409 and err(body) == ("SecurityGroupCannotRemoveDefault",
+                                               "Insufficient rights for removing default security group.")
+        # an admin may (Tempest's credential cleanup deletes each project's default group)
+        pid = doc["project"]["id"]
+        _, body = await api.req("GET", f"/v2.0/security-groups?tenant_id={pid}&name=default")
+        assert [g["id"] for g in body["security_groups"]] == [default["id"]]
+        assert (await api.req("DELETE", f"/v2.0/security-groups/{default['id']}"))[0] == 204
+        _, body = await member.req("GET", "/v2.0/security-groups?name=default")
+        (again,) = body["security_groups"]
+        assert again["id"] != default["id"] and len(again["security_group_rules"]) == 4
 
 
 async def test_projects_are_isolated(twin, api):

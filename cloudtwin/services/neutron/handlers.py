@@ -632,6 +632,7 @@ class ItemApi:
     spec: Spec | None = None
     readonly: tuple[str, ...] = ()
     check: Callable[[dict[str, Any]], None] | None = None    # extra validation of the changes
+    admin_remove: bool = False                                # remove() takes admin= (what only an admin may delete)
 
     async def get(self, call: Call) -> web.Response:
         st = _state(call)
@@ -648,7 +649,11 @@ class ItemApi:
         return wire.json_response(200, {self.key: self.render(st, obj)})
 
     async def delete(self, call: Call) -> web.Response:
-        self.remove(_state(call), _acting_project(call, self.key + "s", call.params["id"]), call.params["id"])
+        pid = _acting_project(call, self.key + "s", call.params["id"])
+        if self.admin_remove:
+            self.remove(_state(call), pid, call.params["id"], admin=is_admin(call))  # type: ignore[call-arg]
+        else:
+            self.remove(_state(call), pid, call.params["id"])
         return wire.json_response(204)
 
 
@@ -1088,7 +1093,7 @@ ITEMS: dict[str, ItemApi] = {api.key: api for api in (
     ItemApi("subnet", N.get_subnet, N.delete_subnet, render_subnet, N.update_subnet, SUBNET_UPDATE, SUBNET_RO),
     ItemApi("port", N.get_port, N.delete_port, render_port, N.update_port, PORT_UPDATE, PORT_RO),
     ItemApi("security_group", N.get_security_group, N.delete_security_group, render_sg, N.update_security_group,
-            SG_SPEC, SG_RO),
+            SG_SPEC, SG_RO, admin_remove=True),
     ItemApi("security_group_rule", N.get_security_group_rule, N.delete_security_group_rule,
             lambda st, rule: render_rule(rule)),
     ItemApi("floatingip", N.get_floatingip, N.delete_floatingip, render_fip, N.update_floatingip, FIP_UPDATE, FIP_RO),

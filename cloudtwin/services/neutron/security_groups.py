@@ -72,9 +72,11 @@ class SecurityGroupMethods:
         self._emit("security_group.update", sg)
         return sg
 
-    def delete_security_group(self, project_id: str, sg_id: str) -> None:
+    def delete_security_group(self, project_id: str, sg_id: str, *, admin: bool = False) -> None:
+        """Only an admin may delete a project's `default` group (Tempest's credential cleanup does); the
+        project's next port or listing makes a new one, as Neutron's on-demand default does."""
         sg = self.get_security_group(project_id, sg_id)
-        if sg.is_default:
+        if sg.is_default and not admin:
             raise ApiError(409, "Insufficient rights for removing default security group.",
                            code="SecurityGroupCannotRemoveDefault")
         if self._sg_ports.get(sg.id):
@@ -94,6 +96,9 @@ class SecurityGroupMethods:
         self._sg_ports.pop(sg.id, None)
         self._rule_keys.pop(sg.id, None)
         self._sg_names.get((sg.project_id, sg.name), {}).pop(sg.id, None)
+        if self._default_sg.get(sg.project_id) == sg.id:
+            del self._default_sg[sg.project_id]
+            self._known_projects.discard(sg.project_id)
         self._disown("security_groups", sg)
         del self.security_groups[sg.id]
         sg.removed = True
