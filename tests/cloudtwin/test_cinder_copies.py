@@ -22,10 +22,11 @@ async def api(twin: Any) -> Any:
         yield await login(s, twin.url, cloud="cloud-1", project="admin")
 
 
-async def wait(api: Api, path: str, key: str, status: str, timeout: float = 10) -> dict[str, Any]:
+async def wait(api: Api, path: str, key: str, status: str, timeout: float = 10,
+               mv: str | None = None) -> dict[str, Any]:
     end = time.monotonic() + timeout
     while True:
-        code, body = await api.vol("GET", path)
+        code, body = await api.vol("GET", path, mv=mv)
         if status == "GONE" and code == 404:
             return {}
         assert code == 200, body

@@ -134,7 +134,7 @@ class View:
                 out["volume_image_metadata"] = dict(v.image_metadata)
         out["migration_status"] = v.migration_status
         if _mv(self.call, 3, 13):
-            out["group_id"] = None
+            out["group_id"] = v.group_id
         if _mv(self.call, 3, 21):
             out["provider_id"] = None
         if _mv(self.call, 3, 48):
@@ -339,11 +339,15 @@ async def create_volume(call: Call) -> web.Response:
     pid = _project(call)
     assert call.token is not None
     c = _cinder(call)
-    for key in ("backup_id", "consistencygroup_id", "group_id"):
+    for key in ("backup_id", "consistencygroup_id"):
         ref = _opt_str(body, key, max_len=64)
         if ref:
             what = {"backup_id": "Backup"}.get(key, "Group")
             raise ApiError(404, f"{what} {ref} could not be found.")
+    group_ref = _opt_str(body, "group_id", max_len=64) if _mv(call, 3, 13) else None
+    group = c.get_group(None if is_admin(call) else pid, group_ref) if group_ref else None
+    if group is not None:
+        c.check_volume_joins(group, c.find_type(_opt_str(body, "volume_type")))
     snap_ref = _opt_str(body, "snapshot_id", max_len=64)
     snapshot = c.get_snapshot(None if is_admin(call) else pid, snap_ref) if snap_ref else None
     type_ref = _opt_str(body, "volume_type")
@@ -366,6 +370,8 @@ async def create_volume(call: Call) -> web.Response:
                         image=_image(call, image_ref) if image_ref else None,
                         source_volid=_opt_str(body, "source_volid", max_len=64), multiattach=multiattach,
                         snapshot=snapshot, request_id=call.request_id)
+    if group is not None:
+        v.group_id = group.id
     return wire.json_response(202, {"volume": View(call).volume(v, extended=False)})
 
 

@@ -16,8 +16,10 @@ from cloudtwin.errors import ApiError
 from cloudtwin.resource import Resource
 from cloudtwin.services.cinder import backends
 from cloudtwin.services.cinder.attachments import AttachmentMethods
-from cloudtwin.services.cinder.resources import (BACKUP, GIB, KIND, SNAPSHOT, Attachment, Backup, Message,
-                                                 QosSpec, Snapshot, Transfer, Volume, VolumeType)
+from cloudtwin.services.cinder.groups import GroupMethods, build_group_types
+from cloudtwin.services.cinder.resources import (BACKUP, GIB, GROUP, GROUP_SNAPSHOT, KIND, SNAPSHOT, Attachment,
+                                                 Backup, Group, GroupSnapshot, GroupType, Message, QosSpec, Snapshot,
+                                                 Transfer, Volume, VolumeType)
 from cloudtwin.services.cinder.snapshots import SnapshotMethods
 from cloudtwin.services.cinder.transfers import TransferMethods
 from cloudtwin.services.cinder.types import TypeMethods
@@ -46,13 +48,13 @@ def build_volume_types(cloud_name: str, specs: tuple[dict[str, Any], ...]) -> di
     return out
 
 
-class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMethods):
+class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMethods, GroupMethods):
     """One region's block storage."""
 
     TABLES: ClassVar[dict[str, tuple[type, str]]] = {
         "volumes": (Volume, KIND), "attachments": (Attachment, ""), "snapshots": (Snapshot, SNAPSHOT),
         "backups": (Backup, BACKUP), "transfers": (Transfer, ""), "qos_specs": (QosSpec, ""),
-        "messages": (Message, "")}
+        "messages": (Message, ""), "groups": (Group, GROUP), "group_snapshots": (GroupSnapshot, GROUP_SNAPSHOT)}
 
     def __init__(self, region: "RegionState") -> None:
         self.region = region
@@ -63,6 +65,9 @@ class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMetho
         self.transfers: dict[str, Transfer] = {}
         self.qos_specs: dict[str, QosSpec] = {}
         self.messages: dict[str, Message] = {}
+        self.groups: dict[str, Group] = {}
+        self.group_snapshots: dict[str, GroupSnapshot] = {}
+        self.group_types: dict[str, GroupType] = build_group_types(region.cloud.name)
         self.project_quotas: dict[str, dict[str, int]] = {}     # os-quota-sets overrides per project
         self.class_quotas: dict[str, int] = {}                  # os-quota-class-sets/default overrides
         self.services: dict[str, backends.Service] = {}
@@ -96,11 +101,15 @@ class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMetho
             return self._on_snapshot_enter
         if kind == BACKUP:
             return self._on_backup_enter
+        if kind == GROUP:
+            return self._on_group_enter
+        if kind == GROUP_SNAPSHOT:
+            return self._on_group_snapshot_enter
         return lambda obj, state, message: None
 
     def all_objects(self) -> Iterator[Resource]:
         for table in (self.volumes, self.attachments, self.snapshots, self.backups, self.transfers,
-                      self.qos_specs, self.messages):
+                      self.qos_specs, self.messages, self.groups, self.group_snapshots):
             yield from list(table.values())
 
     def counts(self) -> dict[str, int]:
@@ -145,7 +154,8 @@ class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMetho
         backups = [b for b in self.backups.values() if b.project_id == project_id]
         return {"volumes": u[0], "gigabytes": u[1] + sum(s.size for s in snaps), "snapshots": len(snaps),
                 "backups": len(backups), "backup_gigabytes": sum(b.size for b in backups),
-                "groups": 0, "per_volume_gigabytes": 0}
+                "groups": sum(1 for g in self.groups.values() if g.project_id == project_id),
+                "per_volume_gigabytes": 0}
 
     def default_quota(self, name: str) -> int:
         """The quota class ``default``: the profile's value unless an admin changed the class."""
@@ -291,7 +301,7 @@ class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMetho
         drops the volume's attachments."""
         if v.state == "deleting":
             return
-        if not force and (self._att_by_volume.get(v.id) or self.status(v) not in
+        if not force and (self._att_by_volume.get(v.id) or v.group_id is not None or self.status(v) not in
                           ("available", "error", "error_extending", "error_deleting", "error_restoring",
                            "error_managing")):
             raise ApiError(400, DELETE_REFUSED)

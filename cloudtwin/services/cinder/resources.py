@@ -33,6 +33,7 @@ class Volume(Resource):
     readonly_set: bool = False                  # os-update_readonly_flag ran: metadata shows "readonly"
     migration_status: str | None = None
     host: str | None = None                     # host@backend#pool the scheduler chose (None: none fit)
+    group_id: str | None = None                 # the generic volume group it belongs to
     error: str = ""                             # why it last entered an error state (events, not the API)
 
 
@@ -78,6 +79,7 @@ class Snapshot(Resource):
     metadata: dict[str, str] = field(default_factory=dict)
     progress: str = "0%"
     error: str = ""
+    group_snapshot_id: str | None = None        # taken as a member of this group snapshot
 
 
 @dataclass(kw_only=True)
@@ -126,3 +128,39 @@ class Message(Resource):
     message_level: str = "ERROR"
     user_message: str = ""
     expires_at: float = 0.0
+
+
+GROUP = "group"
+GROUP_SNAPSHOT = "group_snapshot"
+
+
+@dataclass
+class GroupType:
+    """A generic volume group type (3.11): what a group's backend must offer, in ``group_specs``."""
+    id: str
+    name: str
+    description: str | None = None
+    is_public: bool = True
+    group_specs: dict[str, str] = field(default_factory=dict)
+    builtin: bool = False                               # Cinder's default_group_type
+
+
+@dataclass(kw_only=True)
+class Group(Resource):
+    """A generic volume group (3.13): volumes of the listed types, snapshotted and cloned together."""
+    group_type_id: str
+    volume_type_ids: list[str] = field(default_factory=list)
+    description: str | None = None
+    availability_zone: str = ""
+    group_snapshot_id: str | None = None        # made from this group snapshot
+    source_group_id: str | None = None          # made as a copy of this group
+    error: str = ""
+
+
+@dataclass(kw_only=True)
+class GroupSnapshot(Resource):
+    """A snapshot of every volume of a group at once (3.14); its member snapshots name it."""
+    group_id: str
+    group_type_id: str
+    description: str | None = None
+    error: str = ""

@@ -1,9 +1,10 @@
-"""Every Cinder v3 route: volumes and attachments, snapshots/backups/transfers, types and QoS, admin."""
+"""Every Cinder v3 route: volumes and attachments, snapshots/backups/transfers, types and QoS, admin, groups."""
 
 from __future__ import annotations
 
 from cloudtwin.routing import Router
-from cloudtwin.services.cinder import admin_handlers, handlers, snapshot_handlers, type_handlers
+from cloudtwin.services.cinder import (admin_handlers, group_handlers, handlers, snapshot_handlers,
+                                      type_handlers)
 
 
 def add_routes(r: Router) -> None:
@@ -11,3 +12,4 @@ def add_routes(r: Router) -> None:
     snapshot_handlers.add_routes(r)
     type_handlers.add_routes(r)
     admin_handlers.add_routes(r)
+    group_handlers.add_routes(r)

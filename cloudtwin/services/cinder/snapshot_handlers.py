@@ -87,7 +87,7 @@ def render_snapshot(call: Call, s: Snapshot, *, detail: bool = True) -> dict[str
         out["os-extended-snapshot-attributes:progress"] = s.progress
         out["os-extended-snapshot-attributes:project_id"] = s.project_id
     if _mv(call, 3, 14):
-        out["group_snapshot_id"] = None
+        out["group_snapshot_id"] = s.group_snapshot_id
     if _mv(call, 3, 41):
         out["user_id"] = s.user_id
     if _mv(call, 3, 65):

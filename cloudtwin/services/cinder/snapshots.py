@@ -86,7 +86,7 @@ class SnapshotMethods:
         status = self.snapshot_status(s)
         if status == "deleting" and (not force or s.due_at is not None):
             return
-        if not force and status not in ("available", "error", "error_deleting"):
+        if not force and (status not in ("available", "error", "error_deleting") or s.group_snapshot_id):
             raise ApiError(400, f"Invalid snapshot: Snapshot status must be available or error and must not be "
                                 f"part of a group, currently {status}.")
         if any(v.snapshot_id == s.id and self.status(v) == "creating" for v in self.volumes.values()):
