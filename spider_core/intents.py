@@ -51,14 +51,23 @@ class Intent:
 
 @asynccontextmanager
 async def recorded(sp: Any, op: str, rtype: str, conn_name: str, name: str, *, owner_vpc: str = "",
-                   sp_uuid: str = "", system_id: str = "", detail: dict | None = None) -> AsyncIterator[Intent]:
+                   sp_uuid: str = "", system_id: str = "", detail: dict | None = None, refuse_existing: str = "",
+                   existing_in: str | None = None) -> AsyncIterator[Intent]:
     """Record an intent before the body's cloud call; the body closes it with its MetaDB write
     (``intent=...``). An error closes it here (the call failed: nothing to reconcile); a cancellation
-    leaves it open for the next start."""
+    leaves it open for the next start.
+
+    ``refuse_existing`` (a create's type word): a name already mapped (in VPC ``existing_in``; None:
+    in any) gets CB-Spider's "already exists" instead, checked in the same MetaDB step that records
+    the intent (one round trip on PostgreSQL)."""
     row = IntentRow(id="in-" + ids.new_xid(), op=op, connection=conn_name, resource_type=rtype, name=name,
                     owner_vpc=owner_vpc, sp_uuid=sp_uuid, system_id=system_id, detail=detail or {},
                     job_id=CURRENT_JOB.get())
-    await sp.db.open_intent(row)
+    if refuse_existing:
+        if await sp.db.open_intent_unless_mapped(row, existing_in) is not None:
+            raise errors.already_exists(refuse_existing, name, conn_name)
+    else:
+        await sp.db.open_intent(row)
     intent = Intent(row)
     try:
         yield intent

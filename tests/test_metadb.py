@@ -97,6 +97,28 @@ async def test_connection_info_round_trip_and_credentials_sealed(db, tmp_path):
     assert await db.delete_connection("conn") and not await db.delete_connection("conn")
 
 
+async def test_a_create_intent_is_opened_only_for_a_free_name(db):
+    vpc = IIDRow("c", "vpc", "v1", "v1-x:vpc-1")
+    subnet = IIDRow("c", "subnet", "s1", "s1-x:sub-1", owner_vpc="v1")
+    await db.insert_iids([vpc, subnet])
+    taken = IntentRow("in-taken", "create", "c", "vpc", "v1", sp_uuid="v1-y")
+    assert await db.open_intent_unless_mapped(taken) == (await db.get_iid("c", "vpc", "v1"))
+    in_vpc = IntentRow("in-sub", "create", "c", "subnet", "s1", owner_vpc="v1")
+    assert (await db.open_intent_unless_mapped(in_vpc, "v1")).system_id == "s1-x:sub-1"
+    assert await db.list_intents() == []                     # nothing recorded for a taken name
+    other_vpc = IntentRow("in-sub2", "create", "c", "subnet", "s1", owner_vpc="v2", detail={"zone": "z"})
+    assert await db.open_intent_unless_mapped(other_vpc, "v2") is None   # the same name in another VPC is free
+    free = IntentRow("in-free", "create", "c", "vpc", "v2", sp_uuid="v2-x", job_id="j1")
+    assert await db.open_intent_unless_mapped(free) is None
+    opened = {i.id: i for i in await db.list_intents()}
+    assert sorted(opened) == ["in-free", "in-sub2"]
+    assert (opened["in-free"].sp_uuid, opened["in-free"].job_id) == ("v2-x", "j1")
+    assert opened["in-sub2"].detail == {"zone": "z"}
+    with pytest.raises(Exception):                           # an id is recorded once
+        await db.open_intent_unless_mapped(free)
+    assert await db.count_open_intents() == 2
+
+
 async def test_intents_and_jobs_belong_to_their_replica(db):
     await db.open_intent(IntentRow("in-1", "create", "c", "vm", "vm1", sp_uuid="vm1-x", detail={"zone": "z"}))
     db.replica = "r2"

@@ -238,10 +238,10 @@ class MetaStore:
     async def get_iid(self, connection: str, rtype: str, name: str, owner_vpc: str | None = None) -> IIDRow | None:
         """The row for ``name``; with ``owner_vpc`` None, in any VPC (first by owner)."""
         if owner_vpc is None:
-            row = await self._one(_SELECT_IID + " WHERE connection_name=? AND resource_type=? "
+            row = await self._one(SELECT_IID + " WHERE connection_name=? AND resource_type=? "
                                   "AND name_id=? ORDER BY owner_vpc LIMIT 1", (connection, rtype, name))
         else:
-            row = await self._one(_SELECT_IID + " WHERE connection_name=? AND resource_type=? "
+            row = await self._one(SELECT_IID + " WHERE connection_name=? AND resource_type=? "
                                   "AND name_id=? AND owner_vpc=?", (connection, rtype, name, owner_vpc))
         return IIDRow(*row) if row else None
 
@@ -251,17 +251,17 @@ class MetaStore:
 
     async def list_iids(self, connection: str, rtype: str, owner_vpc: str | None = None) -> list[IIDRow]:
         if owner_vpc is None:
-            rows = await self._all(_SELECT_IID + " WHERE connection_name=? AND resource_type=? "
+            rows = await self._all(SELECT_IID + " WHERE connection_name=? AND resource_type=? "
                                    "ORDER BY name_id, owner_vpc", (connection, rtype))
         else:
-            rows = await self._all(_SELECT_IID + self._by_owner_hint + " WHERE connection_name=? AND "
+            rows = await self._all(SELECT_IID + self._by_owner_hint + " WHERE connection_name=? AND "
                                    "resource_type=? AND owner_vpc=? ORDER BY name_id", (connection, rtype, owner_vpc))
         return [IIDRow(*r) for r in rows]
 
     _by_owner_hint = ""  # SQLite names the index its planner would otherwise skip
 
     async def find_iid_by_csp_id(self, connection: str, rtype: str, csp_id: str) -> IIDRow | None:
-        row = await self._one(_SELECT_IID + " WHERE connection_name=? AND resource_type=? "
+        row = await self._one(SELECT_IID + " WHERE connection_name=? AND resource_type=? "
                               "AND (system_id = ? OR system_id LIKE ? ESCAPE '\\') LIMIT 1",
                               (connection, rtype, csp_id, "%:" + _like_escape(csp_id)))
         return IIDRow(*row) if row else None
@@ -295,12 +295,21 @@ class MetaStore:
 
     async def open_intent(self, intent: IntentRow) -> None:
         """Record a create/delete before its cloud call; the caller awaits the commit first."""
-        await self._write([(
-            "INSERT INTO intents (id, job_id, op, connection_name, resource_type, owner_vpc, name_id, sp_uuid, "
-            "system_id, detail, created_at, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (intent.id, intent.job_id, intent.op, intent.connection, intent.resource_type, intent.owner_vpc,
-             intent.name, intent.sp_uuid, intent.system_id, json.dumps(intent.detail),
-             intent.created_at or _now(), self.replica))])
+        await self._write([(INSERT_INTENT + " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", self._intent_params(intent))])
+
+    def _intent_params(self, intent: IntentRow) -> tuple:
+        return (intent.id, intent.job_id, intent.op, intent.connection, intent.resource_type, intent.owner_vpc,
+                intent.name, intent.sp_uuid, intent.system_id, json.dumps(intent.detail),
+                intent.created_at or _now(), self.replica)
+
+    async def open_intent_unless_mapped(self, intent: IntentRow, owner_vpc: str | None = None) -> IIDRow | None:
+        """A create's check and its intent, under the caller's lock: the IID row already mapped under
+        the intent's name (``get_iid``'s ``owner_vpc``: None = in any VPC), or None once the intent is
+        committed. A shared database does both in one round trip."""
+        row = await self.get_iid(intent.connection, intent.resource_type, intent.name, owner_vpc)
+        if row is None:
+            await self.open_intent(intent)
+        return row
 
     async def close_intent(self, intent_id: str) -> None:
         await self._write(_close_intent(intent_id))
@@ -422,7 +431,9 @@ class MetaStore:
 
 _SELECT_JOB = ("SELECT id, operation, resource, name, connection_name, status, origin, request, result, error, "
                "created_at, started_at, finished_at FROM jobs")
-_SELECT_IID = ("SELECT connection_name, resource_type, name_id, system_id, owner_vpc, zone_id, created_at "
+INSERT_INTENT = ("INSERT INTO intents (id, job_id, op, connection_name, resource_type, owner_vpc, name_id, sp_uuid, "
+                  "system_id, detail, created_at, owner)")
+SELECT_IID = ("SELECT connection_name, resource_type, name_id, system_id, owner_vpc, zone_id, created_at "
                "FROM iid_infos")
 
 

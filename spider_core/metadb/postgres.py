@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from spider_core.errors import SpiderError
 from spider_core.metadb import migrations
-from spider_core.metadb.base import MetaStore
+from spider_core.metadb.base import INSERT_INTENT, SELECT_IID, IIDRow, IntentRow, MetaStore
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +181,14 @@ class PostgresMetaDB(MetaStore):
             found = self._sql[key] = numbered("WITH " + ", ".join(parts) + " SELECT " + counts)
         return found
 
+    async def open_intent_unless_mapped(self, intent: IntentRow, owner_vpc: str | None = None) -> IIDRow | None:
+        """The check and the intent in one statement: the INSERT runs only when the lookup finds nothing
+        (the caller's lock keeps the name from changing meanwhile)."""
+        row = await self._one(_OPEN_UNLESS_MAPPED[owner_vpc is not None],
+                              (intent.connection, intent.resource_type, intent.name,
+                               *(() if owner_vpc is None else (owner_vpc,)), *self._intent_params(intent)))
+        return IIDRow(*row) if row else None
+
     def _connection_info_write(self) -> list[tuple[str, tuple]]:
         return [("SELECT pg_notify('" + NOTIFY_CONNINFO + "', ?)", (self.replica,))]
 
@@ -196,6 +204,16 @@ class PostgresMetaDB(MetaStore):
         async with self._pool().acquire() as conn:
             async with conn.transaction():
                 return [[tuple(r) for r in await conn.fetch(self._text(sql), *params)] for sql, params in statements]
+
+
+def _open_unless_mapped(by_owner: bool) -> str:
+    where = " AND owner_vpc=?" if by_owner else ""
+    return (f"WITH found AS ({SELECT_IID} WHERE connection_name=? AND resource_type=? AND name_id=?{where} "
+            f"ORDER BY owner_vpc LIMIT 1), opened AS ({INSERT_INTENT} SELECT ?,?,?,?,?,?,?,?,?,?,?,? "
+            "WHERE NOT EXISTS (SELECT 1 FROM found)) SELECT * FROM found")
+
+
+_OPEN_UNLESS_MAPPED = {False: _open_unless_mapped(False), True: _open_unless_mapped(True)}
 
 
 async def _keep_session(_conn: Any) -> None:

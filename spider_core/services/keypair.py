@@ -46,10 +46,9 @@ async def create(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> 
     conn = await sp.connection(conn_name)
     keys = handler(conn, KEY)
     async with sp.locks.write(KEY.lock_family, conn_name, name):
-        if await sp.db.get_iid(conn_name, KEY.rtype, name) is not None:
-            raise errors.already_exists(KEY.type_word, name, conn_name)
         uuid = new_uuid(conn, KEY, name, id_mode)
-        async with recorded(sp, "create", KEY.rtype, conn_name, name, sp_uuid=uuid) as intent:
+        async with recorded(sp, "create", KEY.rtype, conn_name, name, sp_uuid=uuid,
+                            refuse_existing=KEY.type_word) as intent:
             created = await drive(keys.create_key(KeyPairReqInfo(IID(uuid, ""), tags)))
             row = IIDRow(conn_name, KEY.rtype, name, ids.spider_system_id(uuid, created.iid.system_id))
             await store_or_rollback(sp, [row], lambda: keys.delete_key(created.iid), f"VM KeyPair '{name}'", intent)

@@ -72,10 +72,9 @@ async def create(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> 
     plan = lockplan.sg_create(sp.locks.mode, vpc_name, name, conn.capability.serialize_in_vpc)
     async with sp.locks.hold(conn_name, plan.needs, exact=plan.exact):
         vpc_row = await lookup(sp, conn_name, VPC, vpc_name)
-        if await sp.db.get_iid(conn_name, SG.rtype, name) is not None:
-            raise errors.already_exists(SG.type_word, name, conn_name)
         uuid = new_uuid(conn, SG, name, id_mode)
-        async with recorded(sp, "create", SG.rtype, conn_name, name, owner_vpc=vpc_name, sp_uuid=uuid) as intent:
+        async with recorded(sp, "create", SG.rtype, conn_name, name, owner_vpc=vpc_name, sp_uuid=uuid,
+                            refuse_existing=SG.type_word) as intent:
             created = await drive(sgs.create_security(SecurityReqInfo(IID(uuid, ""), driver_iid(vpc_row), rules,
                                                                       kvs_in(req.get("TagList")))))
             row = IIDRow(conn_name, SG.rtype, name, ids.spider_system_id(uuid, created.iid.system_id),

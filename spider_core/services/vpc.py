@@ -70,16 +70,17 @@ async def create(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> 
     vpcs = handler(conn, VPC)
     plan = lockplan.vpc_create(sp.locks.mode, name, conn_name, conn.capability.single_vpc)
     async with sp.locks.hold(conn_name, plan.needs, exact=plan.exact):
-        if await sp.db.get_iid(conn_name, VPC.rtype, name) is not None:
-            raise errors.already_exists(VPC.type_word, name, conn_name)
-        if conn.capability.single_vpc and await sp.db.count_iids(VPC.rtype, conn_name) > 0:
-            raise SpiderError(f"{conn.provider} supports a single VPC per connection; one already exists")
+        if conn.capability.single_vpc:
+            if await sp.db.get_iid(conn_name, VPC.rtype, name) is not None:
+                raise errors.already_exists(VPC.type_word, name, conn_name)
+            if await sp.db.count_iids(VPC.rtype, conn_name) > 0:
+                raise SpiderError(f"{conn.provider} supports a single VPC per connection; one already exists")
         subnets = [_subnet_req(conn, i, id_mode) for i in subnet_items]
         user_names = {s.iid.name_id: n for s, n in zip(subnets, names)}
         vpc_uuid = new_uuid(conn, VPC, name, id_mode)
         planned = [[user_names[s.iid.name_id], s.iid.name_id, s.zone] for s in subnets]
         async with recorded(sp, "create", VPC.rtype, conn_name, name, sp_uuid=vpc_uuid,
-                            detail={"subnets": planned}) as intent:
+                            detail={"subnets": planned}, refuse_existing=VPC.type_word) as intent:
             created = await drive(vpcs.create_vpc(VPCReqInfo(IID(vpc_uuid, ""), (req.get("IPv4_CIDR") or "").strip(),
                                                              subnets, kvs_in(req.get("TagList")))))
             rows = [IIDRow(conn_name, VPC.rtype, name, ids.spider_system_id(vpc_uuid, created.iid.system_id))]
@@ -167,11 +168,10 @@ async def add_subnet(sp: Spider, conn_name: str, vpc_name: str, req: dict, id_mo
     plan = lockplan.subnet_change(sp.locks.mode, vpc_name, sub_name, conn.capability.serialize_in_vpc)
     async with sp.locks.hold(conn_name, plan.needs, exact=plan.exact):
         vpc_row = await lookup(sp, conn_name, VPC, vpc_name)
-        if await sp.db.get_iid(conn_name, SUBNET.rtype, sub_name, vpc_name) is not None:
-            raise errors.already_exists(SUBNET.type_word, sub_name, conn_name)
         sub = _subnet_req(conn, req, id_mode)
         async with recorded(sp, "create", SUBNET.rtype, conn_name, sub_name, owner_vpc=vpc_name,
-                            sp_uuid=sub.iid.name_id, detail={"zone": sub.zone}) as intent:
+                            sp_uuid=sub.iid.name_id, detail={"zone": sub.zone}, refuse_existing=SUBNET.type_word,
+                            existing_in=vpc_name) as intent:
             info = await drive(vpcs.add_subnet(driver_iid(vpc_row), sub))
             created = next((s for s in info.subnets or [] if s.iid.name_id == sub.iid.name_id), None)
             if created is None:
