@@ -251,14 +251,16 @@ class _MultiGuard:
     """``LockManager.hold``: several locks taken one after another in the given order, given back in
     reverse; a failure or cancellation half-way gives back what was already taken."""
 
-    __slots__ = ("_manager", "_connection", "_needs", "_held", "_holder")
+    __slots__ = ("_manager", "_connection", "_needs", "_held", "_holder", "_defer", "_deferred")
 
-    def __init__(self, manager: LockManager, connection: str, needs: list[Need]) -> None:
+    def __init__(self, manager: LockManager, connection: str, needs: list[Need], defer: bool = False) -> None:
         self._manager = manager
         self._connection = connection
         self._needs = needs
         self._held: list[tuple[_Entry, int]] = []
         self._holder = ""
+        self._defer = defer
+        self._deferred: Any = None
 
     async def __aenter__(self) -> None:
         if self._held:
@@ -267,8 +269,11 @@ class _MultiGuard:
             for need in self._needs:
                 self._held.append(await self._manager._acquire(need.family, self._connection, need.name, need.write))
             if self._manager.cluster is not None and self._held:
-                self._holder = await self._manager._cluster_acquire(
-                    [(entry, need.write) for (entry, _), need in zip(self._held, self._needs)])
+                granted = [(entry, need.write) for (entry, _), need in zip(self._held, self._needs)]
+                if self._defer:
+                    self._deferred = self._manager._cluster_defer(granted)
+                else:
+                    self._holder = await self._manager._cluster_acquire(granted)
         except BaseException:
             self._give_back()
             raise
@@ -283,6 +288,9 @@ class _MultiGuard:
         if self._holder:
             self._manager.cluster.release(self._holder)  # type: ignore[union-attr]
             self._holder = ""
+        if self._deferred is not None:
+            self._manager.cluster.end_deferred(self._deferred)  # type: ignore[union-attr]
+            self._deferred = None
 
 
 class LockManager:
@@ -324,13 +332,16 @@ class LockManager:
         """Shared lock: ``async with locks.read("vpc", conn, "vpc-01"): ...``"""
         return _Guard(self, family, connection, name, False)
 
-    def hold(self, connection: str, needs: Iterable[Need], *, exact: bool = False) -> _MultiGuard:
+    def hold(self, connection: str, needs: Iterable[Need], *, exact: bool = False,
+             defer_cluster: bool = False) -> _MultiGuard:
         """Several locks for one request: ``async with locks.hold(conn, plan): ...``.
 
         The locks are taken in ``LOCK_ORDER`` (``in_order``); ``exact=True`` takes them as listed
         instead, for the ``cbspider`` plans that reproduce CB-Spider's own sequence.
+        ``defer_cluster``: across replicas, the request's first MetaDB step takes them (a create's
+        intent step, in the same round trip), or its first cloud call (``spider_core.cluster_lock``).
         """
-        return _MultiGuard(self, connection, list(needs) if exact else in_order(needs))
+        return _MultiGuard(self, connection, list(needs) if exact else in_order(needs), defer_cluster)
 
     def entry_count(self) -> int:
         return sum(len(entries) for entries in self._families.values())
@@ -387,12 +398,17 @@ class LockManager:
 
     async def _cluster_acquire(self, granted: list[tuple[_Entry, bool]]) -> str:
         """The same locks across replicas (global mode: the family's one lock, exclusive)."""
-        connection = granted[0][0].connection
+        return await self.cluster.acquire(granted[0][0].connection, self._cluster_needs(granted),
+                                          REQUEST.get() or _task_name())
+
+    def _cluster_defer(self, granted: list[tuple[_Entry, bool]]) -> Any:
+        return self.cluster.defer(granted[0][0].connection, self._cluster_needs(granted),
+                                  REQUEST.get() or _task_name())
+
+    def _cluster_needs(self, granted: list[tuple[_Entry, bool]]) -> list[tuple[str, str, bool]]:
         if self._global:
-            needs = sorted({(entry.family, "*", True) for entry, _ in granted})
-        else:
-            needs = [(entry.family, entry.name, write) for entry, write in granted]
-        return await self.cluster.acquire(connection, needs, REQUEST.get() or _task_name())
+            return sorted({(entry.family, "*", True) for entry, _ in granted})
+        return [(entry.family, entry.name, write) for entry, write in granted]
 
     async def _acquire(self, family: str, connection: str, name: str, write: bool) -> tuple[_Entry, int]:
         if self.namespace:

@@ -152,6 +152,40 @@ MIGRATIONS: tuple[Migration, ...] = (
                DELETE FROM splock_waiters WHERE holder = ANY(holder_ids);
            END $$""",
     )),
+    Migration(5, "a create's cluster locks, duplicate check and intent in one round trip", (), postgres_only=(
+        # spider_try_lock, then (taken) the IID row under the intent's name (in VPC iid_owner; NULL: any);
+        # the intent is recorded only when there is none. One transaction: a refused lock records
+        # nothing but the waiter rows. Each statement sees the rows committed before it (READ COMMITTED,
+        # a VOLATILE function), so the check sees whatever the lock's previous holder wrote.
+        """CREATE OR REPLACE FUNCTION spider_lock_open_intent(
+               me TEXT, holder_id TEXT, fams TEXT[], conns TEXT[], names TEXT[], writes INT[], req TEXT,
+               lease DOUBLE PRECISION, iid_owner TEXT, i_id TEXT, i_job TEXT, i_op TEXT, i_conn TEXT, i_type TEXT,
+               i_owner_vpc TEXT, i_name TEXT, i_sp_uuid TEXT, i_system_id TEXT, i_detail TEXT, i_created TEXT)
+           RETURNS TABLE (locked BOOLEAN, found_system_id TEXT, found_owner_vpc TEXT, found_zone_id TEXT,
+                          found_created_at TEXT)
+           LANGUAGE plpgsql AS $$
+           DECLARE
+               hit iid_infos%ROWTYPE;
+           BEGIN
+               IF NOT spider_try_lock(me, holder_id, fams, conns, names, writes, req, lease) THEN
+                   RETURN QUERY SELECT FALSE, NULL::TEXT, NULL::TEXT, NULL::TEXT, NULL::TEXT;
+                   RETURN;
+               END IF;
+               SELECT * INTO hit FROM iid_infos i
+                WHERE i.connection_name = i_conn AND i.resource_type = i_type AND i.name_id = i_name
+                  AND (iid_owner IS NULL OR i.owner_vpc = iid_owner)
+                ORDER BY i.owner_vpc LIMIT 1;
+               IF FOUND THEN
+                   RETURN QUERY SELECT TRUE, hit.system_id, hit.owner_vpc, hit.zone_id, hit.created_at;
+                   RETURN;
+               END IF;
+               INSERT INTO intents (id, job_id, op, connection_name, resource_type, owner_vpc, name_id, sp_uuid,
+                                    system_id, detail, created_at, owner)
+                    VALUES (i_id, i_job, i_op, i_conn, i_type, i_owner_vpc, i_name, i_sp_uuid, i_system_id, i_detail,
+                            i_created, me);
+               RETURN QUERY SELECT TRUE, NULL::TEXT, NULL::TEXT, NULL::TEXT, NULL::TEXT;
+           END $$""",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].version

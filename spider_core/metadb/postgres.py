@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from spider_core.cluster_lock import DEFERRED, settle_deferred
 from spider_core.errors import SpiderError
 from spider_core.metadb import migrations
 from spider_core.metadb.base import INSERT_INTENT, SELECT_IID, IIDRow, IntentRow, MetaStore
@@ -155,15 +156,18 @@ class PostgresMetaDB(MetaStore):
         return isinstance(exc, asyncpg.UniqueViolationError)
 
     async def _one(self, sql: str, params: tuple = ()) -> tuple | None:
+        await settle_deferred()
         row = await self._pool().fetchrow(self._text(sql), *params)
         return tuple(row) if row is not None else None
 
     async def _all(self, sql: str, params: tuple = ()) -> list[tuple]:
+        await settle_deferred()
         return [tuple(r) for r in await self._pool().fetch(self._text(sql), *params)]
 
     async def _write(self, statements: list[tuple[str, tuple]]) -> list[int]:
         """One round trip: several statements become one (data-modifying WITH clauses), which
         PostgreSQL runs atomically; the answer is each one's row count."""
+        await settle_deferred()
         if len(statements) == 1:
             sql, params = statements[0]
             return [_rowcount(await self._pool().execute(self._text(sql), *params))]
@@ -183,7 +187,15 @@ class PostgresMetaDB(MetaStore):
 
     async def open_intent_unless_mapped(self, intent: IntentRow, owner_vpc: str | None = None) -> IIDRow | None:
         """The check and the intent in one statement: the INSERT runs only when the lookup finds nothing
-        (the caller's lock keeps the name from changing meanwhile)."""
+        (the caller's lock keeps the name from changing meanwhile). When the request's cluster locks
+        are still deferred, they are taken in the same round trip (``spider_lock_open_intent``)."""
+        deferred = DEFERRED.get()
+        if deferred is not None and not deferred.holder:
+            params = self._intent_params(intent)
+            took, found = await deferred.take(lambda holder, keys: ClusterStore(self).lock_open_intent(
+                holder, keys, deferred.request, deferred.lock.lease, owner_vpc, params))
+            if took:
+                return found
         row = await self._one(_OPEN_UNLESS_MAPPED[owner_vpc is not None],
                               (intent.connection, intent.resource_type, intent.name,
                                *(() if owner_vpc is None else (owner_vpc,)), *self._intent_params(intent)))
@@ -294,6 +306,24 @@ class ClusterStore:
         fams, conns, names, writes = (list(x) for x in zip(*keys))
         return bool(await self.db.fetchval("SELECT spider_try_lock(?, ?, ?, ?, ?, ?, ?, ?)", replica, holder, fams,
                                            conns, names, [int(w) for w in writes], request, lease))
+
+    async def lock_open_intent(self, holder: str, keys: list[tuple[str, str, str, bool]], request: str,
+                               lease: float, owner_vpc: str | None, intent: tuple) -> tuple[bool, IIDRow | None]:
+        """``try_lock``, then (locks taken) the create's duplicate check and its intent: one round trip.
+        (taken, the IID row already mapped under the intent's name or None once the intent is recorded)."""
+        fams, conns, names, writes = (list(x) for x in zip(*keys))
+        row = await self.db._pool().fetchrow(
+            "SELECT * FROM spider_lock_open_intent($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+            "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+            self.db.replica, holder, fams, conns, names, [int(w) for w in writes], request, lease, owner_vpc,
+            *intent[:11])
+        if not row["locked"]:
+            return False, None
+        if row["found_system_id"] is None:
+            return True, None
+        _, _, _, conn, rtype, _, name = intent[:7]
+        return True, IIDRow(conn, rtype, name, row["found_system_id"], row["found_owner_vpc"], row["found_zone_id"],
+                            row["found_created_at"])
 
     async def unlock(self, holders: list[str]) -> None:
         await self.db.fetchval("SELECT spider_unlock(?)", holders)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Collection, TypeVar
 
 from spider_core import errors, ids
+from spider_core.cluster_lock import settle_deferred
 from spider_core.errors import SpiderError
 from spider_core.metadb import IIDRow
 from spider_core.model import IID
@@ -51,8 +52,10 @@ def handler(conn: Conn, kind: Kind) -> Any:
 
 
 async def drive(call: Awaitable[T]) -> T:
-    """Await a driver call; anything but a SpiderError becomes a DriverError with its text only."""
+    """Await a driver call; anything but a SpiderError becomes a DriverError with its text only.
+    A request's deferred cluster locks are taken first: no cloud call runs without them."""
     try:
+        await settle_deferred()
         return await call
     except SpiderError:
         raise

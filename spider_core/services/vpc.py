@@ -69,7 +69,7 @@ async def create(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> 
         raise errors.already_exists(SUBNET.type_word, dup, conn_name)
     vpcs = handler(conn, VPC)
     plan = lockplan.vpc_create(sp.locks.mode, name, conn_name, conn.capability.single_vpc)
-    async with sp.locks.hold(conn_name, plan.needs, exact=plan.exact):
+    async with sp.locks.hold(conn_name, plan.needs, exact=plan.exact, defer_cluster=True):
         if conn.capability.single_vpc:
             if await sp.db.get_iid(conn_name, VPC.rtype, name) is not None:
                 raise errors.already_exists(VPC.type_word, name, conn_name)
