@@ -9,10 +9,10 @@ import pytest
 
 from pg_helpers import fresh_database
 from spider_core.cluster_lock import ClusterLock
-from spider_core.metadb import IntentRow, JobRow, from_env
+from spider_core.metadb import IIDRow, IntentRow, JobRow, from_env
 from spider_core.metadb.postgres import ClusterStore
 from spider_core.replicas import Replica
-from spider_core.splock import LockManager
+from spider_core.splock import LockManager, Need
 
 LEASE = 30.0
 
@@ -142,3 +142,89 @@ async def test_replica_tick_claims_and_hands_over(two):
     fenced = Replica(s2, "r2", lease=LEASE)
     await fenced.tick(take_over)
     assert fenced.fenced and not fenced.healthy
+
+
+def _managers(two) -> list[LockManager]:
+    managers = []
+    for store, db in two:
+        m = LockManager("sponge")
+        m.cluster = ClusterLock(store, db.replica, LEASE)
+        db.on_splock_released.append(m.cluster.wake)
+        managers.append(m)
+    return managers
+
+
+async def test_a_create_takes_its_locks_with_its_check_and_intent(two):
+    """``spider_lock_open_intent``: a lock another replica holds refuses the whole step (no intent, only a
+    waiter row); once given back the create takes its lock and records its intent in one call; a name
+    already mapped answers its row and records nothing."""
+    (s1, db1), (s2, db2) = two
+    keys = [("vpc", "c", "v1", True)]
+    assert await s1.try_lock("r1", "r1/1", keys, "POST", LEASE)
+    intent = db2._intent_params(IntentRow("in-a", "create", "c", "vpc", "v1", sp_uuid="v1-x"))
+    assert await s2.lock_open_intent("r2/1", keys, "POST", LEASE, None, intent) == (False, None)
+    assert await db1.list_intents() == [] and await db2.list_intents() == []
+    holders, waiters = await s1.lock_rows()
+    assert [(h[3], h[2]) for h in holders] == [("r1", "v1")] and [w[3] for w in waiters] == ["r2"]
+    await s1.unlock(["r1/1"])
+    assert await s2.lock_open_intent("r2/1", keys, "POST", LEASE, None, intent) == (True, None)
+    assert [(i.id, i.sp_uuid) for i in await db2.list_intents()] == [("in-a", "v1-x")]
+    holders, waiters = await s1.lock_rows()
+    assert [(h[3], h[5]) for h in holders] == [("r2", "POST")] and waiters == []
+    # r2 maps the name and gives the lock back: r1's create of the same name finds the row
+    await db2.insert_iids([IIDRow("c", "vpc", "v1", "v1-x:vpc-1")], intent="in-a")
+    await s2.unlock(["r2/1"])
+    again = db1._intent_params(IntentRow("in-b", "create", "c", "vpc", "v1"))
+    taken, row = await s1.lock_open_intent("r1/2", keys, "POST", LEASE, None, again)
+    assert taken and (row.name, row.system_id) == ("v1", "v1-x:vpc-1")
+    assert await db1.list_intents() == []
+    # a subnet's name is checked in its own VPC only
+    sub = db1._intent_params(IntentRow("in-s", "create", "c", "subnet", "s1", owner_vpc="v2"))
+    await db1.insert_iids([IIDRow("c", "subnet", "s1", "s1-x:sub-1", owner_vpc="v1")])
+    assert await s1.lock_open_intent("r1/3", [("subnet", "c", "v2/s1", True)], "POST", LEASE, "v2", sub) == (True, None)
+    assert [i.id for i in await db1.list_intents()] == ["in-s"]
+
+
+async def test_deferred_locks_are_taken_before_any_other_step(two):
+    """A guard with ``defer_cluster`` takes nothing in the database until the request's first step: the
+    create's intent step takes the locks with it, and a plain read or a cloud call takes them first."""
+    from spider_core.cluster_lock import settle_deferred
+    (s1, db1), (s2, db2) = two
+    m1, m2 = _managers(two)
+    async with m1.hold("c", [Need("vpc", "v1", True)], defer_cluster=True):
+        assert (await s1.lock_rows()) == ([], [])       # deferred: nothing taken yet
+        assert await db1.get_iid("c", "vpc", "v1") is None   # a read takes them first
+        assert [h[2] for h in (await s1.lock_rows())[0]] == ["v1"]
+    await m1.cluster.flush()
+    async with m1.hold("c", [Need("vpc", "v2", True)], defer_cluster=True):
+        await settle_deferred()                          # what a cloud call does first
+        assert [h[2] for h in (await s1.lock_rows())[0]] == ["v2"]
+    await m1.cluster.flush()
+    async with m1.hold("c", [Need("vpc", "v3", True)], defer_cluster=True):
+        pass                                            # never taken: nothing to give back
+    assert (await s1.lock_rows()) == ([], [])
+
+
+async def test_same_name_deferred_creates_on_two_replicas_give_one_intent(two):
+    """Two replicas create one name at once through the fused step: one records its intent and maps
+    the name; the other waits for the lock, then finds the row."""
+    (s1, db1), (s2, db2) = two
+    managers = _managers(two)
+    outcomes: list[str] = []
+
+    async def create(m: LockManager, db, who: str) -> None:
+        async with m.hold("c", [Need("vpc", "same", True)], defer_cluster=True):
+            row = IntentRow(f"in-{who}", "create", "c", "vpc", "same", sp_uuid=f"same-{who}")
+            if await db.open_intent_unless_mapped(row) is not None:
+                outcomes.append(f"{who} exists")
+                return
+            await asyncio.sleep(0.2)                    # the cloud call
+            await db.insert_iids([IIDRow("c", "vpc", "same", f"same-{who}:vpc")], intent=row.id)
+            outcomes.append(f"{who} created")
+
+    await asyncio.gather(create(managers[0], db1, "r1"), create(managers[1], db2, "r2"))
+    assert sorted(o.split()[1] for o in outcomes) == ["created", "exists"]
+    assert await db1.list_intents() == [] and await db2.list_intents() == []
+    for m in managers:
+        await m.cluster.flush()
+    assert (await s1.lock_rows()) == ([], [])
