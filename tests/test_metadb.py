@@ -74,6 +74,44 @@ async def test_concurrent_inserts_of_one_key_give_one_row(db):
     assert await db.count_iids("vm", "c") == 1
 
 
+async def test_concurrent_creates_store_together_and_fail_alone(db):
+    """Many creates storing at once (grouped into one round trip on PostgreSQL): each call lands whole
+    with its intent closed, a duplicate fails only its own call (none of its rows land), and a call
+    that cannot be written at all fails alone too."""
+    await db.insert_iids([IIDRow("c", "vpc", "taken", "t:1")])
+    for i in range(30):
+        await db.open_intent(IntentRow(f"in-{i}", "create", "c", "vpc", f"v{i}"))
+    calls = [([IIDRow("c", "vpc", f"v{i}", f"u{i}:x{i}"), IIDRow("c", "subnet", "s1", f"s{i}:y{i}", owner_vpc=f"v{i}")],
+              f"in-{i}") for i in range(30)]
+    calls[7] = ([IIDRow("c", "vpc", "v7", "u7:x7"), IIDRow("c", "vpc", "taken", "t:2")], "in-7")
+    failing = [7]
+    if db.engine == "postgres":   # a NUL in a text value: PostgreSQL refuses the value itself
+        calls[9] = ([IIDRow("c", "vpc", "v9", "bad\x00id")], "in-9")
+        failing.append(9)
+    results = await asyncio.gather(*(db.insert_iids(rows, intent=i) for rows, i in calls), return_exceptions=True)
+    assert isinstance(results[7], DuplicateRow) and all(isinstance(results[i], Exception) for i in failing)
+    assert [i for i, r in enumerate(results) if r is not None] == failing
+    assert sorted(i.id for i in await db.list_intents()) == [f"in-{i}" for i in failing]   # the failed calls' stay open
+    assert [await db.get_iid("c", "vpc", f"v{i}") for i in failing] == [None] * len(failing)
+    assert (await db.get_iid("c", "vpc", "taken")).system_id == "t:1"
+    stored = 30 - len(failing)
+    assert await db.count_iids("vpc", "c") == stored + 1 and await db.count_iids("subnet", "c") == stored
+    assert (await db.get_iid("c", "subnet", "s1", "v29")).system_id == "s29:y29"
+    if db.engine == "postgres":   # without a bad value the group is one round trip: no call goes alone
+        alone: list[str] = []
+        single = db._store_alone
+
+        async def spy(rows, intent):
+            alone.append(intent)
+            return await single(rows, intent)
+
+        db._store_alone = spy
+        more = await asyncio.gather(*(db.insert_iids([IIDRow("c", "key", f"k{i}", f"k{i}:x")]) for i in range(10)),
+                                    db.insert_iids([IIDRow("c", "vpc", "taken", "t:3")]), return_exceptions=True)
+        assert alone == [] and more[:10] == [None] * 10 and isinstance(more[10], DuplicateRow)
+        assert await db.count_iids("key", "c") == 10
+
+
 async def test_iid_queries_and_children(db):
     await db.insert_iids([IIDRow("c", "vpc", "v1", "a:1"), IIDRow("c", "subnet", "s1", "b:2", owner_vpc="v1"),
                           IIDRow("c", "subnet", "s2", "b:3", owner_vpc="v1", zone="z1")])

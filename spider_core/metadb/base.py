@@ -221,7 +221,7 @@ class MetaStore:
     async def insert_iids(self, rows: list[IIDRow], *, intent: str = "") -> None:
         """Insert every row or none; an existing key raises DuplicateRow. ``intent`` is closed in the
         same transaction, so a crash leaves either both (mapped, done) or neither (still open)."""
-        now = _now()
+        now = now_iso()
         stmts = [("INSERT INTO iid_infos (connection_name, resource_type, owner_vpc, name_id, system_id, zone_id, "
                   "created_at) VALUES (?,?,?,?,?,?,?)",
                   (r.connection, r.resource_type, r.owner_vpc, r.name, r.system_id, r.zone,
@@ -232,8 +232,7 @@ class MetaStore:
         except Exception as exc:
             if not self._is_duplicate(exc):
                 raise
-            names = ", ".join(f"{r.resource_type} '{r.name}'" for r in rows)
-            raise DuplicateRow(f"already registered in the MetaDB: {names}") from None
+            raise duplicate(rows) from None
 
     async def get_iid(self, connection: str, rtype: str, name: str, owner_vpc: str | None = None) -> IIDRow | None:
         """The row for ``name``; with ``owner_vpc`` None, in any VPC (first by owner)."""
@@ -300,7 +299,7 @@ class MetaStore:
     def _intent_params(self, intent: IntentRow) -> tuple:
         return (intent.id, intent.job_id, intent.op, intent.connection, intent.resource_type, intent.owner_vpc,
                 intent.name, intent.sp_uuid, intent.system_id, json.dumps(intent.detail),
-                intent.created_at or _now(), self.replica)
+                intent.created_at or now_iso(), self.replica)
 
     async def open_intent_unless_mapped(self, intent: IntentRow, owner_vpc: str | None = None) -> IIDRow | None:
         """A create's check and its intent, under the caller's lock: the IID row already mapped under
@@ -352,7 +351,7 @@ class MetaStore:
     async def set_job_status(self, job_id: str, status: str, *, only_if: str) -> bool:
         """Change a job's status only if it still has ``only_if`` (cancelling a queued job)."""
         counts = await self._write([("UPDATE jobs SET status=?, finished_at=? WHERE id=? AND status=?",
-                                     (status, _now(), job_id, only_if))])
+                                     (status, now_iso(), job_id, only_if))])
         return counts[0] > 0
 
     async def get_job(self, job_id: str) -> JobRow | None:
@@ -437,7 +436,12 @@ SELECT_IID = ("SELECT connection_name, resource_type, name_id, system_id, owner_
                "FROM iid_infos")
 
 
-def _now() -> str:
+def duplicate(rows: list[IIDRow]) -> DuplicateRow:
+    names = ", ".join(f"{r.resource_type} '{r.name}'" for r in rows)
+    return DuplicateRow(f"already registered in the MetaDB: {names}")
+
+
+def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
@@ -447,7 +451,7 @@ def _dump(value: Any) -> str | None:
 
 def _job_params(job: JobRow) -> tuple:
     return (job.id, job.operation, job.resource, job.name, job.connection, job.status, job.origin,
-            json.dumps(job.request), _dump(job.result), job.error, job.created_at or _now(), job.started_at,
+            json.dumps(job.request), _dump(job.result), job.error, job.created_at or now_iso(), job.started_at,
             job.finished_at)
 
 

@@ -186,6 +186,34 @@ MIGRATIONS: tuple[Migration, ...] = (
                RETURN QUERY SELECT TRUE, NULL::TEXT, NULL::TEXT, NULL::TEXT, NULL::TEXT;
            END $$""",
     )),
+    Migration(6, "IID inserts of concurrent creates grouped in one round trip", (), postgres_only=(
+        # Call g's rows are the ones with grp = g; each call is inserted (and its intent closed) in its
+        # own subtransaction: a duplicate key fails that call alone ('23505' in its slot, '' = stored).
+        """CREATE OR REPLACE FUNCTION spider_store_iids(grp INT[], conns TEXT[], types TEXT[], owners TEXT[],
+                                                        names TEXT[], sysids TEXT[], zones TEXT[], created TEXT[],
+                                                        intent_ids TEXT[])
+           RETURNS TEXT[] LANGUAGE plpgsql AS $$
+           DECLARE
+               codes TEXT[] := '{}';
+           BEGIN
+               FOR g IN 1 .. coalesce(array_length(intent_ids, 1), 0) LOOP
+                   BEGIN
+                       INSERT INTO iid_infos (connection_name, resource_type, owner_vpc, name_id, system_id, zone_id,
+                                              created_at)
+                           SELECT c, t, o, n, s, z, a
+                             FROM unnest(grp, conns, types, owners, names, sysids, zones, created) AS r(gi, c, t, o, n, s, z, a)
+                            WHERE gi = g;
+                       IF intent_ids[g] <> '' THEN
+                           DELETE FROM intents WHERE id = intent_ids[g];
+                       END IF;
+                       codes := codes || ''::TEXT;
+                   EXCEPTION WHEN unique_violation THEN
+                       codes := codes || SQLSTATE;
+                   END;
+               END LOOP;
+               RETURN codes;
+           END $$""",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -28,7 +28,7 @@ from typing import Any, Callable
 from spider_core.cluster_lock import DEFERRED, settle_deferred
 from spider_core.errors import SpiderError
 from spider_core.metadb import migrations
-from spider_core.metadb.base import INSERT_INTENT, SELECT_IID, IIDRow, IntentRow, MetaStore
+from spider_core.metadb.base import INSERT_INTENT, SELECT_IID, IIDRow, IntentRow, MetaStore, duplicate, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ MIGRATION_LOCK = 0x5350494445524442  # "SPIDERDB": the advisory lock migrations 
 NOTIFY_SPLOCK = "spider_splock"
 NOTIFY_CONNINFO = "spider_conninfo"
 _PARAM = re.compile(r"\?")
+STORE_BATCH = 50   # insert_iids calls per round trip (each a subtransaction: PostgreSQL caches 64 per session)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class PostgresMetaDB(MetaStore):
         self._sql: dict[str, str] = {}
         self._closed = False
         self.on_splock_released: list[Callable[[str], None]] = []   # payload: released keys, '' = any
+        self._stores: list[tuple[list[IIDRow], str, asyncio.Future]] = []   # insert_iids calls not sent yet
+        self._storing: asyncio.Task | None = None
 
     @property
     def location(self) -> str:
@@ -200,6 +203,52 @@ class PostgresMetaDB(MetaStore):
                               (intent.connection, intent.resource_type, intent.name,
                                *(() if owner_vpc is None else (owner_vpc,)), *self._intent_params(intent)))
         return IIDRow(*row) if row else None
+
+    async def insert_iids(self, rows: list[IIDRow], *, intent: str = "") -> None:
+        """``MetaStore.insert_iids``, grouped: the calls that arrive while one round trip is out go
+        together in the next (``spider_store_iids``, one transaction, each call in its own
+        subtransaction, so a duplicate fails only its own call), as the SQLite engine groups its commits."""
+        await settle_deferred()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._stores.append((rows, intent, fut))
+        if self._storing is None or self._storing.done():
+            self._storing = asyncio.get_running_loop().create_task(self._store_batches(), name="metadb-store-iids")
+        await fut
+
+    async def _store_batches(self) -> None:
+        while self._stores:
+            batch, self._stores = self._stores[:STORE_BATCH], self._stores[STORE_BATCH:]
+            try:
+                outcomes = await self._store_together(batch) if len(batch) > 1 else None
+            except Exception as exc:  # noqa: BLE001 - not a duplicate: each call again alone, so only its own fails
+                log.debug("grouped IID insert failed (%s); inserting one call at a time", exc)
+                outcomes = None
+            if outcomes is None:
+                outcomes = [await self._store_alone(rows, intent) for rows, intent, _ in batch]
+            for (rows, _, fut), outcome in zip(batch, outcomes):
+                if fut.done():
+                    continue
+                if outcome is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(outcome)
+
+    async def _store_alone(self, rows: list[IIDRow], intent: str) -> BaseException | None:
+        try:
+            await MetaStore.insert_iids(self, rows, intent=intent)
+        except Exception as exc:  # noqa: BLE001 - handed to that call's caller
+            return exc
+        return None
+
+    async def _store_together(self, batch: list[tuple[list[IIDRow], str, asyncio.Future]]) -> list[BaseException | None]:
+        now = now_iso()
+        flat = [(g, r) for g, (rows, _, _) in enumerate(batch, 1) for r in rows]
+        codes = await self._pool().fetchval(
+            "SELECT spider_store_iids($1, $2, $3, $4, $5, $6, $7, $8, $9)", [g for g, _ in flat],
+            *([getattr(r, f) for _, r in flat] for f in ("connection", "resource_type", "owner_vpc", "name",
+                                                         "system_id", "zone")),
+            [r.created_at or now for _, r in flat], [intent for _, intent, _ in batch])
+        return [None if code == "" else duplicate(rows) for (rows, _, _), code in zip(batch, codes)]
 
     def _connection_info_write(self) -> list[tuple[str, tuple]]:
         return [("SELECT pg_notify('" + NOTIFY_CONNINFO + "', ?)", (self.replica,))]
