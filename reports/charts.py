@@ -53,11 +53,12 @@ def _percentile_axis(chart: LatencyChart) -> tuple[dict[float, float], list[floa
     values = sorted({x for pts in chart.series.values() for x, _ in pts})
     finite = [p for p in values if p < 100]
     top = max([_nines(p) for p in finite] + [1.0])
-    where = {p: (_nines(p) if p < 100 else math.floor(top) + 1) for p in values}
+    beyond = math.floor(top + 1e-9) + 1  # one step past: _nines(99) is 1.9999..., not 2
+    where = {p: (_nines(p) if p < 100 else beyond) for p in values}
     ticks = [p for p in _PERCENTILE_TICKS if finite and p <= max(finite) * 1.0000001]
     positions, labels = [_nines(p) for p in ticks], [f"p{p:g}" for p in ticks]
     if any(p >= 100 for p in values):
-        positions.append(math.floor(top) + 1)
+        positions.append(beyond)
         labels.append("max")
     return where, positions, labels
 
@@ -97,7 +98,8 @@ def figure(chart: LatencyChart):
     ax.set_xlabel(chart.x_label)
     ax.set_ylabel(y_axis_label(chart))
     top = max((y for pts in chart.series.values() for _, y in pts), default=1.0) or 1.0
-    ax.set_ylim(bottom=-0.03 * top)  # a series at zero stays visible above the axis
+    # a series at zero stays visible above the axis, and one at the maximum below the frame
+    ax.set_ylim(bottom=-0.03 * top, top=1.06 * top)
     ax.grid(True, color="#dddddd", linewidth=0.6)
     if chart.series:  # legend in the caller's order, whatever the drawing order
         ax.legend(handles=[handles[label] for label in chart.series], loc="upper left", bbox_to_anchor=(1.01, 1.0),

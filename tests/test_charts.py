@@ -36,3 +36,15 @@ def test_lock_timeline_series_differ_in_style_and_the_covering_one_is_under(tmp_
     assert ax.get_xlabel() == "time since start (s)" and ax.get_ylabel() == "count"
     paths = write_chart(chart, tmp_path, chart.slug)
     assert [p.name for p in paths] == ["lock-timeline.png", "lock-timeline.svg"]
+
+
+def test_the_maximum_has_its_own_place_past_the_last_percentile_and_stays_inside_the_frame():
+    for percentiles in ([50, 99, 100], [50, 90, 99, 99.9, 100], [50, 100]):
+        chart = LatencyChart("Latency by percentile", {"latency": [(p, 400.0 + p) for p in percentiles]},
+                             x_label="percentile")
+        fig = figure(chart)
+        ax = fig.axes[0]
+        ticks = dict(zip([t.get_text() for t in ax.get_xticklabels()], ax.get_xticks()))
+        finite = [v for label, v in ticks.items() if label != "max"]
+        assert ticks["max"] >= max(finite) + 0.5, ticks
+        assert ax.get_ylim()[1] > 500.0  # the top point is below the frame, not on it
