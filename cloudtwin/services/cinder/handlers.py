@@ -586,6 +586,7 @@ _ACTIONS: dict[str, Any] = {
     "os-initialize_connection": _initialize_connection,
     "os-terminate_connection": lambda call, c, v, arg: None,
     "os-force_delete": _force_delete,
+    "os-unmanage": lambda call, c, v, arg: c.unmanage_volume(v),
     "os-force_detach": lambda call, c, v, arg: c.force_detach(v, arg.get("attachment_id")),
     "os-set_image_metadata": _set_image_metadata,
     "os-unset_image_metadata": _unset_image_metadata,

@@ -17,8 +17,9 @@ from cloudtwin.resource import Resource
 from cloudtwin.services.cinder import backends
 from cloudtwin.services.cinder.attachments import AttachmentMethods
 from cloudtwin.services.cinder.groups import GroupMethods, build_group_types
+from cloudtwin.services.cinder.manage import ManageMethods
 from cloudtwin.services.cinder.resources import (BACKUP, GIB, GROUP, GROUP_SNAPSHOT, KIND, SNAPSHOT, Attachment,
-                                                 Backup, Group, GroupSnapshot, GroupType, Message, QosSpec, Snapshot,
+                                                 Backup, Group, GroupSnapshot, GroupType, Leftover, Message, QosSpec, Snapshot,
                                                  Transfer, Volume, VolumeType)
 from cloudtwin.services.cinder.snapshots import SnapshotMethods
 from cloudtwin.services.cinder.transfers import TransferMethods
@@ -48,13 +49,14 @@ def build_volume_types(cloud_name: str, specs: tuple[dict[str, Any], ...]) -> di
     return out
 
 
-class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMethods, GroupMethods):
+class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMethods, GroupMethods, ManageMethods):
     """One region's block storage."""
 
     TABLES: ClassVar[dict[str, tuple[type, str]]] = {
         "volumes": (Volume, KIND), "attachments": (Attachment, ""), "snapshots": (Snapshot, SNAPSHOT),
         "backups": (Backup, BACKUP), "transfers": (Transfer, ""), "qos_specs": (QosSpec, ""),
-        "messages": (Message, ""), "groups": (Group, GROUP), "group_snapshots": (GroupSnapshot, GROUP_SNAPSHOT)}
+        "messages": (Message, ""), "groups": (Group, GROUP), "group_snapshots": (GroupSnapshot, GROUP_SNAPSHOT),
+        "leftovers": (Leftover, "")}
 
     def __init__(self, region: "RegionState") -> None:
         self.region = region
@@ -67,6 +69,7 @@ class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMetho
         self.messages: dict[str, Message] = {}
         self.groups: dict[str, Group] = {}
         self.group_snapshots: dict[str, GroupSnapshot] = {}
+        self.leftovers: dict[str, Leftover] = {}                # unmanaged storage the backends still hold
         self.group_types: dict[str, GroupType] = build_group_types(region.cloud.name)
         self.project_quotas: dict[str, dict[str, int]] = {}     # os-quota-sets overrides per project
         self.class_quotas: dict[str, int] = {}                  # os-quota-class-sets/default overrides
@@ -295,11 +298,12 @@ class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMetho
         v.touch()
         return v
 
-    def delete_volume(self, v: Volume, *, force: bool = False, cascade: bool = False) -> None:
+    def delete_volume(self, v: Volume, *, force: bool = False, cascade: bool = False, unmanage: bool = False) -> None:
         """Start a delete. A plain delete refuses attached or busy volumes and volumes with snapshots;
         ``cascade`` deletes the snapshots along; ``force`` (admin os-force_delete) takes any state and
-        drops the volume's attachments."""
-        if v.state == "deleting":
+        drops the volume's attachments; ``unmanage`` (os-unmanage) checks as a plain delete does, then
+        only Cinder forgets the volume."""
+        if v.state in ("deleting", "unmanaging"):
             return
         if not force and (self._att_by_volume.get(v.id) or v.group_id is not None or self.status(v) not in
                           ("available", "error", "error_extending", "error_deleting", "error_restoring",
@@ -312,7 +316,7 @@ class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMetho
             self.delete_snapshot(snap, force=True)
         for a in list(self._att_by_volume.get(v.id, {}).values()):
             self._drop_attachment(a)
-        self._enter(v, "deleting")
+        self._enter(v, "unmanaging" if unmanage else "deleting")
         v.touch()
 
     def extend_volume(self, v: Volume, new_size: int, *, in_use_allowed: bool) -> None:
@@ -331,6 +335,7 @@ class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMetho
         u = self._usage.setdefault(v.project_id, [0, 0])
         u[1] += new_size - v.size
         v.size = new_size
+        v.extending_attached = action == "extend_in_use"
         self._enter(v, self.life.actions[action].enter)
         v.touch()
 
@@ -385,6 +390,17 @@ class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMetho
         for a in list(self._att_by_volume.get(v.id, {}).values()):
             self._drop_attachment(a)
 
+    def _tell_nova_extended(self, v: Volume) -> None:
+        """As cinder-volume does after extending an attached volume: a ``volume-extended`` external
+        event to Nova for each server it is attached to (Nova's state, reached as its API would be)."""
+        v.extending_attached = False
+        nova = _nova_of(self.region)
+        if nova is None:
+            return
+        for a in self._att_by_volume.get(v.id, {}).values():
+            if a.server_id and a.attach_status == "attached":
+                nova.volume_extended(a.server_id, v.user_id)
+
     def _on_volume_enter(self, v: Volume, state: str, message: str) -> None:
         if state == "DELETED":
             self._remove(v)
@@ -392,6 +408,8 @@ class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMetho
         v.touch()
         if state == "in-use":
             self._attachments_attached(v)
+            if v.extending_attached:
+                self._tell_nova_extended(v)
         elif state == "available":
             self._attachments_detached(v)
         elif state.startswith("error"):
@@ -400,6 +418,10 @@ class CinderState(AttachmentMethods, SnapshotMethods, TransferMethods, TypeMetho
             region.twin.events.record("volume.error", cloud=region.cloud.name, region=region.name,
                                       zone=v.availability_zone or None,
                                       detail={"volume": v.id, "state": state, "message": v.error})
+
+
+def _nova_of(region: "RegionState") -> Any:
+    return region.services.get("nova")
 
 
 def _image_metadata(image: Any) -> dict[str, Any]:

@@ -34,6 +34,7 @@ class Volume(Resource):
     migration_status: str | None = None
     host: str | None = None                     # host@backend#pool the scheduler chose (None: none fit)
     group_id: str | None = None                 # the generic volume group it belongs to
+    extending_attached: bool = False            # an in-use extend runs: Nova hears of it when it ends
     error: str = ""                             # why it last entered an error state (events, not the API)
 
 
@@ -164,3 +165,14 @@ class GroupSnapshot(Resource):
     group_type_id: str
     description: str | None = None
     error: str = ""
+
+
+@dataclass(kw_only=True)
+class Leftover(Resource):
+    """Storage a backend still holds that Cinder no longer manages (after os-unmanage): an LVM logical
+    volume named ``volume-<id>`` or ``_snapshot-<id>`` on a backend, which os-volume-manage or
+    os-snapshot-manage can take back. ``name`` is the backend's name of it (its ``source-name``)."""
+    host: str                                   # host@backend#pool
+    size: int = 1
+    volume_id: str | None = None                # a snapshot's volume
+    is_snapshot: bool = False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cloudtwin.routing import Router
-from cloudtwin.services.cinder import (admin_handlers, group_handlers, handlers, snapshot_handlers,
+from cloudtwin.services.cinder import (admin_handlers, group_handlers, handlers, manage_handlers, snapshot_handlers,
                                       type_handlers)
 
 
@@ -13,3 +13,4 @@ def add_routes(r: Router) -> None:
     type_handlers.add_routes(r)
     admin_handlers.add_routes(r)
     group_handlers.add_routes(r)
+    manage_handlers.add_routes(r)

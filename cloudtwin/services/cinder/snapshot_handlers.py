@@ -211,7 +211,7 @@ async def snapshot_action(call: Call) -> web.Response:
         c.delete_snapshot(s, force=True)
     elif name == "os-unmanage":
         _admin(call)
-        c.delete_snapshot(s, force=True)
+        c.unmanage_snapshot(s)
     else:
         raise ApiError(400, f"There is no such action: {name}")
     return wire.json_response(202)

@@ -346,6 +346,16 @@ class NovaState:
         if done:
             rec.finish()
 
+    def volume_extended(self, server_id: str, user_id: str = "") -> bool:
+        """Cinder's ``volume-extended`` external event: the compute host resizes the attached disk, an
+        ``extend_volume`` instance action (finished, as Nova's handling of the event is). False when the
+        server is gone or has no host (Nova answers that event 404 or 422)."""
+        s = self.servers.get(server_id)
+        if s is None or not s.host:
+            return False
+        self.record_action(s, "extend_volume", "req-" + self.region.cloud.new_id(), user_id or s.user_id, done=True)
+        return True
+
     def actions_of(self, server_id: str) -> list[InstanceAction]:
         return sorted((a for a in self.instance_actions.values() if a.server_id == server_id),
                       key=lambda a: (a.created_at, a.id), reverse=True)

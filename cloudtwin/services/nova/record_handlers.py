@@ -354,6 +354,8 @@ async def external_events(call: Call) -> web.Response:
             item.update({"code": 422, "status": "failed"})
         else:
             item["code"] = 200
+            if ev["name"] == "volume-extended":
+                nova.volume_extended(s.id, call.token.user_id if call.token else "")
         out.append(item)
     code = 200 if any(e["code"] == 200 for e in out) else 404 if all(e["code"] == 404 for e in out) else 207
     return wire.json_response(code, {"events": out})
