@@ -663,3 +663,27 @@ async def test_hostile_bodies_never_500(twin, api):
         status, reply = await api.req("POST", "/v2.0/networks", raw=raw)
         assert status == 400, raw
     assert twin._runner.app["dispatcher"].server_errors == 0
+
+
+async def test_ipv6_subnet_modes_follow_neutrons_rules(api):
+    _, net = await api.req("POST", "/v2.0/networks", {"network": {}})
+    nid = net["network"]["id"]
+
+    async def subnet(cidr: str = "2001:db8::/64", version: int = 6, **kw: Any) -> tuple[int, Any]:
+        return await api.req("POST", "/v2.0/subnets", {"subnet": {"network_id": nid, "cidr": cidr,
+                                                                  "ip_version": version, **kw}})
+
+    status, body = await subnet(ipv6_ra_mode="dhcpv6-stateless", ipv6_address_mode="dhcpv6-stateful")
+    assert status == 400 and err(body)[0] == "InvalidInput" and "must be the same value" in err(body)[1]
+    status, body = await subnet(ipv6_address_mode="bogus")
+    assert status == 400 and "'bogus' is not in" in err(body)[1]
+    status, body = await subnet("10.0.0.0/24", 4, ipv6_address_mode="slaac")
+    assert status == 400 and "not valid when ip_version is 4" in err(body)[1]
+    status, body = await subnet(ipv6_address_mode="slaac", enable_dhcp=False)
+    assert status == 400 and "enable_dhcp is set to False" in err(body)[1]
+    status, body = await subnet("2001:db8::/80", ipv6_address_mode="slaac")
+    assert status == 400 and "requires the prefix to be /64" in err(body)[1]
+    _, body = await api.req("GET", f"/v2.0/subnets?network_id={nid}")
+    assert body["subnets"] == [], "no refused subnet was made"
+    status, body = await subnet(ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    assert status == 201

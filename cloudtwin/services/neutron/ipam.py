@@ -123,3 +123,27 @@ def default_pools(net: ipaddress.IPv4Network | ipaddress.IPv6Network,
         pools.append((lo, hi))
     cls = ipaddress.IPv4Address if net.version == 4 else ipaddress.IPv6Address
     return [{"start": str(cls(a)), "end": str(cls(b))} for a, b in pools]
+
+
+IPV6_MODES = ("dhcpv6-stateful", "dhcpv6-stateless", "slaac")
+
+
+def check_ipv6_modes(ip_version: int, prefixlen: int, enable_dhcp: bool, ra_mode: str | None,
+                     address_mode: str | None) -> None:
+    """Neutron's rules for ``ipv6_ra_mode``/``ipv6_address_mode``: known values, IPv6 only, DHCP on,
+    the same value when both are set, and a /64 for the EUI-64 modes."""
+    for attr, mode in (("ipv6_ra_mode", ra_mode), ("ipv6_address_mode", address_mode)):
+        if mode is not None and mode not in IPV6_MODES:
+            raise invalid_attr(attr, f"'{mode}' is not in {list(IPV6_MODES)}")
+    if ra_mode is None and address_mode is None:
+        return
+    if ip_version != 6:
+        raise invalid(f"{'ipv6_ra_mode' if ra_mode else 'ipv6_address_mode'} is not valid when ip_version is 4.")
+    if not enable_dhcp:
+        raise invalid("ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False.")
+    if ra_mode and address_mode and ra_mode != address_mode:
+        raise invalid(f"ipv6_ra_mode set to '{ra_mode}' with ipv6_address_mode set to '{address_mode}' is not "
+                      "valid. If both attributes are set, they must be the same value.")
+    if (address_mode or ra_mode) in ("slaac", "dhcpv6-stateless") and prefixlen != 64:
+        raise invalid(f"Invalid CIDR prefix /{prefixlen} for IPv6 address mode. OpenStack uses the EUI-64 "
+                      "address format, which requires the prefix to be /64.")

@@ -7,7 +7,8 @@ from typing import Any
 
 from cloudtwin.errors import ApiError
 from cloudtwin.profiles import AUTO_PUBLIC_CIDR
-from cloudtwin.services.neutron.ipam import IpPool, default_pools, invalid, invalid_attr, parse_cidr, parse_ip
+from cloudtwin.services.neutron.ipam import (IpPool, check_ipv6_modes, default_pools, invalid, invalid_attr, parse_cidr,
+                                            parse_ip)
 from cloudtwin.services.neutron.resources import Network, Subnet, FloatingIP
 
 
@@ -152,6 +153,7 @@ class NetworkMethods:
         network = parse_cidr(cidr)
         if network.version != ip_version:
             raise invalid(f"cidr '{cidr}' does not match the ip_version '{ip_version}'")
+        check_ipv6_modes(ip_version, network.prefixlen, enable_dhcp, ipv6_ra_mode, ipv6_address_mode)
         if network.version == 4 and network.prefixlen > 30 or network.version == 6 and network.prefixlen > 126:
             raise invalid(f"Requested subnet with cidr: {cidr} for network: {net.id} is too small.")
         for sid in net.subnets:
