@@ -228,3 +228,39 @@ async def test_same_name_deferred_creates_on_two_replicas_give_one_intent(two):
     for m in managers:
         await m.cluster.flush()
     assert (await s1.lock_rows()) == ([], [])
+
+
+async def test_concurrent_creates_take_their_locks_together(two):
+    """Creates of one replica that reach their lock-and-intent step at once share one round trip
+    (``spider_lock_open_intents``), each decided on its own: a free name opens its intent, a mapped
+    name answers its row, a name another replica holds waits until it is given back."""
+    (s1, db1), (s2, db2) = two
+    m1, _ = _managers(two)
+    await db1.insert_iids([IIDRow("c", "vpc", "v3", "v3-x:vpc-3")])
+    assert await s2.try_lock("r2", "r2/1", [("vpc", "c", "v5", True)], "POST", LEASE)
+    alone: list[str] = []
+    single = db1.lock_steps._alone
+
+    async def spy(step):
+        alone.append(step.intent[6])
+        return await single(step)
+
+    db1.lock_steps._alone = spy
+
+    async def create(i: int) -> str:
+        async with m1.hold("c", [Need("vpc", f"v{i}", True)], defer_cluster=True):
+            row = await db1.open_intent_unless_mapped(IntentRow(f"in-{i}", "create", "c", "vpc", f"v{i}"))
+            return f"exists {row.system_id}" if row else "opened"
+
+    held = asyncio.create_task(create(5))
+    results = await asyncio.gather(*(create(i) for i in range(10) if i != 5))
+    assert [name for name in alone if name != "v5"] == []   # one group: none went alone (v5 retries later)
+    assert results == ["opened"] * 3 + ["exists v3-x:vpc-3"] + ["opened"] * 5
+    await asyncio.sleep(0.3)
+    assert not held.done()                              # v5 is r2's
+    assert [(w[2], w[3]) for w in (await s1.lock_rows())[1]] == [("v5", "r1")]
+    await s2.unlock(["r2/1"])
+    assert await asyncio.wait_for(held, 5) == "opened"
+    assert sorted(i.id for i in await db1.list_intents()) == sorted(f"in-{i}" for i in range(10) if i != 3)
+    await m1.cluster.flush()
+    assert (await s1.lock_rows()) == ([], [])

@@ -214,6 +214,68 @@ MIGRATIONS: tuple[Migration, ...] = (
                RETURN codes;
            END $$""",
     )),
+    Migration(7, "the lock-and-intent steps of concurrent creates grouped in one round trip", (), postgres_only=(
+        # spider_lock_open_intent for several requests of one replica at once, one answer row per
+        # request in order. The advisory locks of every key of the group are taken first, in hash order
+        # (as spider_try_lock takes them), so groups and single calls never wait for each other in a
+        # circle; then each request is decided on its own: its keys (k_grp = its index) are refused if
+        # another live replica holds them (waiter rows only), else its lock rows, the IID lookup and
+        # its intent as in spider_lock_open_intent.
+        """CREATE OR REPLACE FUNCTION spider_lock_open_intents(
+               me TEXT, lease DOUBLE PRECISION, k_grp INT[], fams TEXT[], conns TEXT[], names TEXT[], writes INT[],
+               holder_ids TEXT[], reqs TEXT[], iid_owners TEXT[], i_ids TEXT[], i_jobs TEXT[], i_ops TEXT[],
+               i_conns TEXT[], i_types TEXT[], i_owner_vpcs TEXT[], i_names TEXT[], i_sp_uuids TEXT[],
+               i_system_ids TEXT[], i_details TEXT[], i_created TEXT[])
+           RETURNS TABLE (locked BOOLEAN, found_system_id TEXT, found_owner_vpc TEXT, found_zone_id TEXT,
+                          found_created_at TEXT)
+           LANGUAGE plpgsql AS $$
+           DECLARE
+               now_s DOUBLE PRECISION := extract(epoch FROM clock_timestamp());
+               h BIGINT;
+               hit iid_infos%ROWTYPE;
+           BEGIN
+               FOR h IN SELECT DISTINCT hashtextextended(f || chr(31) || c || chr(31) || n, 0) AS k
+                        FROM unnest(fams, conns, names) AS t(f, c, n) ORDER BY k LOOP
+                   PERFORM pg_advisory_xact_lock(h);
+               END LOOP;
+               FOR g IN 1 .. coalesce(array_length(holder_ids, 1), 0) LOOP
+                   found_system_id := NULL; found_owner_vpc := NULL; found_zone_id := NULL; found_created_at := NULL;
+                   IF EXISTS (
+                       SELECT 1 FROM unnest(k_grp, fams, conns, names, writes) AS k(gi, f, c, n, w)
+                       JOIN splocks s ON s.family = k.f AND s.connection_name = k.c AND s.name = k.n
+                       JOIN replicas r ON r.id = s.replica
+                       WHERE k.gi = g AND s.replica <> me AND (s.write = 1 OR k.w = 1)
+                         AND r.last_seen > now_s - lease) THEN
+                       INSERT INTO splock_waiters (family, connection_name, name, holder, replica, write, request, since)
+                           SELECT f, c, n, holder_ids[g], me, w, reqs[g], now_s
+                             FROM unnest(k_grp, fams, conns, names, writes) AS k(gi, f, c, n, w) WHERE gi = g
+                           ON CONFLICT DO NOTHING;
+                       locked := FALSE;
+                       RETURN NEXT;
+                       CONTINUE;
+                   END IF;
+                   DELETE FROM splock_waiters WHERE holder = holder_ids[g];
+                   INSERT INTO splocks (family, connection_name, name, holder, replica, write, request, since)
+                       SELECT f, c, n, holder_ids[g], me, w, reqs[g], now_s
+                         FROM unnest(k_grp, fams, conns, names, writes) AS k(gi, f, c, n, w) WHERE gi = g;
+                   locked := TRUE;
+                   SELECT * INTO hit FROM iid_infos i
+                    WHERE i.connection_name = i_conns[g] AND i.resource_type = i_types[g] AND i.name_id = i_names[g]
+                      AND (iid_owners[g] IS NULL OR i.owner_vpc = iid_owners[g])
+                    ORDER BY i.owner_vpc LIMIT 1;
+                   IF FOUND THEN
+                       found_system_id := hit.system_id; found_owner_vpc := hit.owner_vpc;
+                       found_zone_id := hit.zone_id; found_created_at := hit.created_at;
+                   ELSE
+                       INSERT INTO intents (id, job_id, op, connection_name, resource_type, owner_vpc, name_id, sp_uuid,
+                                            system_id, detail, created_at, owner)
+                            VALUES (i_ids[g], i_jobs[g], i_ops[g], i_conns[g], i_types[g], i_owner_vpcs[g], i_names[g],
+                                    i_sp_uuids[g], i_system_ids[g], i_details[g], i_created[g], me);
+                   END IF;
+                   RETURN NEXT;
+               END LOOP;
+           END $$""",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].version

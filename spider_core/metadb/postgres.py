@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from spider_core.cluster_lock import DEFERRED, settle_deferred
 from spider_core.errors import SpiderError
@@ -36,7 +36,63 @@ MIGRATION_LOCK = 0x5350494445524442  # "SPIDERDB": the advisory lock migrations 
 NOTIFY_SPLOCK = "spider_splock"
 NOTIFY_CONNINFO = "spider_conninfo"
 _PARAM = re.compile(r"\?")
-STORE_BATCH = 50   # insert_iids calls per round trip (each a subtransaction: PostgreSQL caches 64 per session)
+GROUP_LIMIT = 50   # calls per grouped round trip (spider_store_iids: one subtransaction each; 64 are cached)
+
+
+class Grouped:
+    """Calls of concurrent requests that go to the database together, as SQLite's writer groups its
+    commits: the calls that arrive while one round trip is out go in the next. ``together(calls)``
+    answers each call's outcome in order (an exception instance: that call fails); if it raises, each
+    call goes ``alone``, so one call's bad value never fails its neighbours. A caller cancelled while
+    its call is out waits for that round trip to end first: what it wrote is then known to be written
+    (a lock it took is given back after, not before)."""
+
+    def __init__(self, name: str, together: Callable[[list[Any]], Awaitable[list[Any]]],
+                 alone: Callable[[Any], Awaitable[Any]]) -> None:
+        self.name = name
+        self._together = together
+        self._alone = alone
+        self._queue: list[tuple[Any, asyncio.Future]] = []
+        self._task: asyncio.Task | None = None
+
+    async def __call__(self, call: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._queue.append((call, fut))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run(), name=self.name)
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            if not fut.done():
+                await asyncio.wait([fut])
+            raise
+
+    async def _run(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:GROUP_LIMIT], self._queue[GROUP_LIMIT:]
+            calls = [call for call, _ in batch]
+            outcomes: list[Any] | None = None
+            if len(batch) > 1:
+                try:
+                    outcomes = await self._together(calls)
+                except Exception as exc:  # noqa: BLE001 - each call again alone: only a bad one fails
+                    log.debug("%s: a group of %d failed (%s); each call alone", self.name, len(calls), exc)
+            if outcomes is None:
+                outcomes = [await self._alone_outcome(call) for call in calls]
+            for (_, fut), outcome in zip(batch, outcomes):
+                if fut.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    fut.set_exception(outcome)
+                else:
+                    fut.set_result(outcome)
+
+    async def _alone_outcome(self, call: Any) -> Any:
+        try:
+            return await self._alone(call)
+        except Exception as exc:  # noqa: BLE001 - handed to that call's caller
+            return exc
 
 
 @dataclass(frozen=True)
@@ -78,8 +134,9 @@ class PostgresMetaDB(MetaStore):
         self._sql: dict[str, str] = {}
         self._closed = False
         self.on_splock_released: list[Callable[[str], None]] = []   # payload: released keys, '' = any
-        self._stores: list[tuple[list[IIDRow], str, asyncio.Future]] = []   # insert_iids calls not sent yet
-        self._storing: asyncio.Task | None = None
+        # Calls of concurrent requests that go to the database together (see Grouped)
+        self._stores = Grouped("metadb-store-iids", self._store_together, self._store_alone)
+        self.lock_steps = Grouped("metadb-lock-open-intent", self._lock_steps_together, self._lock_step_alone)
 
     @property
     def location(self) -> str:
@@ -195,8 +252,8 @@ class PostgresMetaDB(MetaStore):
         deferred = DEFERRED.get()
         if deferred is not None and not deferred.holder:
             params = self._intent_params(intent)
-            took, found = await deferred.take(lambda holder, keys: ClusterStore(self).lock_open_intent(
-                holder, keys, deferred.request, deferred.lock.lease, owner_vpc, params))
+            took, found = await deferred.take(lambda holder, keys: self.lock_steps(
+                LockStep(holder, keys, deferred.request, deferred.lock.lease, owner_vpc, params)))
             if took:
                 return found
         row = await self._one(_OPEN_UNLESS_MAPPED[owner_vpc is not None],
@@ -209,46 +266,37 @@ class PostgresMetaDB(MetaStore):
         together in the next (``spider_store_iids``, one transaction, each call in its own
         subtransaction, so a duplicate fails only its own call), as the SQLite engine groups its commits."""
         await settle_deferred()
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._stores.append((rows, intent, fut))
-        if self._storing is None or self._storing.done():
-            self._storing = asyncio.get_running_loop().create_task(self._store_batches(), name="metadb-store-iids")
-        await fut
+        await self._stores((rows, intent))
 
-    async def _store_batches(self) -> None:
-        while self._stores:
-            batch, self._stores = self._stores[:STORE_BATCH], self._stores[STORE_BATCH:]
-            try:
-                outcomes = await self._store_together(batch) if len(batch) > 1 else None
-            except Exception as exc:  # noqa: BLE001 - not a duplicate: each call again alone, so only its own fails
-                log.debug("grouped IID insert failed (%s); inserting one call at a time", exc)
-                outcomes = None
-            if outcomes is None:
-                outcomes = [await self._store_alone(rows, intent) for rows, intent, _ in batch]
-            for (rows, _, fut), outcome in zip(batch, outcomes):
-                if fut.done():
-                    continue
-                if outcome is None:
-                    fut.set_result(None)
-                else:
-                    fut.set_exception(outcome)
+    async def _store_alone(self, call: tuple[list[IIDRow], str]) -> None:
+        await MetaStore.insert_iids(self, call[0], intent=call[1])
 
-    async def _store_alone(self, rows: list[IIDRow], intent: str) -> BaseException | None:
-        try:
-            await MetaStore.insert_iids(self, rows, intent=intent)
-        except Exception as exc:  # noqa: BLE001 - handed to that call's caller
-            return exc
-        return None
-
-    async def _store_together(self, batch: list[tuple[list[IIDRow], str, asyncio.Future]]) -> list[BaseException | None]:
+    async def _store_together(self, calls: list[tuple[list[IIDRow], str]]) -> list[BaseException | None]:
         now = now_iso()
-        flat = [(g, r) for g, (rows, _, _) in enumerate(batch, 1) for r in rows]
+        flat = [(g, r) for g, (rows, _) in enumerate(calls, 1) for r in rows]
         codes = await self._pool().fetchval(
             "SELECT spider_store_iids($1, $2, $3, $4, $5, $6, $7, $8, $9)", [g for g, _ in flat],
             *([getattr(r, f) for _, r in flat] for f in ("connection", "resource_type", "owner_vpc", "name",
                                                          "system_id", "zone")),
-            [r.created_at or now for _, r in flat], [intent for _, intent, _ in batch])
-        return [None if code == "" else duplicate(rows) for (rows, _, _), code in zip(batch, codes)]
+            [r.created_at or now for _, r in flat], [intent for _, intent in calls])
+        return [None if code == "" else duplicate(rows) for (rows, _), code in zip(calls, codes)]
+
+    async def _lock_step_alone(self, step: "LockStep") -> tuple[bool, IIDRow | None]:
+        return await ClusterStore(self).lock_open_intent(step.holder, step.keys, step.request, step.lease,
+                                                         step.owner_vpc, step.intent)
+
+    async def _lock_steps_together(self, steps: list["LockStep"]) -> list[tuple[bool, IIDRow | None]]:
+        """``spider_lock_open_intents``: every step of the group in one round trip."""
+        keys = [(g, key) for g, step in enumerate(steps, 1) for key in step.keys]
+        lease = min(step.lease for step in steps)
+        intents = list(zip(*(step.intent[:11] for step in steps)))
+        rows = await self._pool().fetch(
+            "SELECT * FROM spider_lock_open_intents($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+            "$15, $16, $17, $18, $19, $20, $21)",
+            self.replica, lease, [g for g, _ in keys], *([k[i] for _, k in keys] for i in range(3)),
+            [int(k[3]) for _, k in keys], [s.holder for s in steps], [s.request for s in steps],
+            [s.owner_vpc for s in steps], *(list(column) for column in intents))
+        return [_lock_answer(row, step.intent) for row, step in zip(rows, steps)]
 
     def _connection_info_write(self) -> list[tuple[str, tuple]]:
         return [("SELECT pg_notify('" + NOTIFY_CONNINFO + "', ?)", (self.replica,))]
@@ -265,6 +313,29 @@ class PostgresMetaDB(MetaStore):
         async with self._pool().acquire() as conn:
             async with conn.transaction():
                 return [[tuple(r) for r in await conn.fetch(self._text(sql), *params)] for sql, params in statements]
+
+
+@dataclass(frozen=True)
+class LockStep:
+    """One create's cluster locks, duplicate check and intent (``intent``: ``_intent_params``)."""
+
+    holder: str
+    keys: list[tuple[str, str, str, bool]]
+    request: str
+    lease: float
+    owner_vpc: str | None
+    intent: tuple
+
+
+def _lock_answer(row: Any, intent: tuple) -> tuple[bool, IIDRow | None]:
+    """(locks taken, the IID row found under the intent's name) from a lock-and-intent answer row."""
+    if not row["locked"]:
+        return False, None
+    if row["found_system_id"] is None:
+        return True, None
+    _, _, _, conn, rtype, _, name = intent[:7]
+    return True, IIDRow(conn, rtype, name, row["found_system_id"], row["found_owner_vpc"], row["found_zone_id"],
+                        row["found_created_at"])
 
 
 def _open_unless_mapped(by_owner: bool) -> str:
@@ -366,13 +437,7 @@ class ClusterStore:
             "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
             self.db.replica, holder, fams, conns, names, [int(w) for w in writes], request, lease, owner_vpc,
             *intent[:11])
-        if not row["locked"]:
-            return False, None
-        if row["found_system_id"] is None:
-            return True, None
-        _, _, _, conn, rtype, _, name = intent[:7]
-        return True, IIDRow(conn, rtype, name, row["found_system_id"], row["found_owner_vpc"], row["found_zone_id"],
-                            row["found_created_at"])
+        return _lock_answer(row, intent)
 
     async def unlock(self, holders: list[str]) -> None:
         await self.db.fetchval("SELECT spider_unlock(?)", holders)
