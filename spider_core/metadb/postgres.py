@@ -4,9 +4,13 @@ Selected by CB-Spider's variables ``SPIDER_METADB_ENDPOINT`` (host:port), ``SPID
 ``SPIDER_METADB_PASSWORD`` and ``SPIDER_METADB_DATABASE`` (``spider_core.metadb.from_env``).
 
 * A bounded pool (``SPIDER_METADB_POOL``, default 16 sessions) serves every read and write; each write
-  is one statement (several become one with data-modifying WITH clauses): one round trip, atomic. Nothing holds a session across a cloud call: the sponge lock is rows in
-  ``splocks`` taken and given back by two server-side functions in one round trip each
-  (``spider_core.cluster_lock``), so 500 long cloud calls in flight need no more sessions than 5.
+  is one statement (several become one with data-modifying WITH clauses): one round trip, atomic.
+  Nothing holds a session across a cloud call: the sponge lock is rows in ``splocks`` taken and
+  given back by server-side functions in one round trip each (``spider_core.cluster_lock``), so 500
+  long cloud calls in flight need no more sessions than 5.
+* A create's hot steps are server-side functions too, sent for concurrent creates together
+  (``Grouped``): its locks with its duplicate check and intent (``spider_lock_open_intents``), then
+  its IID rows with the intent's close (``spider_store_iids``).
 * One more session listens (LISTEN) for what other replicas announce: a lock given back that a local
   request waits for (``spider_splock``), connection information changed (``spider_conninfo``).
 * Migrations run at open inside one transaction under an advisory lock, so replicas starting together
