@@ -687,3 +687,28 @@ async def test_ipv6_subnet_modes_follow_neutrons_rules(api):
     assert body["subnets"] == [], "no refused subnet was made"
     status, body = await subnet(ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
     assert status == 201
+
+
+async def test_port_extra_dhcp_options_and_ip_substring_filter(api):
+    _, net = await api.req("POST", "/v2.0/networks", {"network": {}})
+    nid = net["network"]["id"]
+    await api.req("POST", "/v2.0/subnets", {"subnet": {"network_id": nid, "cidr": "10.7.0.0/24", "ip_version": 4}})
+    opts = [{"opt_name": "bootfile-name", "opt_value": "pxelinux.0"},
+            {"opt_name": "tftp-server", "opt_value": "2015::dead", "ip_version": 6}]
+    status, body = await api.req("POST", "/v2.0/ports", {"port": {"network_id": nid, "extra_dhcp_opts": opts,
+                                                                  "fixed_ips": [{"ip_address": "10.7.0.15"}]}})
+    assert status == 201
+    pid = body["port"]["id"]
+    assert body["port"]["extra_dhcp_opts"] == [{**opts[0], "ip_version": 4}, opts[1]]
+    # an update sets the options it names and removes those given a null value
+    status, body = await api.req("PUT", f"/v2.0/ports/{pid}", {"port": {"extra_dhcp_opts": [
+        {"opt_name": "bootfile-name", "opt_value": None}, {"opt_name": "server-ip-address", "opt_value": "10.7.0.1"}]}})
+    assert status == 200
+    assert sorted(o["opt_name"] for o in body["port"]["extra_dhcp_opts"]) == ["server-ip-address", "tftp-server"]
+    status, body = await api.req("PUT", f"/v2.0/ports/{pid}", {"port": {"extra_dhcp_opts": [{"opt_name": "x"}]}})
+    assert status == 400 and err(body)[0] == "InvalidInput"
+    _, body = await api.req("GET", "/v2.0/extensions")
+    assert {"extra_dhcp_opt", "ip-substring-filtering"} <= {e["alias"] for e in body["extensions"]}
+    await api.req("POST", "/v2.0/ports", {"port": {"network_id": nid, "fixed_ips": [{"ip_address": "10.7.0.25"}]}})
+    _, body = await api.req("GET", "/v2.0/ports?fixed_ips=ip_address_substr=10.7.0.1")
+    assert [p["id"] for p in body["ports"]] == [pid]

@@ -153,6 +153,33 @@ def c_pairs(attr: str, v: Any) -> list[dict[str, Any]]:
     return pairs
 
 
+def c_dhcp_opts(attr: str, v: Any) -> list[dict[str, Any]]:
+    """``extra_dhcp_opts``: ``opt_name`` and ``opt_value`` (null removes the option on update), and an
+    optional ``ip_version`` (4 or 6, 4 by default)."""
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise invalid_attr(attr, f"'{v}' is not a list")
+    out = []
+    for item in v:
+        if not isinstance(item, dict):
+            raise invalid_attr(attr, f"'{item}' is not a dictionary")
+        extra = [k for k in item if k not in ("opt_name", "opt_value", "ip_version")]
+        if extra or "opt_name" not in item or "opt_value" not in item:
+            raise invalid_attr(attr, f"Validation of dictionary's keys failed. Expected keys: "
+                                     f"{{'opt_name', 'opt_value'}} Provided keys: {set(item)}")
+        name, value = item["opt_name"], item["opt_value"]
+        if not isinstance(name, str) or not name.strip() or len(name) > 64:
+            raise invalid_attr(attr, f"'{name}' is not a valid DHCP option name")
+        if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 255):
+            raise invalid_attr(attr, f"'{value}' is not a valid DHCP option value")
+        version = item.get("ip_version", 4)
+        if str(version) not in ("4", "6"):
+            raise invalid_attr(attr, f"'{version}' is not in [4, 6]")
+        out.append({"opt_name": name, "opt_value": value, "ip_version": int(version)})
+    return out
+
+
 def c_mac(attr: str, v: Any) -> str:
     s = c_str(attr, v)
     parts = s.split(":")
@@ -261,7 +288,7 @@ def render_port(st: NeutronState, p: Port) -> dict[str, Any]:
               "binding:vnic_type": p.vnic_type, "binding:host_id": p.host_id, "binding:profile": {},
               "binding:vif_type": "ovs" if p.host_id else "unbound",
               "binding:vif_details": {"port_filter": True} if p.host_id else {},
-              "extra_dhcp_opts": [], "dns_name": "", "ip_allocation": "immediate", "qos_policy_id": None,
+              "extra_dhcp_opts": [dict(o) for o in p.extra_dhcp_opts], "dns_name": "", "ip_allocation": "immediate", "qos_policy_id": None,
               "propagate_uplink_status": False, "description": p.description, "tags": list(p.tags)})
     return d
 
@@ -490,6 +517,11 @@ EXTENSIONS = [
     ("port-security", "Port Security", "Provides port security"),
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
+    ("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering "
+                                                                 "when listing ports"),
+    ("extra_dhcp_opt", "Neutron Extra DHCP options", "Extra options configuration for DHCP. For example PXE "
+                                                     "boot options to DHCP clients can be specified (e.g. "
+                                                     "tftp-server, server-ip-address, bootfile-name)"),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
     ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for "
                                                                      "specifying whether SNAT should occur on "
@@ -772,6 +804,7 @@ PORT_UPDATE: Spec = {
     "port_security_enabled": ("port_security_enabled", c_bool),
     "allowed_address_pairs": ("allowed_address_pairs", c_pairs), "binding:host_id": ("host_id", c_name_or_empty),
     "binding:vnic_type": ("vnic_type", c_vnic), "mac_address": ("mac_address", c_mac),
+    "extra_dhcp_opts": ("extra_dhcp_opts", c_dhcp_opts),
 }
 PORT_CREATE: Spec = {**PORT_UPDATE, "network_id": ("network_id", c_str), "tags": ("tags", c_str_list)}
 PORT_RO = ("id", "tenant_id", "project_id", "network_id", "status", "created_at", "updated_at", "revision_number")

@@ -27,6 +27,19 @@ def eui64(cidr: str, mac: str) -> str:
     return str(ipaddress.ip_address(int(net.network_address) + int.from_bytes(bytes(iid), "big")))
 
 
+def merge_dhcp_opts(current: list[dict[str, Any]], changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Neutron's update of a port's extra DHCP options: an option (by name and IP version) with a value
+    is set, one with a null value is removed; the others stay."""
+    out = [dict(o) for o in current]
+    for change in changes:
+        same = [o for o in out if o["opt_name"] == change["opt_name"] and o["ip_version"] == change["ip_version"]]
+        for o in same:
+            out.remove(o)
+        if change["opt_value"] is not None:
+            out.append(dict(change))
+    return out
+
+
 class PortMethods:
     """Ports: fixed IPs, device binding, the indexes by device, network, subnet and IP."""
 
@@ -54,7 +67,8 @@ class PortMethods:
                  device_id: str = "", device_owner: str = "", mac_address: str | None = None,
                  admin_state_up: bool = True, port_security_enabled: bool | None = None,
                  allowed_address_pairs: list[dict[str, Any]] | None = None, vnic_type: str = "normal",
-                 host_id: str = "", tags: list[str] | None = None, created_for_device: bool = False) -> Port:
+                 host_id: str = "", tags: list[str] | None = None, created_for_device: bool = False,
+                 extra_dhcp_opts: list[dict[str, Any]] | None = None) -> Port:
         self.ensure_project(project_id)
         net = self.get_network(project_id, network_id)
         self._check_quota("ports", project_id)
@@ -83,7 +97,8 @@ class PortMethods:
                     fixed_ips=ips, device_id=device_id, device_owner=device_owner, admin_state_up=admin_state_up,
                     security_groups=sgs, port_security_enabled=psec, allowed_address_pairs=pairs,
                     vnic_type=vnic_type, host_id=host_id, name=name, description=description,
-                    tags=list(tags or []), created_for_device=created_for_device, state="DOWN")
+                    tags=list(tags or []), created_for_device=created_for_device, state="DOWN",
+                    extra_dhcp_opts=merge_dhcp_opts([], extra_dhcp_opts or []))
         self.ports[port.id] = port
         self._own("ports", port)
         self._index_port(port)
@@ -196,6 +211,8 @@ class PortMethods:
             if not psec and port.security_groups:
                 raise ApiError(409, f"Port {port.id} has security groups: disable port security only together "
                                     "with removing them.", code="PortSecurityPortHasSecurityGroup")
+        if "extra_dhcp_opts" in changes:
+            port.extra_dhcp_opts = merge_dhcp_opts(port.extra_dhcp_opts, changes.pop("extra_dhcp_opts") or [])
         if "allowed_address_pairs" in changes:
             pairs = changes.pop("allowed_address_pairs") or []
             if pairs and not psec:

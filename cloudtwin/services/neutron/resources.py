@@ -56,6 +56,7 @@ class Port(Resource):
     security_groups: list[str] = field(default_factory=list)
     port_security_enabled: bool = True
     allowed_address_pairs: list[dict[str, str]] = field(default_factory=list)
+    extra_dhcp_opts: list[dict[str, Any]] = field(default_factory=list)   # opt_name, opt_value, ip_version
     vnic_type: str = "normal"
     host_id: str = ""
     description: str = ""
