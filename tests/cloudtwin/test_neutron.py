@@ -712,3 +712,43 @@ async def test_port_extra_dhcp_options_and_ip_substring_filter(api):
     await api.req("POST", "/v2.0/ports", {"port": {"network_id": nid, "fixed_ips": [{"ip_address": "10.7.0.25"}]}})
     _, body = await api.req("GET", "/v2.0/ports?fixed_ips=ip_address_substr=10.7.0.1")
     assert [p["id"] for p in body["ports"]] == [pid]
+
+
+async def test_subnet_pools_allocate_subnets_and_keep_their_prefixes(api):
+    status, body = await api.req("POST", "/v2.0/subnetpools", {"subnetpool": {
+        "name": "pool", "prefixes": ["10.50.0.0/24", "10.50.1.0/24"], "default_prefixlen": 26, "tags": ["t"]}})
+    assert status == 201
+    pool = body["subnetpool"]
+    assert pool["prefixes"] == ["10.50.0.0/23"] and pool["ip_version"] == 4 and pool["min_prefixlen"] == 8
+    assert pool["max_prefixlen"] == 32 and pool["tags"] == ["t"]
+    _, net = await api.req("POST", "/v2.0/networks", {"network": {}})
+    nid = net["network"]["id"]
+
+    async def subnet(**kw: Any) -> tuple[int, Any]:
+        return await api.req("POST", "/v2.0/subnets", {"subnet": {"network_id": nid, "ip_version": 4, **kw}})
+
+    status, body = await subnet(subnetpool_id=pool["id"])
+    assert status == 201 and body["subnet"]["cidr"] == "10.50.0.0/26"
+    assert body["subnet"]["subnetpool_id"] == pool["id"]
+    status, body = await subnet(subnetpool_id=pool["id"], prefixlen=25)
+    assert status == 201 and body["subnet"]["cidr"] == "10.50.0.128/25"
+    status, body = await subnet(subnetpool_id=pool["id"], cidr="10.60.0.0/24")
+    assert status == 400 and "not within the prefixes" in err(body)[1]
+    status, body = await subnet()
+    assert status == 400 and err(body)[0] == "BadRequest"
+    # prefixes only grow; a pool with subnets stays
+    status, body = await api.req("PUT", f"/v2.0/subnetpools/{pool['id']}", {"subnetpool": {"prefixes": ["10.50.0.0/24"]}})
+    assert status == 400
+    status, body = await api.req("PUT", f"/v2.0/subnetpools/{pool['id']}", {"subnetpool": {
+        "prefixes": ["10.50.0.0/22"], "name": "bigger"}})
+    assert status == 200 and body["subnetpool"]["prefixes"] == ["10.50.0.0/22"]
+    assert (await api.req("DELETE", f"/v2.0/subnetpools/{pool['id']}"))[0] == 409
+    _, body = await api.req("GET", "/v2.0/subnetpools?name=bigger")
+    assert [p["id"] for p in body["subnetpools"]] == [pool["id"]]
+    assert (await api.req("PUT", f"/v2.0/subnetpools/{pool['id']}/tags/u"))[0] == 201
+    _, body = await api.req("GET", "/v2.0/subnetpools?tags=t,u")
+    assert [p["id"] for p in body["subnetpools"]] == [pool["id"]]
+    for sid in [s["id"] for s in (await api.req("GET", f"/v2.0/subnets?network_id={nid}"))[1]["subnets"]]:
+        assert (await api.req("DELETE", f"/v2.0/subnets/{sid}"))[0] == 204
+    assert (await api.req("DELETE", f"/v2.0/subnetpools/{pool['id']}"))[0] == 204
+    assert (await api.req("GET", f"/v2.0/subnetpools/{pool['id']}"))[0] == 404

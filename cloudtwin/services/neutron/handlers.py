@@ -22,7 +22,7 @@ from cloudtwin.policy import is_admin
 from cloudtwin.routing import Call, Router
 from cloudtwin.services.neutron.ipam import invalid_attr
 from cloudtwin.services.neutron.models import (QUOTA_NAMES, FloatingIP, Network, NeutronState, Port, Router as NRouter,
-                                               SecurityGroup, SecurityGroupRule, Subnet)
+                                               SecurityGroup, SecurityGroupRule, Subnet, SubnetPool)
 
 SERVICE = "network"
 RESERVED_QUERY = {"limit", "marker", "fields", "sort_key", "sort_dir", "page_reverse", "tags", "tags-any",
@@ -272,9 +272,18 @@ def render_subnet(st: NeutronState, s: Subnet) -> dict[str, Any]:
     d.update({"network_id": s.network_id, "ip_version": s.ip_version, "cidr": s.cidr, "gateway_ip": s.gateway_ip,
               "allocation_pools": [dict(p) for p in s.allocation_pools], "enable_dhcp": s.enable_dhcp,
               "dns_nameservers": list(s.dns_nameservers), "host_routes": [dict(r) for r in s.host_routes],
-              "ipv6_ra_mode": s.ipv6_ra_mode, "ipv6_address_mode": s.ipv6_address_mode, "subnetpool_id": None,
+              "ipv6_ra_mode": s.ipv6_ra_mode, "ipv6_address_mode": s.ipv6_address_mode, "subnetpool_id": s.subnetpool_id,
               "service_types": [], "segment_id": None, "dns_publish_fixed_ip": False,
               "description": s.description, "tags": list(s.tags)})
+    return d
+
+
+def render_subnetpool(st: NeutronState, p: SubnetPool) -> dict[str, Any]:
+    d = _base(p)
+    d.update({"ip_version": p.ip_version, "prefixes": list(p.prefixes), "default_prefixlen": p.default_prefixlen,
+              "min_prefixlen": p.min_prefixlen, "max_prefixlen": p.max_prefixlen, "shared": p.shared,
+              "is_default": p.is_default, "default_quota": p.default_quota, "address_scope_id": p.address_scope_id,
+              "description": p.description, "tags": list(p.tags)})
     return d
 
 
@@ -517,6 +526,7 @@ EXTENSIONS = [
     ("port-security", "Port Security", "Provides port security"),
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
+    ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
     ("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering "
                                                                  "when listing ports"),
     ("extra_dhcp_opt", "Neutron Extra DHCP options", "Extra options configuration for DHCP. For example PXE "
@@ -768,9 +778,8 @@ async def create_subnet(call: Call) -> web.Response:
     st = _state(call)
 
     def make(body: dict[str, Any]) -> Subnet:
-        if body.get("subnetpool_id") is not None and "cidr" not in body:
-            raise bad_request("Subnet pools are not supported by this cloud: give a cidr.")
-        kw = parse(body, SUBNET_CREATE, required=("network_id", "ip_version", "cidr"))
+        kw = parse(body, {**SUBNET_CREATE, "subnetpool_id": ("subnetpool_id", c_opt_str),
+                          "prefixlen": ("prefixlen", c_int)}, required=("network_id", "ip_version"))
         if "gateway_ip" not in body:
             kw["gateway_ip"] = ""
         net_id = kw.pop("network_id")
@@ -790,6 +799,42 @@ async def create_subnet(call: Call) -> web.Response:
 
 
 
+
+
+# ------------------------------------------------------------------------------------------------
+# subnet pools
+# ------------------------------------------------------------------------------------------------
+
+SUBNETPOOL_UPDATE: Spec = {
+    "name": ("name", c_name_or_empty), "description": ("description", c_name_or_empty),
+    "prefixes": ("prefixes", c_str_list), "default_prefixlen": ("default_prefixlen", c_int),
+    "min_prefixlen": ("min_prefixlen", c_int), "max_prefixlen": ("max_prefixlen", c_int),
+    "is_default": ("is_default", c_bool), "default_quota": ("default_quota", c_int),
+}
+SUBNETPOOL_RO = ("id", "tenant_id", "project_id", "ip_version", "created_at", "updated_at", "revision_number",
+                 "shared", "address_scope_id")
+
+
+async def list_subnetpools(call: Call) -> web.Response:
+    st = _state(call)
+    pools = _every(call, "subnetpools", lambda: st.visible_subnetpools(call.project_id))
+    return _list_response(call, "subnetpools", [render_subnetpool(st, p) for p in pools])
+
+
+async def create_subnetpool(call: Call) -> web.Response:
+    st = _state(call)
+
+    def make(body: dict[str, Any]) -> SubnetPool:
+        pid = _creating_project(call, body)
+        kw = parse(body, {**SUBNETPOOL_UPDATE, "shared": ("shared", c_bool), "tags": ("tags", c_str_list)},
+                   required=("prefixes",))
+        if kw.get("shared") and not is_admin(call):
+            raise ApiError(403, "(rule:create_subnetpool and rule:create_subnetpool:shared) is disallowed by policy",
+                           code="PolicyNotAuthorized")
+        return st.add_subnetpool(pid, **kw)
+
+    return _create(call, "subnetpool", "subnetpools", make, lambda p: render_subnetpool(st, p),
+                   lambda p: st.delete_subnetpool(p.project_id, p.id))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1042,7 +1087,8 @@ async def remove_interface(call: Call) -> web.Response:
 # ------------------------------------------------------------------------------------------------
 
 TAGGABLE = {"networks": "get_network", "subnets": "get_subnet", "ports": "get_port",
-            "security-groups": "get_security_group", "floatingips": "get_floatingip", "routers": "get_router"}
+            "security-groups": "get_security_group", "floatingips": "get_floatingip", "routers": "get_router",
+            "subnetpools": "get_subnetpool"}
 
 
 def _tagged(call: Call, collection: str) -> Any:
@@ -1130,6 +1176,8 @@ ITEMS: dict[str, ItemApi] = {api.key: api for api in (
     ItemApi("security_group_rule", N.get_security_group_rule, N.delete_security_group_rule,
             lambda st, rule: render_rule(rule)),
     ItemApi("floatingip", N.get_floatingip, N.delete_floatingip, render_fip, N.update_floatingip, FIP_UPDATE, FIP_RO),
+    ItemApi("subnetpool", N.get_subnetpool, N.delete_subnetpool, render_subnetpool, N.update_subnetpool,
+            SUBNETPOOL_UPDATE, SUBNETPOOL_RO),
     ItemApi("router", N.get_router, N.delete_router, render_router, N.update_router,
             {**ROUTER_SPEC, "routes": ("routes", c_routes)}, ROUTER_RO),
 )}
@@ -1153,7 +1201,8 @@ def add_routes(router: Router) -> None:
                    ("security-groups", "security_group", list_sgs, create_sg),
                    ("security-group-rules", "security_group_rule", list_rules, create_rule),
                    ("floatingips", "floatingip", list_fips, create_fip),
-                   ("routers", "router", list_routers, create_router)]
+                   ("routers", "router", list_routers, create_router),
+                   ("subnetpools", "subnetpool", list_subnetpools, create_subnetpool)]
     for coll, res, lst, create in collections:
         base, item = f"/v2.0/{coll}", ITEMS[res]
         r(SERVICE, "GET", base, lst, f"network:{res}:list")
@@ -1165,5 +1214,6 @@ def add_routes(router: Router) -> None:
     r(SERVICE, "PUT", "/v2.0/routers/{id}/add_router_interface", add_interface, "network:router:action")
     r(SERVICE, "PUT", "/v2.0/routers/{id}/remove_router_interface", remove_interface, "network:router:action")
     for coll, res in (("networks", "network"), ("subnets", "subnet"), ("ports", "port"),
-                      ("security-groups", "security_group"), ("floatingips", "floatingip"), ("routers", "router")):
+                      ("security-groups", "security_group"), ("floatingips", "floatingip"), ("routers", "router"),
+                      ("subnetpools", "subnetpool")):
         tag_routes(router, coll, res)

@@ -32,14 +32,16 @@ from cloudtwin.services.neutron.ports import PortMethods
 from cloudtwin.services.neutron.resources import (ANY_PROTOCOL, ICMP_PROTOCOLS, IP_PROTOCOL_MAP, IPV6_ONLY_PROTOCOLS,
                                                   MAX_FIXED_IPS, PORT_PROTOCOLS, QUOTA_NAMES, FloatingIP, Network,
                                                   Port, Router, SecurityGroup, SecurityGroupRule, SgListener, Subnet,
+                                                  SubnetPool,
                                                   _not_found)
 from cloudtwin.services.neutron.routers import RouterMethods
 from cloudtwin.services.neutron.security_groups import SecurityGroupMethods
+from cloudtwin.services.neutron.subnet_pools import SubnetPoolMethods
 
 if TYPE_CHECKING:
     from cloudtwin.clouds import RegionState
 
-__all__ = ["NeutronState", "Network", "Subnet", "Port", "SecurityGroup", "SecurityGroupRule", "FloatingIP", "Router",
+__all__ = ["NeutronState", "Network", "Subnet", "SubnetPool", "Port", "SecurityGroup", "SecurityGroupRule", "FloatingIP", "Router",
            "IP_PROTOCOL_MAP", "PORT_PROTOCOLS", "ICMP_PROTOCOLS", "IPV6_ONLY_PROTOCOLS", "ANY_PROTOCOL", "QUOTA_NAMES",
            "MAX_FIXED_IPS", "SgListener"]
 
@@ -49,7 +51,8 @@ __all__ = ["NeutronState", "Network", "Subnet", "Port", "SecurityGroup", "Securi
 # ------------------------------------------------------------------------------------------------
 
 
-class NeutronState(NetworkMethods, PortMethods, SecurityGroupMethods, FloatingIpMethods, RouterMethods):
+class NeutronState(NetworkMethods, PortMethods, SecurityGroupMethods, FloatingIpMethods, RouterMethods,
+                   SubnetPoolMethods):
     """One region's Neutron objects (``region.neutron``)."""
 
     TABLES: ClassVar[dict[str, tuple[type, str]]] = {
@@ -60,6 +63,7 @@ class NeutronState(NetworkMethods, PortMethods, SecurityGroupMethods, FloatingIp
         "security_group_rules": (SecurityGroupRule, ""),
         "floatingips": (FloatingIP, ""),
         "routers": (Router, ""),
+        "subnetpools": (SubnetPool, ""),
     }
 
     def __init__(self, region: "RegionState") -> None:
@@ -71,6 +75,7 @@ class NeutronState(NetworkMethods, PortMethods, SecurityGroupMethods, FloatingIp
         self.security_group_rules: dict[str, SecurityGroupRule] = {}
         self.floatingips: dict[str, FloatingIP] = {}
         self.routers: dict[str, Router] = {}
+        self.subnetpools: dict[str, SubnetPool] = {}
         # called as listener(event, obj) on every SG / rule / port SG-membership change; events:
         # security_group.create|update|delete, security_group_rule.create|delete,
         # port.create|update|delete (only for ports with security groups or whose groups changed),

@@ -124,23 +124,35 @@ class NetworkMethods:
                 out.extend(self.subnets[s] for s in net.subnets if s not in own and s in self.subnets)
         return out
 
-    def add_subnet(self, project_id: str, network_id: str, *, cidr: Any, ip_version: Any,
+    def add_subnet(self, project_id: str, network_id: str, *, cidr: Any = None, ip_version: Any,
                    gateway_ip: Any = "", allocation_pools: list[dict[str, Any]] | None = None,
                    name: str = "", description: str = "", enable_dhcp: bool = True,
                    dns_nameservers: list[str] | None = None, host_routes: list[dict[str, str]] | None = None,
                    ipv6_ra_mode: str | None = None, ipv6_address_mode: str | None = None,
-                   tags: list[str] | None = None) -> Subnet:
-        """``gateway_ip``: "" = default (first host), None = no gateway, else the address."""
+                   tags: list[str] | None = None, subnetpool_id: str | None = None,
+                   prefixlen: Any = None) -> Subnet:
+        """``gateway_ip``: "" = default (first host), None = no gateway, else the address. With
+        ``subnetpool_id`` the CIDR comes from the pool (``cidr`` inside it, or a free ``prefixlen`` block)."""
         self.ensure_project(project_id)
         net = self.get_network(project_id, network_id)
         if net.project_id != project_id:
             raise ApiError(403, f"Tenant {project_id} not allowed to create subnet on this network",
                            code="PolicyNotAuthorized")
-        return self._add_subnet(project_id, net, cidr=cidr, ip_version=ip_version, gateway_ip=gateway_ip,
+        if subnetpool_id is not None:
+            pool = self.get_subnetpool(project_id, subnetpool_id)  # type: ignore[attr-defined]
+            if ip_version != pool.ip_version:
+                raise invalid(f"ip_version {ip_version} does not match subnet pool {pool.id}'s {pool.ip_version}.")
+            cidr = self.allocate_from_pool(pool, cidr, prefixlen)  # type: ignore[attr-defined]
+        elif cidr is None:
+            raise ApiError(400, "Bad subnets request: a subnetpool must be specified in the absence of a cidr.",
+                           code="BadRequest")
+        sn = self._add_subnet(project_id, net, cidr=cidr, ip_version=ip_version, gateway_ip=gateway_ip,
                                 allocation_pools=allocation_pools, name=name, description=description,
                                 enable_dhcp=enable_dhcp, dns_nameservers=dns_nameservers,
                                 host_routes=host_routes, ipv6_ra_mode=ipv6_ra_mode,
                                 ipv6_address_mode=ipv6_address_mode, tags=tags)
+        sn.subnetpool_id = subnetpool_id
+        return sn
 
     def _add_subnet(self, project_id: str, net: Network, *, cidr: Any, ip_version: Any, gateway_ip: Any = "",
                     allocation_pools: list[dict[str, Any]] | None = None, name: str = "", description: str = "",

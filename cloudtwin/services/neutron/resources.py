@@ -43,6 +43,7 @@ class Subnet(Resource):
     ipv6_address_mode: str | None = None
     description: str = ""
     tags: list[str] = field(default_factory=list)
+    subnetpool_id: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -132,7 +133,8 @@ IPV6_ONLY_PROTOCOLS = {"ipv6-encap", "ipv6-frag", "ipv6-icmp", "icmpv6", "ipv6-n
 ANY_PROTOCOL = ("any",)
 
 QUOTA_NAMES = {"networks": "network", "subnets": "subnet", "ports": "port", "security_groups": "security_group",
-               "security_group_rules": "security_group_rule", "floatingips": "floatingip", "routers": "router"}
+               "security_group_rules": "security_group_rule", "floatingips": "floatingip", "routers": "router",
+               "subnetpools": "subnetpool"}
 MAX_FIXED_IPS = 64
 
 SgListener = Callable[[str, object], None]
@@ -147,6 +149,23 @@ def _not_found(kind: str, oid: str) -> ApiError:
         "SecurityGroupRuleNotFound": f"Security group rule {oid} does not exist",
         "FloatingIPNotFound": f"Floating IP {oid} could not be found",
         "RouterNotFound": f"Router {oid} could not be found",
+        "SubnetPoolNotFound": f"Subnet pool {oid} could not be found.",
     }
     return ApiError(404, messages[kind], code=kind)
 
+
+
+@dataclass(kw_only=True)
+class SubnetPool(Resource):
+    """A pool of prefixes subnets are carved from (subnet_allocation): ``prefixes`` kept collapsed."""
+    ip_version: int = 4
+    prefixes: list[str] = field(default_factory=list)
+    default_prefixlen: int = 8
+    min_prefixlen: int = 8
+    max_prefixlen: int = 32
+    shared: bool = False
+    is_default: bool = False
+    default_quota: int | None = None
+    address_scope_id: str | None = None
+    description: str = ""
+    tags: list[str] = field(default_factory=list)
