@@ -237,3 +237,34 @@ async def test_image_metadata_proxy_and_access_ip_normalized(api):
     assert (await api.call("DELETE", f"{C}/images/{image}/metadata/os", mv="2.35"))[0] == 204
     code, doc, _ = await api.call("PUT", f"/servers/{sid}", {"server": {"accessIPv6": "0:0:0:0:0:babe:220.12.22.2"}})
     assert code == 200 and doc["server"]["accessIPv6"] == "::babe:dc0c:1602"
+
+
+async def test_novnc_console_serves_the_page_and_an_rfb_session(api):
+    import struct
+    from urllib.parse import parse_qs, urlparse
+
+    sid = await _active(api, "desk")
+    status, doc, _ = await api.call("POST", f"/servers/{sid}/remote-consoles",
+                                    {"remote_console": {"protocol": "vnc", "type": "novnc"}})
+    assert status == 200 and doc["remote_console"]["type"] == "novnc"
+    url = doc["remote_console"]["url"]
+    async with api.s.get(url) as r:                         # no token header: the URL carries it
+        page = await r.text()
+        assert r.status == 200 and "noVNC" in page and "<script" in page and "desk" in page
+    parts = urlparse(url)
+    ws_url = f"ws://{parts.netloc}/{parse_qs(parts.query)['path'][0]}"
+    async with api.s.ws_connect(ws_url, protocols=("binary",)) as ws:
+        assert await ws.receive_bytes() == b"RFB 003.008\n"
+        await ws.send_bytes(b"RFB 003.008\n")
+        assert await ws.receive_bytes() == bytes((1, 1))     # one security type: None
+        await ws.send_bytes(bytes((1,)))
+        assert await ws.receive_bytes() == bytes(4)          # security result: OK
+        await ws.send_bytes(bytes((1,)))                     # ClientInit, shared
+        init = await ws.receive_bytes()
+        assert struct.unpack(">HH", init[:4]) == (1024, 768) and init[24:] == b"desk"
+        assert struct.unpack(">L", init[20:24])[0] == len(init) - 24
+    async with api.s.get(f"http://{parts.netloc}/{parse_qs(parts.query)['path'][0]}".replace("token=", "token=bad"),
+                         headers={"Upgrade": "websocket", "Connection": "Upgrade",
+                                  "Sec-WebSocket-Key": "x3JJHMbDL1EzLkh9GBhXDw==",
+                                  "Sec-WebSocket-Version": "13"}) as r:
+        assert r.status == 403 and await r.read() == b"", "a bad token is refused before any byte"

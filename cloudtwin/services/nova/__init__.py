@@ -6,18 +6,19 @@ hypervisors, services, aggregates and zones (``host_handlers`` over ``hosts``); 
 events (``record_handlers`` over ``records``); flavor management (``flavor_handlers``); limits and
 quotas (``quota_handlers``); the extension list (``extension_handlers``); and the proxy APIs that Nova
 serves below microversion 2.36 over Neutron's and Glance's objects (``proxies``) and Cinder's
-(``volume_proxies``)."""
+(``volume_proxies``); the noVNC console proxy (``vnc``)."""
 
 from cloudtwin.routing import Router
 from cloudtwin.services.nova import (action_handlers, extension_handlers, flavor_handlers, group_handlers,
                                      handlers, host_handlers, proxies, quota_handlers, record_handlers,
-                                     subresource_handlers, tags, volume_proxies, volumes)
+                                     subresource_handlers, tags, vnc, volume_proxies, volumes)
 from cloudtwin.services.nova.models import NovaState as STATE
 
 
 def add_routes(r: Router) -> None:
     handlers.add_routes(r)
     action_handlers.add_routes(r)
+    vnc.add_routes(r)
     subresource_handlers.add_routes(r)
     flavor_handlers.add_routes(r)
     host_handlers.add_routes(r)

@@ -16,7 +16,7 @@ from aiohttp import web
 from cloudtwin import wire
 from cloudtwin.errors import ApiError
 from cloudtwin.routing import Call, Router
-from cloudtwin.services.nova import operations
+from cloudtwin.services.nova import operations, vnc
 from cloudtwin.services.nova.console import console_output
 from cloudtwin.services.nova.handlers import (PASS_CHARS, View, floating_ip_action, invalid, mv, nova_of,
                                               server_of)
@@ -379,6 +379,8 @@ async def _console_output(call: Call, nova: NovaState, s: Server, arg: Any) -> w
 
 
 def _console_url(call: Call, s: Server, protocol: str, kind: str) -> str:
+    if kind == "novnc":
+        return vnc.issue(nova_of(call), s, kind, View(call).root)
     token = secrets.token_urlsafe(16)
     root = View(call).root.split("/compute", 1)[0]
     paths = {"novnc": "vnc_auto.html", "xvpvnc": "console", "spice-html5": "spice_auto.html",

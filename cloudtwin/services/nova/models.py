@@ -170,6 +170,7 @@ class NovaState:
         self.server_groups: dict[str, ServerGroup] = {}
         self.migrations: dict[str, Migration] = {}
         self.instance_actions: dict[str, InstanceAction] = {}
+        self.console_tokens: dict[str, Any] = {}     # noVNC console token -> vnc.ConsoleToken (not persisted)
         self.quota_overrides: dict[str, dict[str, int]] = {}     # project -> resource -> limit
         self.user_quota_overrides: dict[tuple[str, str], dict[str, int]] = {}   # (project, user) -> ...
         self.quota_class: dict[str, int] = {}                    # the "default" quota class's overrides
