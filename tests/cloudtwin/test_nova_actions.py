@@ -268,3 +268,29 @@ async def test_novnc_console_serves_the_page_and_an_rfb_session(api):
                                   "Sec-WebSocket-Key": "x3JJHMbDL1EzLkh9GBhXDw==",
                                   "Sec-WebSocket-Version": "13"}) as r:
         assert r.status == 403 and await r.read() == b"", "a bad token is refused before any byte"
+
+
+async def test_same_host_and_different_host_hints_place_servers(api):
+    first = await _active(api, "a")
+
+    async def boot(name: str, hints: Any) -> dict[str, Any]:
+        """A server booted with these scheduler hints, once ACTIVE."""
+        status, doc, _ = await api.call("POST", "/servers", {
+            "server": {"name": name, "imageRef": api.image_id(), "flavorRef": "1"}, "os:scheduler_hints": hints})
+        assert status == 202, doc
+        return await api.wait(doc["server"]["id"], "ACTIVE")
+
+    host = (await api.wait(first, "ACTIVE"))["OS-EXT-SRV-ATTR:host"]
+    apart = await boot("b", {"different_host": first})
+    assert apart["OS-EXT-SRV-ATTR:host"] != host
+    near = await boot("c", {"same_host": [first]})
+    assert near["OS-EXT-SRV-ATTR:host"] == host
+    assert len({host, apart["OS-EXT-SRV-ATTR:host"]}) == len(api.region.nova.hosts.hosts_in("nova")) == 2
+    status, doc, _ = await api.call("POST", "/servers", {       # away from both hosts of the zone: none left
+        "server": {"name": "d", "imageRef": api.image_id(), "flavorRef": "1"},
+        "os:scheduler_hints": {"different_host": [first, apart["id"]]}})
+    failed = await api.wait(doc["server"]["id"], "ERROR")
+    assert "No valid host" in failed["fault"]["message"]
+    status, doc, _ = await api.call("POST", "/servers", {
+        "server": {"name": "e", "imageRef": api.image_id(), "flavorRef": "1"}, "os:scheduler_hints": {"same_host": 7}})
+    assert status == 400

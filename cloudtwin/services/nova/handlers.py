@@ -472,6 +472,21 @@ def scheduler_group(call: Call) -> str | None:
     return group
 
 
+def host_hints(call: Call) -> tuple[list[str], list[str]]:
+    """The ``same_host`` and ``different_host`` scheduler hints of a create request: server ids (one as
+    a string, several as a list), as Nova's SameHostFilter and DifferentHostFilter read them."""
+    body = call.body()
+    hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") if isinstance(body, dict) else None
+    out: list[list[str]] = []
+    for key in ("same_host", "different_host"):
+        value = hints.get(key) if isinstance(hints, dict) else None
+        ids = [value] if isinstance(value, str) else value if value is not None else []
+        if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+            raise invalid(key, value, "a server id or a list of server ids")
+        out.append(ids)
+    return out[0], out[1]
+
+
 def _check_flavor_access(call: Call, flavor_ref: str) -> None:
     """A private flavor boots only in the projects it is shared with (or for an admin)."""
     nova = nova_of(call)
@@ -564,6 +579,7 @@ async def create_server(call: Call) -> web.Response:
         metadata=metadata, min_count=min_count, max_count=max_count, description=description, tags=tags,
         access_ipv4=str(access4), access_ipv6=str(access6), config_drive=bool(body.get("config_drive")),
         disk_config=disk_config, devices=devices, group_id=scheduler_group(call), host=_target_host(call, body),
+        host_hints=host_hints(call),
         zone_check=lambda z: call.twin.faults.zone_check(call, z))
     for s in made:
         nova.record_action(s, "create", call.request_id if s is made[0] else f"{call.request_id}-{s.launch_index}",

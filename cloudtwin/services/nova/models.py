@@ -290,8 +290,10 @@ class NovaState:
         return next((g for g in self.server_groups.values() if server_id in g.members), None)
 
     def place(self, zone: str, project_id: str, *, group: ServerGroup | None = None, group_of: str | None = None,
-              exclude: list[str] | None = None, host: str | None = None) -> str:
-        """The host the scheduler picks in ``zone`` under the server group's policy."""
+              exclude: list[str] | None = None, host: str | None = None,
+              host_hints: tuple[list[str], list[str]] = ([], [])) -> str:
+        """The host the scheduler picks in ``zone`` under the server group's policy and the
+        ``same_host``/``different_host`` hints (server ids: on a host of one of them / of none)."""
         if group is None and group_of is not None:
             group = self.group_of(group_of)
         same: list[str] = []
@@ -299,6 +301,13 @@ class NovaState:
         if group is not None:
             where = {sid: self.servers[sid].host for sid in group.members if sid in self.servers}
             same, avoid = placement_hints(group, where, moving=group_of)
+        with_ids, without_ids = host_hints
+        if with_ids:
+            near = {self.servers[i].host for i in with_ids if i in self.servers and self.servers[i].host}
+            same = [h for h in same if h in near] if same else sorted(near)
+            if not same:
+                raise ApiError(400, NO_VALID_HOST)
+        avoid = [*avoid, *(self.servers[i].host for i in without_ids if i in self.servers)]
         return self.hosts.pick(zone, self.load, same_as=same, not_on=avoid, exclude=exclude or (), host=host)
 
     def move_zone(self, s: Server, zone: str) -> None:
@@ -495,7 +504,7 @@ class NovaState:
                        access_ipv4: str = "", access_ipv6: str = "", config_drive: bool = False,
                        disk_config: str = "MANUAL", devices: list[BlockDevice] | None = None,
                        zone_check: Callable[[str], None] | None = None, group_id: str | None = None,
-                       host: str | None = None) -> list[Server]:
+                       host: str | None = None, host_hints: tuple[list[str], list[str]] = ([], [])) -> list[Server]:
         """Validate a create request against the region's state and start building the server(s).
 
         ``networks``: None (omitted), "auto", "none" or a list of ``NetRequest``. ``devices``: the
@@ -566,7 +575,8 @@ class NovaState:
             for i in range(count):
                 sname = name if count == 1 else f"{name}-{i + 1}"
                 s = Server(id=cloud.new_id(), project_id=project_id, user_id=user_id, name=sname,
-                           availability_zone=chosen, host=self._try_place(chosen, project_id, group, host),
+                           availability_zone=chosen,
+                           host=self._try_place(chosen, project_id, group, host, host_hints),
                            image_id=image_id, flavor_id=flavor.id, vcpus=flavor.vcpus, ram=flavor.ram,
                            disk=flavor.disk, key_name=key_name, security_groups=list(sg_ids or []),
                            metadata=dict(metadata or {}), description=description, tags=list(tags or []),
@@ -611,9 +621,10 @@ class NovaState:
                 s.fault = {"code": 500, "created": time.time(), "message": NO_VALID_HOST}
         return made
 
-    def _try_place(self, zone: str, project_id: str, group: ServerGroup | None, host: str | None) -> str:
+    def _try_place(self, zone: str, project_id: str, group: ServerGroup | None, host: str | None,
+                   host_hints: tuple[list[str], list[str]] = ([], [])) -> str:
         try:
-            return self.place(zone, project_id, group=group, host=host)
+            return self.place(zone, project_id, group=group, host=host, host_hints=host_hints)
         except ApiError:
             return ""
 
