@@ -130,10 +130,22 @@ class Page:
 
     def flash(self, *, timeout: float = WAIT) -> str:
         """The message of the page the last form led to (waits for the new page)."""
-        from selenium.webdriver.support import expected_conditions as ec
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.support.ui import WebDriverWait
-        WebDriverWait(self.driver, timeout).until(ec.staleness_of(self.before))
-        WebDriverWait(self.driver, timeout).until(lambda d: self.all("#flash"))
+
+        def left(_driver: object) -> bool:
+            """The old page is gone. Selenium's staleness_of expects a StaleElementReferenceException,
+            but Chromium may answer mid-navigation with an inspector error ("Node with given id does
+            not belong to the document"): that node is gone just the same."""
+            try:
+                self.before.is_enabled()
+            except WebDriverException:
+                return True
+            return False
+
+        WebDriverWait(self.driver, timeout).until(left)
+        WebDriverWait(self.driver, timeout, ignored_exceptions=(WebDriverException,)).until(
+            lambda d: self.all("#flash"))
         return self.find("#flash").text
 
     def accept_confirm(self) -> None:

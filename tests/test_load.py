@@ -248,7 +248,7 @@ def test_vpc_create_get_list_delete_on_cloudtwin(twin, twin_spider, tmp_path):
 
 def test_300_creates_under_throttling_all_succeed_by_retrying(twin, twin_spider, tmp_path):
     fault = twin.admin("POST", "/faults", {"kind": "throttle", "match": {"cloud": "cloud-1", "method": "POST"},
-                                           "rate": 10, "burst": 10, "per": "all"})["fault"]
+                                           "rate": 30, "burst": 30, "per": "all"})["fault"]
     try:
         proc, suite = spider_load(twin_spider.base, tmp_path, "create", "cloudtwin", "300", "--resource", "vpc",
                                   "--twin", twin.url, timeout=400)

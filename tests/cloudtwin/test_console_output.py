@@ -180,7 +180,7 @@ async def test_the_data_plane_log_when_there_is_one(twin, client):
 
 
 def test_openstack_console_log_show(threaded_twin):
-    cli = Cli(threaded_twin.url, "console-cloud", "console-project")
+    cli = Cli(threaded_twin.url, "console-cloud", "console-project", in_process=True)
     cli.run("network", "create", "n1")
     cli.run("subnet", "create", "--network", "n1", "--subnet-range", "10.8.0.0/24", "s1")
     server = cli.json("server", "create", "--image", "cirros-0.6.2", "--flavor", "m1.tiny", "--network", "n1",

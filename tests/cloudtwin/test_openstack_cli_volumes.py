@@ -22,7 +22,7 @@ class Cli(OpenStackCli):
 
 
 def test_openstack_cli_volumes_and_boot_from_volume(threaded_twin):
-    cli = Cli(threaded_twin.url, "cli-cloud", "cli-project")
+    cli = Cli(threaded_twin.url, "cli-cloud", "cli-project", in_process=True)
     created = cli.json("volume", "create", "--size", "2", "--description", "cli data", "cli-data")
     assert created["size"] == 2 and created["name"] == "cli-data" and created["status"] == "creating"
     shown = cli.wait_volume("cli-data", "available")
