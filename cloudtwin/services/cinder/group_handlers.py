@@ -4,7 +4,7 @@ writes), groups (3.13; from a group or a group snapshot 3.14; reset_status 3.20;
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -15,6 +15,7 @@ from cloudtwin.routing import Call, Router
 from cloudtwin.services.cinder.handlers import _cinder, _mv, _opt_str, _project, _stamp
 from cloudtwin.services.cinder.resources import Group, GroupSnapshot, GroupType
 from cloudtwin.services.cinder.snapshot_handlers import _owner, _page, _scope, _sorted
+from cloudtwin.services.cinder.type_handlers import one_key_body
 from cloudtwin.services.cinder.types import check_specs
 
 
@@ -122,15 +123,8 @@ async def get_group_spec(call: Call) -> web.Response:
 
 async def update_group_spec(call: Call) -> web.Response:
     gt = _group_type_of(call)
-    body = call.body()
     key = call.params["key"]
-    if not isinstance(body, dict) or not body:
-        raise ApiError(400, "Invalid input received: the body must be a one-key object.")
-    if len(body) > 1:
-        raise ApiError(400, "Request body contains too many items.")
-    if key not in body:
-        raise ApiError(400, "Request body and URI mismatch")
-    gt.group_specs.update(check_specs(body, "group_specs"))
+    gt.group_specs.update(check_specs(one_key_body(call), "group_specs"))
     return wire.json_response(200, {key: gt.group_specs[key]})
 
 
@@ -165,18 +159,23 @@ def _group_of(call: Call) -> Group:
     return _cinder(call).get_group(_owner(call), call.params["id"])
 
 
+def _listing(call: Call, items: list[Any], status: Callable[[Any], str], keys: tuple[str, ...], plural: str,
+             detail: bool, render: Callable[..., dict[str, Any]]) -> web.Response:
+    """A list of groups or group snapshots: filtered by ``keys`` and status, sorted, paged."""
+    q = call.query
+    for key in keys:
+        if key in q:
+            items = [i for i in items if getattr(i, key) == q[key]]
+    if "status" in q:
+        items = [i for i in items if status(i) == q["status"]]
+    path = f"/{plural}/detail" if detail else f"/{plural}"
+    return _page(call, _sorted(items, q, status), plural, path, lambda i: render(call, i, detail=detail))
+
+
 def _list_groups(call: Call, detail: bool) -> web.Response:
     _since(call, 13)
     c = _cinder(call)
-    items = c.groups_of(_scope(call))
-    q = call.query
-    if "name" in q:
-        items = [g for g in items if g.name == q["name"]]
-    if "status" in q:
-        items = [g for g in items if c.group_status(g) == q["status"]]
-    items = _sorted(items, q, c.group_status)
-    path = "/groups/detail" if detail else "/groups"
-    return _page(call, items, "groups", path, lambda g: render_group(call, g, detail=detail))
+    return _listing(call, c.groups_of(_scope(call)), c.group_status, ("name",), "groups", detail, render_group)
 
 
 async def list_groups(call: Call) -> web.Response:
@@ -276,16 +275,8 @@ def _group_snapshot_of(call: Call) -> GroupSnapshot:
 def _list_group_snapshots(call: Call, detail: bool) -> web.Response:
     _since(call, 14)
     c = _cinder(call)
-    items = c.group_snapshots_of(_scope(call))
-    q = call.query
-    for key in ("name", "group_id"):
-        if key in q:
-            items = [s for s in items if getattr(s, key) == q[key]]
-    if "status" in q:
-        items = [s for s in items if c.group_snapshot_status(s) == q["status"]]
-    items = _sorted(items, q, c.group_snapshot_status)
-    path = "/group_snapshots/detail" if detail else "/group_snapshots"
-    return _page(call, items, "group_snapshots", path, lambda s: render_group_snapshot(call, s, detail=detail))
+    return _listing(call, c.group_snapshots_of(_scope(call)), c.group_snapshot_status, ("name", "group_id"),
+                    "group_snapshots", detail, render_group_snapshot)
 
 
 async def list_group_snapshots(call: Call) -> web.Response:

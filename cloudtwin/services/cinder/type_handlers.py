@@ -125,18 +125,23 @@ async def show_spec(call: Call) -> web.Response:
     return wire.json_response(200, {key: vt.extra_specs[key]})
 
 
-async def update_spec(call: Call) -> web.Response:
-    _admin(call)
-    vt = _cinder(call).get_type(call.params["id"])
+def one_key_body(call: Call) -> dict[str, Any]:
+    """The body of a ``PUT .../{key}`` of specs: one key, the URL's (Cinder's checks and messages)."""
     body = call.body()
-    key = call.params["key"]
     if not isinstance(body, dict) or not body:
         raise ApiError(400, "Invalid input received: the body must be a one-key object.")
     if len(body) > 1:
         raise ApiError(400, "Request body contains too many items.")
-    if key not in body:
+    if call.params["key"] not in body:
         raise ApiError(400, "Request body and URI mismatch")
-    specs = check_specs(body)
+    return body
+
+
+async def update_spec(call: Call) -> web.Response:
+    _admin(call)
+    vt = _cinder(call).get_type(call.params["id"])
+    key = call.params["key"]
+    specs = check_specs(one_key_body(call))
     vt.extra_specs.update(specs)
     return wire.json_response(200, specs)
 
