@@ -17,7 +17,7 @@ from reports.model import CaseResult, LatencyChart, MetricsTable, SgCase, SgCell
 from reports.writer import write_reports
 from spider_core.rest.app import create_app
 from spider_core.model import ConnectionConfigInfo, KeyValue
-from spider_core.services import connection, keypair, security, vm, vpc
+from spider_core.services import connection, disk, keypair, myimage, publicip, security, vm, vpc
 
 CONN = "null-config01"  # the null_server fixture's connection (tests/conftest.py)
 BASE = "/spider/adminweb"
@@ -45,8 +45,8 @@ async def test_every_page_renders(null_server):
     client = null_server.client
     pages = ["", "/driver", "/credential", "/region", "/connectionconfig", "/createresources", "/calllog", "/locks",
              "/jobs", "/twin", "/reports", "/calllog?fragment=1", "/locks?fragment=1", "/jobs?fragment=1"]
-    pages += [f"/{p}/{CONN}" for p in ("vpc", "securitygroup", "keypair", "vm", "nlb", "vmimage", "vmspec",
-                                      "regionzone")]
+    pages += [f"/{p}/{CONN}" for p in ("vpc", "securitygroup", "keypair", "vm", "disk", "myimage", "publicip", "nlb",
+                                      "vmimage", "vmspec", "regionzone")]
     pages += [f"/mgmt/{p}/{CONN}" for p in ("vpc", "securitygroup", "keypair", "vm", "nlb")]
     for path in pages:
         async with client.get(BASE + path) as resp:
@@ -405,3 +405,95 @@ def test_templates_and_static_files_are_package_data():
     shipped = {p for pattern in patterns for p in package.glob(pattern)}
     wanted = {p for p in package.rglob("*") if p.is_file() and p.suffix in (".j2", ".css", ".js")}
     assert wanted and wanted <= shipped
+
+
+async def null_vm(spider, name: str = "vm-d") -> None:
+    """A running VM on the NULL connection (its VPC, security group and key pair made through the services)."""
+    await vpc.create(spider, CONN, {"Name": "vpc-d", "IPv4_CIDR": "10.0.0.0/16",
+                                    "SubnetInfoList": [{"Name": "s1", "IPv4_CIDR": "10.0.1.0/24"}]}, None)
+    await security.create(spider, CONN, {"Name": "sg-d", "VPCName": "vpc-d", "SecurityRules": []}, None)
+    await keypair.create(spider, CONN, {"Name": "key-d"}, None)
+    await vm.start(spider, CONN, {"Name": name, "ImageName": "null-image-01", "VMSpecName": "null-spec-01",
+                                  "VPCName": "vpc-d", "SubnetName": "s1", "SecurityGroupNames": ["sg-d"],
+                                  "KeyPairName": "key-d"}, None)
+
+
+async def test_disk_and_myimage_pages_on_null(spider, null_server):
+    client = null_server.client
+    await null_vm(spider)
+    disk_path, image_path = f"/disk/{CONN}", f"/myimage/{CONN}"
+    created = await post_form(client, disk_path, {"Name": "disk-a", "DiskType": "", "DiskSize": "50", "Zone": ""})
+    assert "Disk 'disk-a' created" in created and "50 GB" in created
+    status, html = await page(client, BASE + disk_path)
+    assert status == 200 and rows(html) == ["disk-a"]
+    assert f'href="{BASE}/disk/{CONN}" class="on"' in html      # linked, and marked, in the connection's menu
+    assert "Disk 'disk-a' attached to VM 'vm-d'" in await post_form(
+        client, f"{disk_path}/attach", {"DiskName": "disk-a", "VMName": "vm-d", "verb": "attach"})
+    assert (await disk.get(spider, CONN, "disk-a")).owner_vm.name_id == "vm-d"
+    status, html = await page(client, BASE + disk_path)
+    assert re.search(r'class="owner">vm-d\s*<form', html)       # the row names its VM and offers a detach
+    assert "Disk 'disk-a' detached from VM 'vm-d'" in await post_form(
+        client, f"{disk_path}/attach", {"DiskName": "disk-a", "VMName": "vm-d", "verb": "detach"})
+    assert not (await disk.get(spider, CONN, "disk-a")).owner_vm.name_id
+    assert "increased to 80 GB" in await post_form(client, f"{disk_path}/size", {"DiskName": "disk-a", "Size": "80"})
+    assert (await disk.get(spider, CONN, "disk-a")).disk_size == "80"
+    # bad input is a message, and changes nothing
+    assert "must be greater than the current size 80" in await post_form(
+        client, f"{disk_path}/size", {"DiskName": "disk-a", "Size": "20"})
+    assert "is not a valid Disk Size" in await post_form(client, f"{disk_path}/size", {"DiskName": "disk-a",
+                                                                                        "Size": "lots"})
+    assert "is not a valid Disk Size" in await post_form(client, disk_path, {"Name": "disk-b", "DiskSize": "-5"})
+    assert "is not attached to VM 'vm-d'" in await post_form(
+        client, f"{disk_path}/attach", {"DiskName": "disk-a", "VMName": "vm-d", "verb": "detach"})
+    assert "does not exist" in await post_form(client, f"{disk_path}/attach", {"DiskName": "disk-a",
+                                                                                "VMName": "vm-nope", "verb": "attach"})
+    assert [d.iid.name_id for d in await disk.list_all(spider, CONN)] == ["disk-a"]
+    assert "Deleted disk: disk-a" in await post_form(client, f"{disk_path}/delete", {"name": "disk-a"})
+    assert await disk.list_all(spider, CONN) == []
+
+    assert "MyImage 'img-a' snapshotted from VM 'vm-d'" in await post_form(client, image_path,
+                                                                           {"Name": "img-a", "SourceVM": "vm-d"})
+    status, html = await page(client, BASE + image_path)
+    assert rows(html) == ["img-a"] and "<td>vm-d</td>" in html
+    assert "does not exist" in await post_form(client, image_path, {"Name": "img-b", "SourceVM": "vm-nope"})
+    assert "Deleted MyImage: img-a" in await post_form(client, f"{image_path}/delete", {"name": "img-a"})
+    assert rows((await page(client, BASE + image_path))[1]) == []
+
+
+async def test_public_ip_page_on_null(spider, null_server):
+    client = null_server.client
+    await null_vm(spider)
+    path = f"/publicip/{CONN}"
+    assert "Public IP 'ip-a' allocated" in await post_form(client, path, {"Name": "ip-a"})
+    assert "associated with VM 'vm-d'" in await post_form(client, f"{path}/associate",
+                                                          {"IPName": "ip-a", "VMName": "vm-d", "verb": "associate"})
+    status, html = await page(client, BASE + path)
+    assert rows(html) == ["ip-a"] and 'class="owner">vm-d<' in html
+    assert "Public IP 'ip-a' disassociated" in await post_form(client, f"{path}/associate",
+                                                               {"IPName": "ip-a", "verb": "disassociate"})
+    assert not (await publicip.get(spider, CONN, "ip-a")).owned_vm.name_id
+    assert "explode is not a valid action!!" in await post_form(client, f"{path}/associate",
+                                                                {"IPName": "ip-a", "verb": "explode"})
+    assert "Deleted public IP: ip-a" in await post_form(client, f"{path}/delete", {"name": "ip-a"})
+    assert await publicip.list_all(spider, CONN) == []
+
+
+async def test_disk_and_myimage_pages_escape_names_and_refuse_csrf_less_posts(spider, null_server):
+    client = null_server.client
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert "created" in await post_form(client, f"/disk/{CONN}", {"Name": HOSTILE})
+    await null_vm(spider, HOSTILE)
+    await myimage.snapshot(spider, CONN, {"Name": HOSTILE, "SourceVM": HOSTILE}, None)
+    for section in ("disk", "myimage", "publicip"):
+        status, html = await page(client, f"{BASE}/{section}/{CONN}")
+        assert status == 200 and HOSTILE not in html and escaped in html, section
+    assert rows((await page(client, f"{BASE}/disk/{CONN}"))[1]) == [escaped]
+    assert rows((await page(client, f"{BASE}/myimage/{CONN}"))[1]) == [escaped]
+    for path, form in ((f"/disk/{CONN}", {"Name": "disk-x"}), (f"/disk/{CONN}/delete", {"name": HOSTILE}),
+                       (f"/myimage/{CONN}", {"Name": "img-x", "SourceVM": HOSTILE}),
+                       (f"/publicip/{CONN}", {"Name": "ip-x"})):
+        async with client.post(BASE + path, data=form, allow_redirects=False) as resp:
+            assert resp.status == 403 and "CSRF token is missing or wrong" in await resp.text(), path
+    assert [d.iid.name_id for d in await disk.list_all(spider, CONN)] == [HOSTILE]
+    assert [i.iid.name_id for i in await myimage.list_all(spider, CONN)] == [HOSTILE]
+    assert await publicip.list_all(spider, CONN) == []

@@ -14,7 +14,7 @@ import os
 from aiohttp import web
 
 from spider_core.adminweb import (routes_connection, routes_live, routes_multicloud, routes_reports, routes_resources,
-                                  routes_twin)
+                                  routes_twin, routes_vmside)
 from spider_core.adminweb.web import setup_templates
 
 
@@ -26,5 +26,6 @@ def enabled() -> bool:
 def setup(app: web.Application) -> None:
     """Add every AdminWeb route and its static files to ``app``."""
     setup_templates(app)
-    for module in (routes_connection, routes_resources, routes_multicloud, routes_live, routes_twin, routes_reports):
+    for module in (routes_connection, routes_resources, routes_vmside, routes_multicloud, routes_live, routes_twin,
+                   routes_reports):
         app.router.add_routes(module.routes)

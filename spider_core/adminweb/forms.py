@@ -77,3 +77,8 @@ def nlb_req(form: dict[str, Any]) -> dict[str, Any]:
             "HealthChecker": {"Protocol": field(form, "HCProtocol"), "Port": field(form, "HCPort"),
                               "Interval": field(form, "HCInterval"), "Timeout": field(form, "HCTimeout"),
                               "Threshold": field(form, "HCThreshold")}}
+
+
+def disk_req(form: dict[str, Any]) -> dict[str, Any]:
+    return {"Name": field(form, "Name"), "Zone": field(form, "Zone"), "DiskType": field(form, "DiskType"),
+            "DiskSize": field(form, "DiskSize")}

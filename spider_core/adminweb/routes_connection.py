@@ -180,7 +180,8 @@ async def static(request: web.Request) -> web.StreamResponse:
                                            "X-Content-Type-Options": "nosniff"})
 
 
-CONNECTION_PAGES = ("vpc", "securitygroup", "keypair", "vm", "nlb", "vmimage", "vmspec", "regionzone")
+CONNECTION_PAGES = ("vpc", "securitygroup", "keypair", "vm", "disk", "myimage", "publicip", "nlb", "vmimage", "vmspec",
+                    "regionzone")
 
 
 @routes.get(f"{BASE}/go")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Collection
 
 from spider_core import errors, lockplan
 from spider_core.errors import SpiderError
@@ -57,8 +58,8 @@ async def create(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -> 
     return await leaf.create(sp, LEAF, conn_name, name, id_mode, Plan((Need("disk", name, True),)), call, zone=zone)
 
 
-async def list_all(sp: Spider, conn_name: str) -> list[DiskInfo]:
-    return await leaf.list_all(sp, LEAF, conn_name)
+async def list_all(sp: Spider, conn_name: str, only: Collection[str] | None = None) -> list[DiskInfo]:
+    return await leaf.list_all(sp, LEAF, conn_name, only)
 
 
 async def get(sp: Spider, conn_name: str, name: str) -> DiskInfo:

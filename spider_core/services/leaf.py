@@ -7,7 +7,7 @@ the four families follow the same CB-Spider rules (contract 7.1-7.3) without fou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Collection
 
 from spider_core import errors, ids
 from spider_core.errors import SpiderError
@@ -26,6 +26,7 @@ from spider_core.services.common import (
     handler,
     lookup,
     new_uuid,
+    only_named,
     require_conn,
     required,
     store_or_rollback,
@@ -89,10 +90,11 @@ async def get(sp: Spider, leaf: Leaf, conn_name: str, name: str) -> Any:
         return leaf.to_user(row, info, await names(sp, conn_name))
 
 
-async def list_all(sp: Spider, leaf: Leaf, conn_name: str) -> list[Any]:
+async def list_all(sp: Spider, leaf: Leaf, conn_name: str, only: Collection[str] | None = None) -> list[Any]:
+    """Every resource of the kind, or only the ``only`` names (one page of an AdminWeb table)."""
     conn = await sp.connection(require_conn(conn_name))
     target = handler(conn, leaf.kind)
-    rows = await sp.db.list_iids(conn_name, leaf.kind.rtype)
+    rows = only_named(await sp.db.list_iids(conn_name, leaf.kind.rtype), only)
     if not rows:
         return []
     mapping = await names(sp, conn_name)

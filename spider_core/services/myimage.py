@@ -4,6 +4,7 @@ A VM started with ``ImageType: MyImage`` names one of these (``services.vm``).""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Collection
 
 from spider_core import lockplan
 from spider_core.metadb import IIDRow
@@ -45,8 +46,8 @@ async def snapshot(sp: Spider, conn_name: str, req: dict, id_mode: str | None) -
     return await leaf.create(sp, LEAF, conn_name, name, id_mode, plan, call, checks=checks)
 
 
-async def list_all(sp: Spider, conn_name: str) -> list[MyImageInfo]:
-    return await leaf.list_all(sp, LEAF, conn_name)
+async def list_all(sp: Spider, conn_name: str, only: Collection[str] | None = None) -> list[MyImageInfo]:
+    return await leaf.list_all(sp, LEAF, conn_name, only)
 
 
 async def get(sp: Spider, conn_name: str, name: str) -> MyImageInfo:
