@@ -13,18 +13,13 @@ from typing import Any
 from aiohttp import web
 
 from spider_core.adminweb import forms
-from spider_core.adminweb.routes_resources import conn_of, deleter, paged
+from spider_core.adminweb.routes_resources import conn_of, deleter, names_of, paged
 from spider_core.adminweb.web import BASE, action, field, page
 from spider_core.errors import SpiderError
 from spider_core.rest.transport import spider
 from spider_core.services import common, disk, myimage, publicip
-from spider_core.services.context import Spider
 
 routes = web.RouteTableDef()
-
-
-async def vm_names(sp: Spider, conn: str) -> list[str]:
-    return sorted(r.name for r in await sp.db.list_iids(conn, common.VM.rtype))
 
 
 # ---- disks -----------------------------------------------------------------------------------------
@@ -34,8 +29,7 @@ async def vm_names(sp: Spider, conn: str) -> list[str]:
 async def disk_page(request: web.Request) -> dict[str, Any]:
     sp, conn = spider(request), conn_of(request)
     pager = await paged(request, common.DISK, lambda only: disk.list_all(sp, conn, only=only))
-    disks = await sp.db.list_iids(conn, common.DISK.rtype)
-    return {"pager": pager, "disks": sorted(r.name for r in disks), "vms": await vm_names(sp, conn)}
+    return {"pager": pager, "disks": await names_of(sp, conn, common.DISK), "vms": await names_of(sp, conn, common.VM)}
 
 
 @routes.post(BASE + "/disk/{conn}")
@@ -75,7 +69,7 @@ async def disk_size(request: web.Request, form: dict[str, Any]) -> str:
 async def myimage_page(request: web.Request) -> dict[str, Any]:
     sp, conn = spider(request), conn_of(request)
     pager = await paged(request, common.MYIMAGE, lambda only: myimage.list_all(sp, conn, only=only))
-    return {"pager": pager, "vms": await vm_names(sp, conn)}
+    return {"pager": pager, "vms": await names_of(sp, conn, common.VM)}
 
 
 @routes.post(BASE + "/myimage/{conn}")
@@ -93,8 +87,8 @@ async def myimage_snapshot(request: web.Request, form: dict[str, Any]) -> str:
 async def publicip_page(request: web.Request) -> dict[str, Any]:
     sp, conn = spider(request), conn_of(request)
     pager = await paged(request, common.PUBLICIP, lambda only: publicip.list_all(sp, conn, only=only))
-    ips = await sp.db.list_iids(conn, common.PUBLICIP.rtype)
-    return {"pager": pager, "ips": sorted(r.name for r in ips), "vms": await vm_names(sp, conn)}
+    return {"pager": pager, "ips": await names_of(sp, conn, common.PUBLICIP),
+            "vms": await names_of(sp, conn, common.VM)}
 
 
 @routes.post(BASE + "/publicip/{conn}")
