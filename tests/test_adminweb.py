@@ -467,7 +467,7 @@ async def test_public_ip_page_on_null(spider, null_server):
     assert "Public IP 'ip-a' allocated" in await post_form(client, path, {"Name": "ip-a"})
     assert "associated with VM 'vm-d'" in await post_form(client, f"{path}/associate",
                                                           {"IPName": "ip-a", "VMName": "vm-d", "verb": "associate"})
-    status, html = await page(client, BASE + path)
+    _, html = await page(client, BASE + path)
     assert rows(html) == ["ip-a"] and 'class="owner">vm-d<' in html
     assert "Public IP 'ip-a' disassociated" in await post_form(client, f"{path}/associate",
                                                                {"IPName": "ip-a", "verb": "disassociate"})
