@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from reports.model import CaseResult, LatencyChart, MetricsTable, SgCase, SgCell, SgSuite, SuiteResult, compare
 from reports.writer import write_reports
 from spider_core.rest.app import create_app
-from spider_core.model import ConnectionConfigInfo, KeyValue
-from spider_core.services import connection, disk, keypair, myimage, publicip, security, vm, vpc
+from spider_core.model import IID, ConnectionConfigInfo, DiskInfo, KeyValue
+from spider_core.services import common, connection, disk, keypair, myimage, publicip, security, vm, vpc
 
 CONN = "null-config01"  # the null_server fixture's connection (tests/conftest.py)
 BASE = "/spider/adminweb"
@@ -47,7 +47,8 @@ async def test_every_page_renders(null_server):
              "/jobs", "/twin", "/reports", "/calllog?fragment=1", "/locks?fragment=1", "/jobs?fragment=1"]
     pages += [f"/{p}/{CONN}" for p in ("vpc", "securitygroup", "keypair", "vm", "disk", "myimage", "publicip", "nlb",
                                       "vmimage", "vmspec", "regionzone")]
-    pages += [f"/mgmt/{p}/{CONN}" for p in ("vpc", "securitygroup", "keypair", "vm", "nlb")]
+    pages += [f"/mgmt/{p}/{CONN}" for p in ("vpc", "securitygroup", "keypair", "vm", "disk", "myimage", "publicip",
+                                           "nlb")]
     for path in pages:
         async with client.get(BASE + path) as resp:
             html = await resp.text()
@@ -450,6 +451,13 @@ async def test_disk_and_myimage_pages_on_null(spider, null_server):
     assert [d.iid.name_id for d in await disk.list_all(spider, CONN)] == ["disk-a"]
     assert "Deleted disk: disk-a" in await post_form(client, f"{disk_path}/delete", {"name": "disk-a"})
     assert await disk.list_all(spider, CONN) == []
+    # a disk only the CSP has: listed as such on "MetaDB vs CSP", deleted there by its CSP id
+    conn = await spider.connection(CONN)
+    stray = await common.handler(conn, common.DISK).create_disk(DiskInfo(IID("stray-disk", "")))
+    _, html = await page(client, f"{BASE}/mgmt/disk/{CONN}")
+    assert f'<td>CSP only</td><td>(stray-disk)</td><td><code>{stray.iid.system_id}</code>' in html
+    assert "Deleted CSP Disk" in await post_form(client, f"/mgmt/disk/{CONN}/delete", {"csp": stray.iid.system_id})
+    assert (await common.all_list(spider, CONN, common.DISK))["OnlyCSPList"] == []
 
     assert "MyImage 'img-a' snapshotted from VM 'vm-d'" in await post_form(client, image_path,
                                                                            {"Name": "img-a", "SourceVM": "vm-d"})

@@ -1,7 +1,7 @@
 """Per-connection resource pages, as CB-Spider's AdminWeb has them: VPC/subnet, security group (rules),
 key pair, VM (suspend, resume, reboot, terminate) and NLB tables with create and delete; the image,
 spec and region/zone lists; and the "mgmt" pages comparing the MetaDB with the CSP (mapped,
-Spider-only and CSP-only resources).
+Spider-only and CSP-only resources) for these and the VM-side families of ``routes_vmside``.
 
 Tables page on the server (``web.paginate``): the browser gets one page of rows whatever the count.
 """
@@ -19,7 +19,7 @@ from spider_core.adminweb.web import BASE, Pager, action, field, fields, form_pa
 from spider_core.errors import SpiderError
 from spider_core.model import VMStatus
 from spider_core.rest.transport import spider
-from spider_core.services import catalog, common, keypair, nlb, security, vm, vpc
+from spider_core.services import catalog, common, disk, keypair, myimage, nlb, publicip, security, vm, vpc
 from spider_core.services.context import Spider
 
 routes = web.RouteTableDef()
@@ -284,40 +284,47 @@ async def region_zone_page(request: web.Request) -> dict[str, Any]:
 
 # ---- MetaDB vs CSP ("mgmt") ------------------------------------------------------------------------
 
-MGMT = {"vpc": (common.VPC, vpc), "securitygroup": (common.SG, security), "keypair": (common.KEY, keypair),
-        "vm": (common.VM, vm), "nlb": (common.NLB, nlb)}
+MGMT_TABS = (("vpc", "VPC"), ("securitygroup", "Security Group"), ("keypair", "KeyPair"), ("vm", "VM"),
+             ("disk", "Disk"), ("myimage", "MyImage"), ("publicip", "Public IP"), ("nlb", "NLB"))
+Delete = Callable[..., Awaitable[Any]]
+MGMT: dict[str, tuple[common.Kind, Delete, Delete]] = {
+    # section: (kind, delete a MetaDB name (with force), delete a CSP id)
+    "vpc": (common.VPC, vpc.delete, vpc.delete_csp), "securitygroup": (common.SG, security.delete, security.delete_csp),
+    "keypair": (common.KEY, keypair.delete, keypair.delete_csp), "vm": (common.VM, vm.terminate, vm.delete_csp),
+    "disk": (common.DISK, disk.delete, disk.service.delete_csp),
+    "myimage": (common.MYIMAGE, myimage.delete, myimage.service.delete_csp),
+    "publicip": (common.PUBLICIP, publicip.delete, publicip.service.delete_csp),
+    "nlb": (common.NLB, nlb.delete, nlb.delete_csp)}
 
 
-def _mgmt(request: web.Request) -> tuple[str, Any, Any]:
+def _mgmt(request: web.Request) -> tuple[str, common.Kind, Delete, Delete]:
     rtype = request.match_info["rtype"]
     if rtype not in MGMT:
         raise web.HTTPNotFound()
-    kind, module = MGMT[rtype]
-    return rtype, kind, module
+    return (rtype, *MGMT[rtype])
 
 
 @routes.get(BASE + "/mgmt/{rtype}/{conn}")
 @page("mgmt.html.j2")
 async def mgmt_page(request: web.Request) -> dict[str, Any]:
-    rtype, kind, _ = _mgmt(request)
+    rtype, kind, _, _ = _mgmt(request)
     lists = await common.all_list(spider(request), conn_of(request), kind)
-    return {"rtype": rtype, "type_word": kind.type_word, "lists": lists}
+    return {"rtype": rtype, "type_word": kind.type_word, "lists": lists, "sections": MGMT_TABS}
 
 
 @routes.post(BASE + "/mgmt/{rtype}/{conn}/delete")
 @action
 async def mgmt_delete(request: web.Request, form: dict[str, Any]) -> str:
     """Spider-known rows are deleted by name with force; CSP-only resources by their CSP id."""
-    rtype, kind, module = _mgmt(request)
+    _, kind, delete, delete_csp = _mgmt(request)
     sp, conn = spider(request), conn_of(request)
-    by_name = [n for n in fields(form, "name")]
-    by_csp = [i for i in fields(form, "csp")]
-    delete = vm.terminate if module is vm else module.delete
+    by_name = fields(form, "name")
+    by_csp = fields(form, "csp")
     outcome = []
     if by_name:
         outcome.append(await delete_each(by_name, kind.type_word, lambda n: delete(sp, conn, n, True)))
     if by_csp:
-        outcome.append(await delete_each(by_csp, f"CSP {kind.type_word}", lambda i: module.delete_csp(sp, conn, i)))
+        outcome.append(await delete_each(by_csp, f"CSP {kind.type_word}", lambda i: delete_csp(sp, conn, i)))
     if not outcome:
         raise SpiderError(f"Choose at least one {kind.type_word} to delete.")
     return " ".join(outcome)
