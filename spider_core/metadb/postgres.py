@@ -41,11 +41,12 @@ NOTIFY_SPLOCK = "spider_splock"
 NOTIFY_CONNINFO = "spider_conninfo"
 _PARAM = re.compile(r"\?")
 GROUP_LIMIT = 50   # calls per grouped round trip (spider_store_iids: one subtransaction each; 64 are cached)
+GROUPS_OUT = 2     # grouped round trips out at once: a call arriving while one is out need not wait for it
 
 
 class Grouped:
     """Calls of concurrent requests that go to the database together, as SQLite's writer groups its
-    commits: the calls that arrive while one round trip is out go in the next. ``together(calls)``
+    commits: the calls that arrive while round trips are out (``GROUPS_OUT``) go in the next. ``together(calls)``
     answers each call's outcome in order (an exception instance: that call fails); if it raises, each
     call goes ``alone``, so one call's bad value never fails its neighbours. A caller cancelled while
     its call is out waits for that round trip to end first: what it wrote is then known to be written
@@ -57,14 +58,16 @@ class Grouped:
         self._together = together
         self._alone = alone
         self._queue: list[tuple[Any, asyncio.Future]] = []
-        self._task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
 
     async def __call__(self, call: Any) -> Any:
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._queue.append((call, fut))
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._run(), name=self.name)
+        if len(self._tasks) < GROUPS_OUT:
+            task = loop.create_task(self._run(), name=self.name)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:
