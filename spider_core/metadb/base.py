@@ -436,6 +436,18 @@ SELECT_IID = ("SELECT connection_name, resource_type, name_id, system_id, owner_
                "FROM iid_infos")
 
 
+def deliver(futures: list[Any], outcomes: list[Any]) -> None:
+    """Hand each grouped call its outcome (an exception instance: that call failed); a caller that gave
+    up meanwhile is skipped."""
+    for fut, outcome in zip(futures, outcomes):
+        if fut.done():
+            continue
+        if isinstance(outcome, BaseException):
+            fut.set_exception(outcome)
+        else:
+            fut.set_result(outcome)
+
+
 def duplicate(rows: list[IIDRow]) -> DuplicateRow:
     names = ", ".join(f"{r.resource_type} '{r.name}'" for r in rows)
     return DuplicateRow(f"already registered in the MetaDB: {names}")

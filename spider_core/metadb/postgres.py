@@ -32,7 +32,8 @@ from typing import Any, Awaitable, Callable
 from spider_core.cluster_lock import DEFERRED, settle_deferred
 from spider_core.errors import SpiderError
 from spider_core.metadb import migrations
-from spider_core.metadb.base import INSERT_INTENT, SELECT_IID, IIDRow, IntentRow, MetaStore, duplicate, now_iso
+from spider_core.metadb.base import (INSERT_INTENT, SELECT_IID, IIDRow, IntentRow, MetaStore, deliver, duplicate,
+                                     now_iso)
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +88,7 @@ class Grouped:
                     log.debug("%s: a group of %d failed (%s); each call alone", self.name, len(calls), exc)
             if outcomes is None:
                 outcomes = [await self._alone_outcome(call) for call in calls]
-            for (_, fut), outcome in zip(batch, outcomes):
-                if fut.done():
-                    continue
-                if isinstance(outcome, BaseException):
-                    fut.set_exception(outcome)
-                else:
-                    fut.set_result(outcome)
+            deliver([fut for _, fut in batch], outcomes)
 
     async def _alone_outcome(self, call: Any) -> Any:
         try:

@@ -27,7 +27,7 @@ from typing import Any, Callable, TypeVar
 
 from spider_core.errors import SpiderError
 from spider_core.metadb import migrations
-from spider_core.metadb.base import MetaStore
+from spider_core.metadb.base import MetaStore, deliver
 
 T = TypeVar("T")
 
@@ -145,21 +145,15 @@ class SQLiteMetaDB(MetaStore):
             return
         done = asyncio.get_running_loop().run_in_executor(self._executor, self._apply, [b[0] for b in batch])
 
-        def deliver(outcome: asyncio.Future) -> None:
+        def landed(outcome: asyncio.Future) -> None:
             try:
                 results = outcome.result()
             except BaseException as exc:  # noqa: BLE001 - the whole batch failed (e.g. disk full)
                 results = [exc] * len(batch)
-            for (_, fut), res in zip(batch, results):
-                if fut.done():
-                    continue
-                if isinstance(res, BaseException):
-                    fut.set_exception(res)
-                else:
-                    fut.set_result(res)
+            deliver([fut for _, fut in batch], results)
             self._flush()  # writes that arrived meanwhile form the next batch
 
-        done.add_done_callback(deliver)
+        done.add_done_callback(landed)
 
     def _apply(self, batch: list[list[tuple[str, tuple]]]) -> list[list[int] | BaseException]:
         """One transaction; each write in its own savepoint so one failure spares the others."""
