@@ -203,3 +203,32 @@ def test_postgres_runs_as_an_unprivileged_user_on_loopback():
     assert server.host == "127.0.0.1" and server.child is not None and server.child.alive()
     out = subprocess.run(["ps", "-o", "user=", "-p", str(server.child.pid)], capture_output=True, text=True)
     assert out.stdout.strip() != "root"
+
+
+async def test_grouped_calls_go_together_and_never_wait_forever():
+    """``Grouped`` (the PostgreSQL engine's grouped round trips): calls queued while one group is out go
+    in the next; a call made right after the previous group ended starts a new one (no call is left
+    queued with nobody to send it); a group that fails sends each call alone, so only a bad one fails."""
+    from spider_core.metadb.postgres import Grouped
+    groups: list[list[int]] = []
+
+    async def together(calls):
+        groups.append(list(calls))
+        if -1 in calls:
+            raise ValueError("a bad value in the group")
+        await asyncio.sleep(0.01)
+        return [c * 10 for c in calls]
+
+    async def alone(call):
+        if call == -1:
+            raise ValueError("bad value")
+        return call * 10
+
+    grouped = Grouped("test", together, alone)
+    for i in range(20):                                  # one after another: each its own round trip
+        assert await asyncio.wait_for(grouped(i), 2) == i * 10
+    groups.clear()
+    assert await asyncio.gather(*(grouped(i) for i in range(1, 8))) == [i * 10 for i in range(1, 8)]
+    assert len(groups) < 7                               # the calls queued meanwhile went together
+    results = await asyncio.gather(grouped(1), grouped(-1), grouped(3), return_exceptions=True)
+    assert results[0] == 10 and results[2] == 30 and isinstance(results[1], ValueError)

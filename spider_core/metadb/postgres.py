@@ -42,12 +42,12 @@ NOTIFY_SPLOCK = "spider_splock"
 NOTIFY_CONNINFO = "spider_conninfo"
 _PARAM = re.compile(r"\?")
 GROUP_LIMIT = 50   # calls per grouped round trip (spider_store_iids: one subtransaction each; 64 are cached)
-GROUPS_OUT = 1     # grouped round trips out at once (2 measured no better on 2 cores, with more round trips)
 
 
 class Grouped:
     """Calls of concurrent requests that go to the database together, as SQLite's writer groups its
-    commits: the calls that arrive while round trips are out (``GROUPS_OUT``) go in the next. ``together(calls)``
+    commits: the calls that arrive while one round trip is out go in the next (two out at once
+    measured no better on 2 cores, with more round trips). ``together(calls)``
     answers each call's outcome in order (an exception instance: that call fails); if it raises, each
     call goes ``alone``, so one call's bad value never fails its neighbours. A caller cancelled while
     its call is out waits for that round trip to end first: what it wrote is then known to be written
@@ -59,16 +59,16 @@ class Grouped:
         self._together = together
         self._alone = alone
         self._queue: list[tuple[Any, asyncio.Future]] = []
-        self._tasks: set[asyncio.Task] = set()
+        self._task: asyncio.Task | None = None
 
     async def __call__(self, call: Any) -> Any:
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._queue.append((call, fut))
-        if len(self._tasks) < GROUPS_OUT:
-            task = loop.create_task(self._run(), name=self.name)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        # done() turns true the moment _run returns (its done callbacks run later): a call queued after
+        # _run saw an empty queue always starts a new one
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run(), name=self.name)
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:
@@ -79,16 +79,25 @@ class Grouped:
     async def _run(self) -> None:
         while self._queue:
             batch, self._queue = self._queue[:GROUP_LIMIT], self._queue[GROUP_LIMIT:]
-            calls = [call for call, _ in batch]
-            outcomes: list[Any] | None = None
-            if len(batch) > 1:
-                try:
-                    outcomes = await self._together(calls)
-                except Exception as exc:  # noqa: BLE001 - each call again alone: only a bad one fails
-                    log.debug("%s: a group of %d failed (%s); each call alone", self.name, len(calls), exc)
-            if outcomes is None:
-                outcomes = [await self._alone_outcome(call) for call in calls]
-            deliver([fut for _, fut in batch], outcomes)
+            futures = [fut for _, fut in batch]
+            try:
+                deliver(futures, await self._outcomes([call for call, _ in batch]))
+            except BaseException:  # this task itself was cancelled (shutdown): no call waits forever
+                for fut in futures + [fut for _, fut in self._queue]:
+                    fut.cancel()
+                self._queue = []
+                raise
+
+    async def _outcomes(self, calls: list[Any]) -> list[Any]:
+        if len(calls) > 1:
+            try:
+                outcomes = await self._together(calls)
+                if len(outcomes) == len(calls):
+                    return outcomes
+                log.error("%s: %d answers for a group of %d; each call alone", self.name, len(outcomes), len(calls))
+            except Exception as exc:  # noqa: BLE001 - each call again alone: only a bad one fails
+                log.debug("%s: a group of %d failed (%s); each call alone", self.name, len(calls), exc)
+        return [await self._alone_outcome(call) for call in calls]
 
     async def _alone_outcome(self, call: Any) -> Any:
         try:
