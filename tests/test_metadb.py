@@ -232,3 +232,29 @@ async def test_grouped_calls_go_together_and_never_wait_forever():
     assert len(groups) < 7                               # the calls queued meanwhile went together
     results = await asyncio.gather(grouped(1), grouped(-1), grouped(3), return_exceptions=True)
     assert results[0] == 10 and results[2] == 30 and isinstance(results[1], ValueError)
+
+
+async def test_a_grouped_call_made_as_the_runner_ends_is_sent():
+    """A request woken while the last group is answered (its wake-up queued before the runner's end)
+    calls at once: its call must start a new runner, not wait behind the one that just ended."""
+    from spider_core.metadb.postgres import Grouped
+    woken = asyncio.Event()
+
+    async def alone(call):
+        if call == 1:
+            woken.set()          # the other request's wake-up is queued before this runner ends
+        return call * 10
+
+    async def together(calls):
+        return [await alone(c) for c in calls]
+
+    grouped = Grouped("test", together, alone)
+
+    async def other_request() -> int:
+        await woken.wait()
+        return await grouped(2)
+
+    other = asyncio.create_task(other_request())
+    await asyncio.sleep(0)
+    assert await grouped(1) == 10
+    assert await asyncio.wait_for(other, 2) == 20
