@@ -505,3 +505,29 @@ async def test_disk_and_myimage_pages_escape_names_and_refuse_csrf_less_posts(sp
     assert [d.iid.name_id for d in await disk.list_all(spider, CONN)] == [HOSTILE]
     assert [i.iid.name_id for i in await myimage.list_all(spider, CONN)] == [HOSTILE]
     assert await publicip.list_all(spider, CONN) == []
+
+
+async def test_a_form_from_one_replica_posts_to_another_sharing_the_installation_key(spider, null_server, tmp_path):
+    """Replicas behind a load balancer share ``secret.key``: the token one wrote is good at the other
+    (here: a second app on the same root), and not at a server with another installation key."""
+    from spider_core.adminweb.web import SESSION_COOKIE
+    from spider_core.services.context import Settings, Spider
+
+    good = await token(null_server.client)
+    sid = next(c.value for c in null_server.client.session.cookie_jar if c.key == SESSION_COOKIE)
+    form = {"Name": "vpc-replica", "IPv4_CIDR": "10.0.0.0/16", "SubnetName": "s1", "SubnetCIDR": "10.0.1.0/24",
+            "SubnetZone": "", "csrf_token": good}
+    other = await Spider.start(Settings(root=tmp_path / "other-installation"))
+    try:
+        for target, expected in ((spider, 303), (other, 403)):
+            replica = TestClient(TestServer(create_app(target)))
+            await replica.start_server()
+            try:
+                async with replica.post(f"{BASE}/vpc/{CONN}", data=form, allow_redirects=False,
+                                        headers={"Cookie": f"{SESSION_COOKIE}={sid}"}) as resp:
+                    assert resp.status == expected, await resp.text()
+            finally:
+                await replica.close()
+    finally:
+        await other.close()
+    assert [v.iid.name_id for v in await vpc.list_all(spider, CONN)] == ["vpc-replica"]

@@ -16,6 +16,7 @@ from aiohttp import web
 from spider_core.adminweb import (routes_connection, routes_live, routes_multicloud, routes_reports, routes_resources,
                                   routes_twin, routes_vmside)
 from spider_core.adminweb.web import setup_templates
+from spider_core.rest.transport import SPIDER_KEY
 
 
 def enabled() -> bool:
@@ -25,7 +26,8 @@ def enabled() -> bool:
 
 def setup(app: web.Application) -> None:
     """Add every AdminWeb route and its static files to ``app``."""
-    setup_templates(app)
+    found = app.get(SPIDER_KEY)
+    setup_templates(app, found.settings.root if found is not None else None)
     for module in (routes_connection, routes_resources, routes_vmside, routes_multicloud, routes_live, routes_twin,
                    routes_reports):
         app.router.add_routes(module.routes)

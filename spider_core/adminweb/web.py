@@ -25,6 +25,7 @@ import jinja2
 from aiohttp import web
 
 from spider_core.errors import SpiderError
+from spider_core.secrets import KEY_FILE_NAME, load_or_create_key
 from spider_core.rest.transport import spider
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class Refused(Exception):
         self.message = message
 
 
-def setup_templates(app: web.Application) -> None:
+def setup_templates(app: web.Application, root: Path | None = None) -> None:
     env = jinja2.Environment(loader=jinja2.PackageLoader("spider_core.adminweb", "templates"),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.globals["BASE"] = BASE
@@ -60,9 +61,17 @@ def setup_templates(app: web.Application) -> None:
     env.filters["seg"] = lambda text: quote(str(text), safe="")
     env.filters["kvs"] = lambda kvs: ", ".join(f"{kv.key}={kv.value}" for kv in kvs or [])
     app[TEMPLATES_KEY] = env
-    # Tokens are HMACs of the session id under a per-process secret: a restart logs every form out,
-    # which costs a reload and nothing else.
-    app[SECRET_KEY] = secrets.token_bytes(32)
+    app[SECRET_KEY] = form_secret(root)
+
+
+def form_secret(root: Path | None) -> bytes:
+    """The key CSRF tokens are HMACs under: derived from the installation key (``$SPIDER_ROOT/secret.key``,
+    which every replica of a cluster shares), so a form one replica wrote posts to another behind a
+    load balancer and survives a restart. Without a root (a bare app in a test), a per-process key."""
+    if root is None:
+        return secrets.token_bytes(32)
+    key = load_or_create_key(root / KEY_FILE_NAME)
+    return hmac.new(key, b"spidertwin adminweb csrf v1", hashlib.sha256).digest()
 
 
 # ---- session and CSRF ------------------------------------------------------------------------------
