@@ -681,8 +681,6 @@ async def delete_attachment(call: Call) -> web.Response:
 # ---- volume types, zones, limits, quotas, extensions ------------------------------------------------
 
 
-
-
 async def availability_zones(call: Call) -> web.Response:
     _project(call)
     assert call.region is not None
@@ -695,8 +693,6 @@ async def availability_zones(call: Call) -> web.Response:
             ok = False
         out.append({"zoneName": z, "zoneState": {"available": ok}})
     return wire.json_response(200, {"availabilityZoneInfo": out})
-
-
 
 
 async def extensions(call: Call) -> web.Response:

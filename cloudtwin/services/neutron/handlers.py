@@ -660,7 +660,6 @@ async def get_quota_details(call: Call) -> web.Response:
     return wire.json_response(200, {"quota": out})
 
 
-
 @dataclass(frozen=True)
 class ItemApi:
     """GET / PUT / DELETE ``/<plural>/{id}`` of one Neutron resource: the same three handlers for
@@ -743,12 +742,6 @@ async def create_network(call: Call) -> web.Response:
                    lambda n: st.delete_network(n.project_id, n.id))
 
 
-
-
-
-
-
-
 # ------------------------------------------------------------------------------------------------
 # subnets
 # ------------------------------------------------------------------------------------------------
@@ -793,12 +786,6 @@ async def create_subnet(call: Call) -> web.Response:
     pid = call.project_id
     return _create(call, "subnet", "subnets", make_for, lambda s: render_subnet(st, s),
                    lambda s: st.delete_subnet(s.project_id, s.id))
-
-
-
-
-
-
 
 
 # ------------------------------------------------------------------------------------------------
@@ -899,12 +886,6 @@ async def create_port(call: Call) -> web.Response:
                    lambda p: st.delete_port(p.project_id, p.id))
 
 
-
-
-
-
-
-
 # ------------------------------------------------------------------------------------------------
 # security groups and rules
 # ------------------------------------------------------------------------------------------------
@@ -942,12 +923,6 @@ async def create_sg(call: Call) -> web.Response:
                    lambda g: st.delete_security_group(g.project_id, g.id))
 
 
-
-
-
-
-
-
 async def list_rules(call: Call) -> web.Response:
     st = _state(call)
     q = call.query
@@ -976,10 +951,6 @@ async def create_rule(call: Call) -> web.Response:
 
     return _create(call, "security_group_rule", "security_group_rules", make, render_rule,
                    lambda r: st.delete_security_group_rule(r.project_id, r.id))
-
-
-
-
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1021,12 +992,6 @@ async def create_fip(call: Call) -> web.Response:
                    lambda f: st.delete_floatingip(f.project_id, f.id))
 
 
-
-
-
-
-
-
 # ------------------------------------------------------------------------------------------------
 # routers
 # ------------------------------------------------------------------------------------------------
@@ -1055,12 +1020,6 @@ async def create_router(call: Call) -> web.Response:
 
     return _create(call, "router", "routers", make, lambda r: render_router(st, r),
                    lambda r: st.delete_router(r.project_id, r.id))
-
-
-
-
-
-
 
 
 def _interface_body(call: Call) -> dict[str, Any]:

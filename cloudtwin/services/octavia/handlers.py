@@ -447,8 +447,6 @@ def _lister(kind: str, plural: str, render: Callable[[OctaviaState, Any], dict[s
     return handler
 
 
-
-
 async def create_listener(call: Call) -> web.Response:
     st = _state(call)
     f = _envelope(call, "listener")
@@ -518,8 +516,6 @@ def _pool_common(f: Fields, default: Any) -> dict[str, Any]:
     return _pick({"name": f.str("name", default=default), "description": f.str("description", default=default),
                   "admin_state_up": f.bool("admin_state_up", default=default),
                   "session_persistence": _session_persistence(f, default), "tags": f.tags(default=default)})
-
-
 
 
 async def create_pool(call: Call) -> web.Response:
@@ -650,8 +646,6 @@ def _codes_ok(codes: str) -> bool:
             if not (c.isdigit() and 100 <= int(c) <= 599):
                 return False
     return True
-
-
 
 
 async def create_hm(call: Call) -> web.Response:
