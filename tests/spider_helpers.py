@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,13 +131,17 @@ class TwinSubprocess:
         where = ["--cluster", str(shard[0]), "--shard", shard[1]] if shard else ["--port", str(self.port)]
         self.args = [*where, *args, "--time-scale", str(time_scale)]
         self.proc: subprocess.Popen | None = None
+        self.image_dir: str | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> "TwinSubprocess":
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # Glance's image data in a directory this object owns: the twin removes its own temporary one
+        # at stop, but a test that kills it (a dead shard) would leave that behind.
+        self.image_dir = self.image_dir or tempfile.mkdtemp(prefix="twin-images-")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", CLOUDTWIN_IMAGE_DIR=self.image_dir)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
         self.proc = subprocess.Popen([sys.executable, "-m", "cloudtwin", *self.args],
                                      env=env, cwd=str(REPO), stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
@@ -165,6 +171,9 @@ class TwinSubprocess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+        image_dir, self.image_dir = self.image_dir, None
+        if image_dir:
+            shutil.rmtree(image_dir, ignore_errors=True)
 
     def __enter__(self) -> "TwinSubprocess":
         return self.start()

@@ -26,8 +26,8 @@ def enabled() -> bool:
 
 def setup(app: web.Application) -> None:
     """Add every AdminWeb route and its static files to ``app``."""
-    found = app.get(SPIDER_KEY)
-    setup_templates(app, found.settings.root if found is not None else None)
+    settings = getattr(app.get(SPIDER_KEY), "settings", None)   # a route table built without a Spider has none
+    setup_templates(app, getattr(settings, "root", None))
     for module in (routes_connection, routes_resources, routes_vmside, routes_multicloud, routes_live, routes_twin,
                    routes_reports):
         app.router.add_routes(module.routes)
