@@ -771,6 +771,7 @@ async def create_subnet(call: Call) -> web.Response:
     st = _state(call)
 
     def make(body: dict[str, Any]) -> Subnet:
+        pid = _creating_project(call, body)
         kw = parse(body, {**SUBNET_CREATE, "subnetpool_id": ("subnetpool_id", c_opt_str),
                           "prefixlen": ("prefixlen", c_int)}, required=("network_id", "ip_version"))
         if "gateway_ip" not in body:
@@ -778,13 +779,7 @@ async def create_subnet(call: Call) -> web.Response:
         net_id = kw.pop("network_id")
         return st.add_subnet(_network_project(call, pid, net_id), net_id, **kw)
 
-    def make_for(body: dict[str, Any]) -> Subnet:
-        nonlocal pid
-        pid = _creating_project(call, body)
-        return make(body)
-
-    pid = call.project_id
-    return _create(call, "subnet", "subnets", make_for, lambda s: render_subnet(st, s),
+    return _create(call, "subnet", "subnets", make, lambda s: render_subnet(st, s),
                    lambda s: st.delete_subnet(s.project_id, s.id))
 
 

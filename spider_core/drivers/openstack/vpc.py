@@ -278,23 +278,24 @@ class OsVpcHandler(VPCHandler):
         project = await self.s.project_id()
         return f"?project_id={project}" if project else ""
 
-    async def _own_networks(self) -> list[dict[str, Any]]:
-        nets = await self.s.list_all(RT_VPC, "", "network", f"/networks{await self._project_query()}", "networks")
+    async def _own_networks(self, query: str) -> list[dict[str, Any]]:
+        nets = await self.s.list_all(RT_VPC, "", "network", f"/networks{query}", "networks")
         return [n for n in nets
                 if not n.get("router:external") and not (n.get("shared") and not described(n.get("description")))]
 
     async def list_vpc(self) -> list[VPCInfo]:
-        nets = await self._own_networks()
+        query = await self._project_query()
+        nets = await self._own_networks(query)
         if not nets:
             return []
-        subnets = await self.s.list_all(RT_VPC, "", "network", f"/subnets{await self._project_query()}", "subnets")
+        subnets = await self.s.list_all(RT_VPC, "", "network", f"/subnets{query}", "subnets")
         by_net: dict[str, list[dict[str, Any]]] = {}
         for sn in subnets:
             by_net.setdefault(sn.get("network_id", ""), []).append(sn)
         return [self._vpc_info(n, by_net.get(n["id"], [])) for n in nets]
 
     async def list_iid(self) -> list[IID]:
-        return [IID(n.get("name", ""), n["id"]) for n in await self._own_networks()]
+        return [IID(n.get("name", ""), n["id"]) for n in await self._own_networks(await self._project_query())]
 
     async def delete_vpc(self, iid: IID) -> bool:
         net = await self._network(iid)
