@@ -10,7 +10,7 @@ import pytest
 from pg_helpers import fresh_database
 from spider_core.cluster_lock import ClusterLock
 from spider_core.metadb import IIDRow, IntentRow, JobRow, from_env
-from spider_core.metadb.postgres import ClusterStore
+from spider_core.metadb.postgres import ClusterStore, LockStep
 from spider_core.replicas import Replica
 from spider_core.splock import LockManager, Need
 
@@ -239,13 +239,14 @@ async def test_concurrent_creates_take_their_locks_together(two):
     await db1.insert_iids([IIDRow("c", "vpc", "v3", "v3-x:vpc-3")])
     assert await s2.try_lock("r2", "r2/1", [("vpc", "c", "v5", True)], "POST", LEASE)
     alone: list[str] = []
-    single = db1.lock_steps._alone
+    single = db1.steps._alone
 
     async def spy(step):
-        alone.append(step.intent[6])
+        if isinstance(step, LockStep):
+            alone.append(step.intent[6])
         return await single(step)
 
-    db1.lock_steps._alone = spy
+    db1.steps._alone = spy
 
     async def create(i: int) -> str:
         async with m1.hold("c", [Need("vpc", f"v{i}", True)], defer_cluster=True):

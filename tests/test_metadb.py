@@ -99,13 +99,13 @@ async def test_concurrent_creates_store_together_and_fail_alone(db):
     assert (await db.get_iid("c", "subnet", "s1", "v29")).system_id == "s29:y29"
     if db.engine == "postgres":   # without a bad value the group is one round trip: no call goes alone
         alone: list[str] = []
-        single = db._store_alone
+        single = db.steps._alone
 
-        async def spy(rows, intent):
-            alone.append(intent)
-            return await single(rows, intent)
+        async def spy(step):
+            alone.append(step)
+            return await single(step)
 
-        db._store_alone = spy
+        db.steps._alone = spy
         more = await asyncio.gather(*(db.insert_iids([IIDRow("c", "key", f"k{i}", f"k{i}:x")]) for i in range(10)),
                                     db.insert_iids([IIDRow("c", "vpc", "taken", "t:3")]), return_exceptions=True)
         assert alone == [] and more[:10] == [None] * 10 and isinstance(more[10], DuplicateRow)

@@ -276,7 +276,16 @@ MIGRATIONS: tuple[Migration, ...] = (
                END LOOP;
            END $$""",
     )),
-    Migration(8, "the grouped create steps as set operations (one statement per step, not one per create)", (),
+    Migration(8, "IIDs by owner VPC: an index led by the owner and ending in the name", (
+        # (connection, type, owner_vpc) served "children of a VPC" but also matched every lookup by
+        # (connection, type, name): with stale statistics (a new database filling fast) PostgreSQL's
+        # planner took it for those and filtered every row of the type by name. Led by the owner VPC it
+        # cannot serve a lookup in any VPC, and ending in the name it seeks one row when it serves a
+        # lookup in one VPC.
+        "DROP INDEX IF EXISTS iid_by_owner",
+        "CREATE INDEX IF NOT EXISTS iid_by_owner_vpc ON iid_infos (owner_vpc, connection_name, resource_type, name_id)",
+    )),
+    Migration(9, "the grouped create steps as set operations (one statement per step, not one per create)", (),
               postgres_only=(
         # The same answers as migrations 6 and 7, each step one statement over the whole group: the
         # loops ran every statement once per create and scanned the group's arrays in each turn, so a
@@ -297,12 +306,16 @@ MIGRATIONS: tuple[Migration, ...] = (
                PERFORM pg_advisory_xact_lock(hk) FROM (
                    SELECT DISTINCT hashtextextended(f || chr(31) || c || chr(31) || n, 0) AS hk
                      FROM unnest(fams, conns, names) AS t(f, c, n) ORDER BY hk) AS ordered;
-               -- requests with a key another live replica holds: refused, recorded as waiters
+               -- requests with a key another live replica holds: refused, recorded as waiters. Every
+               -- lookup below is a LATERAL probe of a primary key: a join the planner may choose would
+               -- scan whole tables while their statistics are stale (a new database that grows fast).
                refused := ARRAY(
                    SELECT DISTINCT k.gi FROM unnest(k_grp, fams, conns, names, writes) AS k(gi, f, c, n, w)
-                     JOIN splocks s ON s.family = k.f AND s.connection_name = k.c AND s.name = k.n
-                     JOIN replicas r ON r.id = s.replica
-                    WHERE s.replica <> me AND (s.write = 1 OR k.w = 1) AND r.last_seen > now_s - lease);
+                    CROSS JOIN LATERAL (
+                        SELECT 1 FROM splocks s JOIN replicas r ON r.id = s.replica
+                         WHERE s.family = k.f AND s.connection_name = k.c AND s.name = k.n AND s.replica <> me
+                           AND (s.write = 1 OR k.w = 1) AND r.last_seen > now_s - lease
+                         LIMIT 1) AS busy);
                IF cardinality(refused) > 0 THEN
                    INSERT INTO splock_waiters (family, connection_name, name, holder, replica, write, request, since)
                        SELECT k.f, k.c, k.n, q.h, me, k.w, q.rq, now_s
@@ -334,7 +347,9 @@ MIGRATIONS: tuple[Migration, ...] = (
                          FROM iid_infos i
                         WHERE i.connection_name = q.conn AND i.resource_type = q.typ AND i.name_id = q.nm
                           AND (q.io IS NULL OR i.owner_vpc = q.io)
-                        ORDER BY i.owner_vpc LIMIT 1) AS h ON TRUE),
+                        -- the primary key's order (the first three are equal here): ORDER BY owner_vpc
+                        -- alone would let an index by owner VPC serve it, a scan of every row of the type
+                        ORDER BY i.connection_name, i.resource_type, i.name_id, i.owner_vpc LIMIT 1) AS h ON TRUE),
                opened AS (
                    INSERT INTO intents (id, job_id, op, connection_name, resource_type, owner_vpc, name_id, sp_uuid,
                                         system_id, detail, created_at, owner)
@@ -359,8 +374,11 @@ MIGRATIONS: tuple[Migration, ...] = (
            BEGIN
                dup := ARRAY(
                    SELECT DISTINCT r.gi FROM unnest(grp, conns, types, owners, names) AS r(gi, c, t, o, n)
-                     JOIN iid_infos i ON i.connection_name = r.c AND i.resource_type = r.t AND i.name_id = r.n
-                                     AND i.owner_vpc = r.o);
+                    CROSS JOIN LATERAL (
+                        SELECT 1 FROM iid_infos i
+                         WHERE i.connection_name = r.c AND i.resource_type = r.t AND i.name_id = r.n
+                           AND i.owner_vpc = r.o
+                         LIMIT 1) AS mapped);
                SELECT count(*) INTO wanted FROM unnest(grp) AS r(gi) WHERE NOT (r.gi = ANY(dup));
                WITH ins AS (
                    INSERT INTO iid_infos (connection_name, resource_type, owner_vpc, name_id, system_id, zone_id,
@@ -379,6 +397,43 @@ MIGRATIONS: tuple[Migration, ...] = (
                     WHERE t.id <> '' AND NOT (t.g = ANY(dup)));
                RETURN ARRAY(SELECT CASE WHEN t.g = ANY(dup) THEN '23505' ELSE '' END
                               FROM generate_series(1, cardinality(intent_ids)) AS t(g) ORDER BY t.g);
+           END $$""",
+    )),
+    Migration(10, "a replica's waiting steps of every kind in one round trip", (), postgres_only=(
+        # What one replica has waiting while its previous round trip is out, sent in the next one:
+        # locks given back (spider_unlock), IID rows with their intents' close (spider_store_iids),
+        # then lock-and-intent steps (spider_lock_open_intents). Each round trip costs the replica a
+        # send that wakes a backend: one stream instead of three sends a third as many.
+        """CREATE OR REPLACE FUNCTION spider_steps(
+               me TEXT, lease DOUBLE PRECISION, releases TEXT[],
+               s_grp INT[], s_conns TEXT[], s_types TEXT[], s_owners TEXT[], s_names TEXT[], s_sysids TEXT[],
+               s_zones TEXT[], s_created TEXT[], s_intents TEXT[],
+               k_grp INT[], fams TEXT[], conns TEXT[], names TEXT[], writes INT[], holder_ids TEXT[], reqs TEXT[],
+               iid_owners TEXT[], i_ids TEXT[], i_jobs TEXT[], i_ops TEXT[], i_conns TEXT[], i_types TEXT[],
+               i_owner_vpcs TEXT[], i_names TEXT[], i_sp_uuids TEXT[], i_system_ids TEXT[], i_details TEXT[],
+               i_created TEXT[],
+               OUT store_codes TEXT[], OUT granted BOOLEAN[], OUT hit_system_ids TEXT[], OUT hit_owner_vpcs TEXT[],
+               OUT hit_zone_ids TEXT[], OUT hit_created TEXT[])
+           LANGUAGE plpgsql AS $$
+           BEGIN
+               IF cardinality(releases) > 0 THEN
+                   PERFORM spider_unlock(releases);
+               END IF;
+               IF cardinality(s_intents) > 0 THEN
+                   store_codes := spider_store_iids(s_grp, s_conns, s_types, s_owners, s_names, s_sysids, s_zones,
+                                                    s_created, s_intents);
+               END IF;
+               IF cardinality(holder_ids) > 0 THEN
+                   SELECT array_agg(r.locked ORDER BY r.n), array_agg(r.found_system_id ORDER BY r.n),
+                          array_agg(r.found_owner_vpc ORDER BY r.n), array_agg(r.found_zone_id ORDER BY r.n),
+                          array_agg(r.found_created_at ORDER BY r.n)
+                     INTO granted, hit_system_ids, hit_owner_vpcs, hit_zone_ids, hit_created
+                     FROM spider_lock_open_intents(me, lease, k_grp, fams, conns, names, writes, holder_ids, reqs,
+                                                   iid_owners, i_ids, i_jobs, i_ops, i_conns, i_types, i_owner_vpcs,
+                                                   i_names, i_sp_uuids, i_system_ids, i_details, i_created)
+                          WITH ORDINALITY AS r(locked, found_system_id, found_owner_vpc, found_zone_id,
+                                               found_created_at, n);
+               END IF;
            END $$""",
     )),
 )

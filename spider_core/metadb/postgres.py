@@ -8,9 +8,10 @@ Selected by CB-Spider's variables ``SPIDER_METADB_ENDPOINT`` (host:port), ``SPID
   Nothing holds a session across a cloud call: the sponge lock is rows in ``splocks`` taken and
   given back by server-side functions in one round trip each (``spider_core.cluster_lock``), so 500
   long cloud calls in flight need no more sessions than 5.
-* A create's hot steps are server-side functions too, sent for concurrent creates together
-  (``Grouped``): its locks with its duplicate check and intent (``spider_lock_open_intents``), then
-  its IID rows with the intent's close (``spider_store_iids``).
+* A create's hot steps are server-side functions too, and what concurrent requests have waiting goes
+  in one round trip (``Grouped``, ``spider_steps``): locks given back, IID rows with their intents'
+  close (``spider_store_iids``), locks with their duplicate checks and intents
+  (``spider_lock_open_intents``). That stream keeps one pooled session (``HeldSession``).
 * One more session listens (LISTEN) for what other replicas announce: a lock given back that a local
   request waits for (``spider_splock``), connection information changed (``spider_conninfo``).
 * Migrations run at open inside one transaction under an advisory lock, so replicas starting together
@@ -41,7 +42,7 @@ MIGRATION_LOCK = 0x5350494445524442  # "SPIDERDB": the advisory lock migrations 
 NOTIFY_SPLOCK = "spider_splock"
 NOTIFY_CONNINFO = "spider_conninfo"
 _PARAM = re.compile(r"\?")
-GROUP_LIMIT = 50   # calls per grouped round trip (spider_store_iids: one subtransaction each; 64 are cached)
+GROUP_LIMIT = 50   # calls per grouped round trip
 
 
 class Grouped:
@@ -188,9 +189,8 @@ class PostgresMetaDB(MetaStore):
         self._closed = False
         self.on_splock_released: list[Callable[[str], None]] = []   # payload: released keys, '' = any
         # Calls of concurrent requests that go to the database together (see Grouped)
-        self._sessions = {name: HeldSession(self._pool) for name in ("store", "lock", "unlock")}
-        self._stores = Grouped("metadb-store-iids", self._store_together, self._store_alone)
-        self.lock_steps = Grouped("metadb-lock-open-intent", self._lock_steps_together, self._lock_step_alone)
+        self._steps_session = HeldSession(self._pool)
+        self.steps = Grouped("metadb-steps", self._steps_together, self._step_alone)
 
     @property
     def location(self) -> str:
@@ -247,8 +247,7 @@ class PostgresMetaDB(MetaStore):
             except Exception:  # noqa: BLE001 - closing anyway
                 pass
         if self.pool is not None:
-            for session in self._sessions.values():
-                await session.close()
+            await self._steps_session.close()
             await self.pool.close()
 
     async def ping(self) -> None:
@@ -308,7 +307,7 @@ class PostgresMetaDB(MetaStore):
         deferred = DEFERRED.get()
         if deferred is not None and not deferred.holder:
             params = self._intent_params(intent)
-            took, found = await deferred.take(lambda holder, keys: self.lock_steps(
+            took, found = await deferred.take(lambda holder, keys: self.steps(
                 LockStep(holder, keys, deferred.request, deferred.lock.lease, owner_vpc, params)))
             if took:
                 return found
@@ -319,40 +318,43 @@ class PostgresMetaDB(MetaStore):
 
     async def insert_iids(self, rows: list[IIDRow], *, intent: str = "") -> None:
         """``MetaStore.insert_iids``, grouped: the calls that arrive while one round trip is out go
-        together in the next (``spider_store_iids``, one transaction, each call in its own
-        subtransaction, so a duplicate fails only its own call), as the SQLite engine groups its commits."""
+        together in the next (``spider_store_iids``: a duplicate fails only its own call), as the
+        SQLite engine groups its commits."""
         await settle_deferred()
-        await self._stores((rows, intent))
+        await self.steps(Store(rows, intent))
 
-    async def _store_alone(self, call: tuple[list[IIDRow], str]) -> None:
-        await MetaStore.insert_iids(self, call[0], intent=call[1])
+    async def release_locks(self, holders: list[str]) -> None:
+        """Cluster locks given back (``spider_unlock``), in the stream's next round trip."""
+        await self.steps(Release(holders))
 
-    async def _store_together(self, calls: list[tuple[list[IIDRow], str]]) -> list[BaseException | None]:
-        now = now_iso()
-        flat = [(g, r) for g, (rows, _) in enumerate(calls, 1) for r in rows]
-        codes = await self._sessions["store"].call(
-            "fetchval", "SELECT spider_store_iids($1, $2, $3, $4, $5, $6, $7, $8, $9)", [g for g, _ in flat],
-            *([getattr(r, f) for _, r in flat] for f in ("connection", "resource_type", "owner_vpc", "name",
-                                                         "system_id", "zone")),
-            [r.created_at or now for _, r in flat], [intent for _, intent in calls])
-        return [None if code == "" else duplicate(rows) for (rows, _), code in zip(calls, codes)]
-
-    async def _lock_step_alone(self, step: "LockStep") -> tuple[bool, IIDRow | None]:
+    async def _step_alone(self, step: "Release | Store | LockStep") -> Any:
+        if isinstance(step, Release):
+            return await self.fetchval("SELECT spider_unlock(?)", step.holders)
+        if isinstance(step, Store):
+            return await MetaStore.insert_iids(self, step.rows, intent=step.intent)
         return await ClusterStore(self).lock_open_intent(step.holder, step.keys, step.request, step.lease,
                                                          step.owner_vpc, step.intent)
 
-    async def _lock_steps_together(self, steps: list["LockStep"]) -> list[tuple[bool, IIDRow | None]]:
-        """``spider_lock_open_intents``: every step of the group in one round trip."""
-        keys = [(g, key) for g, step in enumerate(steps, 1) for key in step.keys]
-        lease = min(step.lease for step in steps)
-        intents = list(zip(*(step.intent[:11] for step in steps)))
-        rows = await self._sessions["lock"].call(
-            "fetch", "SELECT * FROM spider_lock_open_intents($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-            "$15, $16, $17, $18, $19, $20, $21)",
-            self.replica, lease, [g for g, _ in keys], *([k[i] for _, k in keys] for i in range(3)),
-            [int(k[3]) for _, k in keys], [s.holder for s in steps], [s.request for s in steps],
-            [s.owner_vpc for s in steps], *(list(column) for column in intents))
-        return [_lock_answer(row, step.intent) for row, step in zip(rows, steps)]
+    async def _steps_together(self, steps: list["Release | Store | LockStep"]) -> list[Any]:
+        """``spider_steps``: every waiting step in one round trip; each step's own answer, in order."""
+        releases = [h for step in steps if isinstance(step, Release) for h in step.holders]
+        stores = [step for step in steps if isinstance(step, Store)]
+        locks = [step for step in steps if isinstance(step, LockStep)]
+        row = await self._steps_session.call("fetchrow", STEPS_SQL, self.replica,
+                                             min((step.lease for step in locks), default=0.0), releases,
+                                             *_store_args(stores), *_lock_args(locks))
+        codes = iter(row["store_codes"] or ())
+        granted = iter(zip(*(row[c] or () for c in ("granted", "hit_system_ids", "hit_owner_vpcs", "hit_zone_ids",
+                                                     "hit_created"))))
+        out: list[Any] = []
+        for step in steps:
+            if isinstance(step, Release):
+                out.append(None)
+            elif isinstance(step, Store):
+                out.append(None if next(codes) == "" else duplicate(step.rows))
+            else:
+                out.append(_lock_answer(next(granted), step.intent))
+        return out
 
     def _connection_info_write(self) -> list[tuple[str, tuple]]:
         return [("SELECT pg_notify('" + NOTIFY_CONNINFO + "', ?)", (self.replica,))]
@@ -371,6 +373,24 @@ class PostgresMetaDB(MetaStore):
                 return [[tuple(r) for r in await conn.fetch(self._text(sql), *params)] for sql, params in statements]
 
 
+STEPS_SQL = "SELECT * FROM spider_steps(" + ", ".join(f"${i}" for i in range(1, 32)) + ")"
+
+
+@dataclass(frozen=True)
+class Release:
+    """Cluster locks given back (holder ids)."""
+
+    holders: list[str]
+
+
+@dataclass(frozen=True)
+class Store:
+    """One create's IID rows, with its intent (closed in the same transaction; '' = none)."""
+
+    rows: list[IIDRow]
+    intent: str
+
+
 @dataclass(frozen=True)
 class LockStep:
     """One create's cluster locks, duplicate check and intent (``intent``: ``_intent_params``)."""
@@ -383,15 +403,36 @@ class LockStep:
     intent: tuple
 
 
+def _store_args(stores: list[Store]) -> list[list[Any]]:
+    """``spider_store_iids``'s arrays: one entry per row (``grp``: its call's index from 1), then the
+    intents to close, one per call."""
+    now = now_iso()
+    flat = [(g, r) for g, store in enumerate(stores, 1) for r in store.rows]
+    return [[g for g, _ in flat],
+            *([getattr(r, f) for _, r in flat] for f in ("connection", "resource_type", "owner_vpc", "name",
+                                                         "system_id", "zone")),
+            [r.created_at or now for _, r in flat], [store.intent for store in stores]]
+
+
+def _lock_args(locks: list[LockStep]) -> list[list[Any]]:
+    """``spider_lock_open_intents``'s arrays after ``me`` and ``lease``: keys (``k_grp``: their step's
+    index from 1), then per step its holder, request, IID owner and intent columns."""
+    keys = [(g, key) for g, step in enumerate(locks, 1) for key in step.keys]
+    intents = [list(column) for column in zip(*(step.intent[:11] for step in locks))] or [[] for _ in range(11)]
+    return [[g for g, _ in keys], *([k[i] for _, k in keys] for i in range(3)), [int(k[3]) for _, k in keys],
+            [s.holder for s in locks], [s.request for s in locks], [s.owner_vpc for s in locks], *intents]
+
+
 def _lock_answer(row: Any, intent: tuple) -> tuple[bool, IIDRow | None]:
-    """(locks taken, the IID row found under the intent's name) from a lock-and-intent answer row."""
-    if not row["locked"]:
+    """(locks taken, the IID row found under the intent's name) from a lock-and-intent answer:
+    (locked, found system id, owner VPC, zone, created at)."""
+    locked, system_id, owner_vpc, zone, created_at = tuple(row)
+    if not locked:
         return False, None
-    if row["found_system_id"] is None:
+    if system_id is None:
         return True, None
     _, _, _, conn, rtype, _, name = intent[:7]
-    return True, IIDRow(conn, rtype, name, row["found_system_id"], row["found_owner_vpc"], row["found_zone_id"],
-                        row["found_created_at"])
+    return True, IIDRow(conn, rtype, name, system_id, owner_vpc, zone, created_at)
 
 
 def _open_unless_mapped(by_owner: bool) -> str:
@@ -496,8 +537,7 @@ class ClusterStore:
         return _lock_answer(row, intent)
 
     async def unlock(self, holders: list[str]) -> None:
-        """Called by one background task at a time (``ClusterLock._flush``): it keeps its session."""
-        await self.db._sessions["unlock"].call("fetchval", "SELECT spider_unlock($1)", holders)
+        await self.db.release_locks(holders)
 
     async def lock_rows(self) -> tuple[list[tuple], list[tuple]]:
         """Every (family, connection, name, replica, write, request, since-seconds-ago) holder and waiter."""

@@ -111,7 +111,7 @@ class SQLiteMetaDB(MetaStore):
 
     # ---- primitives ----------------------------------------------------------------------------
 
-    _by_owner_hint = " INDEXED BY iid_by_owner"
+    _by_owner_hint = " INDEXED BY iid_by_owner_vpc"
 
     def _is_duplicate(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.IntegrityError)
