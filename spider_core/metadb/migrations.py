@@ -400,37 +400,62 @@ MIGRATIONS: tuple[Migration, ...] = (
            END $$""",
     )),
     Migration(10, "a replica's waiting steps of every kind in one round trip", (), postgres_only=(
-        # What one replica has waiting while its previous round trip is out, sent in the next one:
-        # locks given back (spider_unlock), IID rows with their intents' close (spider_store_iids),
-        # then lock-and-intent steps (spider_lock_open_intents). Each round trip costs the replica a
-        # send that wakes a backend: one stream instead of three sends a third as many.
+        # What one replica has waiting while its previous round trip is out, sent in the next one as
+        # one JSON document: locks given back ("release": holder ids, spider_unlock), IID rows with
+        # their intents' close ("store": [call, connection, type, owner VPC, name, system id, zone,
+        # created] rows and "store_intents", spider_store_iids), then lock-and-intent steps ("keys":
+        # [step, family, connection, name, write] rows and "locks": [holder, request, IID owner, then
+        # the intent's 11 columns] rows, spider_lock_open_intents). Each round trip costs the replica a
+        # send that wakes a backend, and each array parameter element a type check in asyncpg: one
+        # stream with one document spends the least of the replica's CPU, the scarce one.
         """CREATE OR REPLACE FUNCTION spider_steps(
-               me TEXT, lease DOUBLE PRECISION, releases TEXT[],
-               s_grp INT[], s_conns TEXT[], s_types TEXT[], s_owners TEXT[], s_names TEXT[], s_sysids TEXT[],
-               s_zones TEXT[], s_created TEXT[], s_intents TEXT[],
-               k_grp INT[], fams TEXT[], conns TEXT[], names TEXT[], writes INT[], holder_ids TEXT[], reqs TEXT[],
-               iid_owners TEXT[], i_ids TEXT[], i_jobs TEXT[], i_ops TEXT[], i_conns TEXT[], i_types TEXT[],
-               i_owner_vpcs TEXT[], i_names TEXT[], i_sp_uuids TEXT[], i_system_ids TEXT[], i_details TEXT[],
-               i_created TEXT[],
+               me TEXT, lease DOUBLE PRECISION, steps JSONB,
                OUT store_codes TEXT[], OUT granted BOOLEAN[], OUT hit_system_ids TEXT[], OUT hit_owner_vpcs TEXT[],
                OUT hit_zone_ids TEXT[], OUT hit_created TEXT[])
            LANGUAGE plpgsql AS $$
+           DECLARE
+               releases TEXT[] := ARRAY(SELECT jsonb_array_elements_text(steps->'release'));
+               s_grp INT[]; s_conns TEXT[]; s_types TEXT[]; s_owners TEXT[]; s_names TEXT[]; s_sysids TEXT[];
+               s_zones TEXT[]; s_created TEXT[];
+               k_grp INT[]; k_fams TEXT[]; k_conns TEXT[]; k_names TEXT[]; k_writes INT[];
+               l_holders TEXT[]; l_reqs TEXT[]; l_iid_owners TEXT[]; l_ids TEXT[]; l_jobs TEXT[]; l_ops TEXT[];
+               l_conns TEXT[]; l_types TEXT[]; l_owner_vpcs TEXT[]; l_names TEXT[]; l_sp_uuids TEXT[];
+               l_system_ids TEXT[]; l_details TEXT[]; l_created TEXT[];
            BEGIN
                IF cardinality(releases) > 0 THEN
                    PERFORM spider_unlock(releases);
                END IF;
-               IF cardinality(s_intents) > 0 THEN
+               IF jsonb_array_length(steps->'store') > 0 THEN
+                   SELECT array_agg((r->>0)::INT ORDER BY o), array_agg(r->>1 ORDER BY o), array_agg(r->>2 ORDER BY o),
+                          array_agg(r->>3 ORDER BY o), array_agg(r->>4 ORDER BY o), array_agg(r->>5 ORDER BY o),
+                          array_agg(r->>6 ORDER BY o), array_agg(r->>7 ORDER BY o)
+                     INTO s_grp, s_conns, s_types, s_owners, s_names, s_sysids, s_zones, s_created
+                     FROM jsonb_array_elements(steps->'store') WITH ORDINALITY AS t(r, o);
                    store_codes := spider_store_iids(s_grp, s_conns, s_types, s_owners, s_names, s_sysids, s_zones,
-                                                    s_created, s_intents);
+                                                    s_created,
+                                                    ARRAY(SELECT jsonb_array_elements_text(steps->'store_intents')));
                END IF;
-               IF cardinality(holder_ids) > 0 THEN
+               IF jsonb_array_length(steps->'locks') > 0 THEN
+                   SELECT array_agg((r->>0)::INT ORDER BY o), array_agg(r->>1 ORDER BY o), array_agg(r->>2 ORDER BY o),
+                          array_agg(r->>3 ORDER BY o), array_agg((r->>4)::INT ORDER BY o)
+                     INTO k_grp, k_fams, k_conns, k_names, k_writes
+                     FROM jsonb_array_elements(steps->'keys') WITH ORDINALITY AS t(r, o);
+                   SELECT array_agg(r->>0 ORDER BY o), array_agg(r->>1 ORDER BY o), array_agg(r->>2 ORDER BY o),
+                          array_agg(r->>3 ORDER BY o), array_agg(r->>4 ORDER BY o), array_agg(r->>5 ORDER BY o),
+                          array_agg(r->>6 ORDER BY o), array_agg(r->>7 ORDER BY o), array_agg(r->>8 ORDER BY o),
+                          array_agg(r->>9 ORDER BY o), array_agg(r->>10 ORDER BY o), array_agg(r->>11 ORDER BY o),
+                          array_agg(r->>12 ORDER BY o), array_agg(r->>13 ORDER BY o)
+                     INTO l_holders, l_reqs, l_iid_owners, l_ids, l_jobs, l_ops, l_conns, l_types, l_owner_vpcs, l_names,
+                          l_sp_uuids, l_system_ids, l_details, l_created
+                     FROM jsonb_array_elements(steps->'locks') WITH ORDINALITY AS t(r, o);
                    SELECT array_agg(r.locked ORDER BY r.n), array_agg(r.found_system_id ORDER BY r.n),
                           array_agg(r.found_owner_vpc ORDER BY r.n), array_agg(r.found_zone_id ORDER BY r.n),
                           array_agg(r.found_created_at ORDER BY r.n)
                      INTO granted, hit_system_ids, hit_owner_vpcs, hit_zone_ids, hit_created
-                     FROM spider_lock_open_intents(me, lease, k_grp, fams, conns, names, writes, holder_ids, reqs,
-                                                   iid_owners, i_ids, i_jobs, i_ops, i_conns, i_types, i_owner_vpcs,
-                                                   i_names, i_sp_uuids, i_system_ids, i_details, i_created)
+                     FROM spider_lock_open_intents(me, lease, k_grp, k_fams, k_conns, k_names, k_writes, l_holders,
+                                                   l_reqs, l_iid_owners, l_ids, l_jobs, l_ops, l_conns, l_types,
+                                                   l_owner_vpcs, l_names, l_sp_uuids, l_system_ids, l_details,
+                                                   l_created)
                           WITH ORDINALITY AS r(locked, found_system_id, found_owner_vpc, found_zone_id,
                                                found_created_at, n);
                END IF;
