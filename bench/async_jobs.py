@@ -31,10 +31,12 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -155,10 +157,9 @@ async def goodput(server: Server, clients: int, seconds: float, tag: str) -> dic
             "rss_mib": round(server.rss_mb(), 1)}
 
 
-def start_twin(time_scale: float) -> tuple[subprocess.Popen, str]:
+def start_twin(time_scale: float, profiles: Path) -> tuple[subprocess.Popen, str]:
+    """A twin whose profile catalogue is ``profiles`` (the caller's directory, removed by the caller)."""
     port = free_port()
-    profiles = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-async-profiles-{port}"
-    profiles.mkdir(parents=True, exist_ok=True)
     (profiles / "roomy.yaml").write_text("name: roomy\nextends: openstack\nquotas: {networks: -1, subnets: -1}\n"
                                          "network: {public_cidr: 198.19.0.0/20}\n")  # 4,094 floating IPs
     proc = subprocess.Popen([sys.executable, "-m", "cloudtwin", "--port", str(port), "--time-scale", str(time_scale),
@@ -169,7 +170,8 @@ def start_twin(time_scale: float) -> tuple[subprocess.Popen, str]:
 
 async def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    twin, twin_url = start_twin(args.time_scale)
+    profiles = Path(tempfile.mkdtemp(prefix="bench-async-profiles-"))
+    twin, twin_url = start_twin(args.time_scale, profiles)
     try:
         await wait_http(int(twin_url.rsplit(":", 1)[1]), "/_twin/health")
         for mode in () if args.skip_vms else ("sync", "async"):
@@ -209,6 +211,7 @@ async def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
     finally:
         os.killpg(twin.pid, signal.SIGTERM)
         twin.wait(20)
+        shutil.rmtree(profiles, ignore_errors=True)
     return result
 
 

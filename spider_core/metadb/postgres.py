@@ -23,6 +23,7 @@ Selected by CB-Spider's variables ``SPIDER_METADB_ENDPOINT`` (host:port), ``SPID
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
@@ -49,9 +50,9 @@ GROUP_LIMIT = 50   # calls per grouped round trip
 class Grouped:
     """Calls of concurrent requests that go to the database together, as SQLite's writer groups its
     commits: the calls that arrive while one round trip is out go in the next (two out at once
-    measured no better on 2 cores, with more round trips). ``together(calls)``
-    answers each call's outcome in order (an exception instance: that call fails); if it raises, each
-    call goes ``alone``, so one call's bad value never fails its neighbours. A caller cancelled while
+    measured no better on 2 cores, with more round trips). ``together(calls)``, a lone call's too,
+    answers each call's outcome in order (an exception instance: that call fails); if it raises for a
+    group, each call goes ``alone``, so one call's bad value never fails its neighbours. A caller cancelled while
     its call is out waits for that round trip to end first: what it wrote is then known to be written
     (a lock it took is given back after, not before)."""
 
@@ -91,14 +92,15 @@ class Grouped:
                 raise
 
     async def _outcomes(self, calls: list[Any]) -> list[Any]:
-        if len(calls) > 1:
-            try:
-                outcomes = await self._together(calls)
-                if len(outcomes) == len(calls):
-                    return outcomes
-                log.error("%s: %d answers for a group of %d; each call alone", self.name, len(outcomes), len(calls))
-            except Exception as exc:  # noqa: BLE001 - each call again alone: only a bad one fails
-                log.debug("%s: a group of %d failed (%s); each call alone", self.name, len(calls), exc)
+        try:
+            outcomes = await self._together(calls)
+            if len(outcomes) == len(calls):
+                return outcomes
+            log.error("%s: %d answers for a group of %d; each call alone", self.name, len(outcomes), len(calls))
+        except Exception as exc:  # noqa: BLE001 - each call again alone: only a bad one fails
+            if len(calls) == 1:
+                return [exc]
+            log.debug("%s: a group of %d failed (%s); each call alone", self.name, len(calls), exc)
         return [await self._alone_outcome(call) for call in calls]
 
     async def _alone_outcome(self, call: Any) -> Any:
@@ -168,7 +170,7 @@ class PostgresSettings:
 
 def numbered(sql: str) -> str:
     """``?`` parameters as PostgreSQL's ``$1, $2, ...``."""
-    counter = iter(range(1, 10_000))
+    counter = itertools.count(1)
     return _PARAM.sub(lambda _m: f"${next(counter)}", sql)
 
 
