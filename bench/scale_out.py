@@ -3,8 +3,8 @@ PostgreSQL behind HAProxy, side by side in one run, with the ratios and where th
 cluster's must-hold checks at full size (300 creates, 100 same-name pairs, kill -9 during 300 async
 VM creates) on MOCK with the shared moto server.
 
-    python bench/scale_out.py                    # medians of 3 runs of 300 creates each + the checks
-    python bench/scale_out.py --runs 5 -n 600 --concurrency 64 --no-checks
+    python bench/scale_out.py                    # medians of 5 runs of 1000 creates each + the checks
+    python bench/scale_out.py --runs 3 -n 300 --concurrency 64 --no-checks
 
 The throughput phase uses the NULL driver (no cloud latency), so it measures Spider and its MetaDB:
 each create is a VPC with one subnet (sponge lock, intent, two IID rows). Every setup gets a fresh
@@ -207,8 +207,9 @@ def checks(args: argparse.Namespace) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("-n", type=int, default=300, help="creates per run and setup")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("-n", type=int, default=1000, help="creates per run and setup (a run of 300 lasts a third "
+                                                           "of a second: too short for a steady figure)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--no-checks", dest="checks", action="store_false")
     parser.add_argument("--no-throughput", dest="throughput", action="store_false")
