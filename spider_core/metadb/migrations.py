@@ -445,8 +445,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                           array_agg(r->>6 ORDER BY o), array_agg(r->>7 ORDER BY o), array_agg(r->>8 ORDER BY o),
                           array_agg(r->>9 ORDER BY o), array_agg(r->>10 ORDER BY o), array_agg(r->>11 ORDER BY o),
                           array_agg(r->>12 ORDER BY o), array_agg(r->>13 ORDER BY o)
-                     INTO l_holders, l_reqs, l_iid_owners, l_ids, l_jobs, l_ops, l_conns, l_types, l_owner_vpcs, l_names,
-                          l_sp_uuids, l_system_ids, l_details, l_created
+                     INTO l_holders, l_reqs, l_iid_owners, l_ids, l_jobs, l_ops, l_conns, l_types, l_owner_vpcs,
+                          l_names, l_sp_uuids, l_system_ids, l_details, l_created
                      FROM jsonb_array_elements(steps->'locks') WITH ORDINALITY AS t(r, o);
                    SELECT array_agg(r.locked ORDER BY r.n), array_agg(r.found_system_id ORDER BY r.n),
                           array_agg(r.found_owner_vpc ORDER BY r.n), array_agg(r.found_zone_id ORDER BY r.n),
