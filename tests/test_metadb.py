@@ -212,6 +212,32 @@ async def test_lookups_by_name_seek_the_name(db):
             assert "Index" in plan and "Filter: (name_id" not in plan and "Seq Scan on iid_infos" not in plan, plan
 
 
+async def test_grouped_steps_survive_their_session_being_ended(tmp_path):
+    """The grouped steps keep a session of their own between round trips; when the server ends it
+    (``pg_terminate_backend``, as a restart would), at most the call that finds out fails, and the
+    next one runs on a fresh session."""
+    store = from_env(tmp_path, fresh_database())
+    await store.open()
+    store.replica = "r1"
+    try:
+        await store.insert_iids([IIDRow("c", "vpc", "v0", "u:0")])
+        pid = store._steps_session._conn.get_server_pid()
+        assert await store.fetchval("SELECT pg_terminate_backend(?)", pid)
+        outcomes = []
+        for i in (1, 2, 3):
+            try:
+                await store.insert_iids([IIDRow("c", "vpc", f"v{i}", f"u:{i}")])
+                outcomes.append("stored")
+            except Exception as exc:  # noqa: BLE001 - the call that finds the session gone
+                outcomes.append(type(exc).__name__)
+        assert outcomes[1:] == ["stored", "stored"], outcomes
+        assert store._steps_session._conn.get_server_pid() != pid
+        assert {r.name for r in await store.list_iids("c", "vpc")} == ({"v0", "v2", "v3"} | (
+            {"v1"} if outcomes[0] == "stored" else set()))
+    finally:
+        await store.close()
+
+
 async def test_replicas_migrating_together_apply_each_migration_once(tmp_path):
     env = fresh_database(tcp=True)  # over 127.0.0.1 (the other tests use the unix socket)
     assert env["SPIDER_METADB_ENDPOINT"].startswith("127.0.0.1:")

@@ -3,7 +3,7 @@
 Selected by CB-Spider's variables ``SPIDER_METADB_ENDPOINT`` (host:port), ``SPIDER_METADB_USER``,
 ``SPIDER_METADB_PASSWORD`` and ``SPIDER_METADB_DATABASE`` (``spider_core.metadb.from_env``).
 
-* A bounded pool (``SPIDER_METADB_POOL``, default 16 sessions) serves every read and write; each write
+* A bounded pool (``SPIDER_METADB_POOL``, default 16 sessions) serves the reads and writes; each write
   is one statement (several become one with data-modifying WITH clauses): one round trip, atomic.
   Nothing holds a session across a cloud call: the sponge lock is rows in ``splocks`` taken and
   given back by server-side functions in one round trip each (``spider_core.cluster_lock``), so 500
@@ -11,7 +11,7 @@ Selected by CB-Spider's variables ``SPIDER_METADB_ENDPOINT`` (host:port), ``SPID
 * A create's hot steps are server-side functions too, and what concurrent requests have waiting goes
   in one round trip (``Grouped``, ``spider_steps``): locks given back, IID rows with their intents'
   close (``spider_store_iids``), locks with their duplicate checks and intents
-  (``spider_lock_open_intents``). That stream keeps one pooled session (``HeldSession``).
+  (``spider_lock_open_intents``). That stream keeps a session of its own (``HeldSession``).
 * One more session listens (LISTEN) for what other replicas announce: a lock given back that a local
   request waits for (``spider_splock``), connection information changed (``spider_conninfo``).
 * Migrations run at open inside one transaction under an advisory lock, so replicas starting together
@@ -111,44 +111,49 @@ class Grouped:
 
 
 class HeldSession:
-    """One pooled session kept by a stream of round trips that never overlap (a ``Grouped`` stream).
-    Taking a session from asyncpg's pool and giving it back costs the client more CPU than a short
-    query (the release runs as a shielded task): measured 0.39 ms against 0.16 ms a call. A session that breaks goes back to the pool, which closes it, and the next call
-    takes a fresh one; a statement's own error leaves it in use."""
+    """A session of its own for a stream of round trips that never overlap (a ``Grouped`` stream),
+    kept between them. A session taken from asyncpg's pool and given back each time costs the client
+    more CPU than a short query (the release runs as a shielded task): measured 0.39 ms against
+    0.16 ms a call. A session that breaks or is interrupted is dropped and the next call opens a fresh
+    one; a statement's own error leaves it in use."""
 
-    def __init__(self, pool: Callable[[], Any]) -> None:
-        self._pool = pool
+    def __init__(self, connect: Callable[[], Awaitable[Any]]) -> None:
+        self._connect = connect
         self._conn: Any = None
-        self._source: Any = None       # the pool the session came from, to give it back to
         self._mutex = asyncio.Lock()   # the streams never overlap; this makes sure of it
 
     async def call(self, method: str, sql: str, *args: Any) -> Any:
         import asyncpg
         async with self._mutex:
+            if self._conn is not None and self._conn.is_closed():   # ended while idle, and known
+                self._conn = None
             if self._conn is None:
-                self._source = self._pool()
-                self._conn = await self._source.acquire()
+                self._conn = await self._connect()
             try:
                 return await getattr(self._conn, method)(sql, *args)
-            except asyncpg.PostgresError:
-                if self._conn.is_closed():
-                    await self._give_back()
+            except asyncpg.PostgresError as exc:
+                # the server ended the session (restart, pg_terminate_backend) or it is gone
+                if self._conn.is_closed() or isinstance(exc, (asyncpg.PostgresConnectionError,
+                                                              asyncpg.exceptions.OperatorInterventionError)):
+                    self._drop()
                 raise
             except BaseException:     # the session broke, or the call was cancelled halfway
-                await self._give_back()
+                self._drop()
                 raise
 
-    async def _give_back(self) -> None:
+    def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
-                await self._source.release(conn)
-            except Exception:  # noqa: BLE001 - the pool closes a session it cannot reset
-                pass
+            conn.terminate()          # no round trip: a broken or interrupted session is not reused
 
     async def close(self) -> None:
         async with self._mutex:
-            await self._give_back()
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                try:
+                    await asyncio.wait_for(conn.close(), 5)
+                except Exception:  # noqa: BLE001 - closing anyway
+                    conn.terminate()
 
 
 @dataclass(frozen=True)
@@ -191,7 +196,7 @@ class PostgresMetaDB(MetaStore):
         self._closed = False
         self.on_splock_released: list[Callable[[str], None]] = []   # payload: released keys, '' = any
         # Calls of concurrent requests that go to the database together (see Grouped)
-        self._steps_session = HeldSession(self._pool)
+        self._steps_session = HeldSession(self._session)
         self.steps = Grouped("metadb-steps", self._steps_together, self._step_alone)
 
     @property
@@ -215,11 +220,17 @@ class PostgresMetaDB(MetaStore):
                 await _migrate(conn)
         await self._listen()
 
-    async def _listen(self) -> None:
+    async def _session(self) -> Any:
+        """A session outside the pool (the LISTEN session, the grouped steps' session)."""
         import asyncpg
+        if self._closed:
+            raise SpiderError("MetaDB is closed")
         s = self.settings
-        self._listener = await asyncpg.connect(host=s.host, port=s.port, user=s.user, password=s.password,
-                                               database=s.database)
+        return await asyncpg.connect(host=s.host, port=s.port, user=s.user, password=s.password,
+                                     database=s.database, command_timeout=60)
+
+    async def _listen(self) -> None:
+        self._listener = await self._session()
         await self._listener.add_listener(NOTIFY_SPLOCK, self._splock_released)
         await self._listener.add_listener(NOTIFY_CONNINFO, self._conninfo_changed)
 
@@ -248,8 +259,8 @@ class PostgresMetaDB(MetaStore):
                 await self._listener.close()
             except Exception:  # noqa: BLE001 - closing anyway
                 pass
+        await self._steps_session.close()
         if self.pool is not None:
-            await self._steps_session.close()
             await self.pool.close()
 
     async def ping(self) -> None:
