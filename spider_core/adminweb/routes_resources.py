@@ -31,15 +31,15 @@ def conn_of(request: web.Request) -> str:
     return request.match_info["conn"]
 
 
-async def paged(request: web.Request, kind: common.Kind,
-                fetch: Callable[[set[str]], Awaitable[list[Any]]]) -> Pager:
+async def paged(request: web.Request, kind: common.Kind, list_all: Callable[..., Awaitable[list[Any]]]) -> Pager:
     """One page of a resource table: page the MetaDB's names first, then fetch only that page's
-    resources from the driver (a table of 10,000 VMs costs one page of driver calls)."""
+    resources from the driver (a table of 10,000 VMs costs one page of driver calls). ``list_all``
+    is the family's service function, called as ``list_all(spider, connection, only=names)``."""
     sp, conn = spider(request), conn_of(request)
     await sp.connection(conn)  # an unknown connection is an error, not an empty table
     rows = await sp.db.list_iids(conn, kind.rtype)
     pager = paginate(request, {r.name for r in rows}, key=str)
-    infos = await fetch(set(pager.items)) if pager.items else []
+    infos = await list_all(sp, conn, only=set(pager.items)) if pager.items else []
     pager.items = sorted(infos, key=lambda i: i.iid.name_id)
     return pager
 
@@ -96,8 +96,7 @@ async def delete_each(names: list[str], what: str, delete: Callable[[str], Await
 @routes.get(BASE + "/vpc/{conn}")
 @page("vpc.html.j2")
 async def vpc_page(request: web.Request) -> dict[str, Any]:
-    sp, conn = spider(request), conn_of(request)
-    return {"pager": await paged(request, common.VPC, lambda only: vpc.list_all(sp, conn, only=only))}
+    return {"pager": await paged(request, common.VPC, vpc.list_all)}
 
 
 @routes.post(BASE + "/vpc/{conn}")
@@ -129,7 +128,7 @@ async def subnet_remove(request: web.Request, form: dict[str, Any]) -> str:
 @page("securitygroup.html.j2")
 async def sg_page(request: web.Request) -> dict[str, Any]:
     sp, conn = spider(request), conn_of(request)
-    pager = await paged(request, common.SG, lambda only: security.list_all(sp, conn, only=only))
+    pager = await paged(request, common.SG, security.list_all)
     return {"pager": pager, "vpcs": await names_of(sp, conn, common.VPC)}
 
 
@@ -159,9 +158,7 @@ async def sg_rules(request: web.Request, form: dict[str, Any]) -> str:
 @routes.get(BASE + "/keypair/{conn}")
 @page("keypair.html.j2")
 async def key_page(request: web.Request) -> dict[str, Any]:
-    sp, conn = spider(request), conn_of(request)
-    return {"pager": await paged(request, common.KEY, lambda only: keypair.list_all(sp, conn, only=only)),
-            "created": None}
+    return {"pager": await paged(request, common.KEY, keypair.list_all), "created": None}
 
 
 @routes.post(BASE + "/keypair/{conn}")
@@ -170,7 +167,7 @@ async def key_create(request: web.Request, form: dict[str, Any]) -> dict[str, An
     """The private key is shown once, on this page (CB-Spider never returns it again)."""
     sp, conn = spider(request), conn_of(request)
     created = await keypair.create(sp, conn, {"Name": field(form, "Name")}, None)
-    pager = await paged(request, common.KEY, lambda only: keypair.list_all(sp, conn, only=only))
+    pager = await paged(request, common.KEY, keypair.list_all)
     return {"pager": pager, "created": created,
             "flash": ("ok", f"Key pair '{created.iid.name_id}' created. Save its private key now: "
                             "it is not shown again.")}
@@ -196,7 +193,7 @@ async def vm_choices(sp: Spider, conn: str) -> dict[str, Any]:
 @page("vm.html.j2")
 async def vm_page(request: web.Request) -> dict[str, Any]:
     sp, conn = spider(request), conn_of(request)
-    pager, choices = await asyncio.gather(paged(request, common.VM, lambda only: vm.list_all(sp, conn, only=only)),
+    pager, choices = await asyncio.gather(paged(request, common.VM, vm.list_all),
                                           vm_choices(sp, conn))
     statuses = await asyncio.gather(*(vm_status(sp, conn, v.iid.name_id) for v in pager.items))
     return {"pager": pager, "statuses": dict(zip((v.iid.name_id for v in pager.items), statuses)),
@@ -232,7 +229,7 @@ async def vm_control(request: web.Request, form: dict[str, Any]) -> str:
 @page("nlb.html.j2")
 async def nlb_page(request: web.Request) -> dict[str, Any]:
     sp, conn = spider(request), conn_of(request)
-    pager = await paged(request, common.NLB, lambda only: nlb.list_all(sp, conn, only=only))
+    pager = await paged(request, common.NLB, nlb.list_all)
     return {"pager": pager, "vpcs": await names_of(sp, conn, common.VPC), "vms": await names_of(sp, conn, common.VM)}
 
 

@@ -28,7 +28,7 @@ routes = web.RouteTableDef()
 @page("disk.html.j2")
 async def disk_page(request: web.Request) -> dict[str, Any]:
     sp, conn = spider(request), conn_of(request)
-    pager = await paged(request, common.DISK, lambda only: disk.list_all(sp, conn, only=only))
+    pager = await paged(request, common.DISK, disk.list_all)
     return {"pager": pager, "disks": await names_of(sp, conn, common.DISK), "vms": await names_of(sp, conn, common.VM)}
 
 
@@ -68,7 +68,7 @@ async def disk_size(request: web.Request, form: dict[str, Any]) -> str:
 @page("myimage.html.j2")
 async def myimage_page(request: web.Request) -> dict[str, Any]:
     sp, conn = spider(request), conn_of(request)
-    pager = await paged(request, common.MYIMAGE, lambda only: myimage.list_all(sp, conn, only=only))
+    pager = await paged(request, common.MYIMAGE, myimage.list_all)
     return {"pager": pager, "vms": await names_of(sp, conn, common.VM)}
 
 
@@ -86,7 +86,7 @@ async def myimage_snapshot(request: web.Request, form: dict[str, Any]) -> str:
 @page("publicip.html.j2")
 async def publicip_page(request: web.Request) -> dict[str, Any]:
     sp, conn = spider(request), conn_of(request)
-    pager = await paged(request, common.PUBLICIP, lambda only: publicip.list_all(sp, conn, only=only))
+    pager = await paged(request, common.PUBLICIP, publicip.list_all)
     return {"pager": pager, "ips": await names_of(sp, conn, common.PUBLICIP),
             "vms": await names_of(sp, conn, common.VM)}
 
