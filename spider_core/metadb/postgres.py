@@ -113,9 +113,10 @@ class Grouped:
 class HeldSession:
     """A session of its own for a stream of round trips that never overlap (a ``Grouped`` stream),
     kept between them. A session taken from asyncpg's pool and given back each time costs the client
-    more CPU than a short query (the release runs as a shielded task): measured 0.39 ms against
-    0.16 ms a call. A session that breaks or is interrupted is dropped and the next call opens a fresh
-    one; a statement's own error leaves it in use."""
+    more CPU than a short query (the release runs as a shielded task): ``SELECT 1`` measured 0.31 ms
+    of client CPU through the pool against 0.06 ms on a kept session, on uvloop. A session that
+    breaks or is interrupted is dropped and the next call opens a fresh one; a statement's own error
+    leaves it in use."""
 
     def __init__(self, connect: Callable[[], Awaitable[Any]]) -> None:
         self._connect = connect
